@@ -1,0 +1,319 @@
+//! Where repository files live. The [`Backend`] trait is the whole storage contract (get, ranged
+//! get, put, list, delete of named immutable files) so object storage can implement it later;
+//! [`LocalBackend`] stores them in a directory with atomic, durable writes.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// The kinds of files in a repository (FORMAT.md §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FileType {
+    Config,
+    Key,
+    Snapshot,
+    Index,
+    Pack,
+    Lock,
+}
+
+impl FileType {
+    pub fn label(self) -> &'static str {
+        match self {
+            FileType::Config => "config",
+            FileType::Key => "key file",
+            FileType::Snapshot => "snapshot",
+            FileType::Index => "index",
+            FileType::Pack => "pack",
+            FileType::Lock => "lock",
+        }
+    }
+}
+
+/// Storage for a repository's files. Files are immutable once written: `write` either creates
+/// the complete file or leaves nothing under its name.
+pub trait Backend: Send + Sync + std::fmt::Debug {
+    /// Human-readable location, for messages.
+    fn location(&self) -> String;
+    /// Whether a repository (its `config`) exists here.
+    fn exists(&self) -> io::Result<bool>;
+    /// Prepare an empty location for a new repository.
+    fn create(&self) -> io::Result<()>;
+    fn read(&self, t: FileType, name: &str) -> io::Result<Vec<u8>>;
+    fn read_at(&self, t: FileType, name: &str, offset: u64, len: usize) -> io::Result<Vec<u8>>;
+    fn size(&self, t: FileType, name: &str) -> io::Result<u64>;
+    /// Create a file atomically and durably. Fails if it exists (names are unique).
+    fn write(&self, t: FileType, name: &str, data: &[u8]) -> io::Result<()>;
+    /// Names of all files of a type (no temporary files).
+    fn list(&self, t: FileType) -> io::Result<Vec<String>>;
+    fn remove(&self, t: FileType, name: &str) -> io::Result<()>;
+    /// Remove leftovers of interrupted writes older than `max_age`; returns how many.
+    fn clean_temporary(&self, max_age: std::time::Duration) -> io::Result<usize>;
+}
+
+/// A repository in a local directory.
+#[derive(Debug)]
+pub struct LocalBackend {
+    root: PathBuf,
+    open_packs: Mutex<HashMap<String, Arc<File>>>,
+}
+
+const TMP_PREFIX: &str = ".tmp-";
+const MAX_OPEN_PACKS: usize = 128;
+
+impl LocalBackend {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalBackend { root: root.into(), open_packs: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn dir(&self, t: FileType) -> PathBuf {
+        self.root.join(match t {
+            FileType::Config => "",
+            FileType::Key => "keys",
+            FileType::Snapshot => "snapshots",
+            FileType::Index => "index",
+            FileType::Pack => "data",
+            FileType::Lock => "locks",
+        })
+    }
+
+    fn path(&self, t: FileType, name: &str) -> io::Result<PathBuf> {
+        if t == FileType::Config {
+            return Ok(self.root.join("config"));
+        }
+        let valid = !name.is_empty()
+            && name.len() <= 128
+            && name.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+        if !valid {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("invalid file name {name:?}")));
+        }
+        if t == FileType::Pack {
+            if name.len() < 2 {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, "pack name too short"));
+            }
+            return Ok(self.dir(t).join(&name[..2]).join(name));
+        }
+        Ok(self.dir(t).join(name))
+    }
+
+    fn open_pack(&self, name: &str, path: &Path) -> io::Result<Arc<File>> {
+        let mut cache = self.open_packs.lock().expect("pack cache poisoned");
+        if let Some(f) = cache.get(name) {
+            return Ok(f.clone());
+        }
+        let f = Arc::new(File::open(path)?);
+        if cache.len() >= MAX_OPEN_PACKS {
+            cache.clear();
+        }
+        cache.insert(name.to_string(), f.clone());
+        Ok(f)
+    }
+}
+
+/// Write `data` to `dir/name` atomically: temporary file, fsync, rename, fsync directory.
+/// The file gets mode 0600 whatever the umask. On error nothing is left behind.
+pub fn atomic_write(dir: &Path, name: &str, data: &[u8], replace: bool) -> io::Result<()> {
+    let tmp = dir.join(format!("{TMP_PREFIX}{}", random_suffix()));
+    let result = (|| {
+        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        f.set_permissions(fs::Permissions::from_mode(0o600))?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        drop(f);
+        let dest = dir.join(name);
+        if replace {
+            fs::rename(&tmp, &dest)?;
+        } else {
+            // link(2) fails when the destination exists: no silent overwrite of an object.
+            fs::hard_link(&tmp, &dest)?;
+            fs::remove_file(&tmp)?;
+        }
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+pub fn random_suffix() -> String {
+    let mut b = [0u8; 8];
+    crate::crypto::fill_random(&mut b);
+    hex::encode(b)
+}
+
+fn create_dir_0700(p: &Path) -> io::Result<()> {
+    match fs::DirBuilder::new().mode(0o700).create(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && p.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+impl Backend for LocalBackend {
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn exists(&self) -> io::Result<bool> {
+        match fs::metadata(self.root.join("config")) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn create(&self) -> io::Result<()> {
+        if self.root.exists() {
+            let non_empty = fs::read_dir(&self.root)?.next().is_some();
+            if non_empty {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{} exists and is not empty", self.root.display()),
+                ));
+            }
+        } else {
+            fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.root)?;
+        }
+        fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))?;
+        for t in [FileType::Key, FileType::Snapshot, FileType::Index, FileType::Pack, FileType::Lock] {
+            create_dir_0700(&self.dir(t))?;
+        }
+        for b in 0..=255u8 {
+            create_dir_0700(&self.dir(FileType::Pack).join(format!("{b:02x}")))?;
+        }
+        File::open(&self.root)?.sync_all()
+    }
+
+    fn read(&self, t: FileType, name: &str) -> io::Result<Vec<u8>> {
+        fs::read(self.path(t, name)?)
+    }
+
+    fn read_at(&self, t: FileType, name: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let path = self.path(t, name)?;
+        let f = if t == FileType::Pack { self.open_pack(name, &path)? } else { Arc::new(File::open(&path)?) };
+        let mut buf = vec![0u8; len];
+        f.read_exact_at(&mut buf, offset)?;
+        Ok(buf)
+    }
+
+    fn size(&self, t: FileType, name: &str) -> io::Result<u64> {
+        Ok(fs::metadata(self.path(t, name)?)?.len())
+    }
+
+    fn write(&self, t: FileType, name: &str, data: &[u8]) -> io::Result<()> {
+        let path = self.path(t, name)?;
+        let dir = path.parent().expect("repository files live in a directory");
+        let file = path.file_name().expect("named").to_str().expect("hex names are UTF-8");
+        // Locks are refreshed by rewriting them; the config is written once by init.
+        atomic_write(dir, file, data, t == FileType::Lock)
+    }
+
+    fn list(&self, t: FileType) -> io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut push_dir = |d: &Path| -> io::Result<()> {
+            for e in fs::read_dir(d)? {
+                let e = e?;
+                if let Some(n) = e.file_name().to_str() {
+                    if !n.starts_with('.') && e.file_type()?.is_file() {
+                        out.push(n.to_string());
+                    }
+                }
+            }
+            Ok(())
+        };
+        match t {
+            FileType::Config => {
+                if self.exists()? {
+                    out.push("config".into());
+                }
+            }
+            FileType::Pack => {
+                for e in fs::read_dir(self.dir(t))? {
+                    let e = e?;
+                    if e.file_type()?.is_dir() {
+                        push_dir(&e.path())?;
+                    }
+                }
+            }
+            _ => push_dir(&self.dir(t))?,
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn remove(&self, t: FileType, name: &str) -> io::Result<()> {
+        let path = self.path(t, name)?;
+        if t == FileType::Pack {
+            self.open_packs.lock().expect("pack cache poisoned").remove(name);
+        }
+        fs::remove_file(&path)?;
+        File::open(path.parent().expect("in a directory"))?.sync_all()
+    }
+
+    fn clean_temporary(&self, max_age: std::time::Duration) -> io::Result<usize> {
+        let mut dirs = vec![self.root.clone()];
+        for t in [FileType::Key, FileType::Snapshot, FileType::Index, FileType::Lock] {
+            dirs.push(self.dir(t));
+        }
+        for b in 0..=255u8 {
+            dirs.push(self.dir(FileType::Pack).join(format!("{b:02x}")));
+        }
+        let mut removed = 0;
+        for d in dirs {
+            let Ok(rd) = fs::read_dir(&d) else { continue };
+            for e in rd.flatten() {
+                let is_tmp = e.file_name().to_str().is_some_and(|n| n.starts_with(TMP_PREFIX));
+                let old = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .map(|m| m.elapsed().unwrap_or_default() >= max_age)
+                    .unwrap_or(false);
+                if is_tmp && old && fs::remove_file(e.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_is_atomic_private_and_exclusive() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path().join("repo"));
+        b.create().unwrap();
+        b.write(FileType::Index, "abcd", b"one").unwrap();
+        assert!(b.write(FileType::Index, "abcd", b"two").is_err(), "objects are never overwritten");
+        assert_eq!(b.read(FileType::Index, "abcd").unwrap(), b"one");
+        let mode = fs::metadata(dir.path().join("repo/index/abcd")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(b.list(FileType::Index).unwrap(), vec!["abcd".to_string()]);
+        b.write(FileType::Pack, "ff00", b"0123456789").unwrap();
+        assert_eq!(b.read_at(FileType::Pack, "ff00", 2, 3).unwrap(), b"234");
+        assert_eq!(b.list(FileType::Pack).unwrap(), vec!["ff00".to_string()]);
+        assert!(b.read(FileType::Index, "../config").is_err(), "names are validated");
+        b.remove(FileType::Pack, "ff00").unwrap();
+        assert!(b.list(FileType::Pack).unwrap().is_empty());
+        let leftovers = fs::read_dir(dir.path().join("repo/index")).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary files remain");
+    }
+
+    #[test]
+    fn create_refuses_non_empty_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("x"), b"").unwrap();
+        assert!(LocalBackend::new(dir.path()).create().is_err());
+    }
+}

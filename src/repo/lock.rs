@@ -1,0 +1,230 @@
+//! Repository locks (FORMAT.md §10): many shared holders (snapshot, restore, verify) or one
+//! exclusive holder (prune, forget). Locks are files refreshed by a background thread and
+//! removed on drop; locks of dead processes are detected and cleared.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::backend::{Backend, FileType};
+use crate::error::{Error, Result};
+use crate::id::Id;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LockKind {
+    Shared,
+    Exclusive,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LockRecord {
+    pub kind: LockKind,
+    pub hostname: String,
+    pub pid: u32,
+    pub created: String,
+    pub refreshed: String,
+    pub command: String,
+}
+
+pub const REFRESH_EVERY: Duration = Duration::from_secs(300);
+pub const STALE_AFTER: Duration = Duration::from_secs(1800);
+
+impl LockRecord {
+    fn age(&self) -> Duration {
+        chrono::DateTime::parse_from_rfc3339(&self.refreshed)
+            .ok()
+            .and_then(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).to_std().ok())
+            .unwrap_or(Duration::MAX)
+    }
+
+    /// Whether the holder is certainly gone: a dead process on this host, or no refresh for
+    /// longer than [`STALE_AFTER`].
+    pub fn is_stale(&self) -> bool {
+        if self.hostname == crate::util::hostname() && self.pid != std::process::id() {
+            let alive = rustix::process::Pid::from_raw(self.pid as i32)
+                .map(|p| match rustix::process::test_kill_process(p) {
+                    Ok(()) => true,
+                    Err(e) => e != rustix::io::Errno::SRCH,
+                })
+                .unwrap_or(false);
+            if !alive {
+                return true;
+            }
+        }
+        self.age() > STALE_AFTER
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "{} lock held by `{}` (pid {} on {}) since {}",
+            match self.kind {
+                LockKind::Shared => "shared",
+                LockKind::Exclusive => "exclusive",
+            },
+            self.command,
+            self.pid,
+            self.hostname,
+            self.created
+        )
+    }
+}
+
+/// A held lock. Dropping it stops the refresher and deletes the lock file.
+pub struct LockGuard {
+    backend: Arc<dyn Backend>,
+    name: String,
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    refresher: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for LockGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LockGuard({})", &self.name[..8])
+    }
+}
+
+/// Read every lock; remove stale ones. Returns the live locks other than `own`.
+pub fn live_locks(backend: &dyn Backend, own: Option<&str>) -> Result<Vec<(String, LockRecord)>> {
+    let mut out = Vec::new();
+    for name in backend.list(FileType::Lock).map_err(|e| Error::io("locks", e))? {
+        if Some(name.as_str()) == own {
+            continue;
+        }
+        let Ok(bytes) = backend.read(FileType::Lock, &name) else { continue };
+        match serde_json::from_slice::<LockRecord>(&bytes) {
+            Ok(rec) if rec.is_stale() => {
+                let _ = backend.remove(FileType::Lock, &name);
+            }
+            Ok(rec) => out.push((name, rec)),
+            // An unreadable lock blocks nobody forever: it goes stale by its file age.
+            Err(_) => {
+                let _ = backend.remove(FileType::Lock, &name);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Take a lock, waiting up to `wait` for conflicting holders to finish.
+pub fn acquire(backend: Arc<dyn Backend>, kind: LockKind, command: &str, wait: Duration) -> Result<LockGuard> {
+    let name = Id::random().to_hex();
+    let now = crate::util::now_rfc3339();
+    let rec = LockRecord {
+        kind,
+        hostname: crate::util::hostname(),
+        pid: std::process::id(),
+        created: now.clone(),
+        refreshed: now,
+        command: command.to_string(),
+    };
+    let deadline = Instant::now() + wait;
+    loop {
+        let bytes = serde_json::to_vec(&rec).expect("lock serializes");
+        backend.write(FileType::Lock, &name, &bytes).map_err(|e| Error::io("locks", e))?;
+        let others = live_locks(&*backend, Some(&name))?;
+        let conflict = others
+            .iter()
+            .find(|(_, o)| kind == LockKind::Exclusive || o.kind == LockKind::Exclusive);
+        let Some((_, holder)) = conflict else { break };
+        let msg = holder.describe();
+        let _ = backend.remove(FileType::Lock, &name);
+        if Instant::now() >= deadline {
+            return Err(Error::Locked(msg));
+        }
+        // Jitter avoids two exclusive waiters colliding forever.
+        let jitter = u64::from(getrandom::u32().unwrap_or(0) % 500);
+        std::thread::sleep(Duration::from_millis(500 + jitter));
+    }
+    let stop = Arc::new((Mutex::new(false), Condvar::new()));
+    let refresher = {
+        let (backend, name, stop, mut rec) = (backend.clone(), name.clone(), stop.clone(), rec);
+        std::thread::Builder::new()
+            .name("lock-refresh".into())
+            .spawn(move || {
+                let (m, cv) = &*stop;
+                let mut stopped = m.lock().expect("lock state");
+                while !*stopped {
+                    let (s, timeout) = cv.wait_timeout(stopped, REFRESH_EVERY).expect("lock state");
+                    stopped = s;
+                    if *stopped {
+                        return;
+                    }
+                    if timeout.timed_out() {
+                        rec.refreshed = crate::util::now_rfc3339();
+                        let _ = backend.write(FileType::Lock, &name, &serde_json::to_vec(&rec).expect("lock"));
+                    }
+                }
+            })
+            .ok()
+    };
+    Ok(LockGuard { backend, name, stop, refresher })
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        {
+            let (m, cv) = &*self.stop;
+            *m.lock().expect("lock state") = true;
+            cv.notify_all();
+        }
+        if let Some(t) = self.refresher.take() {
+            let _ = t.join();
+        }
+        let _ = self.backend.remove(FileType::Lock, &self.name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::backend::LocalBackend;
+
+    fn backend() -> (tempfile::TempDir, Arc<dyn Backend>) {
+        let d = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(d.path().join("r"));
+        b.create().unwrap();
+        (d, Arc::new(b))
+    }
+
+    #[test]
+    fn shared_locks_coexist_exclusive_excludes() {
+        let (_d, b) = backend();
+        let s1 = acquire(b.clone(), LockKind::Shared, "snapshot", Duration::ZERO).unwrap();
+        let _s2 = acquire(b.clone(), LockKind::Shared, "restore", Duration::ZERO).unwrap();
+        let err = acquire(b.clone(), LockKind::Exclusive, "prune", Duration::ZERO).unwrap_err();
+        assert!(err.to_string().contains("shared lock held by `snapshot`") || err.to_string().contains("restore"));
+        drop(s1);
+        drop(_s2);
+        let x = acquire(b.clone(), LockKind::Exclusive, "prune", Duration::ZERO).unwrap();
+        assert!(acquire(b.clone(), LockKind::Shared, "snapshot", Duration::ZERO).is_err());
+        drop(x);
+        assert!(b.list(FileType::Lock).unwrap().is_empty(), "locks removed on drop");
+    }
+
+    #[test]
+    fn dead_process_lock_is_stale() {
+        let (_d, b) = backend();
+        let rec = LockRecord {
+            kind: LockKind::Exclusive,
+            hostname: crate::util::hostname(),
+            pid: 0x3fff_fff0, // beyond pid_max: no such process
+            created: crate::util::now_rfc3339(),
+            refreshed: crate::util::now_rfc3339(),
+            command: "prune".into(),
+        };
+        b.write(FileType::Lock, "aa", &serde_json::to_vec(&rec).unwrap()).unwrap();
+        let g = acquire(b.clone(), LockKind::Shared, "snapshot", Duration::ZERO).unwrap();
+        drop(g);
+        assert!(b.list(FileType::Lock).unwrap().is_empty(), "stale lock cleared");
+        // An old lock from another host is stale by age.
+        let mut old = rec.clone();
+        old.hostname = "elsewhere".into();
+        old.refreshed = "2000-01-01T00:00:00Z".into();
+        assert!(old.is_stale());
+        old.refreshed = crate::util::now_rfc3339();
+        assert!(!old.is_stale());
+    }
+}

@@ -1,0 +1,489 @@
+//! The repository: the only code that knows lifeboat's byte format (docs/FORMAT.md).
+//!
+//! [`Repository`] opens a repository with a password, reads and writes sealed files (config,
+//! snapshots, index files), reads blobs and verifies them, and hands out a [`PackWriter`] to
+//! store new blobs. Storage itself is behind [`backend::Backend`].
+
+pub mod backend;
+pub mod index;
+pub mod keys;
+pub mod lock;
+pub mod pack;
+pub mod writer;
+
+use std::io::Read;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rayon::prelude::*;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+pub use backend::{Backend, FileType, LocalBackend};
+pub use index::{Index, IndexFile, Location};
+pub use lock::{LockGuard, LockKind};
+pub use pack::BlobKind;
+pub use writer::PackWriter;
+
+use crate::chunk::cdc::{ChunkerParams, Gear};
+use crate::chunk::{self, Compression};
+use crate::crypto::{self, KdfParams, MasterKeys, NONCE_LEN};
+use crate::error::{Error, Result};
+use crate::id::Id;
+
+const MAGIC: &[u8; 8] = b"LBREPO\0\x01";
+pub const FORMAT_VERSION: u32 = 1;
+/// Largest decompressed sealed file (index, snapshot) a reader accepts.
+const MAX_SEALED_PLAIN: u64 = 1 << 30;
+const DEFAULT_PACK_SIZE: u64 = 16 << 20;
+
+/// The sealed configuration (FORMAT.md §5).
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct RepoConfig {
+    #[serde(with = "serde_bytes")]
+    pub id: Vec<u8>,
+    pub created: String,
+    pub chunker: ChunkerParams,
+    pub tree_chunker: ChunkerParams,
+    pub pack_size: u64,
+}
+
+pub struct Repository {
+    backend: Arc<dyn Backend>,
+    keys: Arc<MasterKeys>,
+    config: RepoConfig,
+    data_gear: Gear,
+    tree_gear: Gear,
+    index: RwLock<Index>,
+    compression: Compression,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Repository({})", self.backend.location())
+    }
+}
+
+fn config_header() -> [u8; 12] {
+    let mut h = [0u8; 12];
+    h[..8].copy_from_slice(MAGIC);
+    h[8..].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h
+}
+
+fn labelled_ad(label: &str, id: &[u8]) -> Vec<u8> {
+    let mut ad = format!("lifeboat/v1/{label}/").into_bytes();
+    ad.extend_from_slice(id);
+    ad
+}
+
+fn sealed_label(t: FileType) -> &'static str {
+    match t {
+        FileType::Snapshot => "snapshot",
+        FileType::Index => "index",
+        _ => "other",
+    }
+}
+
+impl Repository {
+    /// Create a new repository protected by `password`.
+    pub fn init(backend: Arc<dyn Backend>, password: &[u8], kdf: KdfParams) -> Result<Repository> {
+        let loc = backend.location();
+        if backend.exists().map_err(|e| Error::io(&loc, e))? {
+            return Err(Error::RepositoryExists(loc));
+        }
+        kdf.check_bounds("new key")?;
+        let keys = MasterKeys::generate();
+        let (key_id, key_bytes) = keys::KeyFile::create(&keys, password, kdf)?;
+        backend.create().map_err(|e| Error::io(&loc, e))?;
+        let config = RepoConfig {
+            id: keys.repo_id.to_vec(),
+            created: crate::util::now_rfc3339(),
+            chunker: ChunkerParams::DATA,
+            tree_chunker: ChunkerParams::TREE,
+            pack_size: DEFAULT_PACK_SIZE,
+        };
+        backend
+            .write(FileType::Key, &key_id.to_hex(), &key_bytes)
+            .map_err(|e| Error::io(format!("{loc}/keys"), e))?;
+        let mut cbor = Vec::new();
+        ciborium::into_writer(&config, &mut cbor).expect("config serializes");
+        let header = config_header();
+        let mut file = header.to_vec();
+        file.extend_from_slice(&crypto::seal(&keys.meta_key, &labelled_ad("config", &header), &cbor));
+        // The config is written last: a repository exists once it is complete.
+        backend.write(FileType::Config, "config", &file).map_err(|e| Error::io(format!("{loc}/config"), e))?;
+        Ok(Self::assemble(backend, keys, config))
+    }
+
+    fn assemble(backend: Arc<dyn Backend>, keys: MasterKeys, config: RepoConfig) -> Repository {
+        let data_gear = Gear::new(config.chunker, keys.chunker_seed);
+        let tree_gear = Gear::new(config.tree_chunker, keys.chunker_seed.rotate_left(32));
+        Repository {
+            backend,
+            keys: Arc::new(keys),
+            config,
+            data_gear,
+            tree_gear,
+            index: RwLock::new(Index::default()),
+            compression: Compression::default(),
+        }
+    }
+
+    /// Read the header of `config`: refuses unknown formats before any password is asked.
+    pub fn check_format(backend: &dyn Backend) -> Result<Vec<u8>> {
+        let loc = backend.location();
+        if !backend.exists().map_err(|e| Error::io(&loc, e))? {
+            return Err(Error::NoRepository(loc));
+        }
+        let file = backend.read(FileType::Config, "config").map_err(|e| Error::io(format!("{loc}/config"), e))?;
+        if file.len() < 12 || &file[..8] != MAGIC {
+            return Err(Error::corrupt("config", "not a lifeboat repository (bad magic)"));
+        }
+        let version = u32::from_le_bytes(file[8..12].try_into().expect("4 bytes"));
+        if version != FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion("config".into(), u64::from(version)));
+        }
+        Ok(file)
+    }
+
+    /// Open an existing repository with `password`.
+    pub fn open(backend: Arc<dyn Backend>, password: &[u8]) -> Result<Repository> {
+        let file = Self::check_format(&*backend)?;
+        let keys = Self::unlock(&*backend, password)?.0;
+        let header = &file[..12];
+        let cbor = crypto::open(&keys.meta_key, &labelled_ad("config", header), &file[12..])
+            .map_err(|e| Error::corrupt("config", e))?;
+        let config: RepoConfig =
+            ciborium::from_reader(&cbor[..]).map_err(|e| Error::corrupt("config", format!("cbor: {e}")))?;
+        if config.id != keys.repo_id {
+            return Err(Error::corrupt("config", "repository id differs from the key's"));
+        }
+        if !config.chunker.is_sane() || !config.tree_chunker.is_sane() {
+            return Err(Error::hostile("config", "chunker parameters out of bounds"));
+        }
+        if !(1 << 20..=1 << 30).contains(&config.pack_size) {
+            return Err(Error::hostile("config", format!("pack size {} out of bounds", config.pack_size)));
+        }
+        Ok(Self::assemble(backend, keys, config))
+    }
+
+    /// Find the key file `password` opens. Distinguishes a wrong password from damaged keys.
+    fn unlock(backend: &dyn Backend, password: &[u8]) -> Result<(MasterKeys, String)> {
+        if password.is_empty() {
+            return Err(Error::Password("empty password".into()));
+        }
+        let names = backend.list(FileType::Key).map_err(|e| Error::io("keys", e))?;
+        let mut damaged: Vec<Error> = Vec::new();
+        let mut intact = 0;
+        for name in &names {
+            let parsed = backend
+                .read(FileType::Key, name)
+                .map_err(|e| Error::io(format!("keys/{name}"), e))
+                .and_then(|b| keys::KeyFile::parse(name, &b));
+            let (kf, params) = match parsed {
+                Ok(p) => p,
+                Err(e) => {
+                    damaged.push(e);
+                    continue;
+                }
+            };
+            intact += 1;
+            match kf.unlock(name, &params, password) {
+                Ok(keys::Unlock::Opened(k)) => return Ok((k, name.clone())),
+                Ok(keys::Unlock::WrongPassword) => {}
+                Err(e) => damaged.push(e),
+            }
+        }
+        match damaged.into_iter().next() {
+            None if intact > 0 => Err(Error::WrongPassword),
+            None => Err(Error::corrupt("keys", "the repository has no key files")),
+            Some(first) => Err(match first {
+                Error::Corrupt { object, reason } => Error::Corrupt {
+                    object,
+                    reason: format!("{reason}; the password opens none of the {intact} intact key(s)"),
+                },
+                other => other,
+            }),
+        }
+    }
+
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    pub fn keys(&self) -> &MasterKeys {
+        &self.keys
+    }
+
+    pub fn config(&self) -> &RepoConfig {
+        &self.config
+    }
+
+    pub fn data_gear(&self) -> &Gear {
+        &self.data_gear
+    }
+
+    pub fn tree_gear(&self) -> &Gear {
+        &self.tree_gear
+    }
+
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    pub fn set_compression(&mut self, c: Compression) {
+        self.compression = c;
+    }
+
+    pub fn lock(&self, kind: LockKind, command: &str, wait: Duration) -> Result<LockGuard> {
+        lock::acquire(self.backend.clone(), kind, command, wait)
+    }
+
+    // ---- keys ----
+
+    /// Add a key file for another password.
+    pub fn add_key(&self, password: &[u8], kdf: KdfParams) -> Result<Id> {
+        let (id, bytes) = keys::KeyFile::create(&self.keys, password, kdf)?;
+        self.backend.write(FileType::Key, &id.to_hex(), &bytes).map_err(|e| Error::io("keys", e))?;
+        Ok(id)
+    }
+
+    pub fn list_keys(&self) -> Result<Vec<keys::KeyInfo>> {
+        let mut out = Vec::new();
+        for name in self.backend.list(FileType::Key).map_err(|e| Error::io("keys", e))? {
+            let bytes = self.backend.read(FileType::Key, &name).map_err(|e| Error::io("keys", e))?;
+            let (kf, _) = keys::KeyFile::parse(&name, &bytes)?;
+            out.push(kf.info(&name));
+        }
+        Ok(out)
+    }
+
+    /// Remove a key file by ID prefix. The last key, and the key in use, cannot be removed.
+    pub fn remove_key(&self, prefix: &str, password: &[u8]) -> Result<String> {
+        let names = self.backend.list(FileType::Key).map_err(|e| Error::io("keys", e))?;
+        let matches: Vec<&String> = names.iter().filter(|n| n.starts_with(prefix)).collect();
+        let name = match matches.as_slice() {
+            [one] => (*one).clone(),
+            [] => return Err(Error::Invalid(format!("no key matches {prefix:?}"))),
+            _ => return Err(Error::Invalid(format!("key prefix {prefix:?} is ambiguous"))),
+        };
+        if names.len() == 1 {
+            return Err(Error::Invalid("refusing to remove the last key: the repository would be unreadable".into()));
+        }
+        let (_, in_use) = Self::unlock(&*self.backend, password)?;
+        if in_use == name {
+            return Err(Error::Invalid(
+                "refusing to remove the key in use; open the repository with another password first".into(),
+            ));
+        }
+        self.backend.remove(FileType::Key, &name).map_err(|e| Error::io("keys", e))?;
+        Ok(name)
+    }
+
+    // ---- sealed files (snapshots, index files) ----
+
+    /// Write a value as a sealed, compressed CBOR file under a fresh random ID.
+    pub fn save_sealed<T: Serialize>(&self, t: FileType, value: &T) -> Result<Id> {
+        let mut cbor = Vec::new();
+        ciborium::into_writer(value, &mut cbor).map_err(|e| Error::Invalid(format!("encoding {}: {e}", t.label())))?;
+        let mut plain = vec![1u8];
+        plain.extend_from_slice(&zstd::bulk::compress(&cbor, 3).map_err(|e| Error::io(t.label(), e))?);
+        let id = Id::random();
+        let sealed = crypto::seal(&self.keys.meta_key, &labelled_ad(sealed_label(t), &id.0), &plain);
+        self.backend.write(t, &id.to_hex(), &sealed).map_err(|e| Error::io(t.label(), e))?;
+        Ok(id)
+    }
+
+    /// Read, authenticate, decompress and decode a sealed file.
+    pub fn load_sealed<T: DeserializeOwned>(&self, t: FileType, id: &Id) -> Result<T> {
+        let object = format!("{} {id}", t.label());
+        let sealed = self.backend.read(t, &id.to_hex()).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::corrupt(&object, "file is missing")
+            } else {
+                Error::io(&object, e)
+            }
+        })?;
+        let plain = crypto::open(&self.keys.meta_key, &labelled_ad(sealed_label(t), &id.0), &sealed)
+            .map_err(|e| Error::corrupt(&object, e))?;
+        let (&codec, body) = plain.split_first().ok_or_else(|| Error::corrupt(&object, "empty"))?;
+        let cbor = match codec {
+            0 => body.to_vec(),
+            1 => {
+                let mut out = Vec::new();
+                zstd::stream::read::Decoder::new(body)
+                    .map_err(|e| Error::corrupt(&object, e))?
+                    .take(MAX_SEALED_PLAIN + 1)
+                    .read_to_end(&mut out)
+                    .map_err(|e| Error::corrupt(&object, format!("zstd: {e}")))?;
+                if out.len() as u64 > MAX_SEALED_PLAIN {
+                    return Err(Error::hostile(&object, "expands beyond 1 GiB"));
+                }
+                out
+            }
+            c => return Err(Error::corrupt(&object, format!("unknown compression codec {c}"))),
+        };
+        ciborium::from_reader(&cbor[..]).map_err(|e| Error::corrupt(&object, format!("cbor: {e}")))
+    }
+
+    pub fn list_ids(&self, t: FileType) -> Result<Vec<Id>> {
+        let names = self.backend.list(t).map_err(|e| Error::io(t.label(), e))?;
+        Ok(names.iter().filter_map(|n| Id::parse(n).ok()).collect())
+    }
+
+    // ---- index ----
+
+    /// Load every index file (in parallel) into the in-memory index.
+    pub fn load_index(&self) -> Result<()> {
+        let files = self.read_index_files()?;
+        let mut idx = self.index.write().expect("index lock");
+        for (_, f) in &files {
+            idx.add_file(f);
+        }
+        Ok(())
+    }
+
+    /// All index files with their IDs.
+    pub fn read_index_files(&self) -> Result<Vec<(Id, IndexFile)>> {
+        let ids = self.list_ids(FileType::Index)?;
+        ids.par_iter()
+            .map(|id| Ok((*id, self.load_sealed::<IndexFile>(FileType::Index, id)?)))
+            .collect()
+    }
+
+    pub fn index(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        self.index.read().expect("index lock")
+    }
+
+    pub fn index_mut(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
+        self.index.write().expect("index lock")
+    }
+
+    pub fn replace_index(&self, idx: Index) {
+        *self.index.write().expect("index lock") = idx;
+    }
+
+    // ---- blobs ----
+
+    /// Encode (compression filters) and seal a chunk. `offset` is its position in its stream,
+    /// which aligns the float byte-grouping filter.
+    pub fn seal_blob(&self, kind: BlobKind, id: &Id, data: &[u8], offset: u64) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(NONCE_LEN + data.len() / 2 + 64);
+        buf.resize(NONCE_LEN, 0);
+        chunk::encode_into(&mut buf, data, offset, self.compression);
+        crypto::seal_in_place(kind.key(&self.keys), &pack::blob_ad(kind, id), &mut buf);
+        buf
+    }
+
+    /// Open a sealed blob read from its pack and check it hashes to its ID.
+    pub fn open_blob(&self, kind: BlobKind, id: &Id, loc: &Location, sealed: &[u8]) -> Result<Vec<u8>> {
+        let object = format!("{} blob {id} (pack {})", kind.label(), loc.pack);
+        let encoded = crypto::open(kind.key(&self.keys), &pack::blob_ad(kind, id), sealed)
+            .map_err(|e| Error::corrupt(&object, e))?;
+        let data = chunk::decode(&encoded, loc.raw_len as usize, &object)?;
+        if self.keys.chunk_id(&data) != *id {
+            return Err(Error::corrupt(&object, "content does not hash to its id"));
+        }
+        Ok(data)
+    }
+
+    pub fn locate(&self, kind: BlobKind, id: &Id) -> Result<Location> {
+        let loc = *self.index().get(id).ok_or(Error::MissingBlob(*id))?;
+        if loc.kind != kind {
+            return Err(Error::corrupt(
+                format!("blob {id}"),
+                format!("indexed as {} but used as {}", loc.kind.label(), kind.label()),
+            ));
+        }
+        Ok(loc)
+    }
+
+    /// Read, authenticate, decompress and verify one blob.
+    pub fn read_blob(&self, kind: BlobKind, id: &Id) -> Result<Vec<u8>> {
+        let loc = self.locate(kind, id)?;
+        let sealed = self.read_pack_range(&loc.pack, u64::from(loc.offset), loc.stored_len as usize)?;
+        self.open_blob(kind, id, &loc, &sealed)
+    }
+
+    pub fn read_pack_range(&self, pack: &Id, offset: u64, len: usize) -> Result<Vec<u8>> {
+        self.backend.read_at(FileType::Pack, &pack.to_hex(), offset, len).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::corrupt(format!("pack {pack}"), "pack file is missing"),
+            std::io::ErrorKind::UnexpectedEof => {
+                Error::corrupt(format!("pack {pack}"), format!("truncated: no bytes at {offset}+{len}"))
+            }
+            _ => Error::io(format!("pack {pack}"), e),
+        })
+    }
+
+    /// Read and authenticate a pack's header.
+    pub fn read_pack_header(&self, pack: &Id) -> Result<Vec<pack::PackEntry>> {
+        let object = format!("pack {pack}");
+        let name = pack.to_hex();
+        let size = self.backend.size(FileType::Pack, &name).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::corrupt(&object, "pack file is missing"),
+            _ => Error::io(&object, e),
+        })?;
+        if size < 4 {
+            return Err(Error::corrupt(&object, "truncated"));
+        }
+        let last4 = self.read_pack_range(pack, size - 4, 4)?;
+        let hl = pack::header_len_from_tail(&last4, size, &object)?;
+        let body = size - 4 - u64::from(hl);
+        let sealed = self.read_pack_range(pack, body, hl as usize)?;
+        pack::open_header(&self.keys, pack, &sealed, body)
+    }
+
+    /// Start writing blobs.
+    pub fn pack_writer(&self) -> PackWriter<'_> {
+        PackWriter::new(self)
+    }
+}
+
+/// A repository opened for use by a command: backend, keys and a loaded index.
+pub fn open_local(path: &std::path::Path, password: &[u8]) -> Result<Repository> {
+    Repository::open(Arc::new(LocalBackend::new(path)), password)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn cheap() -> KdfParams {
+        KdfParams::new(8 * 1024, 1, 1)
+    }
+
+    #[test]
+    fn init_open_and_wrong_password() {
+        let d = tempfile::tempdir().unwrap();
+        let b: Arc<dyn Backend> = Arc::new(LocalBackend::new(d.path().join("r")));
+        let r = Repository::init(b.clone(), b"pw", cheap()).unwrap();
+        assert!(matches!(Repository::init(b.clone(), b"pw", cheap()), Err(Error::RepositoryExists(_))));
+        let r2 = Repository::open(b.clone(), b"pw").unwrap();
+        assert_eq!(r.config().id, r2.config().id);
+        assert!(matches!(Repository::open(b.clone(), b"wrong"), Err(Error::WrongPassword)));
+        let k2 = r.add_key(b"second", cheap()).unwrap();
+        Repository::open(b.clone(), b"second").unwrap();
+        assert_eq!(r.list_keys().unwrap().len(), 2);
+        assert!(r.remove_key(&k2.to_hex()[..8], b"second").is_err(), "key in use");
+        r.remove_key(&k2.to_hex()[..8], b"pw").unwrap();
+        assert!(matches!(Repository::open(b, b"second"), Err(Error::WrongPassword)));
+    }
+
+    #[test]
+    fn sealed_files_are_bound_to_their_id() {
+        let d = tempfile::tempdir().unwrap();
+        let b: Arc<dyn Backend> = Arc::new(LocalBackend::new(d.path().join("r")));
+        let r = Repository::init(b.clone(), b"pw", cheap()).unwrap();
+        let id = r.save_sealed(FileType::Index, &IndexFile::default()).unwrap();
+        let _: IndexFile = r.load_sealed(FileType::Index, &id).unwrap();
+        let other = Id::random();
+        std::fs::copy(
+            d.path().join("r/index").join(id.to_hex()),
+            d.path().join("r/index").join(other.to_hex()),
+        )
+        .unwrap();
+        let err = r.load_sealed::<IndexFile>(FileType::Index, &other).unwrap_err();
+        assert!(err.is_integrity(), "{err}");
+    }
+}

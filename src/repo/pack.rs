@@ -1,0 +1,222 @@
+//! Pack files: many sealed blobs followed by a sealed header that lists them (FORMAT.md §6).
+//! Building a pack happens in memory; a finished pack is one immutable file.
+
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{self, MasterKeys, SEAL_OVERHEAD};
+use crate::error::{Error, Result};
+use crate::id::Id;
+
+/// What a blob holds. Kinds never share a pack and use different keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(into = "u8", try_from = "u8")]
+pub enum BlobKind {
+    Data = 0,
+    Tree = 1,
+}
+
+impl From<BlobKind> for u8 {
+    fn from(k: BlobKind) -> u8 {
+        k as u8
+    }
+}
+
+impl TryFrom<u8> for BlobKind {
+    type Error = String;
+    fn try_from(v: u8) -> std::result::Result<Self, String> {
+        match v {
+            0 => Ok(BlobKind::Data),
+            1 => Ok(BlobKind::Tree),
+            _ => Err(format!("unknown blob kind {v}")),
+        }
+    }
+}
+
+impl BlobKind {
+    pub fn key(self, keys: &MasterKeys) -> &crypto::SecretKey {
+        match self {
+            BlobKind::Data => &keys.data_key,
+            BlobKind::Tree => &keys.meta_key,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            BlobKind::Data => "data",
+            BlobKind::Tree => "tree",
+        }
+    }
+}
+
+/// Associated data of a sealed blob: binds its kind and ID.
+pub fn blob_ad(kind: BlobKind, id: &Id) -> [u8; 17 + 1 + 32] {
+    let mut ad = [0u8; 50];
+    ad[..17].copy_from_slice(b"lifeboat/v1/blob/");
+    ad[17] = kind as u8;
+    ad[18..].copy_from_slice(&id.0);
+    ad
+}
+
+fn header_ad(pack: &Id) -> Vec<u8> {
+    let mut ad = b"lifeboat/v1/pack-header/".to_vec();
+    ad.extend_from_slice(&pack.0);
+    ad
+}
+
+/// One blob as listed in a pack header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PackEntry {
+    pub kind: BlobKind,
+    pub id: Id,
+    pub stored_len: u32,
+    pub raw_len: u32,
+}
+
+pub const MAX_BLOB_LEN: u32 = 16 << 20;
+pub const MAX_BLOBS_PER_PACK: u32 = 1_000_000;
+const ENTRY_LEN: usize = 1 + 32 + 4 + 4;
+
+pub fn encode_header(entries: &[PackEntry]) -> Vec<u8> {
+    let mut h = Vec::with_capacity(5 + entries.len() * ENTRY_LEN);
+    h.push(1);
+    h.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    for e in entries {
+        h.push(e.kind as u8);
+        h.extend_from_slice(&e.id.0);
+        h.extend_from_slice(&e.stored_len.to_le_bytes());
+        h.extend_from_slice(&e.raw_len.to_le_bytes());
+    }
+    h
+}
+
+pub fn decode_header(h: &[u8], object: &str) -> Result<Vec<PackEntry>> {
+    let bad = |why: String| Error::corrupt(object, why);
+    if h.len() < 5 {
+        return Err(bad("pack header truncated".into()));
+    }
+    if h[0] != 1 {
+        return Err(Error::UnsupportedVersion(object.to_string(), u64::from(h[0])));
+    }
+    let count = u32::from_le_bytes(h[1..5].try_into().expect("4 bytes"));
+    if count > MAX_BLOBS_PER_PACK || h.len() != 5 + count as usize * ENTRY_LEN {
+        return Err(bad(format!("pack header claims {count} blobs but holds {} bytes", h.len())));
+    }
+    h[5..]
+        .chunks_exact(ENTRY_LEN)
+        .map(|e| {
+            let kind = BlobKind::try_from(e[0]).map_err(bad)?;
+            let id = Id::from_slice(&e[1..33]).expect("32 bytes");
+            let stored_len = u32::from_le_bytes(e[33..37].try_into().expect("4 bytes"));
+            let raw_len = u32::from_le_bytes(e[37..41].try_into().expect("4 bytes"));
+            let overhead = SEAL_OVERHEAD as u32 + 1;
+            if stored_len > MAX_BLOB_LEN + overhead + 64 || raw_len > MAX_BLOB_LEN || stored_len < overhead {
+                return Err(bad(format!("blob {id} has impossible lengths {stored_len}/{raw_len}")));
+            }
+            Ok(PackEntry { kind, id, stored_len, raw_len })
+        })
+        .collect()
+}
+
+/// Seal the header and append it with its length: the tail of a pack file.
+pub fn seal_header(keys: &MasterKeys, pack: &Id, entries: &[PackEntry]) -> Vec<u8> {
+    let mut tail = crypto::seal(&keys.meta_key, &header_ad(pack), &encode_header(entries));
+    let len = tail.len() as u32;
+    tail.extend_from_slice(&len.to_le_bytes());
+    tail
+}
+
+/// Split a pack's tail: given the last 4 bytes, how many bytes the sealed header takes.
+pub fn header_len_from_tail(last4: &[u8], file_len: u64, object: &str) -> Result<u32> {
+    let n = u32::from_le_bytes(last4.try_into().map_err(|_| Error::corrupt(object, "pack truncated"))?);
+    let max = (SEAL_OVERHEAD + 5 + MAX_BLOBS_PER_PACK as usize * ENTRY_LEN) as u64;
+    if u64::from(n) + 4 > file_len || u64::from(n) > max || (n as usize) < SEAL_OVERHEAD + 5 {
+        return Err(Error::corrupt(object, format!("pack header length {n} impossible for a {file_len}-byte file")));
+    }
+    Ok(n)
+}
+
+/// Open a sealed pack header and check that its blobs exactly cover the pack body.
+pub fn open_header(keys: &MasterKeys, pack: &Id, sealed: &[u8], body_len: u64) -> Result<Vec<PackEntry>> {
+    let object = format!("pack {pack}");
+    let plain = crypto::open(&keys.meta_key, &header_ad(pack), sealed)
+        .map_err(|e| Error::corrupt(&object, format!("header: {e}")))?;
+    let entries = decode_header(&plain, &object)?;
+    let covered: u64 = entries.iter().map(|e| u64::from(e.stored_len)).sum();
+    if covered != body_len {
+        return Err(Error::corrupt(&object, format!("header lists {covered} bytes of blobs, body has {body_len}")));
+    }
+    Ok(entries)
+}
+
+/// A pack under construction.
+pub struct PackBuilder {
+    pub id: Id,
+    pub kind: BlobKind,
+    buf: Vec<u8>,
+    entries: Vec<PackEntry>,
+}
+
+impl PackBuilder {
+    pub fn new(kind: BlobKind, capacity: usize) -> Self {
+        PackBuilder { id: Id::random(), kind, buf: Vec::with_capacity(capacity), entries: Vec::new() }
+    }
+
+    /// Append a sealed blob; returns its offset in the pack.
+    pub fn add(&mut self, id: Id, raw_len: u32, sealed: &[u8]) -> u32 {
+        let offset = self.buf.len() as u32;
+        self.buf.extend_from_slice(sealed);
+        self.entries.push(PackEntry { kind: self.kind, id, stored_len: sealed.len() as u32, raw_len });
+        offset
+    }
+
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The complete pack file and its entries with offsets.
+    pub fn finish(mut self, keys: &MasterKeys) -> (Id, Vec<u8>, Vec<(PackEntry, u32)>) {
+        let tail = seal_header(keys, &self.id, &self.entries);
+        self.buf.extend_from_slice(&tail);
+        let mut offset = 0u32;
+        let located = self
+            .entries
+            .iter()
+            .map(|e| {
+                let o = offset;
+                offset += e.stored_len;
+                (*e, o)
+            })
+            .collect();
+        (self.id, self.buf, located)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trip_and_damage() {
+        let keys = MasterKeys::generate();
+        let mut b = PackBuilder::new(BlobKind::Data, 0);
+        let blob = vec![7u8; 100];
+        b.add(Id::random(), 50, &blob);
+        b.add(Id::random(), 60, &blob);
+        let (id, bytes, located) = b.finish(&keys);
+        assert_eq!(located[1].1, 100);
+        let n = bytes.len() as u64;
+        let hl = header_len_from_tail(&bytes[bytes.len() - 4..], n, "p").unwrap() as usize;
+        let body = bytes.len() - 4 - hl;
+        let entries = open_header(&keys, &id, &bytes[body..bytes.len() - 4], body as u64).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert!(open_header(&keys, &Id::random(), &bytes[body..bytes.len() - 4], body as u64).is_err(), "bound to pack id");
+        assert!(open_header(&keys, &id, &bytes[body..bytes.len() - 4], body as u64 - 1).is_err(), "coverage");
+        assert!(header_len_from_tail(&u32::MAX.to_le_bytes(), n, "p").is_err());
+        assert!(decode_header(&[1, 5, 0, 0, 0], "p").is_err(), "count lies");
+        assert!(decode_header(&[2, 0, 0, 0, 0], "p").is_err(), "unknown version");
+    }
+}

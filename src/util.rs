@@ -1,0 +1,134 @@
+//! Small helpers shared across modules: time formatting, host identity, and the ordering and
+//! validation of snapshot paths.
+
+use std::cmp::Ordering;
+
+/// Current time as RFC 3339 with nanoseconds, UTC.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+pub fn hostname() -> String {
+    rustix::system::uname().nodename().to_string_lossy().into_owned()
+}
+
+pub fn username() -> String {
+    uzers::get_current_username()
+        .map(|u| u.to_string_lossy().into_owned())
+        .unwrap_or_else(|| rustix::process::geteuid().as_raw().to_string())
+}
+
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Order of paths in a tree stream: component by component, bytewise
+/// (`/a` < `/a/b` < `/a/b/c` < `/a/c` < `/ab`). Equivalent to comparing bytes with `/` treated
+/// as the smallest byte, which is also the order of a depth-first walk with sorted siblings.
+pub fn path_cmp(a: &[u8], b: &[u8]) -> Ordering {
+    let key = |c: u8| if c == b'/' { 0 } else { c };
+    for (x, y) in a.iter().zip(b.iter()) {
+        match key(*x).cmp(&key(*y)) {
+            Ordering::Equal => continue,
+            o => return o,
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+/// Why a stored path is not acceptable, or `None` when it is normalised (FORMAT.md §8).
+pub fn path_problem(p: &[u8]) -> Option<&'static str> {
+    if p.first() != Some(&b'/') {
+        return Some("path is not absolute");
+    }
+    if p == b"/" {
+        return None;
+    }
+    if p.contains(&0) {
+        return Some("path contains a NUL byte");
+    }
+    if p.len() > 4096 {
+        return Some("path longer than 4096 bytes");
+    }
+    for comp in p[1..].split(|&c| c == b'/') {
+        match comp {
+            b"" => return Some("path has an empty component"),
+            b"." | b".." => return Some("path has a '.' or '..' component"),
+            c if c.len() > 255 => return Some("path component longer than 255 bytes"),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The parent of a normalised absolute path (`/a/b` -> `/a`, `/a` -> `/`).
+pub fn parent(p: &[u8]) -> Option<&[u8]> {
+    if p == b"/" {
+        return None;
+    }
+    let i = p.iter().rposition(|&c| c == b'/')?;
+    Some(if i == 0 { b"/" } else { &p[..i] })
+}
+
+/// Whether `p` is `dir` or inside it.
+pub fn is_within(p: &[u8], dir: &[u8]) -> bool {
+    dir == b"/" || p == dir || (p.starts_with(dir) && p.get(dir.len()) == Some(&b'/'))
+}
+
+/// Lossy display of a byte path.
+pub fn show(p: &[u8]) -> String {
+    String::from_utf8_lossy(p).into_owned()
+}
+
+/// Serde for `[u8; 32]` as a CBOR byte string.
+pub mod bytes32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let b: serde_bytes::ByteBuf = Deserialize::deserialize(d)?;
+        <[u8; 32]>::try_from(b.as_slice()).map_err(|_| serde::de::Error::invalid_length(b.len(), &"32 bytes"))
+    }
+}
+
+/// Human-readable byte counts (binary units).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_is_depth_first() {
+        let mut v: Vec<&[u8]> = vec![b"/ab", b"/a/c", b"/a", b"/a/b/c", b"/a/b", b"/a-c", b"/"];
+        v.sort_by(|a, b| path_cmp(a, b));
+        let want: Vec<&[u8]> = vec![b"/", b"/a", b"/a/b", b"/a/b/c", b"/a/c", b"/a-c", b"/ab"];
+        assert_eq!(v, want);
+    }
+
+    #[test]
+    fn path_rules() {
+        assert!(path_problem(b"/a/b").is_none());
+        assert!(path_problem(b"/").is_none());
+        for bad in [&b"a/b"[..], b"/a//b", b"/a/../b", b"/a/./b", b"/a/", b"/a\0b", b""] {
+            assert!(path_problem(bad).is_some(), "{:?}", show(bad));
+        }
+        assert!(path_problem(&[b"/".as_slice(), &[b'x'; 256]].concat()).is_some());
+        assert_eq!(parent(b"/a/b"), Some(&b"/a"[..]));
+        assert_eq!(parent(b"/a"), Some(&b"/"[..]));
+        assert!(is_within(b"/a/b", b"/a") && !is_within(b"/ab", b"/a") && is_within(b"/x", b"/"));
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+    }
+}
