@@ -132,3 +132,18 @@ mod tests {
         assert_eq!(human_bytes(1536), "1.5 KiB");
     }
 }
+
+/// SHA-256 of everything a reader yields.
+pub fn sha256_of(mut r: impl std::io::Read) -> std::io::Result<[u8; 32]> {
+    use sha2::Digest;
+    let mut sha = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return Ok(sha.finalize().into()),
+            Ok(n) => sha.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -100,17 +100,23 @@ impl<'g, R: Read> Chunker<'g, R> {
         }
     }
 
+    /// Make at least `max` bytes available after `start` (unless the stream ends). The buffer
+    /// holds three maximal chunks, so the leftover is moved to the front at most once per two
+    /// maximal chunks consumed: well under one extra copy per byte.
     fn fill(&mut self) -> io::Result<()> {
         let max = self.gear.params.max as usize;
         if self.buf.is_empty() {
-            self.buf = vec![0u8; 2 * max];
+            // Reuse this thread's buffer: allocating and zeroing it per small file would cost
+            // more than reading the file.
+            self.buf = BUFFERS.with(|b| b.borrow_mut().pop()).unwrap_or_default();
+            self.buf.resize(3 * max, 0);
         }
-        if self.start > 0 {
+        if self.start + max > self.buf.len() {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
-        while !self.eof && self.end < self.buf.len() {
+        while !self.eof && self.end - self.start < max {
             match self.reader.read(&mut self.buf[self.end..]) {
                 Ok(0) => self.eof = true,
                 Ok(n) => self.end += n,
@@ -137,8 +143,23 @@ impl<'g, R: Read> Chunker<'g, R> {
         Ok(Some((off, chunk)))
     }
 
-    pub fn into_inner(self) -> R {
-        self.reader
+}
+
+thread_local! {
+    static BUFFERS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl<R> Drop for Chunker<'_, R> {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        if !buf.is_empty() {
+            BUFFERS.with(|b| {
+                let mut b = b.borrow_mut();
+                if b.len() < 2 {
+                    b.push(buf);
+                }
+            });
+        }
     }
 }
 

@@ -44,7 +44,8 @@ impl Default for Compression {
 pub enum Layout {
     Raw,
     Zstd,
-    Grouped(usize),
+    /// Byte planes with this stride; bit `j` of the mask set means plane `j` is stored raw.
+    Grouped(usize, u8),
 }
 
 /// Byte histograms of a sample, split by position class `(offset + i) mod 4`.
@@ -102,31 +103,31 @@ fn entropy_of(counts: &[u64; 256]) -> f64 {
         .sum()
 }
 
-fn entropy_bytes(data: &[u8]) -> f64 {
-    let mut counts = [0u64; 256];
-    for &b in data {
-        counts[b as usize] += 1;
-    }
-    entropy_of(&counts)
-}
-
 /// Decide how a chunk at `file_offset` should be stored.
 pub fn analyze(data: &[u8], file_offset: u64) -> Layout {
-    if data.len() < 64 {
+    // Small chunks (configs, sources) are text far more often than tensors: skip the analysis.
+    if data.len() < 4096 {
         return Layout::Zstd;
     }
     let phase = (file_offset % 4) as usize;
     let h = Histogram::of(data, phase);
     let whole = h.entropy(&[0, 1, 2, 3]);
-    let two = (h.entropy(&[0, 2]) + h.entropy(&[1, 3])) / 2.0;
-    let four = (0..4).map(|c| h.entropy(&[c])).sum::<f64>() / 4.0;
+    let halves = [h.entropy(&[0, 2]), h.entropy(&[1, 3])];
+    let quarters = [h.entropy(&[0]), h.entropy(&[1]), h.entropy(&[2]), h.entropy(&[3])];
+    let two = (halves[0] + halves[1]) / 2.0;
+    let four = quarters.iter().sum::<f64>() / 4.0;
+    // Planes are numbered from the element start; classes from the file offset.
+    let raw_mask = |ents: &[f64]| {
+        let k = ents.len();
+        (0..k).fold(0u8, |m, j| if ents[j % k] > RAW_PLANE_ENTROPY { m | (1 << j) } else { m })
+    };
     // Floats look random as a whole (their mantissas are) but some planes are not.
-    if whole > 6.0 && data.len() >= 4096 {
+    if whole > 6.0 {
         if four + 0.5 < whole && four + 0.25 < two {
-            return Layout::Grouped(4);
+            return Layout::Grouped(4, raw_mask(&quarters));
         }
         if two + 0.5 < whole {
-            return Layout::Grouped(2);
+            return Layout::Grouped(2, raw_mask(&halves));
         }
     }
     if whole > HIGH_ENTROPY {
@@ -150,7 +151,7 @@ pub fn encode_into(out: &mut Vec<u8>, data: &[u8], file_offset: u64, compression
     match analyze(data, file_offset) {
         Layout::Raw => raw_into(out, data),
         Layout::Zstd => zstd_into(out, data, level),
-        Layout::Grouped(k) => grouped_into(out, data, k, (file_offset % k as u64) as usize),
+        Layout::Grouped(k, raw) => grouped_into(out, data, k, (file_offset % k as u64) as usize, raw),
     }
 }
 
@@ -180,7 +181,10 @@ thread_local! {
 /// did (on false `out` is unchanged). Compression contexts are cached per thread.
 fn zstd_append(out: &mut Vec<u8>, data: &[u8], level: i32) -> bool {
     let start = out.len();
-    out.resize(start + zstd::zstd_safe::compress_bound(data.len()), 0);
+    out.reserve(zstd::zstd_safe::compress_bound(data.len()));
+    // A cursor at the end makes zstd write into the spare capacity: no zero-filling.
+    let mut cursor = std::io::Cursor::new(std::mem::take(out));
+    cursor.set_position(start as u64);
     let n = COMPRESSOR.with(|c| {
         let mut c = c.borrow_mut();
         if c.as_ref().is_none_or(|(l, _)| *l != level) {
@@ -188,8 +192,9 @@ fn zstd_append(out: &mut Vec<u8>, data: &[u8], level: i32) -> bool {
         }
         let (_, z) = c.as_mut()?;
         z.include_contentsize(true).ok()?;
-        z.compress_to_buffer(data, &mut out[start..]).ok()
+        z.compress_to_buffer(data, &mut cursor).ok()
     });
+    *out = cursor.into_inner();
     match n {
         Some(n) if n < data.len() => {
             out.truncate(start + n);
@@ -202,7 +207,7 @@ fn zstd_append(out: &mut Vec<u8>, data: &[u8], level: i32) -> bool {
     }
 }
 
-fn grouped_into(out: &mut Vec<u8>, data: &[u8], k: usize, phase: usize) {
+fn grouped_into(out: &mut Vec<u8>, data: &[u8], k: usize, phase: usize, raw_planes: u8) {
     let planes = split_planes(data, k, phase);
     out.push(CODEC_GROUPED);
     out.push(k as u8);
@@ -212,7 +217,7 @@ fn grouped_into(out: &mut Vec<u8>, data: &[u8], k: usize, phase: usize) {
     for (j, plane) in planes.iter().enumerate() {
         let before = out.len();
         let mut codec = CODEC_RAW;
-        if entropy_bytes(plane) <= RAW_PLANE_ENTROPY && zstd_append(out, plane, PLANE_LEVEL) {
+        if raw_planes & (1 << j) == 0 && zstd_append(out, plane, PLANE_LEVEL) {
             codec = CODEC_ZSTD;
         }
         if codec == CODEC_RAW {
@@ -233,64 +238,108 @@ fn plane_len(n: usize, k: usize, phase: usize, j: usize) -> usize {
 /// Byte `i` goes to plane `(i + phase) % k`.
 pub fn split_planes(data: &[u8], k: usize, phase: usize) -> Vec<Vec<u8>> {
     let n = data.len();
-    let mut planes: Vec<Vec<u8>> = (0..k).map(|j| Vec::with_capacity(plane_len(n, k, phase, j))).collect();
+    let mut planes: Vec<Vec<u8>> = (0..k).map(|j| vec![0u8; plane_len(n, k, phase, j)]).collect();
+    let mut pos = vec![0usize; k];
     let head = ((k - phase) % k).min(n);
     for (i, &b) in data[..head].iter().enumerate() {
-        planes[(i + phase) % k].push(b);
+        let j = (i + phase) % k;
+        planes[j][pos[j]] = b;
+        pos[j] += 1;
     }
     let body = &data[head..];
-    let groups = body.chunks_exact(k);
-    let tail = groups.remainder();
+    // Whole 8-byte words are transposed with shifts and masks into pre-sized planes; the
+    // remainder bytewise.
+    let words = if k == 2 || k == 4 { body.len() / 8 } else { 0 };
     if k == 2 {
-        let (p0, rest) = planes.split_at_mut(1);
-        let (a, b) = (&mut p0[0], &mut rest[0]);
-        for g in body.chunks_exact(2) {
-            a.push(g[0]);
-            b.push(g[1]);
+        let (p0, p1) = planes.split_at_mut(1);
+        let (a, b) = (&mut p0[0][pos[0]..], &mut p1[0][pos[1]..]);
+        for ((w, x), y) in body[..words * 8].chunks_exact(8).zip(a.chunks_exact_mut(4)).zip(b.chunks_exact_mut(4)) {
+            let v = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+            x.copy_from_slice(&gather2(v).to_le_bytes());
+            y.copy_from_slice(&gather2(v >> 8).to_le_bytes());
         }
-    } else {
-        for g in groups {
-            for (p, &b) in planes.iter_mut().zip(g) {
-                p.push(b);
-            }
+    } else if k == 4 {
+        let [p0, p1, p2, p3] = &mut planes[..] else { unreachable!("four planes") };
+        let outs = p0[pos[0]..]
+            .chunks_exact_mut(2)
+            .zip(p1[pos[1]..].chunks_exact_mut(2))
+            .zip(p2[pos[2]..].chunks_exact_mut(2))
+            .zip(p3[pos[3]..].chunks_exact_mut(2));
+        for (w, (((a, b), c), d)) in body[..words * 8].chunks_exact(8).zip(outs) {
+            a.copy_from_slice(&[w[0], w[4]]);
+            b.copy_from_slice(&[w[1], w[5]]);
+            c.copy_from_slice(&[w[2], w[6]]);
+            d.copy_from_slice(&[w[3], w[7]]);
         }
     }
-    for (t, &b) in tail.iter().enumerate() {
-        planes[t].push(b);
+    let per_plane = words * 8 / k;
+    for p in pos.iter_mut() {
+        *p += per_plane;
+    }
+    for (i, &b) in body[words * 8..].iter().enumerate() {
+        let j = i % k;
+        planes[j][pos[j]] = b;
+        pos[j] += 1;
     }
     planes
+}
+
+/// Bytes 0, 2, 4, 6 of `x` packed into the low 4 bytes.
+fn gather2(x: u64) -> u32 {
+    let mut e = x & 0x00FF_00FF_00FF_00FF;
+    e = (e | (e >> 8)) & 0x0000_FFFF_0000_FFFF;
+    e = (e | (e >> 16)) & 0x0000_0000_FFFF_FFFF;
+    e as u32
+}
+
+/// Inverse of [`gather2`]: 4 bytes spread to bytes 0, 2, 4, 6.
+fn spread2(v: u32) -> u64 {
+    let mut e = u64::from(v);
+    e = (e | (e << 16)) & 0x0000_FFFF_0000_FFFF;
+    e = (e | (e << 8)) & 0x00FF_00FF_00FF_00FF;
+    e
 }
 
 /// Inverse of [`split_planes`].
 pub fn join_planes(planes: &[Vec<u8>], k: usize, phase: usize, n: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(n);
-    let mut pos = vec![0usize; k];
     let head = ((k - phase) % k).min(n);
+    let mut pos = vec![0usize; k];
     for i in 0..head {
         let j = (i + phase) % k;
         out.push(planes[j][pos[j]]);
         pos[j] += 1;
     }
-    let full = (n - head) / k;
+    let body = n - head;
+    let groups = body / k;
     if k == 2 {
-        let a = &planes[0][pos[0]..pos[0] + full];
-        let b = &planes[1][pos[1]..pos[1] + full];
-        for (x, y) in a.iter().zip(b) {
-            out.push(*x);
-            out.push(*y);
+        let words = body / 8;
+        let a = &planes[0][pos[0]..pos[0] + words * 4];
+        let b = &planes[1][pos[1]..pos[1] + words * 4];
+        for (x, y) in a.chunks_exact(4).zip(b.chunks_exact(4)) {
+            let lo = spread2(u32::from_le_bytes(x.try_into().expect("4 bytes")));
+            let hi = spread2(u32::from_le_bytes(y.try_into().expect("4 bytes")));
+            out.extend_from_slice(&(lo | (hi << 8)).to_le_bytes());
+        }
+        pos[0] += words * 4;
+        pos[1] += words * 4;
+        for _ in words * 4..groups {
+            out.push(planes[0][pos[0]]);
+            out.push(planes[1][pos[1]]);
+            pos[0] += 1;
+            pos[1] += 1;
         }
     } else {
-        for g in 0..full {
+        for g in 0..groups {
             for (j, p) in planes.iter().enumerate() {
                 out.push(p[pos[j] + g]);
             }
         }
+        for p in pos.iter_mut() {
+            *p += groups;
+        }
     }
-    for p in pos.iter_mut() {
-        *p += full;
-    }
-    let tail = n - head - full * k;
-    for (j, p) in pos.iter().enumerate().take(tail) {
+    for (j, p) in pos.iter().enumerate().take(body - groups * k) {
         out.push(planes[j][*p]);
     }
     out
@@ -430,7 +479,7 @@ mod tests {
     #[test]
     fn floats_are_grouped_by_file_alignment() {
         let data = fake_fp16(100_000, 0);
-        assert_eq!(analyze(&data, 0), Layout::Grouped(2));
+        assert!(matches!(analyze(&data, 0), Layout::Grouped(2, 0b01)), "{:?}", analyze(&data, 0));
         // A chunk cut at an odd offset of the file is still grouped by element.
         let enc_len = round_trip(&data[1..], 1);
         let mut enc = Vec::new();

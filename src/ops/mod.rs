@@ -1,1 +1,28 @@
-//! (placeholder)
+//! Maintenance on top of the repository: verification, retention (forget), prune, and diffs
+//! between snapshots.
+
+pub mod diff;
+pub mod forget;
+pub mod prune;
+pub mod verify;
+
+use crate::error::Result;
+use crate::id::Id;
+use crate::repo::index::IdSet;
+use crate::repo::Repository;
+use crate::snapshot::manifest::Snapshot;
+use crate::snapshot::tree::TreeReader;
+
+/// Every blob (tree and data) the given snapshots reference.
+pub fn referenced_blobs(repo: &Repository, snapshots: &[(Id, Snapshot)]) -> Result<IdSet> {
+    let mut used = IdSet::default();
+    for (_, s) in snapshots {
+        used.extend(s.tree.iter().copied());
+        for e in TreeReader::new(repo, &s.tree) {
+            if let Some(c) = e?.content {
+                used.extend(c.chunks);
+            }
+        }
+    }
+    Ok(used)
+}

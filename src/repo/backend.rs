@@ -52,6 +52,11 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn remove(&self, t: FileType, name: &str) -> io::Result<()>;
     /// Remove leftovers of interrupted writes older than `max_age`; returns how many.
     fn clean_temporary(&self, max_age: std::time::Duration) -> io::Result<usize>;
+    /// The directory holding the repository, when it is on a local filesystem (snapshots
+    /// never descend into it).
+    fn local_root(&self) -> Option<&Path> {
+        None
+    }
 }
 
 /// A repository in a local directory.
@@ -158,6 +163,10 @@ fn create_dir_0700(p: &Path) -> io::Result<()> {
 }
 
 impl Backend for LocalBackend {
+    fn local_root(&self) -> Option<&Path> {
+        Some(&self.root)
+    }
+
     fn location(&self) -> String {
         self.root.display().to_string()
     }

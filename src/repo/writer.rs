@@ -1,12 +1,16 @@
 //! Storing new blobs: deduplication against the index, packing, and index checkpoints.
 //!
 //! A [`PackWriter`] is shared by all worker threads of one command. Workers `claim` a blob ID
-//! (only the first claimant stores it) and `add` the sealed blob; the worker that fills a pack
-//! writes it, so pack I/O overlaps with other workers' CPU work. Every few packs an index file
-//! is written, so an interrupted run leaves reusable data behind, never a broken repository.
+//! (only the first claimant stores it) and `add` the sealed blob. Full packs go to flusher
+//! threads that write and fsync them, so waiting for the disk never idles a CPU. Every few
+//! packs an index file is written, so an interrupted run leaves reusable data behind, never a
+//! broken repository.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Sender, bounded};
 
 use super::backend::FileType;
 use super::index::{IdSet, IndexFile, IndexPack, Location};
@@ -29,32 +33,85 @@ pub struct WriteStats {
     pub packs: u64,
 }
 
+/// Threads writing finished packs.
+const FLUSHERS: usize = 2;
+
+/// State shared with the flusher threads.
+#[derive(Default)]
+struct Flushed {
+    unindexed: Mutex<IndexFile>,
+    written: Mutex<Vec<IndexPack>>,
+    error: Mutex<Option<Error>>,
+    packs: AtomicU64,
+}
+
+struct FullPack {
+    id: Id,
+    bytes: Vec<u8>,
+    entry: IndexPack,
+}
+
 pub struct PackWriter<'r> {
     repo: &'r Repository,
     open: Mutex<[Option<PackBuilder>; 2]>,
     claimed: Mutex<IdSet>,
-    unindexed: Mutex<IndexFile>,
-    written: Mutex<Vec<IndexPack>>,
+    flushed: Arc<Flushed>,
+    to_flush: Mutex<Option<Sender<FullPack>>>,
+    flushers: Mutex<Vec<JoinHandle<()>>>,
     index_files: Mutex<Vec<Id>>,
     blobs: AtomicU64,
     raw_bytes: AtomicU64,
     stored_bytes: AtomicU64,
-    packs: AtomicU64,
 }
 
 impl<'r> PackWriter<'r> {
     pub fn new(repo: &'r Repository) -> Self {
+        let flushed = Arc::new(Flushed::default());
+        let (tx, rx) = bounded::<FullPack>(1);
+        let flushers = (0..FLUSHERS)
+            .map(|i| {
+                let (rx, flushed, backend) = (rx.clone(), flushed.clone(), repo.backend().clone());
+                std::thread::Builder::new()
+                    .name(format!("flush-{i}"))
+                    .spawn(move || {
+                        for p in rx {
+                            if flushed.error.lock().expect("error").is_some() {
+                                continue;
+                            }
+                            match backend.write(FileType::Pack, &p.id.to_hex(), &p.bytes) {
+                                Ok(()) => {
+                                    flushed.packs.fetch_add(1, Ordering::Relaxed);
+                                    flushed.written.lock().expect("written").push(p.entry.clone());
+                                    flushed.unindexed.lock().expect("unindexed").packs.push(p.entry);
+                                }
+                                Err(e) => {
+                                    let mut slot = flushed.error.lock().expect("error");
+                                    slot.get_or_insert(Error::io(format!("pack {}", p.id), e));
+                                }
+                            }
+                        }
+                    })
+                    .expect("spawn pack flusher")
+            })
+            .collect();
         PackWriter {
             repo,
             open: Mutex::new([None, None]),
             claimed: Mutex::new(IdSet::default()),
-            unindexed: Mutex::new(IndexFile::default()),
-            written: Mutex::new(Vec::new()),
+            flushed,
+            to_flush: Mutex::new(Some(tx)),
+            flushers: Mutex::new(flushers),
             index_files: Mutex::new(Vec::new()),
             blobs: AtomicU64::new(0),
             raw_bytes: AtomicU64::new(0),
             stored_bytes: AtomicU64::new(0),
-            packs: AtomicU64::new(0),
+        }
+    }
+
+    fn check_flushed(&self) -> Result<()> {
+        match self.flushed.error.lock().expect("error").take() {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 
@@ -105,27 +162,38 @@ impl<'r> PackWriter<'r> {
         }
     }
 
+    /// Seal a full pack and hand it to a flusher; write an index checkpoint when due.
     fn write_pack(&self, b: PackBuilder) -> Result<()> {
-        let (pack_id, bytes, located) = b.finish(self.repo.keys());
-        self.repo
-            .backend()
-            .write(FileType::Pack, &pack_id.to_hex(), &bytes)
-            .map_err(|e| Error::io(format!("pack {pack_id}"), e))?;
-        self.packs.fetch_add(1, Ordering::Relaxed);
+        self.check_flushed()?;
+        let (id, bytes, located) = b.finish(self.repo.keys());
         let entry = IndexPack {
-            id: pack_id,
+            id,
             blobs: located.iter().map(|(e, off)| (e.kind, e.id, *off, e.stored_len, e.raw_len)).collect(),
         };
-        self.written.lock().expect("written").push(entry.clone());
+        let tx = self.to_flush.lock().expect("flush queue").clone();
+        match tx {
+            Some(tx) if tx.send(FullPack { id, bytes, entry }).is_ok() => {}
+            _ => return Err(Error::Invalid("internal: pack flushers stopped".into())),
+        }
         let checkpoint = {
-            let mut u = self.unindexed.lock().expect("unindexed");
-            u.packs.push(entry);
+            let mut u = self.flushed.unindexed.lock().expect("unindexed");
             if u.packs.len() >= CHECKPOINT_PACKS { Some(std::mem::take(&mut *u)) } else { None }
         };
         if let Some(f) = checkpoint {
             self.write_index(&f)?;
         }
         Ok(())
+    }
+
+    /// Wait for every handed-over pack to be on disk.
+    fn drain_flushers(&self) -> Result<()> {
+        self.to_flush.lock().expect("flush queue").take();
+        for h in self.flushers.lock().expect("flushers").drain(..) {
+            if h.join().is_err() {
+                return Err(Error::Invalid("internal: a pack flusher panicked".into()));
+            }
+        }
+        self.check_flushed()
     }
 
     fn write_index(&self, f: &IndexFile) -> Result<()> {
@@ -135,8 +203,8 @@ impl<'r> PackWriter<'r> {
     }
 
     /// Write the open packs and the last index file; make everything visible in the
-    /// repository's in-memory index. Returns statistics and the IDs of index files written.
-    pub fn finish(self) -> Result<(WriteStats, Vec<Id>)> {
+    /// repository's in-memory index.
+    pub fn finish(self) -> Result<Finished> {
         let open: Vec<PackBuilder> = {
             let mut o = self.open.lock().expect("open packs");
             o.iter_mut().filter_map(Option::take).filter(|b| !b.is_empty()).collect()
@@ -144,13 +212,14 @@ impl<'r> PackWriter<'r> {
         for b in open {
             self.write_pack(b)?;
         }
-        let rest = std::mem::take(&mut *self.unindexed.lock().expect("unindexed"));
+        self.drain_flushers()?;
+        let rest = std::mem::take(&mut *self.flushed.unindexed.lock().expect("unindexed"));
         if !rest.packs.is_empty() {
             self.write_index(&rest)?;
         }
         {
             let mut idx = self.repo.index_mut();
-            for p in self.written.lock().expect("written").iter() {
+            for p in self.flushed.written.lock().expect("written").iter() {
                 for &(kind, id, offset, stored_len, raw_len) in &p.blobs {
                     idx.insert(id, Location { pack: p.id, kind, offset, stored_len, raw_len });
                 }
@@ -160,16 +229,29 @@ impl<'r> PackWriter<'r> {
             blobs: self.blobs.load(Ordering::Relaxed),
             raw_bytes: self.raw_bytes.load(Ordering::Relaxed),
             stored_bytes: self.stored_bytes.load(Ordering::Relaxed),
-            packs: self.packs.load(Ordering::Relaxed),
+            packs: self.flushed.packs.load(Ordering::Relaxed),
         };
-        let files = std::mem::take(&mut *self.index_files.lock().expect("index files"));
-        Ok((stats, files))
+        let index_files = std::mem::take(&mut *self.index_files.lock().expect("index files"));
+        let packs = std::mem::take(&mut *self.flushed.written.lock().expect("written"));
+        Ok(Finished { stats, index_files, packs })
     }
+}
 
-    /// Packs written so far (for prune, which must know what it created).
-    pub fn written_packs(&self) -> Vec<IndexPack> {
-        self.written.lock().expect("written").clone()
+impl Drop for PackWriter<'_> {
+    /// An abandoned writer (error path) still waits for its flushers, so no thread outlives it.
+    fn drop(&mut self) {
+        let _ = self.drain_flushers();
     }
+}
+
+/// What a finished [`PackWriter`] wrote.
+#[derive(Debug)]
+pub struct Finished {
+    pub stats: WriteStats,
+    /// Index files written (checkpoints and the last one).
+    pub index_files: Vec<Id>,
+    /// Every pack written, with its blobs.
+    pub packs: Vec<IndexPack>,
 }
 
 #[cfg(test)]
@@ -189,10 +271,11 @@ mod tests {
         let a2 = w.store(BlobKind::Data, b"hello world", 5).unwrap();
         let t = w.store(BlobKind::Tree, b"tree bytes", 0).unwrap();
         assert_eq!(a, a2);
-        let (stats, files) = w.finish().unwrap();
-        assert_eq!(stats.blobs, 2);
-        assert_eq!(stats.packs, 2, "kinds never share a pack");
-        assert_eq!(files.len(), 1);
+        let f = w.finish().unwrap();
+        assert_eq!(f.stats.blobs, 2);
+        assert_eq!(f.stats.packs, 2, "kinds never share a pack");
+        assert_eq!(f.index_files.len(), 1);
+        assert_eq!(f.packs.len(), 2);
         assert_eq!(r.read_blob(BlobKind::Data, &a).unwrap(), b"hello world");
         assert!(r.read_blob(BlobKind::Tree, &a).is_err(), "role is bound");
         let r2 = Repository::open(b, b"pw").unwrap();

@@ -1,1 +1,12 @@
-//! (placeholder)
+//! Snapshots: the entry model every source produces, the snapshot description, the tree
+//! stream that stores entries, and the pipeline that drives content into the repository.
+
+pub mod create;
+pub mod entry;
+pub mod manifest;
+pub mod pipeline;
+pub mod select;
+pub mod tree;
+
+pub use entry::{Content, Entry, Kind};
+pub use manifest::{Snapshot, Summary};

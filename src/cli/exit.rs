@@ -1,0 +1,57 @@
+//! Named exit codes (close to restic's, so scripts written for it keep working) and the mapping
+//! from errors to them.
+
+use lifeboat::Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    Success = 0,
+    /// A fatal error.
+    Failure = 1,
+    /// The command line was wrong.
+    Usage = 2,
+    /// Completed, but some objects could not be read or written (see the warnings).
+    Partial = 3,
+    /// Stored data is damaged, missing or was tampered with.
+    Integrity = 4,
+    NoRepository = 10,
+    Locked = 11,
+    WrongPassword = 12,
+    Interrupted = 130,
+}
+
+impl Exit {
+    pub fn of(e: &anyhow::Error) -> Exit {
+        for cause in e.chain() {
+            if let Some(err) = cause.downcast_ref::<Error>() {
+                return match err {
+                    Error::NoRepository(_) => Exit::NoRepository,
+                    Error::WrongPassword => Exit::WrongPassword,
+                    Error::Locked(_) => Exit::Locked,
+                    Error::Interrupted => Exit::Interrupted,
+                    e if e.is_integrity() => Exit::Integrity,
+                    _ => Exit::Failure,
+                };
+            }
+        }
+        Exit::Failure
+    }
+
+    /// One line of advice for the user, when there is one.
+    pub fn hint(self) -> Option<&'static str> {
+        match self {
+            Exit::NoRepository => Some("check --repo / LIFEBOAT_REPO, or create one with `lifeboat init`"),
+            Exit::WrongPassword => Some("check LIFEBOAT_PASSWORD_FILE / LIFEBOAT_PASSWORD_COMMAND; `lifeboat key list` shows the keys"),
+            Exit::Locked => Some("wait for the other command, use --lock-wait, or run `lifeboat unlock` if it died"),
+            Exit::Integrity => Some("run `lifeboat verify --read-data` to find all damage"),
+            _ => None,
+        }
+    }
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> Self {
+        std::process::ExitCode::from(e as u8)
+    }
+}

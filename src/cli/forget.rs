@@ -1,0 +1,118 @@
+//! `lifeboat forget`: remove snapshots by ID or by a retention policy.
+
+use anyhow::{Result, bail};
+use lifeboat::ops::forget::{GroupBy, Policy, apply};
+use lifeboat::ops::prune::{PruneOptions, prune};
+use lifeboat::repo::{FileType, LockKind};
+use lifeboat::snapshot::select::{self, Filter};
+
+use super::{Exit, Global, print_json};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Snapshots to remove (IDs or prefixes); without them, the --keep-* policy decides.
+    #[arg(value_name = "SNAPSHOT")]
+    pub ids: Vec<String>,
+    /// Keep the N newest snapshots.
+    #[arg(long, value_name = "N", help_heading = "Policy")]
+    pub keep_last: Option<u32>,
+    /// Keep the newest snapshot of each of the last N hours that have one.
+    #[arg(long, value_name = "N", help_heading = "Policy")]
+    pub keep_hourly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N days that have one.
+    #[arg(long, value_name = "N", help_heading = "Policy")]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest snapshot of each of the last N ISO weeks that have one.
+    #[arg(long, value_name = "N", help_heading = "Policy")]
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N months that have one.
+    #[arg(long, value_name = "N", help_heading = "Policy")]
+    pub keep_monthly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N years that have one.
+    #[arg(long, value_name = "N", help_heading = "Policy")]
+    pub keep_yearly: Option<u32>,
+    /// Keep every snapshot with this tag (repeatable).
+    #[arg(long, value_name = "TAG", help_heading = "Policy")]
+    pub keep_tag: Vec<String>,
+    /// Keep snapshots younger than this, relative to the newest (e.g. 7d).
+    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration, help_heading = "Policy")]
+    pub keep_within: Option<std::time::Duration>,
+    /// Apply the policy separately per combination of these (host, paths, tags).
+    #[arg(long, default_value = "host,paths", value_name = "FIELDS")]
+    pub group_by: String,
+    /// Only consider snapshots of this host.
+    #[arg(long = "host", value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// Show what would be removed, remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run `prune` afterwards.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+pub fn run(g: &Global, a: &Args) -> Result<Exit> {
+    let repo = g.open()?;
+    let policy = Policy {
+        last: a.keep_last,
+        hourly: a.keep_hourly,
+        daily: a.keep_daily,
+        weekly: a.keep_weekly,
+        monthly: a.keep_monthly,
+        yearly: a.keep_yearly,
+        tags: a.keep_tag.clone(),
+        within: a.keep_within,
+    };
+    if a.ids.is_empty() && policy.is_empty() {
+        bail!("nothing to do: name snapshots to forget or give a --keep-* policy");
+    }
+    if !a.ids.is_empty() && !policy.is_empty() {
+        bail!("give either snapshot IDs or a --keep-* policy, not both");
+    }
+    let group_by = GroupBy::parse(&a.group_by).map_err(anyhow::Error::msg)?;
+    let lock = repo.lock(LockKind::Exclusive, "forget", g.lock_wait)?;
+    let mut remove = Vec::new();
+    let mut groups = Vec::new();
+    if a.ids.is_empty() {
+        let filter = Filter { hosts: a.hosts.clone(), ..Default::default() };
+        let list: Vec<_> = select::all(&repo)?.into_iter().filter(|(_, s)| filter.matches(s)).collect();
+        groups = apply(&list, &policy, group_by);
+        for grp in &groups {
+            for d in &grp.decisions {
+                if !d.keep {
+                    remove.push(d.id.clone());
+                }
+            }
+        }
+    } else {
+        for spec in &a.ids {
+            let (id, _) = select::resolve(&repo, spec, &Filter::default())?;
+            remove.push(id.to_hex());
+        }
+    }
+    if !a.dry_run {
+        for id in &remove {
+            repo.backend().remove(FileType::Snapshot, id)?;
+        }
+    }
+    drop(lock);
+    if g.json {
+        print_json(&serde_json::json!({ "groups": groups, "removed": remove, "dry_run": a.dry_run }))?;
+    } else {
+        for grp in &groups {
+            println!("group {}:", grp.group);
+            for d in &grp.decisions {
+                println!("  {} {} {:<32} {}", if d.keep { "keep  " } else { "remove" }, &d.id[..8], d.time, d.reasons.join(", "));
+            }
+        }
+        println!("{} {} snapshot(s)", if a.dry_run { "would remove" } else { "removed" }, remove.len());
+    }
+    if a.prune && !a.dry_run {
+        let bar = g.progress();
+        let r = prune(&repo, &PruneOptions { lock_wait: g.lock_wait, ..Default::default() }, &bar)?;
+        if !g.json && !g.quiet {
+            super::prune::print(&r, false);
+        }
+    }
+    Ok(Exit::Success)
+}

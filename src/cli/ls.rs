@@ -1,0 +1,84 @@
+//! `lifeboat ls SNAPSHOT [PATH]`: list a snapshot's files.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use lifeboat::snapshot::select::{self, Filter};
+use lifeboat::snapshot::tree::TreeReader;
+use lifeboat::util::{is_within, parent};
+
+use super::{Exit, Global};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// `latest` or an ID prefix.
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshot: String,
+    /// Only this absolute path and what is below it.
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
+    /// Long listing: mode, owner, size, time.
+    #[arg(short, long)]
+    pub long: bool,
+    /// List the whole subtree, not just the directory's own entries.
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
+}
+
+fn time(ns: i64) -> String {
+    chrono::DateTime::from_timestamp(ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000) as u32)
+        .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+pub fn run(g: &Global, a: &Args) -> Result<Exit> {
+    let repo = g.open()?;
+    repo.load_index()?;
+    let (_, snap) = select::resolve(&repo, &a.snapshot, &Filter::default())?;
+    let base: Vec<u8> = a.path.as_ref().map_or(b"/".to_vec(), |p| p.as_os_str().as_bytes().to_vec());
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    use std::io::Write;
+    for e in TreeReader::new(&repo, &snap.tree) {
+        let e = e?;
+        if !is_within(&e.path, &base) {
+            continue;
+        }
+        // Without -R: the base itself and its direct children.
+        if !a.recursive && e.path != base && parent(&e.path) != Some(&base[..]) && a.path.is_some() {
+            continue;
+        }
+        if g.json {
+            let v = serde_json::json!({
+                "path": e.path_str(),
+                "type": e.kind.label(),
+                "mode": format!("{:04o}", e.mode),
+                "uid": e.uid, "gid": e.gid, "user": e.user, "group": e.group,
+                "size": e.size,
+                "mtime": time(e.mtime),
+                "mtime_ns": e.mtime,
+                "sha256": e.content.as_ref().map(|c| hex::encode(c.sha256)),
+                "target": e.target.as_ref().map(|t| lifeboat::util::show(t)),
+            });
+            serde_json::to_writer(&mut out, &v)?;
+            writeln!(out)?;
+        } else if a.long {
+            let link = e.target.as_ref().map(|t| format!(" -> {}", lifeboat::util::show(t))).unwrap_or_default();
+            writeln!(
+                out,
+                "{} {:>8} {:>8} {:>12} {} {}{}",
+                e.mode_string(),
+                e.user.clone().unwrap_or_else(|| e.uid.to_string()),
+                e.group.clone().unwrap_or_else(|| e.gid.to_string()),
+                e.size,
+                time(e.mtime),
+                e.path_str(),
+                link
+            )?;
+        } else {
+            writeln!(out, "{}", e.path_str())?;
+        }
+    }
+    out.flush()?;
+    Ok(Exit::Success)
+}

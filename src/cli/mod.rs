@@ -1,0 +1,189 @@
+//! The command-line interface: argument definitions (clap), shared options, and dispatch to
+//! one module per subcommand. Commands print; the library never does.
+
+mod exit;
+mod password;
+mod progress;
+
+mod diff;
+mod forget;
+mod init;
+mod key;
+mod ls;
+mod misc;
+mod prune;
+mod restore;
+mod snapshot;
+mod snapshots;
+mod verify;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use lifeboat::repo::{LocalBackend, Repository};
+
+pub use exit::Exit;
+
+/// Encrypted, deduplicated backup and exact restore of ML deployments on Docker hosts.
+///
+/// A repository is a directory of encrypted, compressed, deduplicated data. Point lifeboat at
+/// it with --repo or LIFEBOAT_REPO, and give the password with LIFEBOAT_PASSWORD_FILE,
+/// LIFEBOAT_PASSWORD_COMMAND or LIFEBOAT_PASSWORD (never on the command line).
+///
+/// Exit codes: 0 success, 1 error, 2 usage, 3 partial (some files skipped, see warnings),
+/// 4 damaged or tampered data, 10 no repository, 11 locked, 12 wrong password, 130 interrupted.
+#[derive(Parser, Debug)]
+#[command(name = "lifeboat", version, propagate_version = true, max_term_width = 100)]
+#[command(after_help = "Quick start:\n  export LIFEBOAT_REPO=/srv/lifeboat LIFEBOAT_PASSWORD_FILE=/root/.lifeboat-pass\n  lifeboat init\n  lifeboat snapshot /srv/models /etc\n  lifeboat snapshots\n  lifeboat restore latest --target /tmp/restore")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Global {
+    /// Repository directory.
+    #[arg(short = 'r', long, env = "LIFEBOAT_REPO", global = true, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+
+    /// Read the password from this file (first line).
+    #[arg(long, env = "LIFEBOAT_PASSWORD_FILE", global = true, value_name = "FILE", hide_env_values = true)]
+    pub password_file: Option<PathBuf>,
+
+    /// Run this shell command and use its output as the password.
+    #[arg(long, env = "LIFEBOAT_PASSWORD_COMMAND", global = true, value_name = "CMD", hide_env_values = true)]
+    pub password_command: Option<String>,
+
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Print only errors and warnings; no progress bars.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// Wait this long for a lock held by another lifeboat (e.g. 30s, 5m).
+    #[arg(long, global = true, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    pub lock_wait: Duration,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a new repository.
+    Init(init::Args),
+    /// Manage the passwords (key files) that open the repository.
+    #[command(subcommand)]
+    Key(key::Cmd),
+    /// Take a snapshot of paths.
+    #[command(alias = "backup")]
+    Snapshot(snapshot::Args),
+    /// List snapshots.
+    Snapshots(snapshots::Args),
+    /// List the files of a snapshot.
+    Ls(ls::Args),
+    /// Show what changed between two snapshots.
+    Diff(diff::Args),
+    /// Restore a snapshot into a target directory.
+    Restore(restore::Args),
+    /// Check the repository's structure, and with --read-data every byte.
+    #[command(alias = "check")]
+    Verify(verify::Args),
+    /// Remove snapshots by ID or by a retention policy.
+    Forget(forget::Args),
+    /// Delete data no snapshot uses and repack partly used packs.
+    Prune(prune::Args),
+    /// Remove stale locks left by crashed runs.
+    Unlock(misc::UnlockArgs),
+    /// Print shell completions.
+    Completions(misc::CompletionsArgs),
+    /// Write man pages.
+    Man(misc::ManArgs),
+}
+
+/// Parse `30s`, `5m`, `2h`, `1d` or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 30s, 5m, 2h, 1d"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use s, m, h or d)")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+impl Global {
+    pub fn repo_path(&self) -> Result<&PathBuf> {
+        self.repo
+            .as_ref()
+            .context("no repository given: use --repo DIR or set LIFEBOAT_REPO")
+    }
+
+    /// Open the repository named by --repo with the password from the usual sources.
+    pub fn open(&self) -> Result<Repository> {
+        let path = self.repo_path()?;
+        let backend = Arc::new(LocalBackend::new(path));
+        // Refuse a non-repository before asking for a password.
+        Repository::check_format(&*backend)?;
+        let pw = password::get(self)?;
+        Ok(Repository::open(backend, &pw)?)
+    }
+
+    pub fn progress(&self) -> progress::Bar {
+        progress::Bar::new(self.quiet || self.json)
+    }
+}
+
+/// Print JSON to stdout.
+pub fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let g = &cli.global;
+    let result = match &cli.command {
+        Command::Init(a) => init::run(g, a),
+        Command::Key(c) => key::run(g, c),
+        Command::Snapshot(a) => snapshot::run(g, a),
+        Command::Snapshots(a) => snapshots::run(g, a),
+        Command::Ls(a) => ls::run(g, a),
+        Command::Diff(a) => diff::run(g, a),
+        Command::Restore(a) => restore::run(g, a),
+        Command::Verify(a) => verify::run(g, a),
+        Command::Forget(a) => forget::run(g, a),
+        Command::Prune(a) => prune::run(g, a),
+        Command::Unlock(a) => misc::unlock(g, a),
+        Command::Completions(a) => misc::completions(a),
+        Command::Man(a) => misc::man(a),
+    };
+    match result {
+        Ok(code) => code.into(),
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = Exit::of(&e);
+            eprintln!("error: {e:#}");
+            if let Some(h) = code.hint() {
+                eprintln!("hint: {h}");
+            }
+            code.into()
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Getting the repository password without it ever touching argv, logs or errors:
+//! `LIFEBOAT_PASSWORD`, `--password-file`/`LIFEBOAT_PASSWORD_FILE`,
+//! `--password-command`/`LIFEBOAT_PASSWORD_COMMAND`, or a prompt on the terminal.
+
+use std::io::IsTerminal;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+use zeroize::Zeroizing;
+
+use super::Global;
+
+pub type Password = Zeroizing<Vec<u8>>;
+
+fn strip_newline(mut v: Vec<u8>) -> Password {
+    if v.last() == Some(&b'\n') {
+        v.pop();
+        if v.last() == Some(&b'\r') {
+            v.pop();
+        }
+    }
+    Zeroizing::new(v)
+}
+
+pub fn from_file(path: &Path) -> Result<Password> {
+    let md = std::fs::metadata(path).with_context(|| format!("password file {}", path.display()))?;
+    if md.permissions().mode() & 0o077 != 0 {
+        eprintln!(
+            "warning: password file {} is readable by group or others (chmod 600 it)",
+            path.display()
+        );
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("reading password file {}", path.display()))?;
+    Ok(strip_newline(bytes))
+}
+
+fn from_command(cmd: &str) -> Result<Password> {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running the password command")?;
+    if !out.status.success() {
+        bail!("the password command failed ({}); no password obtained", out.status);
+    }
+    Ok(strip_newline(out.stdout))
+}
+
+fn prompt(msg: &str) -> Result<Password> {
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "no password given: set LIFEBOAT_PASSWORD_FILE or LIFEBOAT_PASSWORD_COMMAND (or LIFEBOAT_PASSWORD), or run on a terminal"
+        );
+    }
+    let p = rpassword::prompt_password(msg).context("reading the password")?;
+    Ok(Zeroizing::new(p.into_bytes()))
+}
+
+/// The password of an existing repository.
+pub fn get(g: &Global) -> Result<Password> {
+    let p = match (&g.password_file, &g.password_command) {
+        (Some(_), Some(_)) => bail!("give either --password-file or --password-command, not both"),
+        (Some(f), None) => from_file(f)?,
+        (None, Some(c)) => from_command(c)?,
+        (None, None) => match std::env::var_os("LIFEBOAT_PASSWORD") {
+            Some(p) => Zeroizing::new(std::os::unix::ffi::OsStringExt::into_vec(p)),
+            None => prompt("repository password: ")?,
+        },
+    };
+    if p.is_empty() {
+        bail!("the password is empty");
+    }
+    Ok(p)
+}
+
+/// A new password: from the same sources, or prompted twice.
+pub fn new_password(g: &Global, file: Option<&Path>) -> Result<Password> {
+    if let Some(f) = file {
+        return from_file(f);
+    }
+    let interactive = g.password_file.is_none() && g.password_command.is_none() && std::env::var_os("LIFEBOAT_PASSWORD").is_none();
+    if !interactive {
+        return get(g);
+    }
+    let a = prompt("new password: ")?;
+    let b = prompt("repeat the new password: ")?;
+    if a != b {
+        bail!("the passwords differ");
+    }
+    if a.is_empty() {
+        bail!("the password is empty");
+    }
+    Ok(a)
+}

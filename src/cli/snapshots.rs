@@ -1,0 +1,62 @@
+//! `lifeboat snapshots`: list snapshots.
+
+use anyhow::Result;
+use lifeboat::snapshot::select::{self, Filter};
+use lifeboat::util::human_bytes;
+
+use super::{Exit, Global, print_json};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Only snapshots of this host (repeatable).
+    #[arg(long = "host", value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// Only snapshots with this tag (repeatable: all must match).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Only snapshots of this path (repeatable).
+    #[arg(long = "path", value_name = "PATH")]
+    pub paths: Vec<String>,
+}
+
+pub fn run(g: &Global, a: &Args) -> Result<Exit> {
+    let repo = g.open()?;
+    let filter = Filter { hosts: a.hosts.clone(), tags: a.tags.clone(), paths: a.paths.clone() };
+    let list: Vec<_> = select::all(&repo)?.into_iter().filter(|(_, s)| filter.matches(s)).collect();
+    if g.json {
+        let v: Vec<_> = list
+            .iter()
+            .map(|(id, s)| {
+                serde_json::json!({
+                    "id": id.to_hex(),
+                    "short_id": id.short(),
+                    "time": s.time,
+                    "hostname": s.hostname,
+                    "username": s.username,
+                    "tags": s.tags,
+                    "paths": s.paths_display(),
+                    "parent": s.parent.map(|p| p.to_hex()),
+                    "summary": s.summary,
+                    "program": s.program,
+                })
+            })
+            .collect();
+        print_json(&v)?;
+        return Ok(Exit::Success);
+    }
+    println!("{:<10} {:<20} {:<16} {:<20} {:>10}  paths", "ID", "time (local)", "host", "tags", "size");
+    for (id, s) in &list {
+        let t = s.time().map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default();
+        println!(
+            "{:<10} {:<20} {:<16} {:<20} {:>10}  {}",
+            id.short(),
+            t,
+            s.hostname,
+            s.tags.join(","),
+            human_bytes(s.summary.bytes),
+            s.paths_display().join(" ")
+        );
+    }
+    println!("{} snapshot(s)", list.len());
+    Ok(Exit::Success)
+}

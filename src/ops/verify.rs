@@ -1,0 +1,208 @@
+//! `verify`: prove the repository is whole. Structure: every index file opens, every indexed
+//! blob is where its pack header says, every blob a snapshot uses is indexed. With
+//! `read_data`: every blob of every pack is decrypted, decompressed and hashed.
+
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::id::Id;
+use crate::progress::Progress;
+use crate::repo::index::{IdMap, IdSet};
+use crate::repo::pack::PackEntry;
+use crate::repo::{FileType, LockKind, Repository};
+use crate::snapshot::select;
+use crate::snapshot::tree::TreeReader;
+
+#[derive(Debug, Default, Clone)]
+pub struct VerifyOptions {
+    pub read_data: bool,
+    /// Only read packs whose ID falls in slice `n` of `m` (1-based), to spread reading over runs.
+    pub subset: Option<(u32, u32)>,
+    pub lock_wait: std::time::Duration,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct VerifyReport {
+    pub snapshots: usize,
+    pub index_files: usize,
+    pub packs: usize,
+    pub blobs: usize,
+    pub packs_read: usize,
+    pub bytes_read: u64,
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+pub fn verify(repo: &Repository, opts: &VerifyOptions, progress: &dyn Progress) -> Result<VerifyReport> {
+    let _lock = repo.lock(LockKind::Shared, "verify", opts.lock_wait)?;
+    let mut report = VerifyReport::default();
+    // Index files: each must open on its own.
+    let mut by_pack: IdMap<Vec<(Id, crate::repo::Location)>> = IdMap::default();
+    let mut index = crate::repo::Index::default();
+    for id in repo.list_ids(FileType::Index)? {
+        report.index_files += 1;
+        match repo.load_sealed::<crate::repo::IndexFile>(FileType::Index, &id) {
+            Ok(f) => {
+                index.add_file(&f);
+                for p in &f.packs {
+                    let list = by_pack.entry(p.id).or_default();
+                    for &(kind, bid, offset, stored_len, raw_len) in &p.blobs {
+                        list.push((bid, crate::repo::Location { pack: p.id, kind, offset, stored_len, raw_len }));
+                    }
+                }
+            }
+            Err(e) => report.errors.push(e.to_string()),
+        }
+    }
+    report.blobs = index.len();
+    repo.replace_index(index);
+
+    // Packs: present, headers authentic and agreeing with the index.
+    let on_disk: IdSet = repo.list_ids(FileType::Pack)?.into_iter().collect();
+    report.packs = on_disk.len();
+    for p in &on_disk {
+        if !by_pack.contains_key(p) {
+            report.warnings.push(format!("pack {p} is not in the index (left by an interrupted run; `prune` removes it)"));
+        }
+    }
+    let errors = Mutex::new(Vec::new());
+    let packs: Vec<(&Id, &Vec<(Id, crate::repo::Location)>)> = by_pack.iter().collect();
+    progress.start("headers", Some(packs.len() as u64));
+    let headers: IdMap<Vec<PackEntry>> = packs
+        .par_iter()
+        .filter_map(|(pack, listed)| {
+            progress.advance(1);
+            if !on_disk.contains(pack) {
+                errors.lock().expect("errors").push(format!("pack {pack}: indexed but missing ({} blobs lost)", listed.len()));
+                return None;
+            }
+            match repo.read_pack_header(pack) {
+                Ok(h) => {
+                    let mut offsets = IdMap::default();
+                    let mut off = 0u32;
+                    for e in &h {
+                        offsets.insert(e.id, (off, e.stored_len, e.raw_len, e.kind));
+                        off += e.stored_len;
+                    }
+                    for (bid, loc) in listed.iter() {
+                        if offsets.get(bid) != Some(&(loc.offset, loc.stored_len, loc.raw_len, loc.kind)) {
+                            errors.lock().expect("errors").push(format!("pack {pack}: blob {bid} is not where the index says"));
+                        }
+                    }
+                    Some((**pack, h))
+                }
+                Err(e) => {
+                    errors.lock().expect("errors").push(e.to_string());
+                    None
+                }
+            }
+        })
+        .collect();
+    progress.finish();
+    report.errors.extend(errors.into_inner().expect("errors"));
+
+    // Snapshots: every referenced blob indexed.
+    let snaps = select::all(repo);
+    let snaps = match snaps {
+        Ok(s) => s,
+        Err(e) => {
+            report.errors.push(e.to_string());
+            Vec::new()
+        }
+    };
+    report.snapshots = snaps.len();
+    for (sid, s) in &snaps {
+        let mut missing = 0usize;
+        let mut first_missing = None;
+        for t in &s.tree {
+            if !repo.index().contains(t) {
+                missing += 1;
+                first_missing.get_or_insert_with(|| format!("tree blob {t}"));
+            }
+        }
+        if missing == 0 {
+            for e in TreeReader::new(repo, &s.tree) {
+                match e {
+                    Ok(e) => {
+                        if let Some(c) = &e.content {
+                            for id in &c.chunks {
+                                if !repo.index().contains(id) {
+                                    missing += 1;
+                                    first_missing.get_or_insert_with(|| format!("{} (blob {id})", e.path_str()));
+                                }
+                            }
+                        }
+                    }
+                    Err(err) => {
+                        report.errors.push(format!("snapshot {sid}: {err}"));
+                        break;
+                    }
+                }
+            }
+        }
+        if missing > 0 {
+            report.errors.push(format!(
+                "snapshot {sid}: {missing} blob(s) missing, first: {}",
+                first_missing.unwrap_or_default()
+            ));
+        }
+    }
+
+    if opts.read_data {
+        let selected: Vec<(&Id, &Vec<PackEntry>)> = headers
+            .iter()
+            .filter(|(id, _)| match opts.subset {
+                None => true,
+                Some((n, m)) => u32::from(id.0[0]) % m == (n - 1) % m,
+            })
+            .collect();
+        let total: u64 = selected.iter().map(|(_, h)| h.iter().map(|e| u64::from(e.stored_len)).sum::<u64>()).sum();
+        progress.start("read data", Some(total));
+        let errs = Mutex::new(Vec::new());
+        selected.par_iter().for_each(|(pack, entries)| {
+            if let Err(e) = read_pack(repo, pack, entries, progress) {
+                errs.lock().expect("errors").push(e.to_string());
+            }
+        });
+        progress.finish();
+        report.packs_read = selected.len();
+        report.bytes_read = total;
+        report.errors.extend(errs.into_inner().expect("errors"));
+    }
+    Ok(report)
+}
+
+/// Decrypt, decompress and hash every blob of one pack.
+fn read_pack(repo: &Repository, pack: &Id, entries: &[PackEntry], progress: &dyn Progress) -> Result<()> {
+    let body: u64 = entries.iter().map(|e| u64::from(e.stored_len)).sum();
+    let bytes = repo.read_pack_range(pack, 0, body as usize)?;
+    let mut off = 0usize;
+    let mut first_err: Option<Error> = None;
+    let mut bad = 0;
+    for e in entries {
+        let sealed = &bytes[off..off + e.stored_len as usize];
+        let loc = crate::repo::Location { pack: *pack, kind: e.kind, offset: off as u32, stored_len: e.stored_len, raw_len: e.raw_len };
+        if let Err(err) = repo.open_blob(e.kind, &e.id, &loc, sealed) {
+            bad += 1;
+            first_err.get_or_insert(err);
+        }
+        off += e.stored_len as usize;
+        progress.advance(u64::from(e.stored_len));
+    }
+    match first_err {
+        None => Ok(()),
+        Some(Error::Corrupt { object, reason }) if bad > 1 => {
+            Err(Error::Corrupt { object, reason: format!("{reason} (and {} more damaged blobs in this pack)", bad - 1) })
+        }
+        Some(e) => Err(e),
+    }
+}

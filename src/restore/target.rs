@@ -1,0 +1,242 @@
+//! Confined filesystem operations under a restore target.
+//!
+//! Every path is resolved one component at a time with `openat(O_NOFOLLOW | O_DIRECTORY)` from
+//! a descriptor of the target, and every final operation is an `*at` call on the parent's
+//! descriptor that does not follow symlinks. A symlink already in the target, one restored
+//! earlier, or one swapped in during the restore (CVE-2018-15664) therefore can never redirect
+//! a write outside the target: resolution fails instead.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rustix::fs::{AtFlags, Mode, OFlags, Timespec, Timestamps, XattrFlags};
+use rustix::io::Errno;
+
+use crate::error::{Error, Result};
+use crate::snapshot::entry::{Entry, Xattr};
+use crate::util::show;
+
+const MAX_CACHED_DIRS: usize = 1024;
+
+/// A directory that restored objects are confined to.
+pub struct Target {
+    root: Arc<OwnedFd>,
+    root_path: PathBuf,
+    dirs: Mutex<HashMap<Vec<u8>, Arc<OwnedFd>>>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Target({})", self.root_path.display())
+    }
+}
+
+fn dir_flags() -> OFlags {
+    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
+}
+
+pub fn errno_io(e: Errno) -> std::io::Error {
+    std::io::Error::from_raw_os_error(e.raw_os_error())
+}
+
+impl Target {
+    /// Open (creating if needed) the target directory. The target path itself may contain
+    /// symlinks: the user chose it.
+    pub fn open(path: &Path, create: bool) -> Result<Target> {
+        if create {
+            std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
+        }
+        let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| Error::io(path, errno_io(e)))?;
+        Ok(Target { root: Arc::new(fd), root_path: path.to_path_buf(), dirs: Mutex::new(HashMap::new()) })
+    }
+
+    pub fn root_fd(&self) -> &OwnedFd {
+        &self.root
+    }
+
+    /// Where a snapshot path lands, for messages.
+    pub fn display(&self, snap_path: &[u8]) -> String {
+        format!("{}{}", self.root_path.display(), show(snap_path))
+    }
+
+    /// The descriptor of the directory at snapshot path `dir` (`/` is the target itself),
+    /// creating missing directories (mode 0700 until their metadata is applied) when `create`.
+    pub fn dir(&self, dir: &[u8], create: bool) -> Result<Arc<OwnedFd>> {
+        if dir == b"/" {
+            return Ok(self.root.clone());
+        }
+        if let Some(fd) = self.dirs.lock().expect("dir cache").get(dir) {
+            return Ok(fd.clone());
+        }
+        let parent = crate::util::parent(dir).ok_or_else(|| Error::Unsafe(format!("bad path {}", show(dir))))?;
+        let name = &dir[parent.len() + usize::from(parent != b"/")..];
+        let pfd = self.dir(parent, create)?;
+        let fd = match rustix::fs::openat(&*pfd, name, dir_flags(), Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) if create => {
+                match rustix::fs::mkdirat(&*pfd, name, Mode::from_raw_mode(0o700)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(Error::io(self.display(dir), errno_io(e))),
+                }
+                rustix::fs::openat(&*pfd, name, dir_flags(), Mode::empty())
+                    .map_err(|e| self.refuse_or_io(dir, e))?
+            }
+            Err(e) => return Err(self.refuse_or_io(dir, e)),
+        };
+        let fd = Arc::new(fd);
+        let mut cache = self.dirs.lock().expect("dir cache");
+        if cache.len() >= MAX_CACHED_DIRS {
+            cache.clear();
+        }
+        cache.insert(dir.to_vec(), fd.clone());
+        Ok(fd)
+    }
+
+    fn refuse_or_io(&self, dir: &[u8], e: Errno) -> Error {
+        match e {
+            Errno::LOOP | Errno::NOTDIR => Error::Unsafe(format!(
+                "{} is a symlink or not a directory; refusing to write through it",
+                self.display(dir)
+            )),
+            e => Error::io(self.display(dir), errno_io(e)),
+        }
+    }
+
+    /// The parent directory descriptor and final name of a snapshot path.
+    pub fn parent_of<'p>(&self, path: &'p [u8], create: bool) -> Result<(Arc<OwnedFd>, &'p [u8])> {
+        let parent = crate::util::parent(path).ok_or_else(|| Error::Unsafe("cannot replace the target itself".into()))?;
+        let name = &path[parent.len() + usize::from(parent != b"/")..];
+        Ok((self.dir(parent, create)?, name))
+    }
+
+    /// Forget cached descriptors under `dir` (after it was replaced).
+    pub fn forget(&self, dir: &[u8]) {
+        self.dirs.lock().expect("dir cache").retain(|k, _| !crate::util::is_within(k, dir));
+    }
+}
+
+/// A fresh temporary name in a directory.
+pub fn temp_name() -> String {
+    format!(".lifeboat-{}.tmp", crate::repo::backend::random_suffix())
+}
+
+/// Create an empty temporary file in `dir`, readable only by us.
+pub fn create_temp(dir: &OwnedFd) -> std::io::Result<(String, File)> {
+    loop {
+        let name = temp_name();
+        match rustix::fs::openat(
+            dir,
+            name.as_str(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        ) {
+            Ok(fd) => return Ok((name, File::from(fd))),
+            Err(Errno::EXIST) => continue,
+            Err(e) => return Err(errno_io(e)),
+        }
+    }
+}
+
+fn ts(ns: i64) -> Timespec {
+    Timespec { tv_sec: ns.div_euclid(1_000_000_000), tv_nsec: ns.rem_euclid(1_000_000_000) }
+}
+
+pub fn timestamps(e: &Entry) -> Timestamps {
+    Timestamps { last_access: ts(e.atime), last_modification: ts(e.mtime) }
+}
+
+/// Which metadata could not be applied (not root, unsupported filesystem, ...).
+#[derive(Debug, Default)]
+pub struct MetaProblems(pub Vec<String>);
+
+impl MetaProblems {
+    fn note(&mut self, what: &str, e: Errno) {
+        self.0.push(format!("{what}: {}", errno_io(e)));
+    }
+}
+
+/// Apply owner, mode, xattrs and times to an open object. Order matters: chown clears setuid
+/// bits and capabilities, so mode and xattrs come after it, and times come last.
+pub fn apply_fd_metadata(fd: impl AsFd, e: &Entry, owners: bool, problems: &mut MetaProblems) {
+    let fd = fd.as_fd();
+    if owners {
+        let uid = rustix::process::Uid::from_raw(e.uid);
+        let gid = rustix::process::Gid::from_raw(e.gid);
+        if let Err(err) = rustix::fs::fchown(fd, Some(uid), Some(gid)) {
+            problems.note("owner", err);
+        }
+    }
+    if let Err(err) = rustix::fs::fchmod(fd, Mode::from_raw_mode(e.mode & 0o7777)) {
+        problems.note("mode", err);
+    }
+    for Xattr(name, value) in &e.xattrs {
+        if let Err(err) = rustix::fs::fsetxattr(fd, name.as_slice(), value, XattrFlags::empty()) {
+            problems.note(&format!("xattr {}", show(name)), err);
+        }
+    }
+    if let Err(err) = rustix::fs::futimens(fd, &timestamps(e)) {
+        problems.note("times", err);
+    }
+}
+
+/// Apply metadata to a symlink or special file by name, never following it.
+pub fn apply_at_metadata(dir: &OwnedFd, name: &[u8], e: &Entry, owners: bool, is_symlink: bool, problems: &mut MetaProblems) {
+    if owners {
+        let uid = rustix::process::Uid::from_raw(e.uid);
+        let gid = rustix::process::Gid::from_raw(e.gid);
+        if let Err(err) = rustix::fs::chownat(dir, name, Some(uid), Some(gid), AtFlags::SYMLINK_NOFOLLOW) {
+            problems.note("owner", err);
+        }
+    }
+    if !is_symlink {
+        if let Err(err) = rustix::fs::chmodat(dir, name, Mode::from_raw_mode(e.mode & 0o7777), AtFlags::empty()) {
+            problems.note("mode", err);
+        }
+    }
+    if !e.xattrs.is_empty() {
+        // lsetxattr through the directory's /proc entry: the final component is not followed.
+        let fd_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(dir));
+        let mut p = fd_path.into_bytes();
+        p.push(b'/');
+        p.extend_from_slice(name);
+        let path = std::ffi::OsStr::from_bytes(&p);
+        for Xattr(xname, value) in &e.xattrs {
+            if let Err(err) = rustix::fs::lsetxattr(path, xname.as_slice(), value, XattrFlags::empty()) {
+                problems.note(&format!("xattr {}", show(xname)), err);
+            }
+        }
+    }
+    if let Err(err) = rustix::fs::utimensat(dir, name, &timestamps(e), AtFlags::SYMLINK_NOFOLLOW) {
+        problems.note("times", err);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symlinks_in_the_target_are_never_followed() {
+        let d = tempfile::tempdir().unwrap();
+        let outside = d.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        let target = d.path().join("t");
+        std::fs::create_dir(&target).unwrap();
+        std::os::unix::fs::symlink(&outside, target.join("etc")).unwrap();
+        let t = Target::open(&target, false).unwrap();
+        let err = t.dir(b"/etc", true).unwrap_err();
+        assert!(matches!(err, Error::Unsafe(_)), "{err}");
+        let err = t.parent_of(b"/etc/passwd", true).unwrap_err();
+        assert!(matches!(err, Error::Unsafe(_)));
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "nothing written outside");
+        let (fd, name) = t.parent_of(b"/a/b/c", true).unwrap();
+        assert_eq!(name, b"c");
+        let (_tmp, _f) = create_temp(&fd).unwrap();
+        assert!(target.join("a/b").is_dir());
+    }
+}

@@ -1,0 +1,106 @@
+//! Making a snapshot of paths: lock, pick the parent, run the pipeline over the filesystem
+//! source, write the index and the snapshot description.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::manifest::Snapshot;
+use super::pipeline;
+use super::select;
+use super::tree::TreeReader;
+use crate::error::{Error, Result};
+use crate::id::Id;
+use crate::progress::Progress;
+use crate::repo::writer::WriteStats;
+use crate::repo::{LockKind, Repository};
+use crate::source::fs::{self, Excludes, ParentCursor};
+
+/// Which snapshot to compare against to skip unchanged files.
+#[derive(Debug, Clone, Default)]
+pub enum ParentChoice {
+    /// The newest snapshot of this host with the same paths.
+    #[default]
+    Auto,
+    /// Read every file.
+    None,
+    Id(String),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotOptions {
+    pub paths: Vec<PathBuf>,
+    pub tags: Vec<String>,
+    pub excludes: Excludes,
+    pub parent: ParentChoice,
+    /// Overrides the recorded hostname.
+    pub hostname: Option<String>,
+    /// Threads reading files (default: CPU count).
+    pub readers: Option<usize>,
+    /// Threads compressing and encrypting (default: CPU count).
+    pub encoders: Option<usize>,
+    pub lock_wait: Duration,
+}
+
+#[derive(Debug)]
+pub struct SnapshotResult {
+    pub id: Id,
+    pub snapshot: Snapshot,
+    pub warnings: Vec<String>,
+    pub write: WriteStats,
+}
+
+pub fn create(repo: &Repository, opts: &SnapshotOptions, progress: &dyn Progress) -> Result<SnapshotResult> {
+    let started = Instant::now();
+    let time = crate::util::now_rfc3339();
+    if opts.paths.is_empty() {
+        return Err(Error::Invalid("nothing to snapshot: give at least one path".into()));
+    }
+    let _lock = repo.lock(LockKind::Shared, "snapshot", opts.lock_wait)?;
+    let roots = fs::normalize_roots(&opts.paths)?;
+    repo.load_index()?;
+    let hostname = opts.hostname.clone().unwrap_or_else(crate::util::hostname);
+    let root_bytes: Vec<Vec<u8>> = roots.iter().map(|p| p.as_os_str().as_bytes().to_vec()).collect();
+    let parent = match &opts.parent {
+        ParentChoice::None => None,
+        ParentChoice::Auto => select::parent_for(repo, &hostname, &root_bytes)?,
+        ParentChoice::Id(spec) => Some(select::resolve(repo, spec, &select::Filter::default())?),
+    };
+    let mut excludes = opts.excludes.clone();
+    if let Some(local) = repo.backend().local_root() {
+        if let Ok(real) = local.canonicalize() {
+            excludes.paths.push(real);
+        }
+    }
+    let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let readers = opts.readers.unwrap_or(cpus).max(1);
+    let encoders = opts.encoders.unwrap_or(cpus).max(1);
+    let writer = repo.pack_writer();
+    progress.start("snapshot", None);
+    let (tree, mut summary, warnings) = pipeline::run(&writer, progress, encoders, |s| {
+        let cursor = parent.as_ref().map(|(_, p)| ParentCursor::new(TreeReader::new(repo, &p.tree)));
+        fs::walk(s, &roots, &excludes, cursor, readers)
+    })?;
+    let write = writer.finish()?.stats;
+    progress.finish();
+    summary.blobs_added = write.blobs;
+    summary.raw_added = write.raw_bytes;
+    summary.stored_added = write.stored_bytes;
+    summary.warnings = warnings.len() as u64;
+    summary.duration_ms = started.elapsed().as_millis() as u64;
+    let snapshot = Snapshot {
+        version: 1,
+        time,
+        hostname,
+        username: crate::util::username(),
+        tags: opts.tags.clone(),
+        paths: root_bytes.into_iter().map(serde_bytes::ByteBuf::from).collect(),
+        parent: parent.map(|(id, _)| id),
+        tree,
+        summary,
+        excludes: opts.excludes.patterns.clone(),
+        program: format!("lifeboat {}", env!("CARGO_PKG_VERSION")),
+    };
+    let id = repo.save_sealed(crate::repo::FileType::Snapshot, &snapshot)?;
+    Ok(SnapshotResult { id, snapshot, warnings, write })
+}

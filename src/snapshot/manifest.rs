@@ -1,0 +1,56 @@
+//! The snapshot description stored in `snapshots/<id>` (FORMAT.md §8): when, where, what was
+//! asked, the tree stream's blobs, and a summary of the run.
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::Id;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub files: u64,
+    pub dirs: u64,
+    pub others: u64,
+    /// Total size of regular files.
+    pub bytes: u64,
+    pub files_new: u64,
+    pub files_changed: u64,
+    pub files_unmodified: u64,
+    /// Bytes read from files this run.
+    pub bytes_read: u64,
+    pub blobs_added: u64,
+    pub raw_added: u64,
+    pub stored_added: u64,
+    pub duration_ms: u64,
+    pub warnings: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub version: u32,
+    pub time: String,
+    pub hostname: String,
+    pub username: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub paths: Vec<serde_bytes::ByteBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Id>,
+    pub tree: Vec<Id>,
+    #[serde(default)]
+    pub summary: Summary,
+    #[serde(default)]
+    pub excludes: Vec<String>,
+    #[serde(default)]
+    pub program: String,
+}
+
+impl Snapshot {
+    pub fn time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        chrono::DateTime::parse_from_rfc3339(&self.time).ok().map(|t| t.with_timezone(&chrono::Utc))
+    }
+
+    pub fn paths_display(&self) -> Vec<String> {
+        self.paths.iter().map(|p| crate::util::show(p)).collect()
+    }
+}

@@ -1,0 +1,219 @@
+//! The tree stream: a snapshot's entries as one sorted CBOR sequence, cut into tree blobs by
+//! content-defined chunking so unchanged stretches of metadata dedup between snapshots.
+//!
+//! [`TreeReader`] is the only way entries come back out of a repository, and it rejects any
+//! stream that breaks the rules of FORMAT.md §8 (order, normalised paths, parents that are
+//! directories, hard links to earlier files), so every consumer sees validated entries.
+
+use std::collections::HashSet;
+
+use super::entry::{Entry, Kind};
+use crate::error::{Error, Result};
+use crate::id::Id;
+use crate::repo::{BlobKind, PackWriter, Repository};
+use crate::util::{parent, path_cmp, path_problem};
+
+/// Serializes entries and stores the stream as tree blobs.
+pub struct TreeWriter<'w, 'r> {
+    writer: &'w PackWriter<'r>,
+    buf: Vec<u8>,
+    offset: u64,
+    ids: Vec<Id>,
+    last: Option<Vec<u8>>,
+}
+
+impl<'w, 'r> TreeWriter<'w, 'r> {
+    pub fn new(writer: &'w PackWriter<'r>) -> Self {
+        TreeWriter { writer, buf: Vec::new(), offset: 0, ids: Vec::new(), last: None }
+    }
+
+    /// Append an entry. Entries must come in stream order.
+    pub fn push(&mut self, e: &Entry) -> Result<()> {
+        if let Some(last) = &self.last {
+            if path_cmp(last, &e.path) != std::cmp::Ordering::Less {
+                return Err(Error::Invalid(format!(
+                    "internal: entries out of order: {} after {}",
+                    e.path_str(),
+                    crate::util::show(last)
+                )));
+            }
+        }
+        self.last = Some(e.path.clone());
+        ciborium::into_writer(e, &mut self.buf).map_err(|err| Error::Invalid(format!("encoding entry: {err}")))?;
+        let max = self.writer.repo().tree_gear().params().max as usize;
+        if self.buf.len() >= 2 * max {
+            self.cut(false)?;
+        }
+        Ok(())
+    }
+
+    fn cut(&mut self, all: bool) -> Result<()> {
+        let gear = self.writer.repo().tree_gear();
+        let max = gear.params().max as usize;
+        let mut pos = 0;
+        while self.buf.len() - pos >= max || (all && pos < self.buf.len()) {
+            let n = gear.cut(&self.buf[pos..]);
+            let id = self.writer.store(BlobKind::Tree, &self.buf[pos..pos + n], self.offset)?;
+            self.ids.push(id);
+            self.offset += n as u64;
+            pos += n;
+        }
+        self.buf.drain(..pos);
+        Ok(())
+    }
+
+    /// Store what is left; returns the tree blob IDs.
+    pub fn finish(mut self) -> Result<Vec<Id>> {
+        self.cut(true)?;
+        Ok(self.ids)
+    }
+}
+
+/// Reads and validates a tree stream.
+pub struct TreeReader<'r> {
+    repo: &'r Repository,
+    ids: Vec<Id>,
+    next_blob: usize,
+    buf: Vec<u8>,
+    pos: usize,
+    last: Option<Vec<u8>>,
+    /// Directories enclosing the current position, outermost first.
+    dirs: Vec<Vec<u8>>,
+    /// Files that later hard links may point to.
+    link_targets: HashSet<Vec<u8>>,
+    failed: bool,
+}
+
+impl<'r> TreeReader<'r> {
+    pub fn new(repo: &'r Repository, ids: &[Id]) -> Self {
+        TreeReader {
+            repo,
+            ids: ids.to_vec(),
+            next_blob: 0,
+            buf: Vec::new(),
+            pos: 0,
+            last: None,
+            dirs: Vec::new(),
+            link_targets: HashSet::new(),
+            failed: false,
+        }
+    }
+
+    fn load_next_blob(&mut self) -> Result<bool> {
+        let Some(id) = self.ids.get(self.next_blob).copied() else { return Ok(false) };
+        self.next_blob += 1;
+        let data = self.repo.read_blob(BlobKind::Tree, &id)?;
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(&data);
+        Ok(true)
+    }
+
+    fn next_raw(&mut self) -> Result<Option<Entry>> {
+        loop {
+            if self.pos < self.buf.len() {
+                let mut slice = &self.buf[self.pos..];
+                let before = slice.len();
+                match ciborium::from_reader::<Entry, _>(&mut slice) {
+                    Ok(e) => {
+                        self.pos += before - slice.len();
+                        return Ok(Some(e));
+                    }
+                    Err(ciborium::de::Error::Io(_)) => {
+                        // The entry continues in the next blob.
+                        if !self.load_next_blob()? {
+                            return Err(Error::corrupt("tree stream", "truncated in the middle of an entry"));
+                        }
+                    }
+                    Err(e) => return Err(Error::corrupt("tree stream", format!("bad entry: {e}"))),
+                }
+            } else if !self.load_next_blob()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    fn validate(&mut self, e: &Entry) -> Result<()> {
+        let hostile = |why: &str| Err(Error::hostile(format!("tree entry {:?}", e.path_str()), why));
+        if let Some(p) = path_problem(&e.path) {
+            return hostile(p);
+        }
+        if let Some(last) = &self.last {
+            if path_cmp(last, &e.path) != std::cmp::Ordering::Less {
+                return hostile("out of order or duplicate path (tampered tree stream)");
+            }
+        }
+        match parent(&e.path) {
+            None => {
+                if e.kind != Kind::Dir || self.last.is_some() {
+                    return hostile("'/' must be the first entry and a directory");
+                }
+            }
+            Some(p) => {
+                while self.dirs.last().is_some_and(|d| !crate::util::is_within(p, d)) {
+                    self.dirs.pop();
+                }
+                if self.dirs.last().map(Vec::as_slice) != Some(p) {
+                    return hostile("its parent directory is not in the snapshot, or is not a directory");
+                }
+            }
+        }
+        match e.kind {
+            Kind::Dir => self.dirs.push(e.path.clone()),
+            Kind::File => {
+                if e.content.is_none() {
+                    return hostile("regular file without content");
+                }
+                if e.nlink > 1 {
+                    self.link_targets.insert(e.path.clone());
+                }
+            }
+            Kind::Symlink if e.target.is_none() => return hostile("symlink without target"),
+            Kind::Hardlink => {
+                let ok = e.target.as_ref().is_some_and(|t| self.link_targets.contains(t));
+                if !ok {
+                    return hostile("hard link to a path that is not an earlier file of this snapshot");
+                }
+            }
+            Kind::Chardev | Kind::Blockdev if e.rdev.is_none() => return hostile("device without number"),
+            _ => {}
+        }
+        if e.kind != Kind::File && e.content.is_some() {
+            return hostile("content on a non-file entry");
+        }
+        if let Some(c) = &e.content {
+            if let Some(ext) = &c.extents {
+                let mut end = 0u64;
+                for &(off, len) in ext {
+                    if off < end || off.checked_add(len).is_none_or(|x| x > e.size) {
+                        return hostile("sparse extents overlap or exceed the file size");
+                    }
+                    end = off + len;
+                }
+            }
+        }
+        self.last = Some(e.path.clone());
+        Ok(())
+    }
+}
+
+impl Iterator for TreeReader<'_> {
+    type Item = Result<Entry>;
+
+    fn next(&mut self) -> Option<Result<Entry>> {
+        if self.failed {
+            return None;
+        }
+        let r = match self.next_raw() {
+            Ok(Some(e)) => self.validate(&e).map(|()| e),
+            Ok(None) => return None,
+            Err(e) => Err(e),
+        };
+        if r.is_err() {
+            self.failed = true;
+        }
+        Some(r)
+    }
+}

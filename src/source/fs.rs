@@ -1,0 +1,586 @@
+//! The filesystem source: walks paths (walkdir, sorted, never following symlinks), records
+//! every kind of object with full metadata, and reads changed files on parallel reader threads.
+//!
+//! Unchanged files (same size, mtime, ctime and inode as in the parent snapshot) are not read
+//! again. A file that vanishes or changes while being read is a warning, not a failure.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
+use std::fs::{File, Metadata, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use crossbeam_channel::bounded;
+use globset::{GlobSet, GlobSetBuilder};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::snapshot::entry::{Entry, Kind, Xattr};
+use crate::snapshot::pipeline::{DigestSource, Session, Slot};
+use crate::util::{path_cmp, show};
+
+const CACHEDIR_SIGNATURE: &[u8] = b"Signature: 8a477f597d28d172789f06886806bc55";
+
+/// What to leave out of a filesystem snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct Excludes {
+    /// Glob patterns. With a `/` they match the absolute path, else any path component's name.
+    pub patterns: Vec<String>,
+    /// Do not cross filesystem boundaries below each snapshot path.
+    pub one_file_system: bool,
+    /// Skip the contents of directories holding a valid `CACHEDIR.TAG`.
+    pub caches: bool,
+    /// Absolute paths never entered (the repository itself).
+    pub paths: Vec<PathBuf>,
+}
+
+impl Excludes {
+    /// Read patterns from an exclude file: one per line, `#` comments and blank lines ignored.
+    pub fn read_file(path: &Path) -> Result<Vec<String>> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Ok(text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(String::from)
+            .collect())
+    }
+}
+
+struct Matcher {
+    full: GlobSet,
+    name: GlobSet,
+    paths: Vec<Vec<u8>>,
+}
+
+impl Matcher {
+    fn new(ex: &Excludes) -> Result<Matcher> {
+        let mut full = GlobSetBuilder::new();
+        let mut name = GlobSetBuilder::new();
+        for p in &ex.patterns {
+            let g = globset::GlobBuilder::new(p)
+                .literal_separator(true)
+                .backslash_escape(true)
+                .build()
+                .map_err(|e| Error::Invalid(format!("exclude pattern {p:?}: {e}")))?;
+            if p.contains('/') { full.add(g) } else { name.add(g) };
+        }
+        let build = |b: GlobSetBuilder| b.build().map_err(|e| Error::Invalid(format!("exclude patterns: {e}")));
+        Ok(Matcher {
+            full: build(full)?,
+            name: build(name)?,
+            paths: ex.paths.iter().map(|p| p.as_os_str().as_bytes().to_vec()).collect(),
+        })
+    }
+
+    fn excludes(&self, path: &Path) -> bool {
+        let b = path.as_os_str().as_bytes();
+        if self.paths.iter().any(|p| crate::util::is_within(b, p)) {
+            return true;
+        }
+        if self.full.is_match(path) {
+            return true;
+        }
+        path.file_name().is_some_and(|n| self.name.is_match(n))
+    }
+}
+
+/// Make snapshot roots absolute with real (symlink-free) parents, sorted in stream order,
+/// without duplicates or roots nested in other roots.
+pub fn normalize_roots(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        let abs = std::path::absolute(p).map_err(|e| Error::io(p, e))?;
+        std::fs::symlink_metadata(&abs).map_err(|e| Error::io(&abs, e))?;
+        let real = match (abs.parent(), abs.file_name()) {
+            (Some(parent), Some(name)) => parent.canonicalize().map_err(|e| Error::io(parent, e))?.join(name),
+            _ => abs.canonicalize().map_err(|e| Error::io(&abs, e))?,
+        };
+        out.push(real);
+    }
+    out.sort_by(|a, b| path_cmp(a.as_os_str().as_bytes(), b.as_os_str().as_bytes()));
+    let mut kept: Vec<PathBuf> = Vec::new();
+    for p in out {
+        let inside = kept.last().is_some_and(|k| crate::util::is_within(p.as_os_str().as_bytes(), k.as_os_str().as_bytes()));
+        if !inside {
+            kept.push(p);
+        }
+    }
+    Ok(kept)
+}
+
+/// Names of users and groups, looked up once each.
+#[derive(Default)]
+struct Names {
+    users: HashMap<u32, Option<String>>,
+    groups: HashMap<u32, Option<String>>,
+}
+
+impl Names {
+    fn user(&mut self, uid: u32) -> Option<String> {
+        self.users
+            .entry(uid)
+            .or_insert_with(|| uzers::get_user_by_uid(uid).map(|u| u.name().to_string_lossy().into_owned()))
+            .clone()
+    }
+    fn group(&mut self, gid: u32) -> Option<String> {
+        self.groups
+            .entry(gid)
+            .or_insert_with(|| uzers::get_group_by_gid(gid).map(|g| g.name().to_string_lossy().into_owned()))
+            .clone()
+    }
+}
+
+fn ns(secs: i64, nsec: i64) -> i64 {
+    secs.saturating_mul(1_000_000_000).saturating_add(nsec)
+}
+
+/// Read all extended attributes of `path` without following a symlink.
+pub fn read_xattrs(path: &Path) -> io::Result<Vec<Xattr>> {
+    let names = match xattr::list(path) {
+        Ok(n) => n,
+        Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for name in names {
+        match xattr::get(path, &name) {
+            Ok(Some(v)) => out.push(Xattr(name.as_bytes().to_vec(), v)),
+            Ok(None) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENODATA) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Build an entry from `lstat` metadata (content not read).
+fn entry_from(path: &Path, md: &Metadata, names: &mut Names) -> io::Result<Entry> {
+    let ft = md.file_type();
+    let kind = if ft.is_file() {
+        Kind::File
+    } else if ft.is_dir() {
+        Kind::Dir
+    } else if ft.is_symlink() {
+        Kind::Symlink
+    } else if ft.is_fifo() {
+        Kind::Fifo
+    } else if ft.is_char_device() {
+        Kind::Chardev
+    } else if ft.is_block_device() {
+        Kind::Blockdev
+    } else {
+        Kind::Socket
+    };
+    let mut e = Entry::new(path.as_os_str().as_bytes().to_vec(), kind);
+    e.mode = md.mode() & 0o7777;
+    e.uid = md.uid();
+    e.gid = md.gid();
+    e.user = names.user(e.uid);
+    e.group = names.group(e.gid);
+    e.mtime = ns(md.mtime(), md.mtime_nsec());
+    e.atime = ns(md.atime(), md.atime_nsec());
+    e.ctime = ns(md.ctime(), md.ctime_nsec());
+    e.ino = md.ino();
+    e.dev = md.dev();
+    e.nlink = md.nlink();
+    e.size = if kind == Kind::File { md.size() } else { 0 };
+    if matches!(kind, Kind::Chardev | Kind::Blockdev) {
+        e.rdev = Some(md.rdev());
+    }
+    if kind == Kind::Symlink {
+        e.target = Some(std::fs::read_link(path)?.as_os_str().as_bytes().to_vec());
+    }
+    e.xattrs = read_xattrs(path)?;
+    Ok(e)
+}
+
+/// Streams the parent snapshot's entries alongside the walk (both are in stream order), so
+/// finding a path's previous state costs no memory.
+pub struct ParentCursor<I: Iterator<Item = Result<Entry>>> {
+    iter: std::iter::Peekable<I>,
+    broken: bool,
+}
+
+impl<I: Iterator<Item = Result<Entry>>> ParentCursor<I> {
+    pub fn new(iter: I) -> Self {
+        ParentCursor { iter: iter.peekable(), broken: false }
+    }
+
+    /// The parent's entry at `path`, if any. Paths must be asked in increasing order.
+    pub fn find(&mut self, path: &[u8], s: &Session<'_, '_>) -> Option<Entry> {
+        if self.broken {
+            return None;
+        }
+        loop {
+            match self.iter.peek() {
+                None => return None,
+                Some(Err(_)) => {
+                    if let Some(Err(e)) = self.iter.next() {
+                        s.warn(format!("parent snapshot unreadable, reading every file: {e}"));
+                    }
+                    self.broken = true;
+                    return None;
+                }
+                Some(Ok(e)) => match path_cmp(&e.path, path) {
+                    std::cmp::Ordering::Less => {
+                        self.iter.next();
+                    }
+                    std::cmp::Ordering::Equal => return self.iter.next().and_then(Result::ok),
+                    std::cmp::Ordering::Greater => return None,
+                },
+            }
+        }
+    }
+}
+
+struct ReadJob {
+    slot: Slot,
+    entry: Entry,
+    path: PathBuf,
+}
+
+/// Walk `roots` (already normalised) and push every entry into the session. Changed files are
+/// read by `readers` threads.
+pub fn walk<I>(s: &Session<'_, '_>, roots: &[PathBuf], excludes: &Excludes, parent: Option<ParentCursor<I>>, readers: usize) -> Result<()>
+where
+    I: Iterator<Item = Result<Entry>>,
+{
+    let matcher = Matcher::new(excludes)?;
+    let (tx, rx) = bounded::<ReadJob>(readers * 4);
+    std::thread::scope(|scope| {
+        for i in 0..readers {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("read-{i}"))
+                .spawn_scoped(scope, move || {
+                    for job in rx {
+                        read_file(s, job);
+                    }
+                })
+                .expect("spawn reader");
+        }
+        drop(rx);
+        let mut w = Walker {
+            s,
+            matcher,
+            excludes,
+            parent,
+            names: Names::default(),
+            links: HashMap::new(),
+            caches: HashSet::new(),
+            last: None,
+            tx,
+        };
+        let r = roots.iter().try_for_each(|root| w.walk_root(root));
+        drop(w);
+        r
+    })
+}
+
+struct Walker<'a, 's, 'r, I: Iterator<Item = Result<Entry>>> {
+    s: &'a Session<'s, 'r>,
+    matcher: Matcher,
+    excludes: &'a Excludes,
+    parent: Option<ParentCursor<I>>,
+    names: Names,
+    links: HashMap<(u64, u64), Vec<u8>>,
+    caches: HashSet<PathBuf>,
+    last: Option<Vec<u8>>,
+    tx: crossbeam_channel::Sender<ReadJob>,
+}
+
+impl<I: Iterator<Item = Result<Entry>>> Walker<'_, '_, '_, I> {
+    fn walk_root(&mut self, root: &Path) -> Result<()> {
+        // Ancestors first, as directories with their real metadata.
+        let mut ancestors: Vec<&Path> = root.ancestors().skip(1).collect();
+        ancestors.reverse();
+        for a in ancestors {
+            let b = a.as_os_str().as_bytes();
+            if self.last.as_deref().is_some_and(|l| path_cmp(b, l) != std::cmp::Ordering::Greater) {
+                continue;
+            }
+            let md = std::fs::symlink_metadata(a).map_err(|e| Error::io(a, e))?;
+            let e = entry_from(a, &md, &mut self.names).map_err(|e| Error::io(a, e))?;
+            self.emit(e, a);
+        }
+        let one_fs = self.excludes.one_file_system;
+        let caches = self.excludes.caches;
+        let walker = walkdir::WalkDir::new(root)
+            .follow_links(false)
+            .same_file_system(one_fs)
+            .sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
+        let mut it = walker.into_iter();
+        while let Some(next) = it.next() {
+            if self.s.has_failed() {
+                return Ok(());
+            }
+            let de = match next {
+                Ok(de) => de,
+                Err(err) => {
+                    let p = err.path().map(|p| p.display().to_string()).unwrap_or_default();
+                    self.s.warn(format!("{p}: {}", err.io_error().map_or_else(|| err.to_string(), ToString::to_string)));
+                    continue;
+                }
+            };
+            let path = de.path();
+            if de.depth() > 0 && self.matcher.excludes(path) {
+                if de.file_type().is_dir() {
+                    it.skip_current_dir();
+                }
+                continue;
+            }
+            if caches && de.depth() > 0 {
+                let in_cache = path.parent().is_some_and(|p| self.caches.contains(p));
+                if in_cache && de.file_name() != OsStr::new("CACHEDIR.TAG") {
+                    if de.file_type().is_dir() {
+                        it.skip_current_dir();
+                    }
+                    continue;
+                }
+            }
+            let md = match de.metadata() {
+                Ok(md) => md,
+                Err(err) => {
+                    self.s.warn(format!("{}: {err}", path.display()));
+                    continue;
+                }
+            };
+            if caches && md.is_dir() && is_cache_dir(path) {
+                self.caches.insert(path.to_path_buf());
+            }
+            let e = match entry_from(path, &md, &mut self.names) {
+                Ok(e) => e,
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                    self.s.warn(format!("{}: vanished during the snapshot", path.display()));
+                    continue;
+                }
+                Err(err) => {
+                    self.s.warn(format!("{}: {err}", path.display()));
+                    continue;
+                }
+            };
+            self.emit(e, path);
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, mut e: Entry, path: &Path) {
+        self.last = Some(e.path.clone());
+        let previous = self.parent.as_mut().and_then(|p| p.find(&e.path, self.s));
+        if e.kind != Kind::File {
+            self.s.push(e);
+            return;
+        }
+        if e.nlink > 1 {
+            match self.links.get(&(e.dev, e.ino)) {
+                Some(first) => {
+                    e.kind = Kind::Hardlink;
+                    e.target = Some(first.clone());
+                    e.size = 0;
+                    self.s.push(e);
+                    return;
+                }
+                None => {
+                    self.links.insert((e.dev, e.ino), e.path.clone());
+                }
+            }
+        }
+        if let Some(prev) = previous {
+            let reusable = prev.same_file_state(&e)
+                && prev.content.as_ref().is_some_and(|c| c.chunks.iter().all(|id| self.s.writer().is_known(id)));
+            if reusable {
+                e.content = prev.content;
+                self.s.files_unmodified.fetch_add(1, Ordering::Relaxed);
+                self.s.progress().item(&e.path_str());
+                self.s.push(e);
+                return;
+            }
+            self.s.files_changed.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.s.files_new.fetch_add(1, Ordering::Relaxed);
+        }
+        let slot = self.s.reserve();
+        if self.tx.send(ReadJob { slot, entry: e, path: path.to_path_buf() }).is_err() {
+            self.s.fail(Error::Invalid("internal: reader threads stopped".into()));
+        }
+    }
+}
+
+fn is_cache_dir(dir: &Path) -> bool {
+    let mut buf = [0u8; 43];
+    File::open(dir.join("CACHEDIR.TAG"))
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .is_ok_and(|()| buf == CACHEDIR_SIGNATURE)
+}
+
+fn open_for_read(path: &Path) -> io::Result<File> {
+    let base = libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    match OpenOptions::new().read(true).custom_flags(base | libc::O_NOATIME).open(path) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            OpenOptions::new().read(true).custom_flags(base).open(path)
+        }
+        r => r,
+    }
+}
+
+fn read_file(s: &Session<'_, '_>, job: ReadJob) {
+    let ReadJob { slot, mut entry, path } = job;
+    if s.has_failed() {
+        s.skip(slot);
+        return;
+    }
+    let file = match open_for_read(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            s.warn(format!("{}: vanished during the snapshot", path.display()));
+            s.skip(slot);
+            return;
+        }
+        Err(e) => {
+            s.warn(format!("{}: {e}", path.display()));
+            s.skip(slot);
+            return;
+        }
+    };
+    let before = match file.metadata() {
+        Ok(md) if md.is_file() && md.ino() == entry.ino => md,
+        Ok(_) => {
+            s.warn(format!("{}: replaced by another file during the snapshot", path.display()));
+            s.skip(slot);
+            return;
+        }
+        Err(e) => {
+            s.warn(format!("{}: {e}", path.display()));
+            s.skip(slot);
+            return;
+        }
+    };
+    let extents = if before.blocks() * 512 < before.size() { data_extents(&file, before.size()) } else { None };
+    let result = match &extents {
+        Some(ext) => s.ingest_source(SparseReader::new(&file, ext.clone(), before.size())),
+        None => s.ingest(&file),
+    };
+    match result {
+        Ok((mut content, n)) => {
+            let after = file.metadata().ok();
+            let changed = after.as_ref().is_none_or(|a| {
+                a.size() != before.size() || a.mtime_nsec() != before.mtime_nsec() || a.mtime() != before.mtime() || a.ctime() != before.ctime() || a.ctime_nsec() != before.ctime_nsec()
+            });
+            let expected: u64 = extents.as_ref().map_or(before.size(), |x| x.iter().map(|e| e.1).sum());
+            if changed || n != expected {
+                s.warn(format!("{}: changed while being read; the snapshot holds what was read", path.display()));
+            }
+            if extents.is_none() {
+                entry.size = n;
+            }
+            content.extents = extents;
+            entry.content = Some(content);
+            s.progress().item(&show(&entry.path));
+            s.complete(slot, entry);
+        }
+        Err(e) if s.has_failed() => {
+            let _ = e;
+            s.skip(slot);
+        }
+        Err(e) => {
+            s.warn(format!("{}: read failed: {e}", path.display()));
+            s.skip(slot);
+        }
+    }
+}
+
+/// The data ranges of a sparse file, from `SEEK_DATA`/`SEEK_HOLE`. `None` when the file has no
+/// holes after all or the filesystem cannot tell.
+fn data_extents(file: &File, size: u64) -> Option<Vec<(u64, u64)>> {
+    use rustix::fs::{SeekFrom, seek};
+    let mut out = Vec::new();
+    let mut pos = 0u64;
+    while pos < size {
+        let data = match seek(file, SeekFrom::Data(pos)) {
+            Ok(d) => d,
+            Err(rustix::io::Errno::NXIO) => break,
+            Err(_) => return None,
+        };
+        if data >= size {
+            break;
+        }
+        let hole = seek(file, SeekFrom::Hole(data)).ok()?.min(size);
+        out.push((data, hole - data));
+        pos = hole;
+    }
+    if out.len() == 1 && out[0] == (0, size) {
+        return None;
+    }
+    Some(out)
+}
+
+/// Yields only the data ranges of a sparse file while hashing the whole file (holes as zeros).
+struct SparseReader<'f> {
+    file: &'f File,
+    extents: Vec<(u64, u64)>,
+    size: u64,
+    idx: usize,
+    pos: u64,
+    hashed_to: u64,
+    sha: Sha256,
+    n: u64,
+}
+
+impl<'f> SparseReader<'f> {
+    fn new(file: &'f File, extents: Vec<(u64, u64)>, size: u64) -> Self {
+        SparseReader { file, extents, size, idx: 0, pos: 0, hashed_to: 0, sha: Sha256::new(), n: 0 }
+    }
+
+    fn hash_zeros_to(&mut self, end: u64) {
+        const ZEROS: [u8; 65536] = [0; 65536];
+        while self.hashed_to < end {
+            let k = (end - self.hashed_to).min(ZEROS.len() as u64) as usize;
+            self.sha.update(&ZEROS[..k]);
+            self.hashed_to += k as u64;
+        }
+    }
+}
+
+impl Read for SparseReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        while let Some(&(off, len)) = self.extents.get(self.idx) {
+            if self.pos < off {
+                self.pos = off;
+            }
+            if self.pos >= off + len {
+                self.idx += 1;
+                continue;
+            }
+            self.hash_zeros_to(self.pos);
+            let want = buf.len().min((off + len - self.pos) as usize);
+            let n = self.file.read_at(&mut buf[..want], self.pos)?;
+            if n == 0 {
+                // Truncated while reading: stop here.
+                self.extents.truncate(self.idx);
+                return Ok(0);
+            }
+            self.sha.update(&buf[..n]);
+            self.pos += n as u64;
+            self.hashed_to = self.pos;
+            self.n += n as u64;
+            return Ok(n);
+        }
+        Ok(0)
+    }
+}
+
+impl DigestSource for SparseReader<'_> {
+    fn bytes_read(&self) -> u64 {
+        self.n
+    }
+    fn digest(&mut self) -> [u8; 32] {
+        self.hash_zeros_to(self.size);
+        std::mem::take(&mut self.sha).finalize().into()
+    }
+}
