@@ -45,7 +45,12 @@ impl KdfParams {
     pub fn new(memory_kib: u32, iterations: u32, parallelism: u32) -> Self {
         let mut salt = vec![0u8; 32];
         fill_random(&mut salt);
-        KdfParams { memory_kib, iterations, parallelism, salt }
+        KdfParams {
+            memory_kib,
+            iterations,
+            parallelism,
+            salt,
+        }
     }
 
     /// Refuse parameters outside the documented bounds (FORMAT.md §4) before any allocation.
@@ -60,10 +65,16 @@ impl KdfParams {
             ));
         }
         if !(1..=Self::MAX_ITERATIONS).contains(&self.iterations) {
-            return bad(format!("argon2 iterations {} outside 1..=64", self.iterations));
+            return bad(format!(
+                "argon2 iterations {} outside 1..=64",
+                self.iterations
+            ));
         }
         if !(1..=Self::MAX_PARALLELISM).contains(&self.parallelism) {
-            return bad(format!("argon2 parallelism {} outside 1..=16", self.parallelism));
+            return bad(format!(
+                "argon2 parallelism {} outside 1..=16",
+                self.parallelism
+            ));
         }
         if !(16..=64).contains(&self.salt.len()) {
             return bad(format!("salt of {} bytes outside 16..=64", self.salt.len()));
@@ -116,8 +127,13 @@ impl std::fmt::Debug for SecretKey {
 /// Derive the key-encryption key from a password (Argon2id, RFC 9106).
 pub fn derive_kek(password: &[u8], params: &KdfParams) -> Result<SecretKey> {
     params.check_bounds("key file")?;
-    let p = argon2::Params::new(params.memory_kib, params.iterations, params.parallelism, Some(32))
-        .map_err(|e| Error::hostile("key file", format!("argon2 parameters: {e}")))?;
+    let p = argon2::Params::new(
+        params.memory_kib,
+        params.iterations,
+        params.parallelism,
+        Some(32),
+    )
+    .map_err(|e| Error::hostile("key file", format!("argon2 parameters: {e}")))?;
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, p);
     let mut out = Zeroizing::new([0u8; 32]);
     argon
@@ -229,7 +245,10 @@ impl MasterKeys {
 
     pub fn from_payload(p: &[u8], object: &str) -> Result<Self> {
         if p.len() != 41 || p[0] != 1 {
-            return Err(Error::corrupt(object, "wrapped key payload has the wrong layout"));
+            return Err(Error::corrupt(
+                object,
+                "wrapped key payload has the wrong layout",
+            ));
         }
         let repo_id: [u8; 8] = p[1..9].try_into().expect("8 bytes");
         let master: [u8; 32] = p[9..41].try_into().expect("32 bytes");
@@ -253,8 +272,14 @@ mod tests {
         let sealed = seal(&k, b"ad-1", b"hello");
         assert_eq!(sealed.len(), 5 + SEAL_OVERHEAD);
         assert_eq!(open(&k, b"ad-1", &sealed).unwrap(), b"hello");
-        assert!(open(&k, b"ad-2", &sealed).is_err(), "associated data is bound");
-        assert!(open(&SecretKey::random(), b"ad-1", &sealed).is_err(), "key is bound");
+        assert!(
+            open(&k, b"ad-2", &sealed).is_err(),
+            "associated data is bound"
+        );
+        assert!(
+            open(&SecretKey::random(), b"ad-1", &sealed).is_err(),
+            "key is bound"
+        );
         for i in 0..sealed.len() {
             let mut bad = sealed.clone();
             bad[i] ^= 1;
@@ -266,7 +291,10 @@ mod tests {
     #[test]
     fn nonces_are_fresh() {
         let k = SecretKey::random();
-        assert_ne!(seal(&k, b"", b"x")[..NONCE_LEN], seal(&k, b"", b"x")[..NONCE_LEN]);
+        assert_ne!(
+            seal(&k, b"", b"x")[..NONCE_LEN],
+            seal(&k, b"", b"x")[..NONCE_LEN]
+        );
     }
 
     #[test]

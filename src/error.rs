@@ -67,20 +67,32 @@ pub enum Error {
 
 impl Error {
     pub fn corrupt(object: impl std::fmt::Display, reason: impl std::fmt::Display) -> Self {
-        Error::Corrupt { object: object.to_string(), reason: reason.to_string() }
+        Error::Corrupt {
+            object: object.to_string(),
+            reason: reason.to_string(),
+        }
     }
 
     pub fn hostile(object: impl std::fmt::Display, reason: impl std::fmt::Display) -> Self {
-        Error::Hostile { object: object.to_string(), reason: reason.to_string() }
+        Error::Hostile {
+            object: object.to_string(),
+            reason: reason.to_string(),
+        }
     }
 
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     /// True when the error says stored data is damaged or was tampered with.
     pub fn is_integrity(&self) -> bool {
-        matches!(self, Error::Corrupt { .. } | Error::Hostile { .. } | Error::MissingBlob(_))
+        matches!(
+            self,
+            Error::Corrupt { .. } | Error::Hostile { .. } | Error::MissingBlob(_)
+        )
     }
 }
 

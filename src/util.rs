@@ -9,7 +9,10 @@ pub fn now_rfc3339() -> String {
 }
 
 pub fn hostname() -> String {
-    rustix::system::uname().nodename().to_string_lossy().into_owned()
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
 }
 
 pub fn username() -> String {
@@ -90,7 +93,8 @@ pub mod bytes32 {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
         let b: serde_bytes::ByteBuf = Deserialize::deserialize(d)?;
-        <[u8; 32]>::try_from(b.as_slice()).map_err(|_| serde::de::Error::invalid_length(b.len(), &"32 bytes"))
+        <[u8; 32]>::try_from(b.as_slice())
+            .map_err(|_| serde::de::Error::invalid_length(b.len(), &"32 bytes"))
     }
 }
 
@@ -103,7 +107,37 @@ pub fn human_bytes(n: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// SHA-256 of everything a reader yields.
+pub fn sha256_of(mut r: impl std::io::Read) -> std::io::Result<[u8; 32]> {
+    use sha2::Digest;
+    let mut sha = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return Ok(sha.finalize().into()),
+            Ok(n) => sha.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Feed `n` zero bytes to a SHA-256 (the holes of sparse files).
+pub fn sha256_zeros(sha: &mut sha2::Sha256, mut n: u64) {
+    use sha2::Digest;
+    static ZEROS: [u8; 65536] = [0; 65536];
+    while n > 0 {
+        let k = n.min(ZEROS.len() as u64) as usize;
+        sha.update(&ZEROS[..k]);
+        n -= k as u64;
+    }
 }
 
 #[cfg(test)]
@@ -122,7 +156,15 @@ mod tests {
     fn path_rules() {
         assert!(path_problem(b"/a/b").is_none());
         assert!(path_problem(b"/").is_none());
-        for bad in [&b"a/b"[..], b"/a//b", b"/a/../b", b"/a/./b", b"/a/", b"/a\0b", b""] {
+        for bad in [
+            &b"a/b"[..],
+            b"/a//b",
+            b"/a/../b",
+            b"/a/./b",
+            b"/a/",
+            b"/a\0b",
+            b"",
+        ] {
             assert!(path_problem(bad).is_some(), "{:?}", show(bad));
         }
         assert!(path_problem(&[b"/".as_slice(), &[b'x'; 256]].concat()).is_some());
@@ -130,20 +172,5 @@ mod tests {
         assert_eq!(parent(b"/a"), Some(&b"/"[..]));
         assert!(is_within(b"/a/b", b"/a") && !is_within(b"/ab", b"/a") && is_within(b"/x", b"/"));
         assert_eq!(human_bytes(1536), "1.5 KiB");
-    }
-}
-
-/// SHA-256 of everything a reader yields.
-pub fn sha256_of(mut r: impl std::io::Read) -> std::io::Result<[u8; 32]> {
-    use sha2::Digest;
-    let mut sha = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        match r.read(&mut buf) {
-            Ok(0) => return Ok(sha.finalize().into()),
-            Ok(n) => sha.update(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
     }
 }

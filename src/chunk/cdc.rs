@@ -20,9 +20,17 @@ pub struct ChunkerParams {
 
 impl ChunkerParams {
     /// File data: 256 KiB / 1 MiB / 4 MiB.
-    pub const DATA: ChunkerParams = ChunkerParams { min: 256 << 10, avg: 1 << 20, max: 4 << 20 };
+    pub const DATA: ChunkerParams = ChunkerParams {
+        min: 256 << 10,
+        avg: 1 << 20,
+        max: 4 << 20,
+    };
     /// The tree stream: smaller chunks so one changed file rewrites little metadata.
-    pub const TREE: ChunkerParams = ChunkerParams { min: 64 << 10, avg: 256 << 10, max: 1 << 20 };
+    pub const TREE: ChunkerParams = ChunkerParams {
+        min: 64 << 10,
+        avg: 256 << 10,
+        max: 1 << 20,
+    };
 
     /// Bounds a repository may choose; anything else in a config is refused.
     pub fn is_sane(&self) -> bool {
@@ -49,7 +57,13 @@ impl Gear {
     pub fn new(params: ChunkerParams, seed: u64) -> Self {
         let (mask_s, mask_l) = select_masks(params.avg as usize, Normalization::Level1);
         let (gear, gear_ls) = get_gear_with_seed(seed);
-        Gear { params, gear, gear_ls, mask_s, mask_l }
+        Gear {
+            params,
+            gear,
+            gear_ls,
+            mask_s,
+            mask_l,
+        }
     }
 
     pub fn params(&self) -> ChunkerParams {
@@ -142,7 +156,6 @@ impl<'g, R: Read> Chunker<'g, R> {
         self.offset += n as u64;
         Ok(Some((off, chunk)))
     }
-
 }
 
 thread_local! {
@@ -199,7 +212,11 @@ mod tests {
 
     #[test]
     fn chunks_cover_input_and_respect_bounds() {
-        let p = ChunkerParams { min: 4096, avg: 16384, max: 65536 };
+        let p = ChunkerParams {
+            min: 4096,
+            avg: 16384,
+            max: 65536,
+        };
         let gear = Gear::new(p, 42);
         let data = pseudo_random(1_000_000, 7);
         let chunks: Vec<_> = Chunker::new(&gear, &data[..]).map(|c| c.unwrap()).collect();
@@ -213,27 +230,44 @@ mod tests {
             off += c.len() as u64;
         }
         assert_eq!(off, 1_000_000);
-        let slow: Vec<_> = Chunker::new(&gear, Trickle(&data)).map(|c| c.unwrap()).collect();
+        let slow: Vec<_> = Chunker::new(&gear, Trickle(&data))
+            .map(|c| c.unwrap())
+            .collect();
         assert_eq!(slow, chunks, "cut points do not depend on read sizes");
     }
 
     #[test]
     fn boundaries_resynchronise_after_an_insert() {
-        let p = ChunkerParams { min: 4096, avg: 16384, max: 65536 };
+        let p = ChunkerParams {
+            min: 4096,
+            avg: 16384,
+            max: 65536,
+        };
         let gear = Gear::new(p, 1);
         let data = pseudo_random(500_000, 3);
         let mut edited = data.clone();
         edited.splice(1000..1000, [1u8, 2, 3]);
-        let a: std::collections::HashSet<Vec<u8>> =
-            Chunker::new(&gear, &data[..]).map(|c| c.unwrap().1).collect();
-        let b: Vec<Vec<u8>> = Chunker::new(&gear, &edited[..]).map(|c| c.unwrap().1).collect();
+        let a: std::collections::HashSet<Vec<u8>> = Chunker::new(&gear, &data[..])
+            .map(|c| c.unwrap().1)
+            .collect();
+        let b: Vec<Vec<u8>> = Chunker::new(&gear, &edited[..])
+            .map(|c| c.unwrap().1)
+            .collect();
         let shared = b.iter().filter(|c| a.contains(*c)).count();
-        assert!(shared + 2 >= b.len(), "only the edited chunk differs: {shared}/{}", b.len());
+        assert!(
+            shared + 2 >= b.len(),
+            "only the edited chunk differs: {shared}/{}",
+            b.len()
+        );
     }
 
     #[test]
     fn seed_changes_boundaries() {
-        let p = ChunkerParams { min: 4096, avg: 16384, max: 65536 };
+        let p = ChunkerParams {
+            min: 4096,
+            avg: 16384,
+            max: 65536,
+        };
         let data = pseudo_random(300_000, 9);
         let g1 = Gear::new(p, 1);
         let g2 = Gear::new(p, 2);

@@ -113,13 +113,24 @@ pub fn analyze(data: &[u8], file_offset: u64) -> Layout {
     let h = Histogram::of(data, phase);
     let whole = h.entropy(&[0, 1, 2, 3]);
     let halves = [h.entropy(&[0, 2]), h.entropy(&[1, 3])];
-    let quarters = [h.entropy(&[0]), h.entropy(&[1]), h.entropy(&[2]), h.entropy(&[3])];
+    let quarters = [
+        h.entropy(&[0]),
+        h.entropy(&[1]),
+        h.entropy(&[2]),
+        h.entropy(&[3]),
+    ];
     let two = (halves[0] + halves[1]) / 2.0;
     let four = quarters.iter().sum::<f64>() / 4.0;
     // Planes are numbered from the element start; classes from the file offset.
     let raw_mask = |ents: &[f64]| {
         let k = ents.len();
-        (0..k).fold(0u8, |m, j| if ents[j % k] > RAW_PLANE_ENTROPY { m | (1 << j) } else { m })
+        (0..k).fold(0u8, |m, j| {
+            if ents[j % k] > RAW_PLANE_ENTROPY {
+                m | (1 << j)
+            } else {
+                m
+            }
+        })
     };
     // Floats look random as a whole (their mantissas are) but some planes are not.
     if whole > 6.0 {
@@ -133,7 +144,9 @@ pub fn analyze(data: &[u8], file_offset: u64) -> Layout {
     if whole > HIGH_ENTROPY {
         // Order-0 entropy misses repeats; a small trial tells for sure.
         let sample = &data[..data.len().min(64 << 10)];
-        let z = zstd::bulk::compress(sample, 1).map(|c| c.len()).unwrap_or(sample.len());
+        let z = zstd::bulk::compress(sample, 1)
+            .map(|c| c.len())
+            .unwrap_or(sample.len());
         if z * 100 >= sample.len() * 98 {
             return Layout::Raw;
         }
@@ -151,7 +164,9 @@ pub fn encode_into(out: &mut Vec<u8>, data: &[u8], file_offset: u64, compression
     match analyze(data, file_offset) {
         Layout::Raw => raw_into(out, data),
         Layout::Zstd => zstd_into(out, data, level),
-        Layout::Grouped(k, raw) => grouped_into(out, data, k, (file_offset % k as u64) as usize, raw),
+        Layout::Grouped(k, raw) => {
+            grouped_into(out, data, k, (file_offset % k as u64) as usize, raw)
+        }
     }
 }
 
@@ -232,13 +247,19 @@ fn grouped_into(out: &mut Vec<u8>, data: &[u8], k: usize, phase: usize, raw_plan
 /// Number of bytes of a chunk of length `n` that fall into plane `j`.
 fn plane_len(n: usize, k: usize, phase: usize, j: usize) -> usize {
     let first = (j + k - phase) % k;
-    if first >= n { 0 } else { (n - first).div_ceil(k) }
+    if first >= n {
+        0
+    } else {
+        (n - first).div_ceil(k)
+    }
 }
 
 /// Byte `i` goes to plane `(i + phase) % k`.
 pub fn split_planes(data: &[u8], k: usize, phase: usize) -> Vec<Vec<u8>> {
     let n = data.len();
-    let mut planes: Vec<Vec<u8>> = (0..k).map(|j| vec![0u8; plane_len(n, k, phase, j)]).collect();
+    let mut planes: Vec<Vec<u8>> = (0..k)
+        .map(|j| vec![0u8; plane_len(n, k, phase, j)])
+        .collect();
     let mut pos = vec![0usize; k];
     let head = ((k - phase) % k).min(n);
     for (i, &b) in data[..head].iter().enumerate() {
@@ -253,13 +274,19 @@ pub fn split_planes(data: &[u8], k: usize, phase: usize) -> Vec<Vec<u8>> {
     if k == 2 {
         let (p0, p1) = planes.split_at_mut(1);
         let (a, b) = (&mut p0[0][pos[0]..], &mut p1[0][pos[1]..]);
-        for ((w, x), y) in body[..words * 8].chunks_exact(8).zip(a.chunks_exact_mut(4)).zip(b.chunks_exact_mut(4)) {
+        for ((w, x), y) in body[..words * 8]
+            .chunks_exact(8)
+            .zip(a.chunks_exact_mut(4))
+            .zip(b.chunks_exact_mut(4))
+        {
             let v = u64::from_le_bytes(w.try_into().expect("8 bytes"));
             x.copy_from_slice(&gather2(v).to_le_bytes());
             y.copy_from_slice(&gather2(v >> 8).to_le_bytes());
         }
     } else if k == 4 {
-        let [p0, p1, p2, p3] = &mut planes[..] else { unreachable!("four planes") };
+        let [p0, p1, p2, p3] = &mut planes[..] else {
+            unreachable!("four planes")
+        };
         let outs = p0[pos[0]..]
             .chunks_exact_mut(2)
             .zip(p1[pos[1]..].chunks_exact_mut(2))
@@ -350,24 +377,35 @@ pub fn join_planes(planes: &[Vec<u8>], k: usize, phase: usize, n: usize) -> Vec<
 pub fn decode(encoded: &[u8], raw_len: usize, object: &str) -> Result<Vec<u8>> {
     let bad = |why: String| Error::corrupt(object, why);
     if raw_len > MAX_RAW_LEN {
-        return Err(bad(format!("raw length {raw_len} exceeds the 16 MiB limit")));
+        return Err(bad(format!(
+            "raw length {raw_len} exceeds the 16 MiB limit"
+        )));
     }
-    let (&codec, body) = encoded.split_first().ok_or_else(|| bad("empty encoding".into()))?;
+    let (&codec, body) = encoded
+        .split_first()
+        .ok_or_else(|| bad("empty encoding".into()))?;
     match codec {
         CODEC_RAW => {
             if body.len() != raw_len {
-                return Err(bad(format!("raw blob holds {} bytes, index says {raw_len}", body.len())));
+                return Err(bad(format!(
+                    "raw blob holds {} bytes, index says {raw_len}",
+                    body.len()
+                )));
             }
             Ok(body.to_vec())
         }
         CODEC_ZSTD => unzstd(body, raw_len).map_err(bad),
         CODEC_GROUPED => {
-            let (&k, rest) = body.split_first().ok_or_else(|| bad("truncated plane header".into()))?;
+            let (&k, rest) = body
+                .split_first()
+                .ok_or_else(|| bad("truncated plane header".into()))?;
             let k = k as usize;
             if !matches!(k, 2 | 4 | 8) {
                 return Err(bad(format!("unknown byte-group stride {k}")));
             }
-            let (&phase, mut rest) = rest.split_first().ok_or_else(|| bad("truncated plane header".into()))?;
+            let (&phase, mut rest) = rest
+                .split_first()
+                .ok_or_else(|| bad("truncated plane header".into()))?;
             let phase = phase as usize;
             if phase >= k {
                 return Err(bad(format!("phase {phase} not below stride {k}")));
@@ -382,21 +420,34 @@ pub fn decode(encoded: &[u8], raw_len: usize, object: &str) -> Result<Vec<u8>> {
                 let d = &desc[5 * j..5 * j + 5];
                 let stored = u32::from_le_bytes(d[1..5].try_into().expect("4 bytes")) as usize;
                 if stored > rest.len() {
-                    return Err(bad(format!("plane {j} claims {stored} bytes, {} remain", rest.len())));
+                    return Err(bad(format!(
+                        "plane {j} claims {stored} bytes, {} remain",
+                        rest.len()
+                    )));
                 }
                 let (pdata, next) = rest.split_at(stored);
                 rest = next;
                 let want = plane_len(raw_len, k, phase, j);
                 let plane = match d[0] {
                     CODEC_RAW if pdata.len() == want => pdata.to_vec(),
-                    CODEC_RAW => return Err(bad(format!("plane {j} holds {} bytes, expected {want}", pdata.len()))),
-                    CODEC_ZSTD => unzstd(pdata, want).map_err(|e| bad(format!("plane {j}: {e}")))?,
+                    CODEC_RAW => {
+                        return Err(bad(format!(
+                            "plane {j} holds {} bytes, expected {want}",
+                            pdata.len()
+                        )));
+                    }
+                    CODEC_ZSTD => {
+                        unzstd(pdata, want).map_err(|e| bad(format!("plane {j}: {e}")))?
+                    }
                     c => return Err(bad(format!("unknown plane codec {c}"))),
                 };
                 planes.push(plane);
             }
             if !rest.is_empty() {
-                return Err(bad(format!("{} bytes of trailing garbage after planes", rest.len())));
+                return Err(bad(format!(
+                    "{} bytes of trailing garbage after planes",
+                    rest.len()
+                )));
             }
             Ok(join_planes(&planes, k, phase, raw_len))
         }
@@ -420,7 +471,8 @@ fn unzstd(frame: &[u8], want: usize) -> std::result::Result<Vec<u8>, String> {
             *d = Some(zstd::bulk::Decompressor::new().map_err(|e| format!("zstd: {e}"))?);
         }
         let d = d.as_mut().expect("set above");
-        d.decompress_to_buffer(frame, &mut out).map_err(|e| format!("zstd: {e}"))
+        d.decompress_to_buffer(frame, &mut out)
+            .map_err(|e| format!("zstd: {e}"))
     })?;
     if n != want {
         return Err(format!("zstd produced {n} bytes, expected {want}"));
@@ -436,7 +488,9 @@ mod tests {
         let mut x = seed;
         (0..n)
             .map(|_| {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 (x >> 33) as u8
             })
             .collect()
@@ -479,14 +533,21 @@ mod tests {
     #[test]
     fn floats_are_grouped_by_file_alignment() {
         let data = fake_fp16(100_000, 0);
-        assert!(matches!(analyze(&data, 0), Layout::Grouped(2, 0b01)), "{:?}", analyze(&data, 0));
+        assert!(
+            matches!(analyze(&data, 0), Layout::Grouped(2, 0b01)),
+            "{:?}",
+            analyze(&data, 0)
+        );
         // A chunk cut at an odd offset of the file is still grouped by element.
         let enc_len = round_trip(&data[1..], 1);
         let mut enc = Vec::new();
         encode_into(&mut enc, &data[1..], 1, Compression::default());
         assert_eq!(enc[0], CODEC_GROUPED);
         assert_eq!(enc[2], 1, "phase follows the file offset");
-        assert!(enc_len < data.len() * 80 / 100, "exponent plane compressed: {enc_len}");
+        assert!(
+            enc_len < data.len() * 80 / 100,
+            "exponent plane compressed: {enc_len}"
+        );
     }
 
     #[test]
@@ -507,11 +568,27 @@ mod tests {
         let text = b"abcabcabc".repeat(1000);
         let mut enc = Vec::new();
         encode_into(&mut enc, &text, 0, Compression::default());
-        assert!(decode(&enc, text.len() - 1, "t").is_err(), "shorter raw length");
-        assert!(decode(&enc, text.len() + 1, "t").is_err(), "longer raw length");
-        assert!(decode(&[9, 1, 2], 2, "t").unwrap_err().to_string().contains("unknown compression codec 9"));
+        assert!(
+            decode(&enc, text.len() - 1, "t").is_err(),
+            "shorter raw length"
+        );
+        assert!(
+            decode(&enc, text.len() + 1, "t").is_err(),
+            "longer raw length"
+        );
+        assert!(
+            decode(&[9, 1, 2], 2, "t")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown compression codec 9")
+        );
         assert!(decode(&[], 0, "t").is_err());
-        assert!(decode(&[2, 3, 0], 0, "t").unwrap_err().to_string().contains("stride 3"));
+        assert!(
+            decode(&[2, 3, 0], 0, "t")
+                .unwrap_err()
+                .to_string()
+                .contains("stride 3")
+        );
         // A bomb: 16 MiB of zeros in a tiny frame, claimed as 100 bytes.
         let bomb = zstd::bulk::compress(&vec![0u8; 16 << 20], 19).unwrap();
         let mut b = vec![CODEC_ZSTD];

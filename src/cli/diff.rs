@@ -31,7 +31,11 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
                 items.push(i.clone());
             }
         } else if show {
-            let fields = if i.fields.is_empty() { String::new() } else { format!("  ({})", i.fields.join(", ")) };
+            let fields = if i.fields.is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", i.fields.join(", "))
+            };
             println!("{}  {}{}", i.change.symbol(), i.path, fields);
         }
     })?;

@@ -41,9 +41,15 @@ impl Exit {
     /// One line of advice for the user, when there is one.
     pub fn hint(self) -> Option<&'static str> {
         match self {
-            Exit::NoRepository => Some("check --repo / LIFEBOAT_REPO, or create one with `lifeboat init`"),
-            Exit::WrongPassword => Some("check LIFEBOAT_PASSWORD_FILE / LIFEBOAT_PASSWORD_COMMAND; `lifeboat key list` shows the keys"),
-            Exit::Locked => Some("wait for the other command, use --lock-wait, or run `lifeboat unlock` if it died"),
+            Exit::NoRepository => {
+                Some("check --repo / LIFEBOAT_REPO, or create one with `lifeboat init`")
+            }
+            Exit::WrongPassword => Some(
+                "check LIFEBOAT_PASSWORD_FILE / LIFEBOAT_PASSWORD_COMMAND; `lifeboat key list` shows the keys",
+            ),
+            Exit::Locked => Some(
+                "wait for the other command, use --lock-wait, or run `lifeboat unlock` if it died",
+            ),
             Exit::Integrity => Some("run `lifeboat verify --read-data` to find all damage"),
             _ => None,
         }

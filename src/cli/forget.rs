@@ -74,8 +74,14 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let mut remove = Vec::new();
     let mut groups = Vec::new();
     if a.ids.is_empty() {
-        let filter = Filter { hosts: a.hosts.clone(), ..Default::default() };
-        let list: Vec<_> = select::all(&repo)?.into_iter().filter(|(_, s)| filter.matches(s)).collect();
+        let filter = Filter {
+            hosts: a.hosts.clone(),
+            ..Default::default()
+        };
+        let list: Vec<_> = select::all(&repo)?
+            .into_iter()
+            .filter(|(_, s)| filter.matches(s))
+            .collect();
         groups = apply(&list, &policy, group_by);
         for grp in &groups {
             for d in &grp.decisions {
@@ -97,19 +103,38 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     }
     drop(lock);
     if g.json {
-        print_json(&serde_json::json!({ "groups": groups, "removed": remove, "dry_run": a.dry_run }))?;
+        print_json(
+            &serde_json::json!({ "groups": groups, "removed": remove, "dry_run": a.dry_run }),
+        )?;
     } else {
         for grp in &groups {
             println!("group {}:", grp.group);
             for d in &grp.decisions {
-                println!("  {} {} {:<32} {}", if d.keep { "keep  " } else { "remove" }, &d.id[..8], d.time, d.reasons.join(", "));
+                println!(
+                    "  {} {} {:<32} {}",
+                    if d.keep { "keep  " } else { "remove" },
+                    &d.id[..8],
+                    d.time,
+                    d.reasons.join(", ")
+                );
             }
         }
-        println!("{} {} snapshot(s)", if a.dry_run { "would remove" } else { "removed" }, remove.len());
+        println!(
+            "{} {} snapshot(s)",
+            if a.dry_run { "would remove" } else { "removed" },
+            remove.len()
+        );
     }
     if a.prune && !a.dry_run {
         let bar = g.progress();
-        let r = prune(&repo, &PruneOptions { lock_wait: g.lock_wait, ..Default::default() }, &bar)?;
+        let r = prune(
+            &repo,
+            &PruneOptions {
+                lock_wait: g.lock_wait,
+                ..Default::default()
+            },
+            &bar,
+        )?;
         if !g.json && !g.quiet {
             super::prune::print(&r, false);
         }

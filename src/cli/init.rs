@@ -11,13 +11,28 @@ use super::{Exit, Global, password, print_json};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Argon2id memory per key derivation, in MiB (8..=1024).
-    #[arg(long, default_value_t = 64, value_name = "MIB", help_heading = "Key derivation")]
+    #[arg(
+        long,
+        default_value_t = 64,
+        value_name = "MIB",
+        help_heading = "Key derivation"
+    )]
     pub kdf_memory: u32,
     /// Argon2id passes (1..=64).
-    #[arg(long, default_value_t = 3, value_name = "N", help_heading = "Key derivation")]
+    #[arg(
+        long,
+        default_value_t = 3,
+        value_name = "N",
+        help_heading = "Key derivation"
+    )]
     pub kdf_iterations: u32,
     /// Argon2id lanes (1..=16).
-    #[arg(long, default_value_t = 2, value_name = "N", help_heading = "Key derivation")]
+    #[arg(
+        long,
+        default_value_t = 2,
+        value_name = "N",
+        help_heading = "Key derivation"
+    )]
     pub kdf_parallelism: u32,
 }
 

@@ -33,7 +33,10 @@ pub fn run(g: &Global, c: &Cmd) -> Result<Exit> {
             if g.json {
                 print_json(&keys)?;
             } else {
-                println!("{:<10} {:<32} {:<16} {:<12} argon2id", "ID", "created", "host", "user");
+                println!(
+                    "{:<10} {:<32} {:<16} {:<12} argon2id",
+                    "ID", "created", "host", "user"
+                );
                 for k in keys {
                     println!(
                         "{:<10} {:<32} {:<16} {:<12} m={}MiB t={} p={}",
@@ -48,12 +51,22 @@ pub fn run(g: &Global, c: &Cmd) -> Result<Exit> {
                 }
             }
         }
-        Cmd::Add { new_password_file, kdf } => {
+        Cmd::Add {
+            new_password_file,
+            kdf,
+        } => {
             let params = super::init::kdf(kdf.kdf_memory, kdf.kdf_iterations, kdf.kdf_parallelism);
             params.check_bounds("--kdf-* options")?;
             let pw = match new_password_file {
                 Some(f) => password::from_file(f)?,
-                None => password::new_password(&Global { password_file: None, password_command: None, ..g.clone() }, None)?,
+                None => password::new_password(
+                    &Global {
+                        password_file: None,
+                        password_command: None,
+                        ..g.clone()
+                    },
+                    None,
+                )?,
             };
             let id = repo.add_key(&pw, params)?;
             if g.json {

@@ -27,16 +27,26 @@ pub struct Args {
 }
 
 fn time(ns: i64) -> String {
-    chrono::DateTime::from_timestamp(ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000) as u32)
-        .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_default()
+    chrono::DateTime::from_timestamp(
+        ns.div_euclid(1_000_000_000),
+        ns.rem_euclid(1_000_000_000) as u32,
+    )
+    .map(|t| {
+        t.with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    })
+    .unwrap_or_default()
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let repo = g.open()?;
     repo.load_index()?;
     let (_, snap) = select::resolve(&repo, &a.snapshot, &Filter::default())?;
-    let base: Vec<u8> = a.path.as_ref().map_or(b"/".to_vec(), |p| p.as_os_str().as_bytes().to_vec());
+    let base: Vec<u8> = a
+        .path
+        .as_ref()
+        .map_or(b"/".to_vec(), |p| p.as_os_str().as_bytes().to_vec());
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     use std::io::Write;
     for e in TreeReader::new(&repo, &snap.tree) {
@@ -45,7 +55,8 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             continue;
         }
         // Without -R: the base itself and its direct children.
-        if !a.recursive && e.path != base && parent(&e.path) != Some(&base[..]) && a.path.is_some() {
+        if !a.recursive && e.path != base && parent(&e.path) != Some(&base[..]) && a.path.is_some()
+        {
             continue;
         }
         if g.json {
@@ -63,7 +74,11 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             serde_json::to_writer(&mut out, &v)?;
             writeln!(out)?;
         } else if a.long {
-            let link = e.target.as_ref().map(|t| format!(" -> {}", lifeboat::util::show(t))).unwrap_or_default();
+            let link = e
+                .target
+                .as_ref()
+                .map(|t| format!(" -> {}", lifeboat::util::show(t)))
+                .unwrap_or_default();
             writeln!(
                 out,
                 "{} {:>8} {:>8} {:>12} {} {}{}",

@@ -61,7 +61,8 @@ pub struct ManArgs {
 
 pub fn man(a: &ManArgs) -> Result<Exit> {
     std::fs::create_dir_all(&a.dir).with_context(|| format!("creating {}", a.dir.display()))?;
-    clap_mangen::generate_to(Cli::command(), &a.dir).with_context(|| format!("writing man pages to {}", a.dir.display()))?;
+    clap_mangen::generate_to(Cli::command(), &a.dir)
+        .with_context(|| format!("writing man pages to {}", a.dir.display()))?;
     println!("man pages written to {}", a.dir.display());
     Ok(Exit::Success)
 }

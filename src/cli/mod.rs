@@ -38,8 +38,15 @@ pub use exit::Exit;
 /// Exit codes: 0 success, 1 error, 2 usage, 3 partial (some files skipped, see warnings),
 /// 4 damaged or tampered data, 10 no repository, 11 locked, 12 wrong password, 130 interrupted.
 #[derive(Parser, Debug)]
-#[command(name = "lifeboat", version, propagate_version = true, max_term_width = 100)]
-#[command(after_help = "Quick start:\n  export LIFEBOAT_REPO=/srv/lifeboat LIFEBOAT_PASSWORD_FILE=/root/.lifeboat-pass\n  lifeboat init\n  lifeboat snapshot /srv/models /etc\n  lifeboat snapshots\n  lifeboat restore latest --target /tmp/restore")]
+#[command(
+    name = "lifeboat",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+#[command(
+    after_help = "Quick start:\n  export LIFEBOAT_REPO=/srv/lifeboat LIFEBOAT_PASSWORD_FILE=/root/.lifeboat-pass\n  lifeboat init\n  lifeboat snapshot /srv/models /etc\n  lifeboat snapshots\n  lifeboat restore latest --target /tmp/restore"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -50,15 +57,33 @@ pub struct Cli {
 #[derive(clap::Args, Debug, Clone)]
 pub struct Global {
     /// Repository directory.
-    #[arg(short = 'r', long, env = "LIFEBOAT_REPO", global = true, value_name = "DIR")]
+    #[arg(
+        short = 'r',
+        long,
+        env = "LIFEBOAT_REPO",
+        global = true,
+        value_name = "DIR"
+    )]
     pub repo: Option<PathBuf>,
 
     /// Read the password from this file (first line).
-    #[arg(long, env = "LIFEBOAT_PASSWORD_FILE", global = true, value_name = "FILE", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "LIFEBOAT_PASSWORD_FILE",
+        global = true,
+        value_name = "FILE",
+        hide_env_values = true
+    )]
     pub password_file: Option<PathBuf>,
 
     /// Run this shell command and use its output as the password.
-    #[arg(long, env = "LIFEBOAT_PASSWORD_COMMAND", global = true, value_name = "CMD", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "LIFEBOAT_PASSWORD_COMMAND",
+        global = true,
+        value_name = "CMD",
+        hide_env_values = true
+    )]
     pub password_command: Option<String>,
 
     /// Print machine-readable JSON instead of text.
@@ -111,7 +136,9 @@ pub enum Command {
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 30s, 5m, 2h, 1d"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 30s, 5m, 2h, 1d"))?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60,
@@ -153,7 +180,10 @@ pub fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 pub fn main() -> ExitCode {

@@ -25,14 +25,16 @@ fn strip_newline(mut v: Vec<u8>) -> Password {
 }
 
 pub fn from_file(path: &Path) -> Result<Password> {
-    let md = std::fs::metadata(path).with_context(|| format!("password file {}", path.display()))?;
+    let md =
+        std::fs::metadata(path).with_context(|| format!("password file {}", path.display()))?;
     if md.permissions().mode() & 0o077 != 0 {
         eprintln!(
             "warning: password file {} is readable by group or others (chmod 600 it)",
             path.display()
         );
     }
-    let bytes = std::fs::read(path).with_context(|| format!("reading password file {}", path.display()))?;
+    let bytes =
+        std::fs::read(path).with_context(|| format!("reading password file {}", path.display()))?;
     Ok(strip_newline(bytes))
 }
 
@@ -45,7 +47,10 @@ fn from_command(cmd: &str) -> Result<Password> {
         .output()
         .context("running the password command")?;
     if !out.status.success() {
-        bail!("the password command failed ({}); no password obtained", out.status);
+        bail!(
+            "the password command failed ({}); no password obtained",
+            out.status
+        );
     }
     Ok(strip_newline(out.stdout))
 }
@@ -82,7 +87,9 @@ pub fn new_password(g: &Global, file: Option<&Path>) -> Result<Password> {
     if let Some(f) = file {
         return from_file(f);
     }
-    let interactive = g.password_file.is_none() && g.password_command.is_none() && std::env::var_os("LIFEBOAT_PASSWORD").is_none();
+    let interactive = g.password_file.is_none()
+        && g.password_command.is_none()
+        && std::env::var_os("LIFEBOAT_PASSWORD").is_none();
     if !interactive {
         return get(g);
     }

@@ -35,7 +35,11 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         bail!("--repack-unused is a percentage (0..=100)");
     }
     let repo = g.open()?;
-    let opts = PruneOptions { repack_threshold: f64::from(a.repack_unused) / 100.0, dry_run: a.dry_run, lock_wait: g.lock_wait };
+    let opts = PruneOptions {
+        repack_threshold: f64::from(a.repack_unused) / 100.0,
+        dry_run: a.dry_run,
+        lock_wait: g.lock_wait,
+    };
     let bar = g.progress();
     let r = prune(&repo, &opts, &bar)?;
     if g.json {

@@ -47,14 +47,25 @@ pub struct Args {
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     for inc in &a.includes {
         if !inc.is_absolute() {
-            bail!("--include {} must be an absolute path as shown by `lifeboat ls`", inc.display());
+            bail!(
+                "--include {} must be an absolute path as shown by `lifeboat ls`",
+                inc.display()
+            );
         }
     }
     let repo = g.open()?;
-    let filter = Filter { hosts: a.hosts.clone(), tags: a.tags.clone(), paths: Vec::new() };
+    let filter = Filter {
+        hosts: a.hosts.clone(),
+        tags: a.tags.clone(),
+        paths: Vec::new(),
+    };
     let (id, snap) = select::resolve(&repo, &a.snapshot, &filter)?;
     let mut opts = RestoreOptions::new(&a.target);
-    opts.includes = a.includes.iter().map(|p| p.as_os_str().as_bytes().to_vec()).collect();
+    opts.includes = a
+        .includes
+        .iter()
+        .map(|p| p.as_os_str().as_bytes().to_vec())
+        .collect();
     opts.dry_run = a.dry_run;
     opts.owners = opts.owners && !a.no_owner;
     opts.sync = !a.no_sync;
@@ -62,7 +73,9 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let bar = g.progress();
     let r = restore(&repo, &snap, &opts, &bar)?;
     if g.json {
-        print_json(&serde_json::json!({ "snapshot": id.to_hex(), "target": a.target, "report": r }))?;
+        print_json(
+            &serde_json::json!({ "snapshot": id.to_hex(), "target": a.target, "report": r }),
+        )?;
     } else {
         if a.dry_run {
             for p in &r.plan {
@@ -90,7 +103,10 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         }
     }
     Ok(if !r.errors.is_empty() {
-        if r.errors.iter().any(|e| e.contains("corrupt") || e.contains("SHA-256") || e.contains("authentication")) {
+        if r.errors
+            .iter()
+            .any(|e| e.contains("corrupt") || e.contains("SHA-256") || e.contains("authentication"))
+        {
             Exit::Integrity
         } else {
             Exit::Failure

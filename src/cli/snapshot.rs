@@ -21,7 +21,12 @@ pub struct Args {
 
     /// Leave out paths matching a glob. With a `/` it matches the absolute path
     /// (`/srv/*/cache`, `**/*.tmp`), without one any file or directory name (`*.log`).
-    #[arg(short = 'e', long = "exclude", value_name = "GLOB", help_heading = "Excluding")]
+    #[arg(
+        short = 'e',
+        long = "exclude",
+        value_name = "GLOB",
+        help_heading = "Excluding"
+    )]
     pub excludes: Vec<String>,
 
     /// Read exclude globs from a file, one per line (`#` starts a comment).
@@ -51,9 +56,17 @@ pub struct Args {
 
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let repo = g.open()?;
-    let mut excludes = Excludes { patterns: a.excludes.clone(), one_file_system: a.one_file_system, caches: a.exclude_caches, paths: Vec::new() };
+    let mut excludes = Excludes {
+        patterns: a.excludes.clone(),
+        one_file_system: a.one_file_system,
+        caches: a.exclude_caches,
+        paths: Vec::new(),
+    };
     for f in &a.exclude_files {
-        excludes.patterns.extend(Excludes::read_file(f).with_context(|| format!("reading exclude file {}", f.display()))?);
+        excludes.patterns.extend(
+            Excludes::read_file(f)
+                .with_context(|| format!("reading exclude file {}", f.display()))?,
+        );
     }
     let opts = SnapshotOptions {
         paths: a.paths.clone(),
@@ -99,8 +112,15 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             s.duration_ms as f64 / 1000.0
         );
         if !r.warnings.is_empty() {
-            eprintln!("{} warning(s): some files were not read completely; see above", r.warnings.len());
+            eprintln!(
+                "{} warning(s): some files were not read completely; see above",
+                r.warnings.len()
+            );
         }
     }
-    Ok(if r.warnings.is_empty() { Exit::Success } else { Exit::Partial })
+    Ok(if r.warnings.is_empty() {
+        Exit::Success
+    } else {
+        Exit::Partial
+    })
 }

@@ -21,8 +21,15 @@ pub struct Args {
 
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let repo = g.open()?;
-    let filter = Filter { hosts: a.hosts.clone(), tags: a.tags.clone(), paths: a.paths.clone() };
-    let list: Vec<_> = select::all(&repo)?.into_iter().filter(|(_, s)| filter.matches(s)).collect();
+    let filter = Filter {
+        hosts: a.hosts.clone(),
+        tags: a.tags.clone(),
+        paths: a.paths.clone(),
+    };
+    let list: Vec<_> = select::all(&repo)?
+        .into_iter()
+        .filter(|(_, s)| filter.matches(s))
+        .collect();
     if g.json {
         let v: Vec<_> = list
             .iter()
@@ -44,9 +51,19 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         print_json(&v)?;
         return Ok(Exit::Success);
     }
-    println!("{:<10} {:<20} {:<16} {:<20} {:>10}  paths", "ID", "time (local)", "host", "tags", "size");
+    println!(
+        "{:<10} {:<20} {:<16} {:<20} {:>10}  paths",
+        "ID", "time (local)", "host", "tags", "size"
+    );
     for (id, s) in &list {
-        let t = s.time().map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default();
+        let t = s
+            .time()
+            .map(|t| {
+                t.with_timezone(&chrono::Local)
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string()
+            })
+            .unwrap_or_default();
         println!(
             "{:<10} {:<20} {:<16} {:<20} {:>10}  {}",
             id.short(),

@@ -17,7 +17,9 @@ pub struct Args {
 }
 
 fn parse_subset(s: &str) -> Result<(u32, u32)> {
-    let (n, m) = s.split_once('/').ok_or_else(|| anyhow::anyhow!("--read-data-subset wants N/M, like 2/7"))?;
+    let (n, m) = s
+        .split_once('/')
+        .ok_or_else(|| anyhow::anyhow!("--read-data-subset wants N/M, like 2/7"))?;
     let (n, m): (u32, u32) = (n.trim().parse()?, m.trim().parse()?);
     if m == 0 || n == 0 || n > m {
         bail!("--read-data-subset {s}: need 1 <= N <= M");
@@ -27,8 +29,16 @@ fn parse_subset(s: &str) -> Result<(u32, u32)> {
 
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let repo = g.open()?;
-    let subset = a.read_data_subset.as_deref().map(parse_subset).transpose()?;
-    let opts = VerifyOptions { read_data: a.read_data || subset.is_some(), subset, lock_wait: g.lock_wait };
+    let subset = a
+        .read_data_subset
+        .as_deref()
+        .map(parse_subset)
+        .transpose()?;
+    let opts = VerifyOptions {
+        read_data: a.read_data || subset.is_some(),
+        subset,
+        lock_wait: g.lock_wait,
+    };
     let bar = g.progress();
     let r = verify(&repo, &opts, &bar)?;
     if g.json {
@@ -47,7 +57,15 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
                 r.index_files,
                 r.packs,
                 r.blobs,
-                if opts.read_data { format!("; read {} packs ({})", r.packs_read, human_bytes(r.bytes_read)) } else { String::new() }
+                if opts.read_data {
+                    format!(
+                        "; read {} packs ({})",
+                        r.packs_read,
+                        human_bytes(r.bytes_read)
+                    )
+                } else {
+                    String::new()
+                }
             );
             if r.ok() {
                 println!("no errors found");
@@ -56,5 +74,9 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             }
         }
     }
-    Ok(if r.ok() { Exit::Success } else { Exit::Integrity })
+    Ok(if r.ok() {
+        Exit::Success
+    } else {
+        Exit::Integrity
+    })
 }

@@ -83,11 +83,20 @@ fn compare(a: &Entry, b: &Entry) -> Option<(Change, Vec<&'static str>)> {
     if a.rdev != b.rdev {
         fields.push("rdev");
     }
-    if fields.is_empty() { None } else { Some((Change::Metadata, fields)) }
+    if fields.is_empty() {
+        None
+    } else {
+        Some((Change::Metadata, fields))
+    }
 }
 
 /// Walk both snapshots and report every difference (calls `each` in path order).
-pub fn diff(repo: &Repository, old: &Snapshot, new: &Snapshot, mut each: impl FnMut(&DiffItem)) -> Result<DiffSummary> {
+pub fn diff(
+    repo: &Repository,
+    old: &Snapshot,
+    new: &Snapshot,
+    mut each: impl FnMut(&DiffItem),
+) -> Result<DiffSummary> {
     let mut sum = DiffSummary::default();
     let mut a = TreeReader::new(repo, &old.tree).peekable();
     let mut b = TreeReader::new(repo, &new.tree).peekable();
@@ -105,13 +114,21 @@ pub fn diff(repo: &Repository, old: &Snapshot, new: &Snapshot, mut each: impl Fn
                 let x = a.next().expect("peeked")?;
                 sum.removed += 1;
                 sum.bytes_removed += x.size;
-                Some(DiffItem { change: Change::Removed, path: x.path_str(), fields: Vec::new() })
+                Some(DiffItem {
+                    change: Change::Removed,
+                    path: x.path_str(),
+                    fields: Vec::new(),
+                })
             }
             Ordering::Greater => {
                 let y = b.next().expect("peeked")?;
                 sum.added += 1;
                 sum.bytes_added += y.size;
-                Some(DiffItem { change: Change::Added, path: y.path_str(), fields: Vec::new() })
+                Some(DiffItem {
+                    change: Change::Added,
+                    path: y.path_str(),
+                    fields: Vec::new(),
+                })
             }
             Ordering::Equal => {
                 let x = a.next().expect("peeked")?;
@@ -126,7 +143,11 @@ pub fn diff(repo: &Repository, old: &Snapshot, new: &Snapshot, mut each: impl Fn
                         Change::Type => sum.type_changed += 1,
                         _ => sum.metadata += 1,
                     }
-                    DiffItem { change, path: y.path_str(), fields }
+                    DiffItem {
+                        change,
+                        path: y.path_str(),
+                        fields,
+                    }
                 })
             }
         };

@@ -53,7 +53,11 @@ impl GroupBy {
                 "host" => g.host = true,
                 "paths" => g.paths = true,
                 "tags" => g.tags = true,
-                other => return Err(format!("unknown group-by field {other:?} (use host, paths, tags)")),
+                other => {
+                    return Err(format!(
+                        "unknown group-by field {other:?} (use host, paths, tags)"
+                    ));
+                }
             }
         }
         Ok(g)
@@ -98,7 +102,11 @@ struct Bucket {
 }
 
 /// Apply `policy` to snapshots (any order); returns decisions per group, newest first.
-pub fn apply(snapshots: &[(Id, Snapshot)], policy: &Policy, group_by: GroupBy) -> Vec<GroupDecision> {
+pub fn apply(
+    snapshots: &[(Id, Snapshot)],
+    policy: &Policy,
+    group_by: GroupBy,
+) -> Vec<GroupDecision> {
     let mut groups: std::collections::BTreeMap<String, Vec<&(Id, Snapshot)>> = Default::default();
     for s in snapshots {
         groups.entry(group_by.key(&s.1)).or_default().push(s);
@@ -107,15 +115,30 @@ pub fn apply(snapshots: &[(Id, Snapshot)], policy: &Policy, group_by: GroupBy) -
         .into_iter()
         .map(|(group, mut list)| {
             list.sort_by(|a, b| b.1.time().cmp(&a.1.time()).then(b.0.cmp(&a.0)));
-            GroupDecision { group, decisions: decide(&list, policy) }
+            GroupDecision {
+                group,
+                decisions: decide(&list, policy),
+            }
         })
         .collect()
 }
 
 fn decide(newest_first: &[&(Id, Snapshot)], policy: &Policy) -> Vec<Decision> {
     let mut buckets = [
-        Bucket { name: "hourly", count: policy.hourly, last: None, key: |t| i64::from(t.year()) * 1_000_000 + i64::from(t.ordinal()) * 100 + i64::from(t.hour()) },
-        Bucket { name: "daily", count: policy.daily, last: None, key: |t| i64::from(t.year()) * 1000 + i64::from(t.ordinal()) },
+        Bucket {
+            name: "hourly",
+            count: policy.hourly,
+            last: None,
+            key: |t| {
+                i64::from(t.year()) * 1_000_000 + i64::from(t.ordinal()) * 100 + i64::from(t.hour())
+            },
+        },
+        Bucket {
+            name: "daily",
+            count: policy.daily,
+            last: None,
+            key: |t| i64::from(t.year()) * 1000 + i64::from(t.ordinal()),
+        },
         Bucket {
             name: "weekly",
             count: policy.weekly,
@@ -125,8 +148,18 @@ fn decide(newest_first: &[&(Id, Snapshot)], policy: &Policy) -> Vec<Decision> {
                 i64::from(w.year()) * 100 + i64::from(w.week())
             },
         },
-        Bucket { name: "monthly", count: policy.monthly, last: None, key: |t| i64::from(t.year()) * 100 + i64::from(t.month()) },
-        Bucket { name: "yearly", count: policy.yearly, last: None, key: |t| i64::from(t.year()) },
+        Bucket {
+            name: "monthly",
+            count: policy.monthly,
+            last: None,
+            key: |t| i64::from(t.year()) * 100 + i64::from(t.month()),
+        },
+        Bucket {
+            name: "yearly",
+            count: policy.yearly,
+            last: None,
+            key: |t| i64::from(t.year()),
+        },
     ];
     let newest = newest_first.first().and_then(|s| s.1.time());
     newest_first
@@ -158,7 +191,12 @@ fn decide(newest_first: &[&(Id, Snapshot)], policy: &Policy) -> Vec<Decision> {
                     }
                 }
             }
-            Decision { id: id.to_hex(), time: s.time.clone(), keep: !reasons.is_empty(), reasons }
+            Decision {
+                id: id.to_hex(),
+                time: s.time.clone(),
+                keep: !reasons.is_empty(),
+                reasons,
+            }
         })
         .collect()
 }
@@ -190,7 +228,11 @@ mod tests {
     fn kept(list: &[(Id, Snapshot)], p: &Policy) -> Vec<String> {
         let d = apply(list, p, GroupBy::parse("host,paths").unwrap());
         assert_eq!(d.len(), 1);
-        d[0].decisions.iter().filter(|d| d.keep).map(|d| d.time.clone()).collect()
+        d[0].decisions
+            .iter()
+            .filter(|d| d.keep)
+            .map(|d| d.time.clone())
+            .collect()
     }
 
     /// Four snapshots a day (00, 06, 12, 18h) for 60 days from 2026-01-01.
@@ -198,54 +240,122 @@ mod tests {
         let mut v = Vec::new();
         for day in 0..60 {
             for h in [0, 6, 12, 18] {
-                let t = Local.with_ymd_and_hms(2026, 1, 1, h, 0, 0).unwrap() + chrono::Duration::days(day);
-                v.push(snap(t, if day == 3 && h == 6 { &["release"] } else { &[] }));
+                let t = Local.with_ymd_and_hms(2026, 1, 1, h, 0, 0).unwrap()
+                    + chrono::Duration::days(day);
+                v.push(snap(
+                    t,
+                    if day == 3 && h == 6 {
+                        &["release"]
+                    } else {
+                        &[]
+                    },
+                ));
             }
         }
         v
     }
 
     fn at(y: i32, m: u32, d: u32, h: u32) -> String {
-        Local.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap().with_timezone(&Utc).to_rfc3339()
+        Local
+            .with_ymd_and_hms(y, m, d, h, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+            .to_rfc3339()
     }
 
     #[test]
     fn keep_last() {
         let h = history();
-        let k = kept(&h, &Policy { last: Some(3), ..Default::default() });
-        assert_eq!(k, vec![at(2026, 3, 1, 18), at(2026, 3, 1, 12), at(2026, 3, 1, 6)]);
+        let k = kept(
+            &h,
+            &Policy {
+                last: Some(3),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            k,
+            vec![at(2026, 3, 1, 18), at(2026, 3, 1, 12), at(2026, 3, 1, 6)]
+        );
     }
 
     #[test]
     fn keep_daily_takes_the_newest_of_each_day() {
         let h = history();
-        let k = kept(&h, &Policy { daily: Some(3), ..Default::default() });
-        assert_eq!(k, vec![at(2026, 3, 1, 18), at(2026, 2, 28, 18), at(2026, 2, 27, 18)]);
+        let k = kept(
+            &h,
+            &Policy {
+                daily: Some(3),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            k,
+            vec![at(2026, 3, 1, 18), at(2026, 2, 28, 18), at(2026, 2, 27, 18)]
+        );
     }
 
     #[test]
     fn keep_weekly_uses_iso_weeks() {
         let h = history();
         // 2026-03-01 is a Sunday (end of ISO week 9); the week before ends 2026-02-22.
-        let k = kept(&h, &Policy { weekly: Some(2), ..Default::default() });
+        let k = kept(
+            &h,
+            &Policy {
+                weekly: Some(2),
+                ..Default::default()
+            },
+        );
         assert_eq!(k, vec![at(2026, 3, 1, 18), at(2026, 2, 22, 18)]);
     }
 
     #[test]
     fn keep_monthly_and_yearly_and_union_of_rules() {
         let h = history();
-        let k = kept(&h, &Policy { monthly: Some(6), ..Default::default() });
-        assert_eq!(k, vec![at(2026, 3, 1, 18), at(2026, 2, 28, 18), at(2026, 1, 31, 18)]);
-        let k = kept(&h, &Policy { yearly: Some(5), ..Default::default() });
+        let k = kept(
+            &h,
+            &Policy {
+                monthly: Some(6),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            k,
+            vec![at(2026, 3, 1, 18), at(2026, 2, 28, 18), at(2026, 1, 31, 18)]
+        );
+        let k = kept(
+            &h,
+            &Policy {
+                yearly: Some(5),
+                ..Default::default()
+            },
+        );
         assert_eq!(k, vec![at(2026, 3, 1, 18)]);
-        let k = kept(&h, &Policy { last: Some(1), daily: Some(2), tags: vec!["release".into()], ..Default::default() });
-        assert_eq!(k, vec![at(2026, 3, 1, 18), at(2026, 2, 28, 18), at(2026, 1, 4, 6)]);
+        let k = kept(
+            &h,
+            &Policy {
+                last: Some(1),
+                daily: Some(2),
+                tags: vec!["release".into()],
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            k,
+            vec![at(2026, 3, 1, 18), at(2026, 2, 28, 18), at(2026, 1, 4, 6)]
+        );
     }
 
     #[test]
     fn hourly_counts_only_periods_with_snapshots() {
         let h = history();
-        let k = kept(&h, &Policy { hourly: Some(2), ..Default::default() });
+        let k = kept(
+            &h,
+            &Policy {
+                hourly: Some(2),
+                ..Default::default()
+            },
+        );
         assert_eq!(k, vec![at(2026, 3, 1, 18), at(2026, 3, 1, 12)]);
     }
 
@@ -255,9 +365,19 @@ mod tests {
         let mut other = snap(Local.with_ymd_and_hms(2025, 6, 1, 0, 0, 0).unwrap(), &[]);
         other.1.hostname = "other".into();
         h.push(other);
-        let d = apply(&h, &Policy { last: Some(1), ..Default::default() }, GroupBy::parse("host").unwrap());
+        let d = apply(
+            &h,
+            &Policy {
+                last: Some(1),
+                ..Default::default()
+            },
+            GroupBy::parse("host").unwrap(),
+        );
         assert_eq!(d.len(), 2);
-        assert!(d.iter().all(|g| g.decisions.iter().filter(|x| x.keep).count() == 1));
+        assert!(
+            d.iter()
+                .all(|g| g.decisions.iter().filter(|x| x.keep).count() == 1)
+        );
         assert!(GroupBy::parse("host,bogus").is_err());
     }
 }

@@ -8,8 +8,8 @@ pub mod verify;
 
 use crate::error::Result;
 use crate::id::Id;
-use crate::repo::index::IdSet;
 use crate::repo::Repository;
+use crate::repo::index::IdSet;
 use crate::snapshot::manifest::Snapshot;
 use crate::snapshot::tree::TreeReader;
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::progress::Progress;
-use crate::repo::index::{IdMap, IdSet, IndexFile, IndexPack};
+use crate::repo::index::{IdMap, IdSet, IndexBlob, IndexFile, IndexPack};
 use crate::repo::{FileType, LockKind, Repository};
 use crate::snapshot::select;
 
@@ -25,7 +25,11 @@ pub struct PruneOptions {
 
 impl Default for PruneOptions {
     fn default() -> Self {
-        PruneOptions { repack_threshold: 0.2, dry_run: false, lock_wait: std::time::Duration::ZERO }
+        PruneOptions {
+            repack_threshold: 0.2,
+            dry_run: false,
+            lock_wait: std::time::Duration::ZERO,
+        }
     }
 }
 
@@ -46,7 +50,11 @@ pub struct PruneReport {
 
 const BLOBS_PER_INDEX_FILE: usize = 100_000;
 
-pub fn prune(repo: &Repository, opts: &PruneOptions, progress: &dyn Progress) -> Result<PruneReport> {
+pub fn prune(
+    repo: &Repository,
+    opts: &PruneOptions,
+    progress: &dyn Progress,
+) -> Result<PruneReport> {
     let _lock = repo.lock(LockKind::Exclusive, "prune", opts.lock_wait)?;
     let mut report = PruneReport::default();
     let index_files = repo.read_index_files()?;
@@ -55,13 +63,23 @@ pub fn prune(repo: &Repository, opts: &PruneOptions, progress: &dyn Progress) ->
     let mut packs: IdMap<IndexPack> = IdMap::default();
     for (_, f) in &index_files {
         for p in &f.packs {
-            packs.entry(p.id).or_insert_with(|| IndexPack { id: p.id, blobs: Vec::new() }).blobs.extend(p.blobs.iter().copied());
+            packs
+                .entry(p.id)
+                .or_insert_with(|| IndexPack {
+                    id: p.id,
+                    blobs: Vec::new(),
+                })
+                .blobs
+                .extend(p.blobs.iter().copied());
         }
     }
     let on_disk: IdSet = repo.list_ids(FileType::Pack)?.into_iter().collect();
     for id in packs.keys() {
         if !on_disk.contains(id) {
-            return Err(Error::corrupt(format!("pack {id}"), "indexed but missing; run `lifeboat verify` and fix the repository before pruning"));
+            return Err(Error::corrupt(
+                format!("pack {id}"),
+                "indexed but missing; run `lifeboat verify` and fix the repository before pruning",
+            ));
         }
     }
     repo.load_index()?;
@@ -79,7 +97,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions, progress: &dyn Progress) ->
     let mut seen = IdSet::default();
     let mut keep: Vec<IndexPack> = Vec::new();
     let mut delete: Vec<Id> = Vec::new();
-    let mut repack: Vec<(Id, Vec<(crate::repo::BlobKind, Id, u32, u32, u32)>)> = Vec::new();
+    let mut repack: Vec<(Id, Vec<IndexBlob>)> = Vec::new();
     let mut ids: Vec<&Id> = packs.keys().collect();
     ids.sort();
     for pid in ids {
@@ -105,17 +123,28 @@ pub fn prune(repo: &Repository, opts: &PruneOptions, progress: &dyn Progress) ->
             report.bytes_repacked += live_bytes;
             repack.push((*pid, live));
         } else {
-            keep.push(IndexPack { id: *pid, blobs: live });
+            keep.push(IndexPack {
+                id: *pid,
+                blobs: live,
+            });
         }
     }
-    let unindexed: Vec<Id> = on_disk.iter().filter(|p| !packs.contains_key(*p)).copied().collect();
+    let unindexed: Vec<Id> = on_disk
+        .iter()
+        .filter(|p| !packs.contains_key(*p))
+        .copied()
+        .collect();
     report.packs_deleted = delete.len();
     report.packs_repacked = repack.len();
     report.packs_unindexed_deleted = unindexed.len();
-    let nothing_to_do = delete.is_empty() && repack.is_empty() && unindexed.is_empty() && keep.len() == packs.len();
+    let nothing_to_do =
+        delete.is_empty() && repack.is_empty() && unindexed.is_empty() && keep.len() == packs.len();
     if opts.dry_run || (nothing_to_do && index_files.len() <= 1 + keep.len() / 1000) {
         if !opts.dry_run {
-            report.temporary_files_removed = repo.backend().clean_temporary(std::time::Duration::from_secs(86400)).unwrap_or(0);
+            report.temporary_files_removed = repo
+                .backend()
+                .clean_temporary(std::time::Duration::from_secs(86400))
+                .unwrap_or(0);
         }
         return Ok(report);
     }
@@ -125,7 +154,13 @@ pub fn prune(repo: &Repository, opts: &PruneOptions, progress: &dyn Progress) ->
     progress.start("repack", Some(report.bytes_repacked));
     for (pid, live) in &repack {
         for &(kind, id, offset, stored_len, raw_len) in live {
-            let loc = crate::repo::Location { pack: *pid, kind, offset, stored_len, raw_len };
+            let loc = crate::repo::Location {
+                pack: *pid,
+                kind,
+                offset,
+                stored_len,
+                raw_len,
+            };
             let sealed = repo.read_pack_range(pid, u64::from(offset), stored_len as usize)?;
             repo.open_blob(kind, &id, &loc, &sealed)?;
             writer.add(kind, id, raw_len, &sealed)?;
@@ -150,14 +185,25 @@ pub fn prune(repo: &Repository, opts: &PruneOptions, progress: &dyn Progress) ->
     }
     // (3) Old index files, including the checkpoints the repack wrote.
     for id in old_index_ids.iter().chain(finished.index_files.iter()) {
-        repo.backend().remove(FileType::Index, &id.to_hex()).map_err(|e| Error::io(format!("index {id}"), e))?;
+        repo.backend()
+            .remove(FileType::Index, &id.to_hex())
+            .map_err(|e| Error::io(format!("index {id}"), e))?;
     }
     report.index_files_replaced = old_index_ids.len();
     // (4) Packs no index points at any more.
-    for id in delete.iter().chain(repack.iter().map(|(p, _)| p)).chain(unindexed.iter()) {
-        repo.backend().remove(FileType::Pack, &id.to_hex()).map_err(|e| Error::io(format!("pack {id}"), e))?;
+    for id in delete
+        .iter()
+        .chain(repack.iter().map(|(p, _)| p))
+        .chain(unindexed.iter())
+    {
+        repo.backend()
+            .remove(FileType::Pack, &id.to_hex())
+            .map_err(|e| Error::io(format!("pack {id}"), e))?;
     }
-    report.temporary_files_removed = repo.backend().clean_temporary(std::time::Duration::from_secs(86400)).unwrap_or(0);
+    report.temporary_files_removed = repo
+        .backend()
+        .clean_temporary(std::time::Duration::from_secs(86400))
+        .unwrap_or(0);
     repo.replace_index(crate::repo::Index::default());
     repo.load_index()?;
     Ok(report)

@@ -42,7 +42,11 @@ impl VerifyReport {
     }
 }
 
-pub fn verify(repo: &Repository, opts: &VerifyOptions, progress: &dyn Progress) -> Result<VerifyReport> {
+pub fn verify(
+    repo: &Repository,
+    opts: &VerifyOptions,
+    progress: &dyn Progress,
+) -> Result<VerifyReport> {
     let _lock = repo.lock(LockKind::Shared, "verify", opts.lock_wait)?;
     let mut report = VerifyReport::default();
     // Index files: each must open on its own.
@@ -56,7 +60,16 @@ pub fn verify(repo: &Repository, opts: &VerifyOptions, progress: &dyn Progress) 
                 for p in &f.packs {
                     let list = by_pack.entry(p.id).or_default();
                     for &(kind, bid, offset, stored_len, raw_len) in &p.blobs {
-                        list.push((bid, crate::repo::Location { pack: p.id, kind, offset, stored_len, raw_len }));
+                        list.push((
+                            bid,
+                            crate::repo::Location {
+                                pack: p.id,
+                                kind,
+                                offset,
+                                stored_len,
+                                raw_len,
+                            },
+                        ));
                     }
                 }
             }
@@ -71,7 +84,9 @@ pub fn verify(repo: &Repository, opts: &VerifyOptions, progress: &dyn Progress) 
     report.packs = on_disk.len();
     for p in &on_disk {
         if !by_pack.contains_key(p) {
-            report.warnings.push(format!("pack {p} is not in the index (left by an interrupted run; `prune` removes it)"));
+            report.warnings.push(format!(
+                "pack {p} is not in the index (left by an interrupted run; `prune` removes it)"
+            ));
         }
     }
     let errors = Mutex::new(Vec::new());
@@ -82,7 +97,10 @@ pub fn verify(repo: &Repository, opts: &VerifyOptions, progress: &dyn Progress) 
         .filter_map(|(pack, listed)| {
             progress.advance(1);
             if !on_disk.contains(pack) {
-                errors.lock().expect("errors").push(format!("pack {pack}: indexed but missing ({} blobs lost)", listed.len()));
+                errors.lock().expect("errors").push(format!(
+                    "pack {pack}: indexed but missing ({} blobs lost)",
+                    listed.len()
+                ));
                 return None;
             }
             match repo.read_pack_header(pack) {
@@ -94,8 +112,12 @@ pub fn verify(repo: &Repository, opts: &VerifyOptions, progress: &dyn Progress) 
                         off += e.stored_len;
                     }
                     for (bid, loc) in listed.iter() {
-                        if offsets.get(bid) != Some(&(loc.offset, loc.stored_len, loc.raw_len, loc.kind)) {
-                            errors.lock().expect("errors").push(format!("pack {pack}: blob {bid} is not where the index says"));
+                        if offsets.get(bid)
+                            != Some(&(loc.offset, loc.stored_len, loc.raw_len, loc.kind))
+                        {
+                            errors.lock().expect("errors").push(format!(
+                                "pack {pack}: blob {bid} is not where the index says"
+                            ));
                         }
                     }
                     Some((**pack, h))
@@ -137,7 +159,9 @@ pub fn verify(repo: &Repository, opts: &VerifyOptions, progress: &dyn Progress) 
                             for id in &c.chunks {
                                 if !repo.index().contains(id) {
                                     missing += 1;
-                                    first_missing.get_or_insert_with(|| format!("{} (blob {id})", e.path_str()));
+                                    first_missing.get_or_insert_with(|| {
+                                        format!("{} (blob {id})", e.path_str())
+                                    });
                                 }
                             }
                         }
@@ -165,7 +189,10 @@ pub fn verify(repo: &Repository, opts: &VerifyOptions, progress: &dyn Progress) 
                 Some((n, m)) => u32::from(id.0[0]) % m == (n - 1) % m,
             })
             .collect();
-        let total: u64 = selected.iter().map(|(_, h)| h.iter().map(|e| u64::from(e.stored_len)).sum::<u64>()).sum();
+        let total: u64 = selected
+            .iter()
+            .map(|(_, h)| h.iter().map(|e| u64::from(e.stored_len)).sum::<u64>())
+            .sum();
         progress.start("read data", Some(total));
         let errs = Mutex::new(Vec::new());
         selected.par_iter().for_each(|(pack, entries)| {
@@ -182,7 +209,12 @@ pub fn verify(repo: &Repository, opts: &VerifyOptions, progress: &dyn Progress) 
 }
 
 /// Decrypt, decompress and hash every blob of one pack.
-fn read_pack(repo: &Repository, pack: &Id, entries: &[PackEntry], progress: &dyn Progress) -> Result<()> {
+fn read_pack(
+    repo: &Repository,
+    pack: &Id,
+    entries: &[PackEntry],
+    progress: &dyn Progress,
+) -> Result<()> {
     let body: u64 = entries.iter().map(|e| u64::from(e.stored_len)).sum();
     let bytes = repo.read_pack_range(pack, 0, body as usize)?;
     let mut off = 0usize;
@@ -190,7 +222,13 @@ fn read_pack(repo: &Repository, pack: &Id, entries: &[PackEntry], progress: &dyn
     let mut bad = 0;
     for e in entries {
         let sealed = &bytes[off..off + e.stored_len as usize];
-        let loc = crate::repo::Location { pack: *pack, kind: e.kind, offset: off as u32, stored_len: e.stored_len, raw_len: e.raw_len };
+        let loc = crate::repo::Location {
+            pack: *pack,
+            kind: e.kind,
+            offset: off as u32,
+            stored_len: e.stored_len,
+            raw_len: e.raw_len,
+        };
         if let Err(err) = repo.open_blob(e.kind, &e.id, &loc, sealed) {
             bad += 1;
             first_err.get_or_insert(err);
@@ -200,9 +238,10 @@ fn read_pack(repo: &Repository, pack: &Id, entries: &[PackEntry], progress: &dyn
     }
     match first_err {
         None => Ok(()),
-        Some(Error::Corrupt { object, reason }) if bad > 1 => {
-            Err(Error::Corrupt { object, reason: format!("{reason} (and {} more damaged blobs in this pack)", bad - 1) })
-        }
+        Some(Error::Corrupt { object, reason }) if bad > 1 => Err(Error::Corrupt {
+            object,
+            reason: format!("{reason} (and {} more damaged blobs in this pack)", bad - 1),
+        }),
         Some(e) => Err(e),
     }
 }

@@ -71,7 +71,10 @@ const MAX_OPEN_PACKS: usize = 128;
 
 impl LocalBackend {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        LocalBackend { root: root.into(), open_packs: Mutex::new(HashMap::new()) }
+        LocalBackend {
+            root: root.into(),
+            open_packs: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -95,13 +98,21 @@ impl LocalBackend {
         }
         let valid = !name.is_empty()
             && name.len() <= 128
-            && name.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
         if !valid {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("invalid file name {name:?}")));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("invalid file name {name:?}"),
+            ));
         }
         if t == FileType::Pack {
             if name.len() < 2 {
-                return Err(io::Error::new(io::ErrorKind::InvalidInput, "pack name too short"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "pack name too short",
+                ));
             }
             return Ok(self.dir(t).join(&name[..2]).join(name));
         }
@@ -127,7 +138,11 @@ impl LocalBackend {
 pub fn atomic_write(dir: &Path, name: &str, data: &[u8], replace: bool) -> io::Result<()> {
     let tmp = dir.join(format!("{TMP_PREFIX}{}", random_suffix()));
     let result = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.set_permissions(fs::Permissions::from_mode(0o600))?;
         f.write_all(data)?;
         f.sync_all()?;
@@ -189,10 +204,19 @@ impl Backend for LocalBackend {
                 ));
             }
         } else {
-            fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.root)?;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.root)?;
         }
         fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))?;
-        for t in [FileType::Key, FileType::Snapshot, FileType::Index, FileType::Pack, FileType::Lock] {
+        for t in [
+            FileType::Key,
+            FileType::Snapshot,
+            FileType::Index,
+            FileType::Pack,
+            FileType::Lock,
+        ] {
             create_dir_0700(&self.dir(t))?;
         }
         for b in 0..=255u8 {
@@ -207,7 +231,11 @@ impl Backend for LocalBackend {
 
     fn read_at(&self, t: FileType, name: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         let path = self.path(t, name)?;
-        let f = if t == FileType::Pack { self.open_pack(name, &path)? } else { Arc::new(File::open(&path)?) };
+        let f = if t == FileType::Pack {
+            self.open_pack(name, &path)?
+        } else {
+            Arc::new(File::open(&path)?)
+        };
         let mut buf = vec![0u8; len];
         f.read_exact_at(&mut buf, offset)?;
         Ok(buf)
@@ -220,7 +248,11 @@ impl Backend for LocalBackend {
     fn write(&self, t: FileType, name: &str, data: &[u8]) -> io::Result<()> {
         let path = self.path(t, name)?;
         let dir = path.parent().expect("repository files live in a directory");
-        let file = path.file_name().expect("named").to_str().expect("hex names are UTF-8");
+        let file = path
+            .file_name()
+            .expect("named")
+            .to_str()
+            .expect("hex names are UTF-8");
         // Locks are refreshed by rewriting them; the config is written once by init.
         atomic_write(dir, file, data, t == FileType::Lock)
     }
@@ -261,7 +293,10 @@ impl Backend for LocalBackend {
     fn remove(&self, t: FileType, name: &str) -> io::Result<()> {
         let path = self.path(t, name)?;
         if t == FileType::Pack {
-            self.open_packs.lock().expect("pack cache poisoned").remove(name);
+            self.open_packs
+                .lock()
+                .expect("pack cache poisoned")
+                .remove(name);
         }
         fs::remove_file(&path)?;
         File::open(path.parent().expect("in a directory"))?.sync_all()
@@ -269,7 +304,12 @@ impl Backend for LocalBackend {
 
     fn clean_temporary(&self, max_age: std::time::Duration) -> io::Result<usize> {
         let mut dirs = vec![self.root.clone()];
-        for t in [FileType::Key, FileType::Snapshot, FileType::Index, FileType::Lock] {
+        for t in [
+            FileType::Key,
+            FileType::Snapshot,
+            FileType::Index,
+            FileType::Lock,
+        ] {
             dirs.push(self.dir(t));
         }
         for b in 0..=255u8 {
@@ -279,7 +319,10 @@ impl Backend for LocalBackend {
         for d in dirs {
             let Ok(rd) = fs::read_dir(&d) else { continue };
             for e in rd.flatten() {
-                let is_tmp = e.file_name().to_str().is_some_and(|n| n.starts_with(TMP_PREFIX));
+                let is_tmp = e
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(TMP_PREFIX));
                 let old = e
                     .metadata()
                     .and_then(|m| m.modified())
@@ -304,15 +347,24 @@ mod tests {
         let b = LocalBackend::new(dir.path().join("repo"));
         b.create().unwrap();
         b.write(FileType::Index, "abcd", b"one").unwrap();
-        assert!(b.write(FileType::Index, "abcd", b"two").is_err(), "objects are never overwritten");
+        assert!(
+            b.write(FileType::Index, "abcd", b"two").is_err(),
+            "objects are never overwritten"
+        );
         assert_eq!(b.read(FileType::Index, "abcd").unwrap(), b"one");
-        let mode = fs::metadata(dir.path().join("repo/index/abcd")).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.path().join("repo/index/abcd"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(b.list(FileType::Index).unwrap(), vec!["abcd".to_string()]);
         b.write(FileType::Pack, "ff00", b"0123456789").unwrap();
         assert_eq!(b.read_at(FileType::Pack, "ff00", 2, 3).unwrap(), b"234");
         assert_eq!(b.list(FileType::Pack).unwrap(), vec!["ff00".to_string()]);
-        assert!(b.read(FileType::Index, "../config").is_err(), "names are validated");
+        assert!(
+            b.read(FileType::Index, "../config").is_err(),
+            "names are validated"
+        );
         b.remove(FileType::Pack, "ff00").unwrap();
         assert!(b.list(FileType::Pack).unwrap().is_empty());
         let leftovers = fs::read_dir(dir.path().join("repo/index")).unwrap().count();

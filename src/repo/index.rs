@@ -75,7 +75,16 @@ impl Index {
     pub fn add_file(&mut self, f: &IndexFile) {
         for p in &f.packs {
             for b in &p.blobs {
-                self.insert(b.1, Location { pack: p.id, kind: b.0, offset: b.2, stored_len: b.3, raw_len: b.4 });
+                self.insert(
+                    b.1,
+                    Location {
+                        pack: p.id,
+                        kind: b.0,
+                        offset: b.2,
+                        stored_len: b.3,
+                        raw_len: b.4,
+                    },
+                );
             }
         }
     }
@@ -87,11 +96,13 @@ pub struct IndexFile {
     pub packs: Vec<IndexPack>,
 }
 
+/// `[kind, id, offset, stored_len, raw_len]` of one blob in an index file.
+pub type IndexBlob = (BlobKind, Id, u32, u32, u32);
+
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct IndexPack {
     pub id: Id,
-    /// `[kind, id, offset, stored_len, raw_len]`
-    pub blobs: Vec<(BlobKind, Id, u32, u32, u32)>,
+    pub blobs: Vec<IndexBlob>,
 }
 
 impl IndexFile {

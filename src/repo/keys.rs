@@ -48,7 +48,9 @@ impl KeyFile {
     /// Wrap `keys` under `password`. Returns the file's ID (BLAKE3 of its bytes) and bytes.
     pub fn create(keys: &MasterKeys, password: &[u8], params: KdfParams) -> Result<(Id, Vec<u8>)> {
         if password.is_empty() {
-            return Err(Error::Password("empty password: a repository key needs a password".into()));
+            return Err(Error::Password(
+                "empty password: a repository key needs a password".into(),
+            ));
         }
         let kek = crypto::derive_kek(password, &params)?;
         let ad = ad(&params);
@@ -79,7 +81,10 @@ impl KeyFile {
     pub fn parse(name: &str, bytes: &[u8]) -> Result<(KeyFile, KdfParams)> {
         let object = format!("key file {}", short(name));
         if hex::encode(blake3::hash(bytes).as_bytes()) != name {
-            return Err(Error::corrupt(&object, "content does not match its name (file is damaged)"));
+            return Err(Error::corrupt(
+                &object,
+                "content does not match its name (file is damaged)",
+            ));
         }
         let kf: KeyFile = serde_json::from_slice(bytes)
             .map_err(|e| Error::corrupt(&object, format!("not a valid key file: {e}")))?;
@@ -89,10 +94,14 @@ impl KeyFile {
         if kf.kdf.algorithm != "argon2id" || kf.kdf.version != 19 {
             return Err(Error::hostile(
                 &object,
-                format!("unknown key derivation {} v{}", kf.kdf.algorithm, kf.kdf.version),
+                format!(
+                    "unknown key derivation {} v{}",
+                    kf.kdf.algorithm, kf.kdf.version
+                ),
             ));
         }
-        let salt = hex::decode(&kf.kdf.salt).map_err(|_| Error::corrupt(&object, "salt is not hex"))?;
+        let salt =
+            hex::decode(&kf.kdf.salt).map_err(|_| Error::corrupt(&object, "salt is not hex"))?;
         let params = KdfParams {
             memory_kib: kf.kdf.memory_kib,
             iterations: kf.kdf.iterations,
@@ -106,8 +115,10 @@ impl KeyFile {
     /// Try `password` on this key file.
     pub fn unlock(&self, name: &str, params: &KdfParams, password: &[u8]) -> Result<Unlock> {
         let object = format!("key file {}", short(name));
-        let check = hex::decode(&self.check).map_err(|_| Error::corrupt(&object, "check value is not hex"))?;
-        let wrapped = hex::decode(&self.wrapped).map_err(|_| Error::corrupt(&object, "wrapped key is not hex"))?;
+        let check = hex::decode(&self.check)
+            .map_err(|_| Error::corrupt(&object, "check value is not hex"))?;
+        let wrapped = hex::decode(&self.wrapped)
+            .map_err(|_| Error::corrupt(&object, "wrapped key is not hex"))?;
         let kek = crypto::derive_kek(password, params)?;
         if check != crypto::key_check(&kek) {
             return Ok(Unlock::WrongPassword);
@@ -166,18 +177,29 @@ mod tests {
             Unlock::Opened(k) => assert_eq!(k.repo_id, keys.repo_id),
             Unlock::WrongPassword => panic!("right password refused"),
         }
-        assert!(matches!(kf.unlock(&name, &p, b"nope").unwrap(), Unlock::WrongPassword));
+        assert!(matches!(
+            kf.unlock(&name, &p, b"nope").unwrap(),
+            Unlock::WrongPassword
+        ));
         // A flipped bit anywhere is caught by the content check.
         let mut bad = bytes.clone();
         bad[40] ^= 1;
-        assert!(KeyFile::parse(&name, &bad).unwrap_err().to_string().contains("damaged"));
+        assert!(
+            KeyFile::parse(&name, &bad)
+                .unwrap_err()
+                .to_string()
+                .contains("damaged")
+        );
         // Damage that keeps the name right (recomputed by an attacker) but breaks the wrap.
         let mut kf2 = kf.clone();
         let mut w = hex::decode(&kf2.wrapped).unwrap();
         w[30] ^= 1;
         kf2.wrapped = hex::encode(w);
         assert!(kf2.unlock(&name, &p, b"secret").unwrap_err().is_integrity());
-        assert!(KeyFile::create(&keys, b"", cheap()).is_err(), "empty password refused");
+        assert!(
+            KeyFile::create(&keys, b"", cheap()).is_err(),
+            "empty password refused"
+        );
     }
 
     #[test]
@@ -199,6 +221,9 @@ mod tests {
         kf.version = 7;
         let evil = serde_json::to_vec(&kf).unwrap();
         let name = hex::encode(blake3::hash(&evil).as_bytes());
-        assert!(matches!(KeyFile::parse(&name, &evil), Err(Error::UnsupportedVersion(..))));
+        assert!(matches!(
+            KeyFile::parse(&name, &evil),
+            Err(Error::UnsupportedVersion(..))
+        ));
     }
 }

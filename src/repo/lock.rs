@@ -36,7 +36,11 @@ impl LockRecord {
     fn age(&self) -> Duration {
         chrono::DateTime::parse_from_rfc3339(&self.refreshed)
             .ok()
-            .and_then(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).to_std().ok())
+            .and_then(|t| {
+                (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+                    .to_std()
+                    .ok()
+            })
             .unwrap_or(Duration::MAX)
     }
 
@@ -89,11 +93,16 @@ impl std::fmt::Debug for LockGuard {
 /// Read every lock; remove stale ones. Returns the live locks other than `own`.
 pub fn live_locks(backend: &dyn Backend, own: Option<&str>) -> Result<Vec<(String, LockRecord)>> {
     let mut out = Vec::new();
-    for name in backend.list(FileType::Lock).map_err(|e| Error::io("locks", e))? {
+    for name in backend
+        .list(FileType::Lock)
+        .map_err(|e| Error::io("locks", e))?
+    {
         if Some(name.as_str()) == own {
             continue;
         }
-        let Ok(bytes) = backend.read(FileType::Lock, &name) else { continue };
+        let Ok(bytes) = backend.read(FileType::Lock, &name) else {
+            continue;
+        };
         match serde_json::from_slice::<LockRecord>(&bytes) {
             Ok(rec) if rec.is_stale() => {
                 let _ = backend.remove(FileType::Lock, &name);
@@ -109,7 +118,12 @@ pub fn live_locks(backend: &dyn Backend, own: Option<&str>) -> Result<Vec<(Strin
 }
 
 /// Take a lock, waiting up to `wait` for conflicting holders to finish.
-pub fn acquire(backend: Arc<dyn Backend>, kind: LockKind, command: &str, wait: Duration) -> Result<LockGuard> {
+pub fn acquire(
+    backend: Arc<dyn Backend>,
+    kind: LockKind,
+    command: &str,
+    wait: Duration,
+) -> Result<LockGuard> {
     let name = Id::random().to_hex();
     let now = crate::util::now_rfc3339();
     let rec = LockRecord {
@@ -123,7 +137,9 @@ pub fn acquire(backend: Arc<dyn Backend>, kind: LockKind, command: &str, wait: D
     let deadline = Instant::now() + wait;
     loop {
         let bytes = serde_json::to_vec(&rec).expect("lock serializes");
-        backend.write(FileType::Lock, &name, &bytes).map_err(|e| Error::io("locks", e))?;
+        backend
+            .write(FileType::Lock, &name, &bytes)
+            .map_err(|e| Error::io("locks", e))?;
         let others = live_locks(&*backend, Some(&name))?;
         let conflict = others
             .iter()
@@ -154,13 +170,22 @@ pub fn acquire(backend: Arc<dyn Backend>, kind: LockKind, command: &str, wait: D
                     }
                     if timeout.timed_out() {
                         rec.refreshed = crate::util::now_rfc3339();
-                        let _ = backend.write(FileType::Lock, &name, &serde_json::to_vec(&rec).expect("lock"));
+                        let _ = backend.write(
+                            FileType::Lock,
+                            &name,
+                            &serde_json::to_vec(&rec).expect("lock"),
+                        );
                     }
                 }
             })
             .ok()
     };
-    Ok(LockGuard { backend, name, stop, refresher })
+    Ok(LockGuard {
+        backend,
+        name,
+        stop,
+        refresher,
+    })
 }
 
 impl Drop for LockGuard {
@@ -195,13 +220,19 @@ mod tests {
         let s1 = acquire(b.clone(), LockKind::Shared, "snapshot", Duration::ZERO).unwrap();
         let _s2 = acquire(b.clone(), LockKind::Shared, "restore", Duration::ZERO).unwrap();
         let err = acquire(b.clone(), LockKind::Exclusive, "prune", Duration::ZERO).unwrap_err();
-        assert!(err.to_string().contains("shared lock held by `snapshot`") || err.to_string().contains("restore"));
+        assert!(
+            err.to_string().contains("shared lock held by `snapshot`")
+                || err.to_string().contains("restore")
+        );
         drop(s1);
         drop(_s2);
         let x = acquire(b.clone(), LockKind::Exclusive, "prune", Duration::ZERO).unwrap();
         assert!(acquire(b.clone(), LockKind::Shared, "snapshot", Duration::ZERO).is_err());
         drop(x);
-        assert!(b.list(FileType::Lock).unwrap().is_empty(), "locks removed on drop");
+        assert!(
+            b.list(FileType::Lock).unwrap().is_empty(),
+            "locks removed on drop"
+        );
     }
 
     #[test]
@@ -215,10 +246,14 @@ mod tests {
             refreshed: crate::util::now_rfc3339(),
             command: "prune".into(),
         };
-        b.write(FileType::Lock, "aa", &serde_json::to_vec(&rec).unwrap()).unwrap();
+        b.write(FileType::Lock, "aa", &serde_json::to_vec(&rec).unwrap())
+            .unwrap();
         let g = acquire(b.clone(), LockKind::Shared, "snapshot", Duration::ZERO).unwrap();
         drop(g);
-        assert!(b.list(FileType::Lock).unwrap().is_empty(), "stale lock cleared");
+        assert!(
+            b.list(FileType::Lock).unwrap().is_empty(),
+            "stale lock cleared"
+        );
         // An old lock from another host is stale by age.
         let mut old = rec.clone();
         old.hostname = "elsewhere".into();

@@ -110,9 +110,15 @@ impl Repository {
         ciborium::into_writer(&config, &mut cbor).expect("config serializes");
         let header = config_header();
         let mut file = header.to_vec();
-        file.extend_from_slice(&crypto::seal(&keys.meta_key, &labelled_ad("config", &header), &cbor));
+        file.extend_from_slice(&crypto::seal(
+            &keys.meta_key,
+            &labelled_ad("config", &header),
+            &cbor,
+        ));
         // The config is written last: a repository exists once it is complete.
-        backend.write(FileType::Config, "config", &file).map_err(|e| Error::io(format!("{loc}/config"), e))?;
+        backend
+            .write(FileType::Config, "config", &file)
+            .map_err(|e| Error::io(format!("{loc}/config"), e))?;
         Ok(Self::assemble(backend, keys, config))
     }
 
@@ -136,13 +142,21 @@ impl Repository {
         if !backend.exists().map_err(|e| Error::io(&loc, e))? {
             return Err(Error::NoRepository(loc));
         }
-        let file = backend.read(FileType::Config, "config").map_err(|e| Error::io(format!("{loc}/config"), e))?;
+        let file = backend
+            .read(FileType::Config, "config")
+            .map_err(|e| Error::io(format!("{loc}/config"), e))?;
         if file.len() < 12 || &file[..8] != MAGIC {
-            return Err(Error::corrupt("config", "not a lifeboat repository (bad magic)"));
+            return Err(Error::corrupt(
+                "config",
+                "not a lifeboat repository (bad magic)",
+            ));
         }
         let version = u32::from_le_bytes(file[8..12].try_into().expect("4 bytes"));
         if version != FORMAT_VERSION {
-            return Err(Error::UnsupportedVersion("config".into(), u64::from(version)));
+            return Err(Error::UnsupportedVersion(
+                "config".into(),
+                u64::from(version),
+            ));
         }
         Ok(file)
     }
@@ -154,16 +168,22 @@ impl Repository {
         let header = &file[..12];
         let cbor = crypto::open(&keys.meta_key, &labelled_ad("config", header), &file[12..])
             .map_err(|e| Error::corrupt("config", e))?;
-        let config: RepoConfig =
-            ciborium::from_reader(&cbor[..]).map_err(|e| Error::corrupt("config", format!("cbor: {e}")))?;
+        let config: RepoConfig = ciborium::from_reader(&cbor[..])
+            .map_err(|e| Error::corrupt("config", format!("cbor: {e}")))?;
         if config.id != keys.repo_id {
-            return Err(Error::corrupt("config", "repository id differs from the key's"));
+            return Err(Error::corrupt(
+                "config",
+                "repository id differs from the key's",
+            ));
         }
         if !config.chunker.is_sane() || !config.tree_chunker.is_sane() {
             return Err(Error::hostile("config", "chunker parameters out of bounds"));
         }
         if !(1 << 20..=1 << 30).contains(&config.pack_size) {
-            return Err(Error::hostile("config", format!("pack size {} out of bounds", config.pack_size)));
+            return Err(Error::hostile(
+                "config",
+                format!("pack size {} out of bounds", config.pack_size),
+            ));
         }
         Ok(Self::assemble(backend, keys, config))
     }
@@ -173,7 +193,9 @@ impl Repository {
         if password.is_empty() {
             return Err(Error::Password("empty password".into()));
         }
-        let names = backend.list(FileType::Key).map_err(|e| Error::io("keys", e))?;
+        let names = backend
+            .list(FileType::Key)
+            .map_err(|e| Error::io("keys", e))?;
         let mut damaged: Vec<Error> = Vec::new();
         let mut intact = 0;
         for name in &names {
@@ -201,7 +223,9 @@ impl Repository {
             Some(first) => Err(match first {
                 Error::Corrupt { object, reason } => Error::Corrupt {
                     object,
-                    reason: format!("{reason}; the password opens none of the {intact} intact key(s)"),
+                    reason: format!(
+                        "{reason}; the password opens none of the {intact} intact key(s)"
+                    ),
                 },
                 other => other,
             }),
@@ -245,14 +269,23 @@ impl Repository {
     /// Add a key file for another password.
     pub fn add_key(&self, password: &[u8], kdf: KdfParams) -> Result<Id> {
         let (id, bytes) = keys::KeyFile::create(&self.keys, password, kdf)?;
-        self.backend.write(FileType::Key, &id.to_hex(), &bytes).map_err(|e| Error::io("keys", e))?;
+        self.backend
+            .write(FileType::Key, &id.to_hex(), &bytes)
+            .map_err(|e| Error::io("keys", e))?;
         Ok(id)
     }
 
     pub fn list_keys(&self) -> Result<Vec<keys::KeyInfo>> {
         let mut out = Vec::new();
-        for name in self.backend.list(FileType::Key).map_err(|e| Error::io("keys", e))? {
-            let bytes = self.backend.read(FileType::Key, &name).map_err(|e| Error::io("keys", e))?;
+        for name in self
+            .backend
+            .list(FileType::Key)
+            .map_err(|e| Error::io("keys", e))?
+        {
+            let bytes = self
+                .backend
+                .read(FileType::Key, &name)
+                .map_err(|e| Error::io("keys", e))?;
             let (kf, _) = keys::KeyFile::parse(&name, &bytes)?;
             out.push(kf.info(&name));
         }
@@ -261,15 +294,24 @@ impl Repository {
 
     /// Remove a key file by ID prefix. The last key, and the key in use, cannot be removed.
     pub fn remove_key(&self, prefix: &str, password: &[u8]) -> Result<String> {
-        let names = self.backend.list(FileType::Key).map_err(|e| Error::io("keys", e))?;
+        let names = self
+            .backend
+            .list(FileType::Key)
+            .map_err(|e| Error::io("keys", e))?;
         let matches: Vec<&String> = names.iter().filter(|n| n.starts_with(prefix)).collect();
         let name = match matches.as_slice() {
             [one] => (*one).clone(),
             [] => return Err(Error::Invalid(format!("no key matches {prefix:?}"))),
-            _ => return Err(Error::Invalid(format!("key prefix {prefix:?} is ambiguous"))),
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "key prefix {prefix:?} is ambiguous"
+                )));
+            }
         };
         if names.len() == 1 {
-            return Err(Error::Invalid("refusing to remove the last key: the repository would be unreadable".into()));
+            return Err(Error::Invalid(
+                "refusing to remove the last key: the repository would be unreadable".into(),
+            ));
         }
         let (_, in_use) = Self::unlock(&*self.backend, password)?;
         if in_use == name {
@@ -277,7 +319,9 @@ impl Repository {
                 "refusing to remove the key in use; open the repository with another password first".into(),
             ));
         }
-        self.backend.remove(FileType::Key, &name).map_err(|e| Error::io("keys", e))?;
+        self.backend
+            .remove(FileType::Key, &name)
+            .map_err(|e| Error::io("keys", e))?;
         Ok(name)
     }
 
@@ -286,12 +330,21 @@ impl Repository {
     /// Write a value as a sealed, compressed CBOR file under a fresh random ID.
     pub fn save_sealed<T: Serialize>(&self, t: FileType, value: &T) -> Result<Id> {
         let mut cbor = Vec::new();
-        ciborium::into_writer(value, &mut cbor).map_err(|e| Error::Invalid(format!("encoding {}: {e}", t.label())))?;
+        ciborium::into_writer(value, &mut cbor)
+            .map_err(|e| Error::Invalid(format!("encoding {}: {e}", t.label())))?;
         let mut plain = vec![1u8];
-        plain.extend_from_slice(&zstd::bulk::compress(&cbor, 3).map_err(|e| Error::io(t.label(), e))?);
+        plain.extend_from_slice(
+            &zstd::bulk::compress(&cbor, 3).map_err(|e| Error::io(t.label(), e))?,
+        );
         let id = Id::random();
-        let sealed = crypto::seal(&self.keys.meta_key, &labelled_ad(sealed_label(t), &id.0), &plain);
-        self.backend.write(t, &id.to_hex(), &sealed).map_err(|e| Error::io(t.label(), e))?;
+        let sealed = crypto::seal(
+            &self.keys.meta_key,
+            &labelled_ad(sealed_label(t), &id.0),
+            &plain,
+        );
+        self.backend
+            .write(t, &id.to_hex(), &sealed)
+            .map_err(|e| Error::io(t.label(), e))?;
         Ok(id)
     }
 
@@ -305,9 +358,15 @@ impl Repository {
                 Error::io(&object, e)
             }
         })?;
-        let plain = crypto::open(&self.keys.meta_key, &labelled_ad(sealed_label(t), &id.0), &sealed)
-            .map_err(|e| Error::corrupt(&object, e))?;
-        let (&codec, body) = plain.split_first().ok_or_else(|| Error::corrupt(&object, "empty"))?;
+        let plain = crypto::open(
+            &self.keys.meta_key,
+            &labelled_ad(sealed_label(t), &id.0),
+            &sealed,
+        )
+        .map_err(|e| Error::corrupt(&object, e))?;
+        let (&codec, body) = plain
+            .split_first()
+            .ok_or_else(|| Error::corrupt(&object, "empty"))?;
         let cbor = match codec {
             0 => body.to_vec(),
             1 => {
@@ -322,7 +381,12 @@ impl Repository {
                 }
                 out
             }
-            c => return Err(Error::corrupt(&object, format!("unknown compression codec {c}"))),
+            c => {
+                return Err(Error::corrupt(
+                    &object,
+                    format!("unknown compression codec {c}"),
+                ));
+            }
         };
         ciborium::from_reader(&cbor[..]).map_err(|e| Error::corrupt(&object, format!("cbor: {e}")))
     }
@@ -377,7 +441,13 @@ impl Repository {
     }
 
     /// Open a sealed blob read from its pack and check it hashes to its ID.
-    pub fn open_blob(&self, kind: BlobKind, id: &Id, loc: &Location, sealed: &[u8]) -> Result<Vec<u8>> {
+    pub fn open_blob(
+        &self,
+        kind: BlobKind,
+        id: &Id,
+        loc: &Location,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>> {
         let object = format!("{} blob {id} (pack {})", kind.label(), loc.pack);
         let encoded = crypto::open(kind.key(&self.keys), &pack::blob_ad(kind, id), sealed)
             .map_err(|e| Error::corrupt(&object, e))?;
@@ -393,7 +463,11 @@ impl Repository {
         if loc.kind != kind {
             return Err(Error::corrupt(
                 format!("blob {id}"),
-                format!("indexed as {} but used as {}", loc.kind.label(), kind.label()),
+                format!(
+                    "indexed as {} but used as {}",
+                    loc.kind.label(),
+                    kind.label()
+                ),
             ));
         }
         Ok(loc)
@@ -402,28 +476,37 @@ impl Repository {
     /// Read, authenticate, decompress and verify one blob.
     pub fn read_blob(&self, kind: BlobKind, id: &Id) -> Result<Vec<u8>> {
         let loc = self.locate(kind, id)?;
-        let sealed = self.read_pack_range(&loc.pack, u64::from(loc.offset), loc.stored_len as usize)?;
+        let sealed =
+            self.read_pack_range(&loc.pack, u64::from(loc.offset), loc.stored_len as usize)?;
         self.open_blob(kind, id, &loc, &sealed)
     }
 
     pub fn read_pack_range(&self, pack: &Id, offset: u64, len: usize) -> Result<Vec<u8>> {
-        self.backend.read_at(FileType::Pack, &pack.to_hex(), offset, len).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::corrupt(format!("pack {pack}"), "pack file is missing"),
-            std::io::ErrorKind::UnexpectedEof => {
-                Error::corrupt(format!("pack {pack}"), format!("truncated: no bytes at {offset}+{len}"))
-            }
-            _ => Error::io(format!("pack {pack}"), e),
-        })
+        self.backend
+            .read_at(FileType::Pack, &pack.to_hex(), offset, len)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    Error::corrupt(format!("pack {pack}"), "pack file is missing")
+                }
+                std::io::ErrorKind::UnexpectedEof => Error::corrupt(
+                    format!("pack {pack}"),
+                    format!("truncated: no bytes at {offset}+{len}"),
+                ),
+                _ => Error::io(format!("pack {pack}"), e),
+            })
     }
 
     /// Read and authenticate a pack's header.
     pub fn read_pack_header(&self, pack: &Id) -> Result<Vec<pack::PackEntry>> {
         let object = format!("pack {pack}");
         let name = pack.to_hex();
-        let size = self.backend.size(FileType::Pack, &name).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::corrupt(&object, "pack file is missing"),
-            _ => Error::io(&object, e),
-        })?;
+        let size = self
+            .backend
+            .size(FileType::Pack, &name)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Error::corrupt(&object, "pack file is missing"),
+                _ => Error::io(&object, e),
+            })?;
         if size < 4 {
             return Err(Error::corrupt(&object, "truncated"));
         }
@@ -458,16 +541,28 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let b: Arc<dyn Backend> = Arc::new(LocalBackend::new(d.path().join("r")));
         let r = Repository::init(b.clone(), b"pw", cheap()).unwrap();
-        assert!(matches!(Repository::init(b.clone(), b"pw", cheap()), Err(Error::RepositoryExists(_))));
+        assert!(matches!(
+            Repository::init(b.clone(), b"pw", cheap()),
+            Err(Error::RepositoryExists(_))
+        ));
         let r2 = Repository::open(b.clone(), b"pw").unwrap();
         assert_eq!(r.config().id, r2.config().id);
-        assert!(matches!(Repository::open(b.clone(), b"wrong"), Err(Error::WrongPassword)));
+        assert!(matches!(
+            Repository::open(b.clone(), b"wrong"),
+            Err(Error::WrongPassword)
+        ));
         let k2 = r.add_key(b"second", cheap()).unwrap();
         Repository::open(b.clone(), b"second").unwrap();
         assert_eq!(r.list_keys().unwrap().len(), 2);
-        assert!(r.remove_key(&k2.to_hex()[..8], b"second").is_err(), "key in use");
+        assert!(
+            r.remove_key(&k2.to_hex()[..8], b"second").is_err(),
+            "key in use"
+        );
         r.remove_key(&k2.to_hex()[..8], b"pw").unwrap();
-        assert!(matches!(Repository::open(b, b"second"), Err(Error::WrongPassword)));
+        assert!(matches!(
+            Repository::open(b, b"second"),
+            Err(Error::WrongPassword)
+        ));
     }
 
     #[test]
@@ -475,7 +570,9 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let b: Arc<dyn Backend> = Arc::new(LocalBackend::new(d.path().join("r")));
         let r = Repository::init(b.clone(), b"pw", cheap()).unwrap();
-        let id = r.save_sealed(FileType::Index, &IndexFile::default()).unwrap();
+        let id = r
+            .save_sealed(FileType::Index, &IndexFile::default())
+            .unwrap();
         let _: IndexFile = r.load_sealed(FileType::Index, &id).unwrap();
         let other = Id::random();
         std::fs::copy(
@@ -483,7 +580,9 @@ mod tests {
             d.path().join("r/index").join(other.to_hex()),
         )
         .unwrap();
-        let err = r.load_sealed::<IndexFile>(FileType::Index, &other).unwrap_err();
+        let err = r
+            .load_sealed::<IndexFile>(FileType::Index, &other)
+            .unwrap_err();
         assert!(err.is_integrity(), "{err}");
     }
 }

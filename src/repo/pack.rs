@@ -95,11 +95,17 @@ pub fn decode_header(h: &[u8], object: &str) -> Result<Vec<PackEntry>> {
         return Err(bad("pack header truncated".into()));
     }
     if h[0] != 1 {
-        return Err(Error::UnsupportedVersion(object.to_string(), u64::from(h[0])));
+        return Err(Error::UnsupportedVersion(
+            object.to_string(),
+            u64::from(h[0]),
+        ));
     }
     let count = u32::from_le_bytes(h[1..5].try_into().expect("4 bytes"));
     if count > MAX_BLOBS_PER_PACK || h.len() != 5 + count as usize * ENTRY_LEN {
-        return Err(bad(format!("pack header claims {count} blobs but holds {} bytes", h.len())));
+        return Err(bad(format!(
+            "pack header claims {count} blobs but holds {} bytes",
+            h.len()
+        )));
     }
     h[5..]
         .chunks_exact(ENTRY_LEN)
@@ -109,10 +115,20 @@ pub fn decode_header(h: &[u8], object: &str) -> Result<Vec<PackEntry>> {
             let stored_len = u32::from_le_bytes(e[33..37].try_into().expect("4 bytes"));
             let raw_len = u32::from_le_bytes(e[37..41].try_into().expect("4 bytes"));
             let overhead = SEAL_OVERHEAD as u32 + 1;
-            if stored_len > MAX_BLOB_LEN + overhead + 64 || raw_len > MAX_BLOB_LEN || stored_len < overhead {
-                return Err(bad(format!("blob {id} has impossible lengths {stored_len}/{raw_len}")));
+            if stored_len > MAX_BLOB_LEN + overhead + 64
+                || raw_len > MAX_BLOB_LEN
+                || stored_len < overhead
+            {
+                return Err(bad(format!(
+                    "blob {id} has impossible lengths {stored_len}/{raw_len}"
+                )));
             }
-            Ok(PackEntry { kind, id, stored_len, raw_len })
+            Ok(PackEntry {
+                kind,
+                id,
+                stored_len,
+                raw_len,
+            })
         })
         .collect()
 }
@@ -127,23 +143,38 @@ pub fn seal_header(keys: &MasterKeys, pack: &Id, entries: &[PackEntry]) -> Vec<u
 
 /// Split a pack's tail: given the last 4 bytes, how many bytes the sealed header takes.
 pub fn header_len_from_tail(last4: &[u8], file_len: u64, object: &str) -> Result<u32> {
-    let n = u32::from_le_bytes(last4.try_into().map_err(|_| Error::corrupt(object, "pack truncated"))?);
+    let n = u32::from_le_bytes(
+        last4
+            .try_into()
+            .map_err(|_| Error::corrupt(object, "pack truncated"))?,
+    );
     let max = (SEAL_OVERHEAD + 5 + MAX_BLOBS_PER_PACK as usize * ENTRY_LEN) as u64;
     if u64::from(n) + 4 > file_len || u64::from(n) > max || (n as usize) < SEAL_OVERHEAD + 5 {
-        return Err(Error::corrupt(object, format!("pack header length {n} impossible for a {file_len}-byte file")));
+        return Err(Error::corrupt(
+            object,
+            format!("pack header length {n} impossible for a {file_len}-byte file"),
+        ));
     }
     Ok(n)
 }
 
 /// Open a sealed pack header and check that its blobs exactly cover the pack body.
-pub fn open_header(keys: &MasterKeys, pack: &Id, sealed: &[u8], body_len: u64) -> Result<Vec<PackEntry>> {
+pub fn open_header(
+    keys: &MasterKeys,
+    pack: &Id,
+    sealed: &[u8],
+    body_len: u64,
+) -> Result<Vec<PackEntry>> {
     let object = format!("pack {pack}");
     let plain = crypto::open(&keys.meta_key, &header_ad(pack), sealed)
         .map_err(|e| Error::corrupt(&object, format!("header: {e}")))?;
     let entries = decode_header(&plain, &object)?;
     let covered: u64 = entries.iter().map(|e| u64::from(e.stored_len)).sum();
     if covered != body_len {
-        return Err(Error::corrupt(&object, format!("header lists {covered} bytes of blobs, body has {body_len}")));
+        return Err(Error::corrupt(
+            &object,
+            format!("header lists {covered} bytes of blobs, body has {body_len}"),
+        ));
     }
     Ok(entries)
 }
@@ -158,14 +189,24 @@ pub struct PackBuilder {
 
 impl PackBuilder {
     pub fn new(kind: BlobKind, capacity: usize) -> Self {
-        PackBuilder { id: Id::random(), kind, buf: Vec::with_capacity(capacity), entries: Vec::new() }
+        PackBuilder {
+            id: Id::random(),
+            kind,
+            buf: Vec::with_capacity(capacity),
+            entries: Vec::new(),
+        }
     }
 
     /// Append a sealed blob; returns its offset in the pack.
     pub fn add(&mut self, id: Id, raw_len: u32, sealed: &[u8]) -> u32 {
         let offset = self.buf.len() as u32;
         self.buf.extend_from_slice(sealed);
-        self.entries.push(PackEntry { kind: self.kind, id, stored_len: sealed.len() as u32, raw_len });
+        self.entries.push(PackEntry {
+            kind: self.kind,
+            id,
+            stored_len: sealed.len() as u32,
+            raw_len,
+        });
         offset
     }
 
@@ -213,10 +254,25 @@ mod tests {
         let body = bytes.len() - 4 - hl;
         let entries = open_header(&keys, &id, &bytes[body..bytes.len() - 4], body as u64).unwrap();
         assert_eq!(entries.len(), 2);
-        assert!(open_header(&keys, &Id::random(), &bytes[body..bytes.len() - 4], body as u64).is_err(), "bound to pack id");
-        assert!(open_header(&keys, &id, &bytes[body..bytes.len() - 4], body as u64 - 1).is_err(), "coverage");
+        assert!(
+            open_header(
+                &keys,
+                &Id::random(),
+                &bytes[body..bytes.len() - 4],
+                body as u64
+            )
+            .is_err(),
+            "bound to pack id"
+        );
+        assert!(
+            open_header(&keys, &id, &bytes[body..bytes.len() - 4], body as u64 - 1).is_err(),
+            "coverage"
+        );
         assert!(header_len_from_tail(&u32::MAX.to_le_bytes(), n, "p").is_err());
         assert!(decode_header(&[1, 5, 0, 0, 0], "p").is_err(), "count lies");
-        assert!(decode_header(&[2, 0, 0, 0, 0], "p").is_err(), "unknown version");
+        assert!(
+            decode_header(&[2, 0, 0, 0, 0], "p").is_err(),
+            "unknown version"
+        );
     }
 }

@@ -12,10 +12,10 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Sender, bounded};
 
+use super::Repository;
 use super::backend::FileType;
 use super::index::{IdSet, IndexFile, IndexPack, Location};
 use super::pack::{BlobKind, PackBuilder};
-use super::Repository;
 use crate::error::{Error, Result};
 use crate::id::Id;
 
@@ -81,8 +81,17 @@ impl<'r> PackWriter<'r> {
                             match backend.write(FileType::Pack, &p.id.to_hex(), &p.bytes) {
                                 Ok(()) => {
                                     flushed.packs.fetch_add(1, Ordering::Relaxed);
-                                    flushed.written.lock().expect("written").push(p.entry.clone());
-                                    flushed.unindexed.lock().expect("unindexed").packs.push(p.entry);
+                                    flushed
+                                        .written
+                                        .lock()
+                                        .expect("written")
+                                        .push(p.entry.clone());
+                                    flushed
+                                        .unindexed
+                                        .lock()
+                                        .expect("unindexed")
+                                        .packs
+                                        .push(p.entry);
                                 }
                                 Err(e) => {
                                     let mut slot = flushed.error.lock().expect("error");
@@ -146,8 +155,10 @@ impl<'r> PackWriter<'r> {
     /// Add a sealed blob. Writes the pack when it is full.
     pub fn add(&self, kind: BlobKind, id: Id, raw_len: u32, sealed: &[u8]) -> Result<()> {
         self.blobs.fetch_add(1, Ordering::Relaxed);
-        self.raw_bytes.fetch_add(u64::from(raw_len), Ordering::Relaxed);
-        self.stored_bytes.fetch_add(sealed.len() as u64, Ordering::Relaxed);
+        self.raw_bytes
+            .fetch_add(u64::from(raw_len), Ordering::Relaxed);
+        self.stored_bytes
+            .fetch_add(sealed.len() as u64, Ordering::Relaxed);
         let full = {
             let mut open = self.open.lock().expect("open packs");
             let slot = &mut open[kind as usize];
@@ -168,7 +179,10 @@ impl<'r> PackWriter<'r> {
         let (id, bytes, located) = b.finish(self.repo.keys());
         let entry = IndexPack {
             id,
-            blobs: located.iter().map(|(e, off)| (e.kind, e.id, *off, e.stored_len, e.raw_len)).collect(),
+            blobs: located
+                .iter()
+                .map(|(e, off)| (e.kind, e.id, *off, e.stored_len, e.raw_len))
+                .collect(),
         };
         let tx = self.to_flush.lock().expect("flush queue").clone();
         match tx {
@@ -177,7 +191,11 @@ impl<'r> PackWriter<'r> {
         }
         let checkpoint = {
             let mut u = self.flushed.unindexed.lock().expect("unindexed");
-            if u.packs.len() >= CHECKPOINT_PACKS { Some(std::mem::take(&mut *u)) } else { None }
+            if u.packs.len() >= CHECKPOINT_PACKS {
+                Some(std::mem::take(&mut *u))
+            } else {
+                None
+            }
         };
         if let Some(f) = checkpoint {
             self.write_index(&f)?;
@@ -207,7 +225,10 @@ impl<'r> PackWriter<'r> {
     pub fn finish(self) -> Result<Finished> {
         let open: Vec<PackBuilder> = {
             let mut o = self.open.lock().expect("open packs");
-            o.iter_mut().filter_map(Option::take).filter(|b| !b.is_empty()).collect()
+            o.iter_mut()
+                .filter_map(Option::take)
+                .filter(|b| !b.is_empty())
+                .collect()
         };
         for b in open {
             self.write_pack(b)?;
@@ -221,7 +242,16 @@ impl<'r> PackWriter<'r> {
             let mut idx = self.repo.index_mut();
             for p in self.flushed.written.lock().expect("written").iter() {
                 for &(kind, id, offset, stored_len, raw_len) in &p.blobs {
-                    idx.insert(id, Location { pack: p.id, kind, offset, stored_len, raw_len });
+                    idx.insert(
+                        id,
+                        Location {
+                            pack: p.id,
+                            kind,
+                            offset,
+                            stored_len,
+                            raw_len,
+                        },
+                    );
                 }
             }
         }
@@ -233,7 +263,11 @@ impl<'r> PackWriter<'r> {
         };
         let index_files = std::mem::take(&mut *self.index_files.lock().expect("index files"));
         let packs = std::mem::take(&mut *self.flushed.written.lock().expect("written"));
-        Ok(Finished { stats, index_files, packs })
+        Ok(Finished {
+            stats,
+            index_files,
+            packs,
+        })
     }
 }
 

@@ -98,7 +98,9 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn target(&self) -> &Target {
-        self.target.as_ref().expect("a target exists unless this is a dry run")
+        self.target
+            .as_ref()
+            .expect("a target exists unless this is a dry run")
     }
 
     fn show(&self, path: &[u8]) -> String {
@@ -116,28 +118,53 @@ impl Ctx<'_> {
 
     fn error(&self, e: &Entry, err: &Error) {
         self.progress.warn(&format!("{}: {err}", e.path_str()));
-        self.report.lock().expect("report").errors.push(format!("{}: {err}", e.path_str()));
+        self.report
+            .lock()
+            .expect("report")
+            .errors
+            .push(format!("{}: {err}", e.path_str()));
     }
 
     fn plan(&self, action: &'static str, e: &Entry) {
-        self.report.lock().expect("report").plan.push(Planned { action, path: e.path_str(), size: e.size });
+        self.report.lock().expect("report").plan.push(Planned {
+            action,
+            path: e.path_str(),
+            size: e.size,
+        });
     }
 }
 
 /// Restore `snapshot` according to `opts`.
-pub fn restore(repo: &Repository, snapshot: &Snapshot, opts: &RestoreOptions, progress: &dyn Progress) -> Result<RestoreReport> {
+pub fn restore(
+    repo: &Repository,
+    snapshot: &Snapshot,
+    opts: &RestoreOptions,
+    progress: &dyn Progress,
+) -> Result<RestoreReport> {
     let _lock = repo.lock(LockKind::Shared, "restore", opts.lock_wait)?;
     repo.load_index()?;
     // A dry run into a target that does not exist yet opens nothing: everything is "create".
-    let target = if opts.dry_run && !opts.target.exists() { None } else { Some(Target::open(&opts.target, !opts.dry_run)?) };
-    let ctx = Ctx { repo, target, opts, progress, report: Mutex::new(RestoreReport::default()) };
+    let target = if opts.dry_run && !opts.target.exists() {
+        None
+    } else {
+        Some(Target::open(&opts.target, !opts.dry_run)?)
+    };
+    let ctx = Ctx {
+        repo,
+        target,
+        opts,
+        progress,
+        report: Mutex::new(RestoreReport::default()),
+    };
     progress.start("restore", Some(snapshot.summary.bytes));
     let mut dirs: Vec<Entry> = Vec::new();
     let mut batch: Vec<Entry> = Vec::new();
     for entry in TreeReader::new(repo, &snapshot.tree) {
         let e = entry?;
         let wanted = opts.includes.is_empty()
-            || opts.includes.iter().any(|inc| is_within(&e.path, inc) || (e.kind == Kind::Dir && is_within(inc, &e.path)));
+            || opts.includes.iter().any(|inc| {
+                is_within(&e.path, inc) || (e.kind == Kind::Dir && is_within(inc, &e.path))
+            });
         if !wanted {
             continue;
         }
@@ -168,18 +195,25 @@ pub fn restore(repo: &Repository, snapshot: &Snapshot, opts: &RestoreOptions, pr
             }
         }
         if opts.sync {
-            rustix::fs::syncfs(ctx.target().root_fd()).map_err(|e| Error::io(&opts.target, errno_io(e)))?;
+            rustix::fs::syncfs(ctx.target().root_fd())
+                .map_err(|e| Error::io(&opts.target, errno_io(e)))?;
         }
     }
     progress.finish();
     let mut report = ctx.report.into_inner().expect("report");
-    report.plan.sort_by(|a, b| crate::util::path_cmp(a.path.as_bytes(), b.path.as_bytes()));
+    report
+        .plan
+        .sort_by(|a, b| crate::util::path_cmp(a.path.as_bytes(), b.path.as_bytes()));
     Ok(report)
 }
 
 fn restore_dir(ctx: &Ctx<'_>, e: &Entry) {
     if ctx.opts.dry_run {
-        if ctx.target.as_ref().is_none_or(|t| t.dir(&e.path, false).is_err()) {
+        if ctx
+            .target
+            .as_ref()
+            .is_none_or(|t| t.dir(&e.path, false).is_err())
+        {
             ctx.plan("mkdir", e);
         }
         return;
@@ -191,7 +225,8 @@ fn restore_dir(ctx: &Ctx<'_>, e: &Entry) {
 }
 
 fn process_batch(ctx: &Ctx<'_>, batch: Vec<Entry>) {
-    let (files, others): (Vec<Entry>, Vec<Entry>) = batch.into_iter().partition(|e| e.kind == Kind::File);
+    let (files, others): (Vec<Entry>, Vec<Entry>) =
+        batch.into_iter().partition(|e| e.kind == Kind::File);
     files.par_iter().for_each(|e| match restore_file(ctx, e) {
         Ok(FileOutcome::Written(n)) => {
             let mut r = ctx.report.lock().expect("report");
@@ -218,16 +253,27 @@ fn existing_digest(dir: &OwnedFd, name: &[u8], size: u64) -> Option<[u8; 32]> {
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile || st.st_size as u64 != size {
         return None;
     }
-    let fd = rustix::fs::openat(dir, name, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
     crate::util::sha256_of(std::fs::File::from(fd)).ok()
 }
 
 fn kind_at(dir: &OwnedFd, name: &[u8]) -> Option<FileType> {
-    rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok().map(|st| FileType::from_raw_mode(st.st_mode))
+    rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+        .ok()
+        .map(|st| FileType::from_raw_mode(st.st_mode))
 }
 
 fn restore_file(ctx: &Ctx<'_>, e: &Entry) -> Result<FileOutcome> {
-    let content = e.content.as_ref().ok_or_else(|| Error::hostile(e.path_str(), "file without content"))?;
+    let content = e
+        .content
+        .as_ref()
+        .ok_or_else(|| Error::hostile(e.path_str(), "file without content"))?;
     // In a dry run a missing parent just means "would be created".
     let (dir, name) = match &ctx.target {
         None => (None, &b""[..]),
@@ -239,16 +285,32 @@ fn restore_file(ctx: &Ctx<'_>, e: &Entry) -> Result<FileOutcome> {
     };
     let existing = dir.as_ref().and_then(|d| kind_at(d, name));
     if existing == Some(FileType::Directory) {
-        return Err(Error::Unsafe(format!("{} is a directory; remove it to restore this file", ctx.show(&e.path))));
+        return Err(Error::Unsafe(format!(
+            "{} is a directory; remove it to restore this file",
+            ctx.show(&e.path)
+        )));
     }
     if let Some(d) = &dir {
-        if existing == Some(FileType::RegularFile) && existing_digest(d, name, e.size) == Some(content.sha256) {
+        if existing == Some(FileType::RegularFile)
+            && existing_digest(d, name, e.size) == Some(content.sha256)
+        {
             if ctx.opts.dry_run {
-                return Ok(FileOutcome::Planned(Planned { action: "keep", path: e.path_str(), size: e.size }));
+                return Ok(FileOutcome::Planned(Planned {
+                    action: "keep",
+                    path: e.path_str(),
+                    size: e.size,
+                }));
             }
             // Same bytes: only the metadata may need fixing.
-            let fd = rustix::fs::openat(&**d, name, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC, Mode::empty())
-                .map_err(|err| Error::io(ctx.show(&e.path), errno_io(err)))?;
+            let fd = rustix::fs::openat(
+                &**d,
+                name,
+                rustix::fs::OFlags::RDONLY
+                    | rustix::fs::OFlags::NOFOLLOW
+                    | rustix::fs::OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|err| Error::io(ctx.show(&e.path), errno_io(err)))?;
             let mut problems = MetaProblems::default();
             apply_fd_metadata(&fd, e, ctx.opts.owners, &mut problems);
             ctx.warn(&e.path, problems);
@@ -256,8 +318,16 @@ fn restore_file(ctx: &Ctx<'_>, e: &Entry) -> Result<FileOutcome> {
         }
     }
     if ctx.opts.dry_run {
-        let action = if existing.is_some() { "replace" } else { "create" };
-        return Ok(FileOutcome::Planned(Planned { action, path: e.path_str(), size: e.size }));
+        let action = if existing.is_some() {
+            "replace"
+        } else {
+            "create"
+        };
+        return Ok(FileOutcome::Planned(Planned {
+            action,
+            path: e.path_str(),
+            size: e.size,
+        }));
     }
     let dir = dir.expect("created when not a dry run");
     let (tmp, file) = create_temp(&dir).map_err(|err| Error::io(ctx.show(&e.path), err))?;
@@ -284,31 +354,47 @@ fn write_content(ctx: &Ctx<'_>, file: &std::fs::File, e: &Entry, content: &Conte
         .map(|id| ctx.repo.locate(BlobKind::Data, id))
         .collect::<Result<Vec<_>>>()?;
     let stored: u64 = locs.iter().map(|l| u64::from(l.raw_len)).sum();
-    let expected = content.extents.as_ref().map_or(e.size, |x| x.iter().map(|r| r.1).sum());
+    let expected = content
+        .extents
+        .as_ref()
+        .map_or(e.size, |x| x.iter().map(|r| r.1).sum());
     if stored != expected {
-        return Err(Error::corrupt(&object, format!("chunks hold {stored} bytes, the entry expects {expected}")));
+        return Err(Error::corrupt(
+            &object,
+            format!("chunks hold {stored} bytes, the entry expects {expected}"),
+        ));
     }
     let mut placer = Placer::new(content.extents.as_deref(), e.size);
     if content.extents.is_some() {
-        file.set_len(e.size).map_err(|err| Error::io(&object, err))?;
+        file.set_len(e.size)
+            .map_err(|err| Error::io(&object, err))?;
     }
     for (ids, locs) in content.chunks.chunks(WINDOW).zip(locs.chunks(WINDOW)) {
         let decoded: Vec<Vec<u8>> = ids
             .par_iter()
             .zip(locs.par_iter())
             .map(|(id, loc)| {
-                let sealed = ctx.repo.read_pack_range(&loc.pack, u64::from(loc.offset), loc.stored_len as usize)?;
+                let sealed = ctx.repo.read_pack_range(
+                    &loc.pack,
+                    u64::from(loc.offset),
+                    loc.stored_len as usize,
+                )?;
                 ctx.repo.open_blob(BlobKind::Data, id, loc, &sealed)
             })
             .collect::<Result<_>>()?;
         for data in &decoded {
-            placer.write(file, data).map_err(|err| Error::io(&object, err))?;
+            placer
+                .write(file, data)
+                .map_err(|err| Error::io(&object, err))?;
             ctx.progress.advance(data.len() as u64);
         }
     }
     let digest = placer.finish();
     if digest != content.sha256 {
-        return Err(Error::corrupt(&object, "SHA-256 of the restored bytes differs from the snapshot's"));
+        return Err(Error::corrupt(
+            &object,
+            "SHA-256 of the restored bytes differs from the snapshot's",
+        ));
     }
     Ok(expected)
 }
@@ -326,15 +412,20 @@ struct Placer<'x> {
 
 impl<'x> Placer<'x> {
     fn new(extents: Option<&'x [(u64, u64)]>, size: u64) -> Self {
-        Placer { extents, size, idx: 0, used: 0, pos: 0, sha: Sha256::new() }
+        Placer {
+            extents,
+            size,
+            idx: 0,
+            used: 0,
+            pos: 0,
+            sha: Sha256::new(),
+        }
     }
 
     fn hash_zeros_to(&mut self, end: u64) {
-        const ZEROS: [u8; 65536] = [0; 65536];
-        while self.pos < end {
-            let k = (end - self.pos).min(ZEROS.len() as u64) as usize;
-            self.sha.update(&ZEROS[..k]);
-            self.pos += k as u64;
+        if end > self.pos {
+            crate::util::sha256_zeros(&mut self.sha, end - self.pos);
+            self.pos = end;
         }
     }
 
@@ -346,7 +437,9 @@ impl<'x> Placer<'x> {
             return Ok(());
         };
         while !data.is_empty() {
-            let &(off, len) = ext.get(self.idx).ok_or_else(|| std::io::Error::other("more data than extents"))?;
+            let &(off, len) = ext
+                .get(self.idx)
+                .ok_or_else(|| std::io::Error::other("more data than extents"))?;
             let room = (len - self.used) as usize;
             if room == 0 {
                 self.idx += 1;
@@ -388,7 +481,10 @@ fn restore_other(ctx: &Ctx<'_>, e: &Entry) -> Result<()> {
     let shown = ctx.show(&e.path);
     let (dir, name) = ctx.target().parent_of(&e.path, true)?;
     if kind_at(&dir, name) == Some(FileType::Directory) {
-        return Err(Error::Unsafe(format!("{shown} is a directory; remove it to restore this {}", e.kind.label())));
+        return Err(Error::Unsafe(format!(
+            "{shown} is a directory; remove it to restore this {}",
+            e.kind.label()
+        )));
     }
     let tmp = target::temp_name();
     let io = |err: rustix::io::Errno| Error::io(&shown, errno_io(err));
@@ -397,14 +493,29 @@ fn restore_other(ctx: &Ctx<'_>, e: &Entry) -> Result<()> {
         Kind::Symlink => {
             let t = e.target.as_deref().unwrap_or_default();
             rustix::fs::symlinkat(t, &*dir, tmp.as_str()).map_err(io)?;
-            apply_at_metadata(&dir, tmp.as_bytes(), e, ctx.opts.owners, true, &mut problems);
+            apply_at_metadata(
+                &dir,
+                tmp.as_bytes(),
+                e,
+                ctx.opts.owners,
+                true,
+                &mut problems,
+            );
         }
         Kind::Hardlink => {
             let t = e.target.as_deref().unwrap_or_default();
             let (tdir, tname) = ctx.target().parent_of(t, false)?;
-            rustix::fs::linkat(&*tdir, tname, &*dir, tmp.as_str(), AtFlags::empty()).map_err(|err| {
-                Error::io(&shown, std::io::Error::new(errno_io(err).kind(), format!("link to {}: {}", crate::util::show(t), errno_io(err))))
-            })?;
+            rustix::fs::linkat(&*tdir, tname, &*dir, tmp.as_str(), AtFlags::empty()).map_err(
+                |err| {
+                    Error::io(
+                        &shown,
+                        std::io::Error::new(
+                            errno_io(err).kind(),
+                            format!("link to {}: {}", crate::util::show(t), errno_io(err)),
+                        ),
+                    )
+                },
+            )?;
         }
         Kind::Fifo | Kind::Chardev | Kind::Blockdev | Kind::Socket => {
             let ft = match e.kind {
@@ -420,8 +531,22 @@ fn restore_other(ctx: &Ctx<'_>, e: &Entry) -> Result<()> {
                 ));
                 return Ok(());
             }
-            rustix::fs::mknodat(&*dir, tmp.as_str(), ft, Mode::from_raw_mode(e.mode & 0o777), e.rdev.unwrap_or(0)).map_err(io)?;
-            apply_at_metadata(&dir, tmp.as_bytes(), e, ctx.opts.owners, false, &mut problems);
+            rustix::fs::mknodat(
+                &*dir,
+                tmp.as_str(),
+                ft,
+                Mode::from_raw_mode(e.mode & 0o777),
+                e.rdev.unwrap_or(0),
+            )
+            .map_err(io)?;
+            apply_at_metadata(
+                &dir,
+                tmp.as_bytes(),
+                e,
+                ctx.opts.owners,
+                false,
+                &mut problems,
+            );
         }
         Kind::File | Kind::Dir => unreachable!("handled elsewhere"),
     }
@@ -431,6 +556,10 @@ fn restore_other(ctx: &Ctx<'_>, e: &Entry) -> Result<()> {
     }
     ctx.warn(&e.path, problems);
     let mut r = ctx.report.lock().expect("report");
-    if matches!(e.kind, Kind::Symlink | Kind::Hardlink) { r.links += 1 } else { r.special += 1 }
+    if matches!(e.kind, Kind::Symlink | Kind::Hardlink) {
+        r.links += 1
+    } else {
+        r.special += 1
+    }
     Ok(())
 }

@@ -50,9 +50,17 @@ impl Target {
         if create {
             std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
         }
-        let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| Error::io(path, errno_io(e)))?;
-        Ok(Target { root: Arc::new(fd), root_path: path.to_path_buf(), dirs: Mutex::new(HashMap::new()) })
+        let fd = rustix::fs::open(
+            path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io(path, errno_io(e)))?;
+        Ok(Target {
+            root: Arc::new(fd),
+            root_path: path.to_path_buf(),
+            dirs: Mutex::new(HashMap::new()),
+        })
     }
 
     pub fn root_fd(&self) -> &OwnedFd {
@@ -73,7 +81,8 @@ impl Target {
         if let Some(fd) = self.dirs.lock().expect("dir cache").get(dir) {
             return Ok(fd.clone());
         }
-        let parent = crate::util::parent(dir).ok_or_else(|| Error::Unsafe(format!("bad path {}", show(dir))))?;
+        let parent = crate::util::parent(dir)
+            .ok_or_else(|| Error::Unsafe(format!("bad path {}", show(dir))))?;
         let name = &dir[parent.len() + usize::from(parent != b"/")..];
         let pfd = self.dir(parent, create)?;
         let fd = match rustix::fs::openat(&*pfd, name, dir_flags(), Mode::empty()) {
@@ -109,14 +118,18 @@ impl Target {
 
     /// The parent directory descriptor and final name of a snapshot path.
     pub fn parent_of<'p>(&self, path: &'p [u8], create: bool) -> Result<(Arc<OwnedFd>, &'p [u8])> {
-        let parent = crate::util::parent(path).ok_or_else(|| Error::Unsafe("cannot replace the target itself".into()))?;
+        let parent = crate::util::parent(path)
+            .ok_or_else(|| Error::Unsafe("cannot replace the target itself".into()))?;
         let name = &path[parent.len() + usize::from(parent != b"/")..];
         Ok((self.dir(parent, create)?, name))
     }
 
     /// Forget cached descriptors under `dir` (after it was replaced).
     pub fn forget(&self, dir: &[u8]) {
-        self.dirs.lock().expect("dir cache").retain(|k, _| !crate::util::is_within(k, dir));
+        self.dirs
+            .lock()
+            .expect("dir cache")
+            .retain(|k, _| !crate::util::is_within(k, dir));
     }
 }
 
@@ -143,11 +156,17 @@ pub fn create_temp(dir: &OwnedFd) -> std::io::Result<(String, File)> {
 }
 
 fn ts(ns: i64) -> Timespec {
-    Timespec { tv_sec: ns.div_euclid(1_000_000_000), tv_nsec: ns.rem_euclid(1_000_000_000) }
+    Timespec {
+        tv_sec: ns.div_euclid(1_000_000_000),
+        tv_nsec: ns.rem_euclid(1_000_000_000),
+    }
 }
 
 pub fn timestamps(e: &Entry) -> Timestamps {
-    Timestamps { last_access: ts(e.atime), last_modification: ts(e.mtime) }
+    Timestamps {
+        last_access: ts(e.atime),
+        last_modification: ts(e.mtime),
+    }
 }
 
 /// Which metadata could not be applied (not root, unsupported filesystem, ...).
@@ -185,16 +204,30 @@ pub fn apply_fd_metadata(fd: impl AsFd, e: &Entry, owners: bool, problems: &mut 
 }
 
 /// Apply metadata to a symlink or special file by name, never following it.
-pub fn apply_at_metadata(dir: &OwnedFd, name: &[u8], e: &Entry, owners: bool, is_symlink: bool, problems: &mut MetaProblems) {
+pub fn apply_at_metadata(
+    dir: &OwnedFd,
+    name: &[u8],
+    e: &Entry,
+    owners: bool,
+    is_symlink: bool,
+    problems: &mut MetaProblems,
+) {
     if owners {
         let uid = rustix::process::Uid::from_raw(e.uid);
         let gid = rustix::process::Gid::from_raw(e.gid);
-        if let Err(err) = rustix::fs::chownat(dir, name, Some(uid), Some(gid), AtFlags::SYMLINK_NOFOLLOW) {
+        if let Err(err) =
+            rustix::fs::chownat(dir, name, Some(uid), Some(gid), AtFlags::SYMLINK_NOFOLLOW)
+        {
             problems.note("owner", err);
         }
     }
     if !is_symlink {
-        if let Err(err) = rustix::fs::chmodat(dir, name, Mode::from_raw_mode(e.mode & 0o7777), AtFlags::empty()) {
+        if let Err(err) = rustix::fs::chmodat(
+            dir,
+            name,
+            Mode::from_raw_mode(e.mode & 0o7777),
+            AtFlags::empty(),
+        ) {
             problems.note("mode", err);
         }
     }
@@ -206,7 +239,9 @@ pub fn apply_at_metadata(dir: &OwnedFd, name: &[u8], e: &Entry, owners: bool, is
         p.extend_from_slice(name);
         let path = std::ffi::OsStr::from_bytes(&p);
         for Xattr(xname, value) in &e.xattrs {
-            if let Err(err) = rustix::fs::lsetxattr(path, xname.as_slice(), value, XattrFlags::empty()) {
+            if let Err(err) =
+                rustix::fs::lsetxattr(path, xname.as_slice(), value, XattrFlags::empty())
+            {
                 problems.note(&format!("xattr {}", show(xname)), err);
             }
         }
@@ -233,7 +268,11 @@ mod tests {
         assert!(matches!(err, Error::Unsafe(_)), "{err}");
         let err = t.parent_of(b"/etc/passwd", true).unwrap_err();
         assert!(matches!(err, Error::Unsafe(_)));
-        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "nothing written outside");
+        assert_eq!(
+            std::fs::read_dir(&outside).unwrap().count(),
+            0,
+            "nothing written outside"
+        );
         let (fd, name) = t.parent_of(b"/a/b/c", true).unwrap();
         assert_eq!(name, b"c");
         let (_tmp, _f) = create_temp(&fd).unwrap();

@@ -50,17 +50,26 @@ pub struct SnapshotResult {
     pub write: WriteStats,
 }
 
-pub fn create(repo: &Repository, opts: &SnapshotOptions, progress: &dyn Progress) -> Result<SnapshotResult> {
+pub fn create(
+    repo: &Repository,
+    opts: &SnapshotOptions,
+    progress: &dyn Progress,
+) -> Result<SnapshotResult> {
     let started = Instant::now();
     let time = crate::util::now_rfc3339();
     if opts.paths.is_empty() {
-        return Err(Error::Invalid("nothing to snapshot: give at least one path".into()));
+        return Err(Error::Invalid(
+            "nothing to snapshot: give at least one path".into(),
+        ));
     }
     let _lock = repo.lock(LockKind::Shared, "snapshot", opts.lock_wait)?;
     let roots = fs::normalize_roots(&opts.paths)?;
     repo.load_index()?;
     let hostname = opts.hostname.clone().unwrap_or_else(crate::util::hostname);
-    let root_bytes: Vec<Vec<u8>> = roots.iter().map(|p| p.as_os_str().as_bytes().to_vec()).collect();
+    let root_bytes: Vec<Vec<u8>> = roots
+        .iter()
+        .map(|p| p.as_os_str().as_bytes().to_vec())
+        .collect();
     let parent = match &opts.parent {
         ParentChoice::None => None,
         ParentChoice::Auto => select::parent_for(repo, &hostname, &root_bytes)?,
@@ -78,7 +87,9 @@ pub fn create(repo: &Repository, opts: &SnapshotOptions, progress: &dyn Progress
     let writer = repo.pack_writer();
     progress.start("snapshot", None);
     let (tree, mut summary, warnings) = pipeline::run(&writer, progress, encoders, |s| {
-        let cursor = parent.as_ref().map(|(_, p)| ParentCursor::new(TreeReader::new(repo, &p.tree)));
+        let cursor = parent
+            .as_ref()
+            .map(|(_, p)| ParentCursor::new(TreeReader::new(repo, &p.tree)));
         fs::walk(s, &roots, &excludes, cursor, readers)
     })?;
     let write = writer.finish()?.stats;
@@ -94,7 +105,10 @@ pub fn create(repo: &Repository, opts: &SnapshotOptions, progress: &dyn Progress
         hostname,
         username: crate::util::username(),
         tags: opts.tags.clone(),
-        paths: root_bytes.into_iter().map(serde_bytes::ByteBuf::from).collect(),
+        paths: root_bytes
+            .into_iter()
+            .map(serde_bytes::ByteBuf::from)
+            .collect(),
         parent: parent.map(|(id, _)| id),
         tree,
         summary,
@@ -102,5 +116,10 @@ pub fn create(repo: &Repository, opts: &SnapshotOptions, progress: &dyn Progress
         program: format!("lifeboat {}", env!("CARGO_PKG_VERSION")),
     };
     let id = repo.save_sealed(crate::repo::FileType::Snapshot, &snapshot)?;
-    Ok(SnapshotResult { id, snapshot, warnings, write })
+    Ok(SnapshotResult {
+        id,
+        snapshot,
+        warnings,
+        write,
+    })
 }

@@ -169,7 +169,11 @@ mod tests {
         let mut e = Entry::new(b"/d/\xff\xfe name".to_vec(), Kind::File);
         e.xattrs.push(Xattr(b"user.k".to_vec(), vec![0, 1, 2]));
         e.target = Some(b"t".to_vec());
-        e.content = Some(Content { chunks: vec![Id::random()], sha256: [9; 32], extents: Some(vec![(0, 5)]) });
+        e.content = Some(Content {
+            chunks: vec![Id::random()],
+            sha256: [9; 32],
+            extents: Some(vec![(0, 5)]),
+        });
         let mut buf = Vec::new();
         ciborium::into_writer(&e, &mut buf).unwrap();
         let back: Entry = ciborium::from_reader(&buf[..]).unwrap();

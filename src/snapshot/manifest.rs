@@ -47,7 +47,9 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        chrono::DateTime::parse_from_rfc3339(&self.time).ok().map(|t| t.with_timezone(&chrono::Utc))
+        chrono::DateTime::parse_from_rfc3339(&self.time)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
     }
 
     pub fn paths_display(&self) -> Vec<String> {

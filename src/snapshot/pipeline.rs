@@ -126,17 +126,23 @@ impl<'s, 'r> Session<'s, 'r> {
                 }
                 let id = keys.chunk_id(&data);
                 self.progress.advance(data.len() as u64);
-                if self.writer.claim(&id) {
-                    if self.jobs.send(Some(Job { id, offset, data })).is_err() {
-                        return Err(std::io::Error::other("snapshot aborted"));
-                    }
+                if self.writer.claim(&id) && self.jobs.send(Some(Job { id, offset, data })).is_err()
+                {
+                    return Err(std::io::Error::other("snapshot aborted"));
                 }
                 chunks.push(id);
             }
         }
         let n = source.bytes_read();
         self.bytes_read.fetch_add(n, Ordering::Relaxed);
-        Ok((Content { chunks, sha256: source.digest(), extents: None }, n))
+        Ok((
+            Content {
+                chunks,
+                sha256: source.digest(),
+                extents: None,
+            },
+            n,
+        ))
     }
 }
 
@@ -150,7 +156,11 @@ pub trait DigestSource: Read {
 
 impl<R: Read> HashingReader<R> {
     pub fn new(inner: R) -> Self {
-        HashingReader { inner, sha: Sha256::new(), n: 0 }
+        HashingReader {
+            inner,
+            sha: Sha256::new(),
+            n: 0,
+        }
     }
 }
 
@@ -242,13 +252,17 @@ where
         }
         for w in workers {
             if w.join().is_err() {
-                session.fail(Error::Invalid("internal: an encoder thread panicked".into()));
+                session.fail(Error::Invalid(
+                    "internal: an encoder thread panicked".into(),
+                ));
             }
         }
         let _ = session.done.send(None);
         match assembler.join() {
             Ok(r) => r,
-            Err(_) => Err(Error::Invalid("internal: the assembler thread panicked".into())),
+            Err(_) => Err(Error::Invalid(
+                "internal: the assembler thread panicked".into(),
+            )),
         }
     })?;
     if let Some(e) = session.error.lock().expect("error slot").take() {
@@ -276,13 +290,20 @@ fn encode_loop(s: &Session<'_, '_>, rx: &Receiver<Option<Job>>) {
             continue; // drain so producers never block
         }
         let sealed = repo.seal_blob(BlobKind::Data, &job.id, &job.data, job.offset);
-        if let Err(e) = s.writer.add(BlobKind::Data, job.id, job.data.len() as u32, &sealed) {
+        if let Err(e) = s
+            .writer
+            .add(BlobKind::Data, job.id, job.data.len() as u32, &sealed)
+        {
             s.fail(e);
         }
     }
 }
 
-fn assemble(s: &Session<'_, '_>, done: &Receiver<Option<(u64, Option<Entry>)>>, slots: &Receiver<()>) -> Result<(Vec<Id>, TreeCounts)> {
+fn assemble(
+    s: &Session<'_, '_>,
+    done: &Receiver<Option<(u64, Option<Entry>)>>,
+    slots: &Receiver<()>,
+) -> Result<(Vec<Id>, TreeCounts)> {
     let mut tree = TreeWriter::new(s.writer);
     let mut counts = TreeCounts::default();
     let mut pending: BTreeMap<u64, Option<Entry>> = BTreeMap::new();
@@ -310,7 +331,9 @@ fn assemble(s: &Session<'_, '_>, done: &Receiver<Option<(u64, Option<Entry>)>>, 
         }
     }
     if !pending.is_empty() && !s.has_failed() {
-        s.fail(Error::Invalid("internal: snapshot ended with unfinished entries".into()));
+        s.fail(Error::Invalid(
+            "internal: snapshot ended with unfinished entries".into(),
+        ));
     }
     Ok((tree.finish()?, counts))
 }

@@ -40,7 +40,9 @@ pub fn resolve(repo: &Repository, spec: &str, filter: &Filter) -> Result<(Id, Sn
     if spec == "latest" {
         let mut list = all(repo)?;
         list.retain(|(_, s)| filter.matches(s));
-        return list.pop().ok_or_else(|| Error::NoSuchSnapshot("latest".into()));
+        return list
+            .pop()
+            .ok_or_else(|| Error::NoSuchSnapshot("latest".into()));
     }
     let valid = spec.len() >= 8 && spec.len() <= 64 && spec.bytes().all(|b| b.is_ascii_hexdigit());
     if !valid {
@@ -65,9 +67,18 @@ pub fn resolve(repo: &Repository, spec: &str, filter: &Filter) -> Result<(Id, Sn
 }
 
 /// The newest snapshot of the same host with the same paths: the parent for change detection.
-pub fn parent_for(repo: &Repository, hostname: &str, paths: &[Vec<u8>]) -> Result<Option<(Id, Snapshot)>> {
+pub fn parent_for(
+    repo: &Repository,
+    hostname: &str,
+    paths: &[Vec<u8>],
+) -> Result<Option<(Id, Snapshot)>> {
     let list = all(repo)?;
     Ok(list.into_iter().rev().find(|(_, s)| {
-        s.hostname == hostname && s.paths.len() == paths.len() && s.paths.iter().zip(paths).all(|(a, b)| a.as_slice() == b.as_slice())
+        s.hostname == hostname
+            && s.paths.len() == paths.len()
+            && s.paths
+                .iter()
+                .zip(paths)
+                .all(|(a, b)| a.as_slice() == b.as_slice())
     }))
 }

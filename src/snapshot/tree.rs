@@ -24,7 +24,13 @@ pub struct TreeWriter<'w, 'r> {
 
 impl<'w, 'r> TreeWriter<'w, 'r> {
     pub fn new(writer: &'w PackWriter<'r>) -> Self {
-        TreeWriter { writer, buf: Vec::new(), offset: 0, ids: Vec::new(), last: None }
+        TreeWriter {
+            writer,
+            buf: Vec::new(),
+            offset: 0,
+            ids: Vec::new(),
+            last: None,
+        }
     }
 
     /// Append an entry. Entries must come in stream order.
@@ -39,7 +45,8 @@ impl<'w, 'r> TreeWriter<'w, 'r> {
             }
         }
         self.last = Some(e.path.clone());
-        ciborium::into_writer(e, &mut self.buf).map_err(|err| Error::Invalid(format!("encoding entry: {err}")))?;
+        ciborium::into_writer(e, &mut self.buf)
+            .map_err(|err| Error::Invalid(format!("encoding entry: {err}")))?;
         let max = self.writer.repo().tree_gear().params().max as usize;
         if self.buf.len() >= 2 * max {
             self.cut(false)?;
@@ -53,7 +60,9 @@ impl<'w, 'r> TreeWriter<'w, 'r> {
         let mut pos = 0;
         while self.buf.len() - pos >= max || (all && pos < self.buf.len()) {
             let n = gear.cut(&self.buf[pos..]);
-            let id = self.writer.store(BlobKind::Tree, &self.buf[pos..pos + n], self.offset)?;
+            let id = self
+                .writer
+                .store(BlobKind::Tree, &self.buf[pos..pos + n], self.offset)?;
             self.ids.push(id);
             self.offset += n as u64;
             pos += n;
@@ -69,6 +78,29 @@ impl<'w, 'r> TreeWriter<'w, 'r> {
     }
 }
 
+/// The rules of a tree stream (FORMAT.md §8), checked entry by entry.
+#[derive(Default)]
+pub struct Validator {
+    last: Option<Vec<u8>>,
+    /// Directories enclosing the current position, outermost first.
+    dirs: Vec<Vec<u8>>,
+    /// Files that later hard links may point to.
+    link_targets: HashSet<Vec<u8>>,
+}
+
+/// Decode and validate a whole tree stream held in memory (tests, fuzzing, tools).
+pub fn parse_stream(mut bytes: &[u8]) -> Result<Vec<Entry>> {
+    let mut v = Validator::default();
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let e: Entry = ciborium::from_reader(&mut bytes)
+            .map_err(|e| Error::corrupt("tree stream", format!("bad entry: {e}")))?;
+        v.check(&e)?;
+        out.push(e);
+    }
+    Ok(out)
+}
+
 /// Reads and validates a tree stream.
 pub struct TreeReader<'r> {
     repo: &'r Repository,
@@ -76,11 +108,7 @@ pub struct TreeReader<'r> {
     next_blob: usize,
     buf: Vec<u8>,
     pos: usize,
-    last: Option<Vec<u8>>,
-    /// Directories enclosing the current position, outermost first.
-    dirs: Vec<Vec<u8>>,
-    /// Files that later hard links may point to.
-    link_targets: HashSet<Vec<u8>>,
+    rules: Validator,
     failed: bool,
 }
 
@@ -92,15 +120,15 @@ impl<'r> TreeReader<'r> {
             next_blob: 0,
             buf: Vec::new(),
             pos: 0,
-            last: None,
-            dirs: Vec::new(),
-            link_targets: HashSet::new(),
+            rules: Validator::default(),
             failed: false,
         }
     }
 
     fn load_next_blob(&mut self) -> Result<bool> {
-        let Some(id) = self.ids.get(self.next_blob).copied() else { return Ok(false) };
+        let Some(id) = self.ids.get(self.next_blob).copied() else {
+            return Ok(false);
+        };
         self.next_blob += 1;
         let data = self.repo.read_blob(BlobKind::Tree, &id)?;
         if self.pos > 0 {
@@ -124,7 +152,10 @@ impl<'r> TreeReader<'r> {
                     Err(ciborium::de::Error::Io(_)) => {
                         // The entry continues in the next blob.
                         if !self.load_next_blob()? {
-                            return Err(Error::corrupt("tree stream", "truncated in the middle of an entry"));
+                            return Err(Error::corrupt(
+                                "tree stream",
+                                "truncated in the middle of an entry",
+                            ));
                         }
                     }
                     Err(e) => return Err(Error::corrupt("tree stream", format!("bad entry: {e}"))),
@@ -134,9 +165,17 @@ impl<'r> TreeReader<'r> {
             }
         }
     }
+}
 
-    fn validate(&mut self, e: &Entry) -> Result<()> {
-        let hostile = |why: &str| Err(Error::hostile(format!("tree entry {:?}", e.path_str()), why));
+impl Validator {
+    /// Check the next entry of a stream against every rule; remembers what it needs.
+    pub fn check(&mut self, e: &Entry) -> Result<()> {
+        let hostile = |why: &str| {
+            Err(Error::hostile(
+                format!("tree entry {:?}", e.path_str()),
+                why,
+            ))
+        };
         if let Some(p) = path_problem(&e.path) {
             return hostile(p);
         }
@@ -152,11 +191,17 @@ impl<'r> TreeReader<'r> {
                 }
             }
             Some(p) => {
-                while self.dirs.last().is_some_and(|d| !crate::util::is_within(p, d)) {
+                while self
+                    .dirs
+                    .last()
+                    .is_some_and(|d| !crate::util::is_within(p, d))
+                {
                     self.dirs.pop();
                 }
                 if self.dirs.last().map(Vec::as_slice) != Some(p) {
-                    return hostile("its parent directory is not in the snapshot, or is not a directory");
+                    return hostile(
+                        "its parent directory is not in the snapshot, or is not a directory",
+                    );
                 }
             }
         }
@@ -172,12 +217,19 @@ impl<'r> TreeReader<'r> {
             }
             Kind::Symlink if e.target.is_none() => return hostile("symlink without target"),
             Kind::Hardlink => {
-                let ok = e.target.as_ref().is_some_and(|t| self.link_targets.contains(t));
+                let ok = e
+                    .target
+                    .as_ref()
+                    .is_some_and(|t| self.link_targets.contains(t));
                 if !ok {
-                    return hostile("hard link to a path that is not an earlier file of this snapshot");
+                    return hostile(
+                        "hard link to a path that is not an earlier file of this snapshot",
+                    );
                 }
             }
-            Kind::Chardev | Kind::Blockdev if e.rdev.is_none() => return hostile("device without number"),
+            Kind::Chardev | Kind::Blockdev if e.rdev.is_none() => {
+                return hostile("device without number");
+            }
             _ => {}
         }
         if e.kind != Kind::File && e.content.is_some() {
@@ -207,7 +259,7 @@ impl Iterator for TreeReader<'_> {
             return None;
         }
         let r = match self.next_raw() {
-            Ok(Some(e)) => self.validate(&e).map(|()| e),
+            Ok(Some(e)) => self.rules.check(&e).map(|()| e),
             Ok(None) => return None,
             Err(e) => Err(e),
         };

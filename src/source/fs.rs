@@ -66,13 +66,24 @@ impl Matcher {
                 .backslash_escape(true)
                 .build()
                 .map_err(|e| Error::Invalid(format!("exclude pattern {p:?}: {e}")))?;
-            if p.contains('/') { full.add(g) } else { name.add(g) };
+            if p.contains('/') {
+                full.add(g)
+            } else {
+                name.add(g)
+            };
         }
-        let build = |b: GlobSetBuilder| b.build().map_err(|e| Error::Invalid(format!("exclude patterns: {e}")));
+        let build = |b: GlobSetBuilder| {
+            b.build()
+                .map_err(|e| Error::Invalid(format!("exclude patterns: {e}")))
+        };
         Ok(Matcher {
             full: build(full)?,
             name: build(name)?,
-            paths: ex.paths.iter().map(|p| p.as_os_str().as_bytes().to_vec()).collect(),
+            paths: ex
+                .paths
+                .iter()
+                .map(|p| p.as_os_str().as_bytes().to_vec())
+                .collect(),
         })
     }
 
@@ -96,7 +107,10 @@ pub fn normalize_roots(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         let abs = std::path::absolute(p).map_err(|e| Error::io(p, e))?;
         std::fs::symlink_metadata(&abs).map_err(|e| Error::io(&abs, e))?;
         let real = match (abs.parent(), abs.file_name()) {
-            (Some(parent), Some(name)) => parent.canonicalize().map_err(|e| Error::io(parent, e))?.join(name),
+            (Some(parent), Some(name)) => parent
+                .canonicalize()
+                .map_err(|e| Error::io(parent, e))?
+                .join(name),
             _ => abs.canonicalize().map_err(|e| Error::io(&abs, e))?,
         };
         out.push(real);
@@ -104,7 +118,9 @@ pub fn normalize_roots(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     out.sort_by(|a, b| path_cmp(a.as_os_str().as_bytes(), b.as_os_str().as_bytes()));
     let mut kept: Vec<PathBuf> = Vec::new();
     for p in out {
-        let inside = kept.last().is_some_and(|k| crate::util::is_within(p.as_os_str().as_bytes(), k.as_os_str().as_bytes()));
+        let inside = kept.last().is_some_and(|k| {
+            crate::util::is_within(p.as_os_str().as_bytes(), k.as_os_str().as_bytes())
+        });
         if !inside {
             kept.push(p);
         }
@@ -123,13 +139,17 @@ impl Names {
     fn user(&mut self, uid: u32) -> Option<String> {
         self.users
             .entry(uid)
-            .or_insert_with(|| uzers::get_user_by_uid(uid).map(|u| u.name().to_string_lossy().into_owned()))
+            .or_insert_with(|| {
+                uzers::get_user_by_uid(uid).map(|u| u.name().to_string_lossy().into_owned())
+            })
             .clone()
     }
     fn group(&mut self, gid: u32) -> Option<String> {
         self.groups
             .entry(gid)
-            .or_insert_with(|| uzers::get_group_by_gid(gid).map(|g| g.name().to_string_lossy().into_owned()))
+            .or_insert_with(|| {
+                uzers::get_group_by_gid(gid).map(|g| g.name().to_string_lossy().into_owned())
+            })
             .clone()
     }
 }
@@ -208,7 +228,10 @@ pub struct ParentCursor<I: Iterator<Item = Result<Entry>>> {
 
 impl<I: Iterator<Item = Result<Entry>>> ParentCursor<I> {
     pub fn new(iter: I) -> Self {
-        ParentCursor { iter: iter.peekable(), broken: false }
+        ParentCursor {
+            iter: iter.peekable(),
+            broken: false,
+        }
     }
 
     /// The parent's entry at `path`, if any. Paths must be asked in increasing order.
@@ -221,7 +244,9 @@ impl<I: Iterator<Item = Result<Entry>>> ParentCursor<I> {
                 None => return None,
                 Some(Err(_)) => {
                     if let Some(Err(e)) = self.iter.next() {
-                        s.warn(format!("parent snapshot unreadable, reading every file: {e}"));
+                        s.warn(format!(
+                            "parent snapshot unreadable, reading every file: {e}"
+                        ));
                     }
                     self.broken = true;
                     return None;
@@ -246,7 +271,13 @@ struct ReadJob {
 
 /// Walk `roots` (already normalised) and push every entry into the session. Changed files are
 /// read by `readers` threads.
-pub fn walk<I>(s: &Session<'_, '_>, roots: &[PathBuf], excludes: &Excludes, parent: Option<ParentCursor<I>>, readers: usize) -> Result<()>
+pub fn walk<I>(
+    s: &Session<'_, '_>,
+    roots: &[PathBuf],
+    excludes: &Excludes,
+    parent: Option<ParentCursor<I>>,
+    readers: usize,
+) -> Result<()>
 where
     I: Iterator<Item = Result<Entry>>,
 {
@@ -301,7 +332,11 @@ impl<I: Iterator<Item = Result<Entry>>> Walker<'_, '_, '_, I> {
         ancestors.reverse();
         for a in ancestors {
             let b = a.as_os_str().as_bytes();
-            if self.last.as_deref().is_some_and(|l| path_cmp(b, l) != std::cmp::Ordering::Greater) {
+            if self
+                .last
+                .as_deref()
+                .is_some_and(|l| path_cmp(b, l) != std::cmp::Ordering::Greater)
+            {
                 continue;
             }
             let md = std::fs::symlink_metadata(a).map_err(|e| Error::io(a, e))?;
@@ -322,8 +357,15 @@ impl<I: Iterator<Item = Result<Entry>>> Walker<'_, '_, '_, I> {
             let de = match next {
                 Ok(de) => de,
                 Err(err) => {
-                    let p = err.path().map(|p| p.display().to_string()).unwrap_or_default();
-                    self.s.warn(format!("{p}: {}", err.io_error().map_or_else(|| err.to_string(), ToString::to_string)));
+                    let p = err
+                        .path()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default();
+                    self.s.warn(format!(
+                        "{p}: {}",
+                        err.io_error()
+                            .map_or_else(|| err.to_string(), ToString::to_string)
+                    ));
                     continue;
                 }
             };
@@ -356,7 +398,8 @@ impl<I: Iterator<Item = Result<Entry>>> Walker<'_, '_, '_, I> {
             let e = match entry_from(path, &md, &mut self.names) {
                 Ok(e) => e,
                 Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                    self.s.warn(format!("{}: vanished during the snapshot", path.display()));
+                    self.s
+                        .warn(format!("{}: vanished during the snapshot", path.display()));
                     continue;
                 }
                 Err(err) => {
@@ -392,7 +435,10 @@ impl<I: Iterator<Item = Result<Entry>>> Walker<'_, '_, '_, I> {
         }
         if let Some(prev) = previous {
             let reusable = prev.same_file_state(&e)
-                && prev.content.as_ref().is_some_and(|c| c.chunks.iter().all(|id| self.s.writer().is_known(id)));
+                && prev
+                    .content
+                    .as_ref()
+                    .is_some_and(|c| c.chunks.iter().all(|id| self.s.writer().is_known(id)));
             if reusable {
                 e.content = prev.content;
                 self.s.files_unmodified.fetch_add(1, Ordering::Relaxed);
@@ -405,8 +451,17 @@ impl<I: Iterator<Item = Result<Entry>>> Walker<'_, '_, '_, I> {
             self.s.files_new.fetch_add(1, Ordering::Relaxed);
         }
         let slot = self.s.reserve();
-        if self.tx.send(ReadJob { slot, entry: e, path: path.to_path_buf() }).is_err() {
-            self.s.fail(Error::Invalid("internal: reader threads stopped".into()));
+        if self
+            .tx
+            .send(ReadJob {
+                slot,
+                entry: e,
+                path: path.to_path_buf(),
+            })
+            .is_err()
+        {
+            self.s
+                .fail(Error::Invalid("internal: reader threads stopped".into()));
         }
     }
 }
@@ -420,7 +475,11 @@ fn is_cache_dir(dir: &Path) -> bool {
 
 fn open_for_read(path: &Path) -> io::Result<File> {
     let base = libc::O_NOFOLLOW | libc::O_CLOEXEC;
-    match OpenOptions::new().read(true).custom_flags(base | libc::O_NOATIME).open(path) {
+    match OpenOptions::new()
+        .read(true)
+        .custom_flags(base | libc::O_NOATIME)
+        .open(path)
+    {
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
             OpenOptions::new().read(true).custom_flags(base).open(path)
         }
@@ -429,7 +488,11 @@ fn open_for_read(path: &Path) -> io::Result<File> {
 }
 
 fn read_file(s: &Session<'_, '_>, job: ReadJob) {
-    let ReadJob { slot, mut entry, path } = job;
+    let ReadJob {
+        slot,
+        mut entry,
+        path,
+    } = job;
     if s.has_failed() {
         s.skip(slot);
         return;
@@ -450,7 +513,10 @@ fn read_file(s: &Session<'_, '_>, job: ReadJob) {
     let before = match file.metadata() {
         Ok(md) if md.is_file() && md.ino() == entry.ino => md,
         Ok(_) => {
-            s.warn(format!("{}: replaced by another file during the snapshot", path.display()));
+            s.warn(format!(
+                "{}: replaced by another file during the snapshot",
+                path.display()
+            ));
             s.skip(slot);
             return;
         }
@@ -460,7 +526,11 @@ fn read_file(s: &Session<'_, '_>, job: ReadJob) {
             return;
         }
     };
-    let extents = if before.blocks() * 512 < before.size() { data_extents(&file, before.size()) } else { None };
+    let extents = if before.blocks() * 512 < before.size() {
+        data_extents(&file, before.size())
+    } else {
+        None
+    };
     let result = match &extents {
         Some(ext) => s.ingest_source(SparseReader::new(&file, ext.clone(), before.size())),
         None => s.ingest(&file),
@@ -469,11 +539,20 @@ fn read_file(s: &Session<'_, '_>, job: ReadJob) {
         Ok((mut content, n)) => {
             let after = file.metadata().ok();
             let changed = after.as_ref().is_none_or(|a| {
-                a.size() != before.size() || a.mtime_nsec() != before.mtime_nsec() || a.mtime() != before.mtime() || a.ctime() != before.ctime() || a.ctime_nsec() != before.ctime_nsec()
+                a.size() != before.size()
+                    || a.mtime_nsec() != before.mtime_nsec()
+                    || a.mtime() != before.mtime()
+                    || a.ctime() != before.ctime()
+                    || a.ctime_nsec() != before.ctime_nsec()
             });
-            let expected: u64 = extents.as_ref().map_or(before.size(), |x| x.iter().map(|e| e.1).sum());
+            let expected: u64 = extents
+                .as_ref()
+                .map_or(before.size(), |x| x.iter().map(|e| e.1).sum());
             if changed || n != expected {
-                s.warn(format!("{}: changed while being read; the snapshot holds what was read", path.display()));
+                s.warn(format!(
+                    "{}: changed while being read; the snapshot holds what was read",
+                    path.display()
+                ));
             }
             if extents.is_none() {
                 entry.size = n;
@@ -533,15 +612,22 @@ struct SparseReader<'f> {
 
 impl<'f> SparseReader<'f> {
     fn new(file: &'f File, extents: Vec<(u64, u64)>, size: u64) -> Self {
-        SparseReader { file, extents, size, idx: 0, pos: 0, hashed_to: 0, sha: Sha256::new(), n: 0 }
+        SparseReader {
+            file,
+            extents,
+            size,
+            idx: 0,
+            pos: 0,
+            hashed_to: 0,
+            sha: Sha256::new(),
+            n: 0,
+        }
     }
 
     fn hash_zeros_to(&mut self, end: u64) {
-        const ZEROS: [u8; 65536] = [0; 65536];
-        while self.hashed_to < end {
-            let k = (end - self.hashed_to).min(ZEROS.len() as u64) as usize;
-            self.sha.update(&ZEROS[..k]);
-            self.hashed_to += k as u64;
+        if end > self.hashed_to {
+            crate::util::sha256_zeros(&mut self.sha, end - self.hashed_to);
+            self.hashed_to = end;
         }
     }
 }
