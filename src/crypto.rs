@@ -189,6 +189,25 @@ pub fn open(key: &SecretKey, ad: &[u8], sealed: &[u8]) -> std::result::Result<Ve
     Ok(out)
 }
 
+/// Open a sealed message in place; returns the plaintext part of `sealed` (no allocation).
+pub fn open_in_place<'b>(
+    key: &SecretKey,
+    ad: &[u8],
+    sealed: &'b mut [u8],
+) -> std::result::Result<&'b mut [u8], AuthError> {
+    if sealed.len() < SEAL_OVERHEAD {
+        return Err(AuthError);
+    }
+    let (nonce, rest) = sealed.split_at_mut(NONCE_LEN);
+    let (ct, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
+    let nonce = XNonce::try_from(&*nonce).map_err(|_| AuthError)?;
+    let tag = Tag::try_from(&*tag).map_err(|_| AuthError)?;
+    key.cipher()
+        .decrypt_inout_detached(&nonce, ad, (&mut *ct).into(), &tag)
+        .map_err(|_| AuthError)?;
+    Ok(ct)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuthError;
 
@@ -286,6 +305,11 @@ mod tests {
             assert!(open(&k, b"ad-1", &bad).is_err(), "bit flip at {i} detected");
         }
         assert!(open(&k, b"ad-1", &sealed[..20]).is_err());
+        let mut copy = sealed.clone();
+        assert_eq!(open_in_place(&k, b"ad-1", &mut copy).unwrap(), b"hello");
+        let mut bad = sealed.clone();
+        bad[25] ^= 4;
+        assert!(open_in_place(&k, b"ad-1", &mut bad).is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod chunk;
 pub mod crypto;
 pub mod error;
 pub mod id;
+pub mod interrupt;
 pub mod ops;
 pub mod progress;
 pub mod repo;

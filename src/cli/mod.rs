@@ -186,8 +186,18 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// SIGINT/SIGTERM ask the running command to stop cleanly; a second one exits at once.
+fn install_signal_handlers() {
+    let flag = lifeboat::interrupt::flag();
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, flag.clone());
+        let _ = signal_hook::flag::register(sig, flag.clone());
+    }
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    install_signal_handlers();
     let g = &cli.global;
     let result = match &cli.command {
         Command::Init(a) => init::run(g, a),

@@ -153,6 +153,7 @@ pub fn prune(
     let writer = repo.pack_writer();
     progress.start("repack", Some(report.bytes_repacked));
     for (pid, live) in &repack {
+        crate::interrupt::check()?;
         for &(kind, id, offset, stored_len, raw_len) in live {
             let loc = crate::repo::Location {
                 pack: *pid,

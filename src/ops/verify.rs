@@ -196,11 +196,15 @@ pub fn verify(
         progress.start("read data", Some(total));
         let errs = Mutex::new(Vec::new());
         selected.par_iter().for_each(|(pack, entries)| {
+            if crate::interrupt::is_set() {
+                return;
+            }
             if let Err(e) = read_pack(repo, pack, entries, progress) {
                 errs.lock().expect("errors").push(e.to_string());
             }
         });
         progress.finish();
+        crate::interrupt::check()?;
         report.packs_read = selected.len();
         report.bytes_read = total;
         report.errors.extend(errs.into_inner().expect("errors"));

@@ -448,10 +448,21 @@ impl Repository {
         loc: &Location,
         sealed: &[u8],
     ) -> Result<Vec<u8>> {
+        self.open_blob_in_place(kind, id, loc, &mut sealed.to_vec())
+    }
+
+    /// Like [`Repository::open_blob`], decrypting in the caller's buffer.
+    pub fn open_blob_in_place(
+        &self,
+        kind: BlobKind,
+        id: &Id,
+        loc: &Location,
+        sealed: &mut [u8],
+    ) -> Result<Vec<u8>> {
         let object = format!("{} blob {id} (pack {})", kind.label(), loc.pack);
-        let encoded = crypto::open(kind.key(&self.keys), &pack::blob_ad(kind, id), sealed)
+        let encoded = crypto::open_in_place(kind.key(&self.keys), &pack::blob_ad(kind, id), sealed)
             .map_err(|e| Error::corrupt(&object, e))?;
-        let data = chunk::decode(&encoded, loc.raw_len as usize, &object)?;
+        let data = chunk::decode(encoded, loc.raw_len as usize, &object)?;
         if self.keys.chunk_id(&data) != *id {
             return Err(Error::corrupt(&object, "content does not hash to its id"));
         }

@@ -20,8 +20,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::id::Id;
 use crate::progress::Progress;
-use crate::repo::{BlobKind, LockKind, Repository};
+use crate::repo::{BlobKind, Location, LockKind, Repository};
 use crate::snapshot::entry::{Content, Entry, Kind};
 use crate::snapshot::manifest::Snapshot;
 use crate::snapshot::tree::TreeReader;
@@ -160,6 +161,7 @@ pub fn restore(
     let mut dirs: Vec<Entry> = Vec::new();
     let mut batch: Vec<Entry> = Vec::new();
     for entry in TreeReader::new(repo, &snapshot.tree) {
+        crate::interrupt::check()?;
         let e = entry?;
         let wanted = opts.includes.is_empty()
             || opts.includes.iter().any(|inc| {
@@ -179,6 +181,7 @@ pub fn restore(
         }
     }
     process_batch(&ctx, batch);
+    crate::interrupt::check()?;
     // Directory metadata last, deepest first, so writing inside them does not disturb it.
     if !opts.dry_run {
         for d in dirs.iter().rev() {
@@ -270,6 +273,7 @@ fn kind_at(dir: &OwnedFd, name: &[u8]) -> Option<FileType> {
 }
 
 fn restore_file(ctx: &Ctx<'_>, e: &Entry) -> Result<FileOutcome> {
+    crate::interrupt::check()?;
     let content = e
         .content
         .as_ref()
@@ -369,24 +373,45 @@ fn write_content(ctx: &Ctx<'_>, file: &std::fs::File, e: &Entry, content: &Conte
         file.set_len(e.size)
             .map_err(|err| Error::io(&object, err))?;
     }
-    for (ids, locs) in content.chunks.chunks(WINDOW).zip(locs.chunks(WINDOW)) {
-        let decoded: Vec<Vec<u8>> = ids
-            .par_iter()
+    // Decode window i+1 in parallel while window i is hashed and written in order.
+    let decode = |ids: &[Id], locs: &[Location]| -> Result<Vec<Vec<u8>>> {
+        ids.par_iter()
             .zip(locs.par_iter())
             .map(|(id, loc)| {
-                let sealed = ctx.repo.read_pack_range(
+                let mut sealed = ctx.repo.read_pack_range(
                     &loc.pack,
                     u64::from(loc.offset),
                     loc.stored_len as usize,
                 )?;
-                ctx.repo.open_blob(BlobKind::Data, id, loc, &sealed)
+                ctx.repo
+                    .open_blob_in_place(BlobKind::Data, id, loc, &mut sealed)
             })
-            .collect::<Result<_>>()?;
-        for data in &decoded {
-            placer
-                .write(file, data)
-                .map_err(|err| Error::io(&object, err))?;
-            ctx.progress.advance(data.len() as u64);
+            .collect()
+    };
+    let mut windows = content.chunks.chunks(WINDOW).zip(locs.chunks(WINDOW));
+    let mut ready = match windows.next() {
+        Some((ids, locs)) => decode(ids, locs)?,
+        None => Vec::new(),
+    };
+    loop {
+        crate::interrupt::check()?;
+        let next = windows.next();
+        let (written, decoded) = rayon::join(
+            || -> Result<()> {
+                for data in &ready {
+                    placer
+                        .write(file, data)
+                        .map_err(|err| Error::io(&object, err))?;
+                    ctx.progress.advance(data.len() as u64);
+                }
+                Ok(())
+            },
+            || next.map(|(ids, locs)| decode(ids, locs)),
+        );
+        written?;
+        match decoded {
+            Some(d) => ready = d?,
+            None => break,
         }
     }
     let digest = placer.finish();

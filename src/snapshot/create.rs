@@ -86,13 +86,16 @@ pub fn create(
     let encoders = opts.encoders.unwrap_or(cpus).max(1);
     let writer = repo.pack_writer();
     progress.start("snapshot", None);
-    let (tree, mut summary, warnings) = pipeline::run(&writer, progress, encoders, |s| {
+    let run = pipeline::run(&writer, progress, encoders, |s| {
         let cursor = parent
             .as_ref()
             .map(|(_, p)| ParentCursor::new(TreeReader::new(repo, &p.tree)));
         fs::walk(s, &roots, &excludes, cursor, readers)
-    })?;
-    let write = writer.finish()?.stats;
+    });
+    // Even a failed or interrupted run indexes the packs it wrote, so the next run reuses them.
+    let finished = writer.finish();
+    let (tree, mut summary, warnings) = run?;
+    let write = finished?.stats;
     progress.finish();
     summary.blobs_added = write.blobs;
     summary.raw_added = write.raw_bytes;

@@ -102,8 +102,9 @@ impl<'s, 'r> Session<'s, 'r> {
         }
     }
 
+    /// True once the run failed or was interrupted: workers stop at their next step.
     pub fn has_failed(&self) -> bool {
-        self.failed.load(Ordering::Relaxed)
+        self.failed.load(Ordering::Relaxed) || crate::interrupt::is_set()
     }
 
     /// Chunk a stream, hash it (SHA-256 of all bytes the reader yields), and queue new chunks
@@ -268,6 +269,7 @@ where
     if let Some(e) = session.error.lock().expect("error slot").take() {
         return Err(e);
     }
+    crate::interrupt::check()?;
     let summary = Summary {
         files: counts.files,
         dirs: counts.dirs,
