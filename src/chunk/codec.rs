@@ -356,6 +356,18 @@ pub fn join_planes(planes: &[Vec<u8>], k: usize, phase: usize, n: usize) -> Vec<
             pos[0] += 1;
             pos[1] += 1;
         }
+    } else if k == 4 {
+        let ins = planes[0][pos[0]..pos[0] + groups]
+            .iter()
+            .zip(&planes[1][pos[1]..pos[1] + groups])
+            .zip(&planes[2][pos[2]..pos[2] + groups])
+            .zip(&planes[3][pos[3]..pos[3] + groups]);
+        for (((a, b), c), d) in ins {
+            out.extend_from_slice(&[*a, *b, *c, *d]);
+        }
+        for p in pos.iter_mut() {
+            *p += groups;
+        }
     } else {
         for g in 0..groups {
             for (j, p) in planes.iter().enumerate() {

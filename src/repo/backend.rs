@@ -47,6 +47,10 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn size(&self, t: FileType, name: &str) -> io::Result<u64>;
     /// Create a file atomically and durably. Fails if it exists (names are unique).
     fn write(&self, t: FileType, name: &str, data: &[u8]) -> io::Result<()>;
+    /// [`Backend::write`] of the concatenation of `parts` (packs are assembled from blobs).
+    fn write_parts(&self, t: FileType, name: &str, parts: &[Vec<u8>]) -> io::Result<()> {
+        self.write(t, name, &parts.concat())
+    }
     /// Names of all files of a type (no temporary files).
     fn list(&self, t: FileType) -> io::Result<Vec<String>>;
     fn remove(&self, t: FileType, name: &str) -> io::Result<()>;
@@ -119,6 +123,18 @@ impl LocalBackend {
         Ok(self.dir(t).join(name))
     }
 
+    fn write_slices(&self, t: FileType, name: &str, parts: &[&[u8]]) -> io::Result<()> {
+        let path = self.path(t, name)?;
+        let dir = path.parent().expect("repository files live in a directory");
+        let file = path
+            .file_name()
+            .expect("named")
+            .to_str()
+            .expect("hex names are UTF-8");
+        // Locks are refreshed by rewriting them; the config is written once by init.
+        atomic_write_parts(dir, file, parts, t == FileType::Lock)
+    }
+
     fn open_pack(&self, name: &str, path: &Path) -> io::Result<Arc<File>> {
         let mut cache = self.open_packs.lock().expect("pack cache poisoned");
         if let Some(f) = cache.get(name) {
@@ -136,6 +152,16 @@ impl LocalBackend {
 /// Write `data` to `dir/name` atomically: temporary file, fsync, rename, fsync directory.
 /// The file gets mode 0600 whatever the umask. On error nothing is left behind.
 pub fn atomic_write(dir: &Path, name: &str, data: &[u8], replace: bool) -> io::Result<()> {
+    atomic_write_parts(dir, name, &[data], replace)
+}
+
+/// [`atomic_write`] of several buffers, written one after the other.
+pub fn atomic_write_parts(
+    dir: &Path,
+    name: &str,
+    parts: &[&[u8]],
+    replace: bool,
+) -> io::Result<()> {
     let tmp = dir.join(format!("{TMP_PREFIX}{}", random_suffix()));
     let result = (|| {
         let mut f = OpenOptions::new()
@@ -144,7 +170,9 @@ pub fn atomic_write(dir: &Path, name: &str, data: &[u8], replace: bool) -> io::R
             .mode(0o600)
             .open(&tmp)?;
         f.set_permissions(fs::Permissions::from_mode(0o600))?;
-        f.write_all(data)?;
+        for part in parts {
+            f.write_all(part)?;
+        }
         f.sync_all()?;
         drop(f);
         let dest = dir.join(name);
@@ -246,15 +274,12 @@ impl Backend for LocalBackend {
     }
 
     fn write(&self, t: FileType, name: &str, data: &[u8]) -> io::Result<()> {
-        let path = self.path(t, name)?;
-        let dir = path.parent().expect("repository files live in a directory");
-        let file = path
-            .file_name()
-            .expect("named")
-            .to_str()
-            .expect("hex names are UTF-8");
-        // Locks are refreshed by rewriting them; the config is written once by init.
-        atomic_write(dir, file, data, t == FileType::Lock)
+        self.write_slices(t, name, &[data])
+    }
+
+    fn write_parts(&self, t: FileType, name: &str, parts: &[Vec<u8>]) -> io::Result<()> {
+        let slices: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        self.write_slices(t, name, &slices)
     }
 
     fn list(&self, t: FileType) -> io::Result<Vec<String>> {

@@ -179,49 +179,52 @@ pub fn open_header(
     Ok(entries)
 }
 
-/// A pack under construction.
+/// A pack under construction: the sealed blobs are kept as they are (no copy) and written
+/// one after the other.
 pub struct PackBuilder {
     pub id: Id,
     pub kind: BlobKind,
-    buf: Vec<u8>,
+    parts: Vec<Vec<u8>>,
+    len: usize,
     entries: Vec<PackEntry>,
 }
 
 impl PackBuilder {
-    pub fn new(kind: BlobKind, capacity: usize) -> Self {
+    pub fn new(kind: BlobKind) -> Self {
         PackBuilder {
             id: Id::random(),
             kind,
-            buf: Vec::with_capacity(capacity),
+            parts: Vec::new(),
+            len: 0,
             entries: Vec::new(),
         }
     }
 
     /// Append a sealed blob; returns its offset in the pack.
-    pub fn add(&mut self, id: Id, raw_len: u32, sealed: &[u8]) -> u32 {
-        let offset = self.buf.len() as u32;
-        self.buf.extend_from_slice(sealed);
+    pub fn add(&mut self, id: Id, raw_len: u32, sealed: Vec<u8>) -> u32 {
+        let offset = self.len as u32;
+        self.len += sealed.len();
         self.entries.push(PackEntry {
             kind: self.kind,
             id,
             stored_len: sealed.len() as u32,
             raw_len,
         });
+        self.parts.push(sealed);
         offset
     }
 
     pub fn len(&self) -> usize {
-        self.buf.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
-    /// The complete pack file and its entries with offsets.
-    pub fn finish(mut self, keys: &MasterKeys) -> (Id, Vec<u8>, Vec<(PackEntry, u32)>) {
-        let tail = seal_header(keys, &self.id, &self.entries);
-        self.buf.extend_from_slice(&tail);
+    /// The complete pack file (as consecutive parts) and its entries with offsets.
+    pub fn finish(mut self, keys: &MasterKeys) -> (Id, Vec<Vec<u8>>, Vec<(PackEntry, u32)>) {
+        self.parts.push(seal_header(keys, &self.id, &self.entries));
         let mut offset = 0u32;
         let located = self
             .entries
@@ -232,7 +235,7 @@ impl PackBuilder {
                 (*e, o)
             })
             .collect();
-        (self.id, self.buf, located)
+        (self.id, self.parts, located)
     }
 }
 
@@ -243,11 +246,12 @@ mod tests {
     #[test]
     fn header_round_trip_and_damage() {
         let keys = MasterKeys::generate();
-        let mut b = PackBuilder::new(BlobKind::Data, 0);
+        let mut b = PackBuilder::new(BlobKind::Data);
         let blob = vec![7u8; 100];
-        b.add(Id::random(), 50, &blob);
-        b.add(Id::random(), 60, &blob);
-        let (id, bytes, located) = b.finish(&keys);
+        b.add(Id::random(), 50, blob.clone());
+        b.add(Id::random(), 60, blob);
+        let (id, parts, located) = b.finish(&keys);
+        let bytes = parts.concat();
         assert_eq!(located[1].1, 100);
         let n = bytes.len() as u64;
         let hl = header_len_from_tail(&bytes[bytes.len() - 4..], n, "p").unwrap() as usize;

@@ -47,7 +47,7 @@ struct Flushed {
 
 struct FullPack {
     id: Id,
-    bytes: Vec<u8>,
+    parts: Vec<Vec<u8>>,
     entry: IndexPack,
 }
 
@@ -78,7 +78,7 @@ impl<'r> PackWriter<'r> {
                             if flushed.error.lock().expect("error").is_some() {
                                 continue;
                             }
-                            match backend.write(FileType::Pack, &p.id.to_hex(), &p.bytes) {
+                            match backend.write_parts(FileType::Pack, &p.id.to_hex(), &p.parts) {
                                 Ok(()) => {
                                     flushed.packs.fetch_add(1, Ordering::Relaxed);
                                     flushed
@@ -147,13 +147,13 @@ impl<'r> PackWriter<'r> {
         let id = self.repo.keys().chunk_id(data);
         if self.claim(&id) {
             let sealed = self.repo.seal_blob(kind, &id, data, offset);
-            self.add(kind, id, data.len() as u32, &sealed)?;
+            self.add(kind, id, data.len() as u32, sealed)?;
         }
         Ok(id)
     }
 
     /// Add a sealed blob. Writes the pack when it is full.
-    pub fn add(&self, kind: BlobKind, id: Id, raw_len: u32, sealed: &[u8]) -> Result<()> {
+    pub fn add(&self, kind: BlobKind, id: Id, raw_len: u32, sealed: Vec<u8>) -> Result<()> {
         self.blobs.fetch_add(1, Ordering::Relaxed);
         self.raw_bytes
             .fetch_add(u64::from(raw_len), Ordering::Relaxed);
@@ -163,7 +163,7 @@ impl<'r> PackWriter<'r> {
             let mut open = self.open.lock().expect("open packs");
             let slot = &mut open[kind as usize];
             let target = self.repo.config().pack_size as usize;
-            let b = slot.get_or_insert_with(|| PackBuilder::new(kind, target + (4 << 20)));
+            let b = slot.get_or_insert_with(|| PackBuilder::new(kind));
             b.add(id, raw_len, sealed);
             if b.len() >= target { slot.take() } else { None }
         };
@@ -176,7 +176,7 @@ impl<'r> PackWriter<'r> {
     /// Seal a full pack and hand it to a flusher; write an index checkpoint when due.
     fn write_pack(&self, b: PackBuilder) -> Result<()> {
         self.check_flushed()?;
-        let (id, bytes, located) = b.finish(self.repo.keys());
+        let (id, parts, located) = b.finish(self.repo.keys());
         let entry = IndexPack {
             id,
             blobs: located
@@ -186,7 +186,7 @@ impl<'r> PackWriter<'r> {
         };
         let tx = self.to_flush.lock().expect("flush queue").clone();
         match tx {
-            Some(tx) if tx.send(FullPack { id, bytes, entry }).is_ok() => {}
+            Some(tx) if tx.send(FullPack { id, parts, entry }).is_ok() => {}
             _ => return Err(Error::Invalid("internal: pack flushers stopped".into())),
         }
         let checkpoint = {

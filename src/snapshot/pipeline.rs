@@ -294,7 +294,7 @@ fn encode_loop(s: &Session<'_, '_>, rx: &Receiver<Option<Job>>) {
         let sealed = repo.seal_blob(BlobKind::Data, &job.id, &job.data, job.offset);
         if let Err(e) = s
             .writer
-            .add(BlobKind::Data, job.id, job.data.len() as u32, &sealed)
+            .add(BlobKind::Data, job.id, job.data.len() as u32, sealed)
         {
             s.fail(e);
         }
