@@ -575,10 +575,11 @@ fn restore_other(ctx: &Ctx<'_>, e: &Entry) -> Result<()> {
         }
         Kind::File | Kind::Dir => unreachable!("handled elsewhere"),
     }
-    if let Err(err) = rustix::fs::renameat(&*dir, tmp.as_str(), &*dir, name) {
-        let _ = rustix::fs::unlinkat(&*dir, tmp.as_str(), AtFlags::empty());
-        return Err(io(err));
-    }
+    let renamed = rustix::fs::renameat(&*dir, tmp.as_str(), &*dir, name);
+    // rename(2) between two links of the same inode succeeds without doing anything (a hard
+    // link restored over itself); the temporary name must go in every case.
+    let _ = rustix::fs::unlinkat(&*dir, tmp.as_str(), AtFlags::empty());
+    renamed.map_err(io)?;
     ctx.warn(&e.path, problems);
     let mut r = ctx.report.lock().expect("report");
     if matches!(e.kind, Kind::Symlink | Kind::Hardlink) {

@@ -345,8 +345,19 @@ impl<I: Iterator<Item = Result<Entry>>> Walker<'_, '_, '_, I> {
         }
         let one_fs = self.excludes.one_file_system;
         let caches = self.excludes.caches;
+        if std::fs::symlink_metadata(root).is_ok_and(|m| m.file_type().is_symlink()) {
+            let to = std::fs::read_link(root)
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            // A notice, not a warning: nothing was lost, but it is rarely what was meant.
+            self.s.progress().warn(&format!(
+                "{} is a symlink to {to}: only the link is recorded (name the target to include its contents)",
+                root.display()
+            ));
+        }
         let walker = walkdir::WalkDir::new(root)
             .follow_links(false)
+            .follow_root_links(false)
             .same_file_system(one_fs)
             .sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
         let mut it = walker.into_iter();
