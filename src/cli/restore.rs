@@ -102,15 +102,10 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             eprintln!("error: {e}");
         }
     }
-    Ok(if !r.errors.is_empty() {
-        if r.errors
-            .iter()
-            .any(|e| e.contains("corrupt") || e.contains("SHA-256") || e.contains("authentication"))
-        {
-            Exit::Integrity
-        } else {
-            Exit::Failure
-        }
+    Ok(if r.damaged > 0 {
+        Exit::Integrity
+    } else if !r.errors.is_empty() {
+        Exit::Failure
     } else if !r.warnings.is_empty() {
         Exit::Partial
     } else {

@@ -78,6 +78,8 @@ pub struct RestoreReport {
     pub special: u64,
     pub warnings: Vec<String>,
     pub errors: Vec<String>,
+    /// How many of the errors are damaged or tampered repository data.
+    pub damaged: u64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub plan: Vec<Planned>,
 }
