@@ -64,6 +64,29 @@ pub fn path_problem(p: &[u8]) -> Option<&'static str> {
     None
 }
 
+/// Normalise an absolute path given by a user: repeated and trailing slashes and `.`
+/// components go; `..` is refused (its meaning depends on symlinks the snapshot may not hold).
+pub fn normalize_abs(p: &[u8]) -> Result<Vec<u8>, String> {
+    if p.first() != Some(&b'/') {
+        return Err(format!("{} is not an absolute path", show(p)));
+    }
+    let mut out = Vec::with_capacity(p.len());
+    for comp in p.split(|&c| c == b'/') {
+        match comp {
+            b"" | b"." => {}
+            b".." => return Err(format!("{}: '..' is not allowed here", show(p))),
+            c => {
+                out.push(b'/');
+                out.extend_from_slice(c);
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    }
+    Ok(out)
+}
+
 /// The parent of a normalised absolute path (`/a/b` -> `/a`, `/a` -> `/`).
 pub fn parent(p: &[u8]) -> Option<&[u8]> {
     if p == b"/" {
@@ -172,5 +195,8 @@ mod tests {
         assert_eq!(parent(b"/a"), Some(&b"/"[..]));
         assert!(is_within(b"/a/b", b"/a") && !is_within(b"/ab", b"/a") && is_within(b"/x", b"/"));
         assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(normalize_abs(b"/a//b/./c/").unwrap(), b"/a/b/c");
+        assert_eq!(normalize_abs(b"///").unwrap(), b"/");
+        assert!(normalize_abs(b"/a/../b").is_err() && normalize_abs(b"a/b").is_err());
     }
 }

@@ -43,10 +43,12 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let repo = g.open()?;
     repo.load_index()?;
     let (_, snap) = select::resolve(&repo, &a.snapshot, &Filter::default())?;
-    let base: Vec<u8> = a
-        .path
-        .as_ref()
-        .map_or(b"/".to_vec(), |p| p.as_os_str().as_bytes().to_vec());
+    let base: Vec<u8> = match &a.path {
+        Some(p) => {
+            lifeboat::util::normalize_abs(p.as_os_str().as_bytes()).map_err(anyhow::Error::msg)?
+        }
+        None => b"/".to_vec(),
+    };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     use std::io::Write;
     for e in TreeReader::new(&repo, &snap.tree) {

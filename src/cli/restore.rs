@@ -64,8 +64,9 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     opts.includes = a
         .includes
         .iter()
-        .map(|p| p.as_os_str().as_bytes().to_vec())
-        .collect();
+        .map(|p| lifeboat::util::normalize_abs(p.as_os_str().as_bytes()))
+        .collect::<Result<_, _>>()
+        .map_err(anyhow::Error::msg)?;
     opts.dry_run = a.dry_run;
     opts.owners = opts.owners && !a.no_owner;
     opts.sync = !a.no_sync;

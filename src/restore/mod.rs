@@ -8,7 +8,8 @@
 
 pub mod target;
 
-use std::os::fd::OwnedFd;
+use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -27,7 +28,7 @@ use crate::snapshot::entry::{Content, Entry, Kind};
 use crate::snapshot::manifest::Snapshot;
 use crate::snapshot::tree::TreeReader;
 use crate::util::is_within;
-use target::{MetaProblems, Target, apply_at_metadata, apply_fd_metadata, create_temp, errno_io};
+use target::{MetaProblems, Obj, Target, apply_metadata, create_temp, errno_io};
 
 /// Entries handled per batch: bounds memory on huge snapshots.
 const BATCH: usize = 4096;
@@ -162,15 +163,40 @@ pub fn restore(
     progress.start("restore", Some(snapshot.summary.bytes));
     let mut dirs: Vec<Entry> = Vec::new();
     let mut batch: Vec<Entry> = Vec::new();
+    let mut matched = vec![false; opts.includes.len()];
+    // With --include, the first name of a hard-linked file may be left out while a later name
+    // is wanted: that name then becomes the file, and further names link to it.
+    let mut unrestored_links: HashMap<Vec<u8>, Entry> = HashMap::new();
+    let mut link_alias: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
     for entry in TreeReader::new(repo, &snapshot.tree) {
         crate::interrupt::check()?;
-        let e = entry?;
-        let wanted = opts.includes.is_empty()
-            || opts.includes.iter().any(|inc| {
-                is_within(&e.path, inc) || (e.kind == Kind::Dir && is_within(inc, &e.path))
-            });
+        let mut e = entry?;
+        let mut wanted = opts.includes.is_empty();
+        for (inc, m) in opts.includes.iter().zip(matched.iter_mut()) {
+            if is_within(&e.path, inc) {
+                *m = true;
+                wanted = true;
+            } else if e.kind == Kind::Dir && is_within(inc, &e.path) {
+                wanted = true;
+            }
+        }
         if !wanted {
+            if e.kind == Kind::File && e.nlink > 1 {
+                unrestored_links.insert(e.path.clone(), e);
+            }
             continue;
+        }
+        if e.kind == Kind::Hardlink {
+            let t = e.target.clone().unwrap_or_default();
+            if let Some(alias) = link_alias.get(&t) {
+                e.target = Some(alias.clone());
+            } else if let Some(first) = unrestored_links.remove(&t) {
+                link_alias.insert(t, e.path.clone());
+                e.kind = Kind::File;
+                e.target = None;
+                e.size = first.size;
+                e.content = first.content;
+            }
         }
         if e.kind == Kind::Dir {
             restore_dir(&ctx, &e);
@@ -184,6 +210,19 @@ pub fn restore(
     }
     process_batch(&ctx, batch);
     crate::interrupt::check()?;
+    let unmatched: Vec<String> = opts
+        .includes
+        .iter()
+        .zip(&matched)
+        .filter(|(_, m)| !**m)
+        .map(|(i, _)| crate::util::show(i))
+        .collect();
+    if !unmatched.is_empty() {
+        return Err(Error::Invalid(format!(
+            "--include {} matches nothing in this snapshot (see `lifeboat ls`)",
+            unmatched.join(", ")
+        )));
+    }
     // Directory metadata last, deepest first, so writing inside them does not disturb it.
     if !opts.dry_run {
         for d in dirs.iter().rev() {
@@ -193,7 +232,7 @@ pub fn restore(
             match ctx.target().dir(&d.path, false) {
                 Ok(fd) => {
                     let mut problems = MetaProblems::default();
-                    apply_fd_metadata(&*fd, d, opts.owners, &mut problems);
+                    apply_metadata(Obj::Fd(fd.as_fd()), d, opts.owners, &mut problems);
                     ctx.warn(&d.path, problems);
                 }
                 Err(err) => ctx.error(d, &err),
@@ -318,7 +357,7 @@ fn restore_file(ctx: &Ctx<'_>, e: &Entry) -> Result<FileOutcome> {
             )
             .map_err(|err| Error::io(ctx.show(&e.path), errno_io(err)))?;
             let mut problems = MetaProblems::default();
-            apply_fd_metadata(&fd, e, ctx.opts.owners, &mut problems);
+            apply_metadata(Obj::Fd(fd.as_fd()), e, ctx.opts.owners, &mut problems);
             ctx.warn(&e.path, problems);
             return Ok(FileOutcome::Unchanged);
         }
@@ -339,7 +378,7 @@ fn restore_file(ctx: &Ctx<'_>, e: &Entry) -> Result<FileOutcome> {
     let (tmp, file) = create_temp(&dir).map_err(|err| Error::io(ctx.show(&e.path), err))?;
     let written = write_content(ctx, &file, e, content).and_then(|n| {
         let mut problems = MetaProblems::default();
-        apply_fd_metadata(&file, e, ctx.opts.owners, &mut problems);
+        apply_metadata(Obj::Fd(file.as_fd()), e, ctx.opts.owners, &mut problems);
         ctx.warn(&e.path, problems);
         rustix::fs::renameat(&*dir, tmp.as_str(), &*dir, name)
             .map_err(|err| Error::io(ctx.show(&e.path), errno_io(err)))?;
@@ -520,14 +559,12 @@ fn restore_other(ctx: &Ctx<'_>, e: &Entry) -> Result<()> {
         Kind::Symlink => {
             let t = e.target.as_deref().unwrap_or_default();
             rustix::fs::symlinkat(t, &*dir, tmp.as_str()).map_err(io)?;
-            apply_at_metadata(
-                &dir,
-                tmp.as_bytes(),
-                e,
-                ctx.opts.owners,
-                true,
-                &mut problems,
-            );
+            let obj = Obj::At {
+                dir: &dir,
+                name: tmp.as_bytes(),
+                symlink: true,
+            };
+            apply_metadata(obj, e, ctx.opts.owners, &mut problems);
         }
         Kind::Hardlink => {
             let t = e.target.as_deref().unwrap_or_default();
@@ -566,14 +603,12 @@ fn restore_other(ctx: &Ctx<'_>, e: &Entry) -> Result<()> {
                 e.rdev.unwrap_or(0),
             )
             .map_err(io)?;
-            apply_at_metadata(
-                &dir,
-                tmp.as_bytes(),
-                e,
-                ctx.opts.owners,
-                false,
-                &mut problems,
-            );
+            let obj = Obj::At {
+                dir: &dir,
+                name: tmp.as_bytes(),
+                symlink: false,
+            };
+            apply_metadata(obj, e, ctx.opts.owners, &mut problems);
         }
         Kind::File | Kind::Dir => unreachable!("handled elsewhere"),
     }

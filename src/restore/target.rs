@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -17,7 +17,7 @@ use rustix::fs::{AtFlags, Mode, OFlags, Timespec, Timestamps, XattrFlags};
 use rustix::io::Errno;
 
 use crate::error::{Error, Result};
-use crate::snapshot::entry::{Entry, Xattr};
+use crate::snapshot::entry::{Entry, Kind, Xattr};
 use crate::util::show;
 
 const MAX_CACHED_DIRS: usize = 1024;
@@ -179,74 +179,149 @@ impl MetaProblems {
     }
 }
 
-/// Apply owner, mode, xattrs and times to an open object. Order matters: chown clears setuid
-/// bits and capabilities, so mode and xattrs come after it, and times come last.
-pub fn apply_fd_metadata(fd: impl AsFd, e: &Entry, owners: bool, problems: &mut MetaProblems) {
-    let fd = fd.as_fd();
-    if owners {
-        let uid = rustix::process::Uid::from_raw(e.uid);
-        let gid = rustix::process::Gid::from_raw(e.gid);
-        if let Err(err) = rustix::fs::fchown(fd, Some(uid), Some(gid)) {
-            problems.note("owner", err);
-        }
-    }
-    if let Err(err) = rustix::fs::fchmod(fd, Mode::from_raw_mode(e.mode & 0o7777)) {
-        problems.note("mode", err);
-    }
-    for Xattr(name, value) in &e.xattrs {
-        if let Err(err) = rustix::fs::fsetxattr(fd, name.as_slice(), value, XattrFlags::empty()) {
-            problems.note(&format!("xattr {}", show(name)), err);
-        }
-    }
-    if let Err(err) = rustix::fs::futimens(fd, &timestamps(e)) {
-        problems.note("times", err);
-    }
+/// The object metadata is applied to: an open file or directory, or a name in a directory
+/// (symlinks and special files, which are never opened or followed).
+pub enum Obj<'a> {
+    Fd(BorrowedFd<'a>),
+    At {
+        dir: &'a OwnedFd,
+        name: &'a [u8],
+        symlink: bool,
+    },
 }
 
-/// Apply metadata to a symlink or special file by name, never following it.
-pub fn apply_at_metadata(
-    dir: &OwnedFd,
-    name: &[u8],
-    e: &Entry,
-    owners: bool,
-    is_symlink: bool,
-    problems: &mut MetaProblems,
-) {
-    if owners {
-        let uid = rustix::process::Uid::from_raw(e.uid);
-        let gid = rustix::process::Gid::from_raw(e.gid);
-        if let Err(err) =
-            rustix::fs::chownat(dir, name, Some(uid), Some(gid), AtFlags::SYMLINK_NOFOLLOW)
-        {
-            problems.note("owner", err);
-        }
-    }
-    if !is_symlink {
-        if let Err(err) = rustix::fs::chmodat(
-            dir,
-            name,
-            Mode::from_raw_mode(e.mode & 0o7777),
-            AtFlags::empty(),
-        ) {
-            problems.note("mode", err);
-        }
-    }
-    if !e.xattrs.is_empty() {
-        // lsetxattr through the directory's /proc entry: the final component is not followed.
-        let fd_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(dir));
-        let mut p = fd_path.into_bytes();
-        p.push(b'/');
+impl Obj<'_> {
+    /// `/proc/self/fd/<dir>/<name>`: a path whose last component is not followed by `l*xattr`.
+    fn proc_path(dir: &OwnedFd, name: &[u8]) -> Vec<u8> {
+        let mut p = format!("/proc/self/fd/{}/", std::os::fd::AsRawFd::as_raw_fd(dir)).into_bytes();
         p.extend_from_slice(name);
-        let path = std::ffi::OsStr::from_bytes(&p);
-        for Xattr(xname, value) in &e.xattrs {
-            if let Err(err) =
-                rustix::fs::lsetxattr(path, xname.as_slice(), value, XattrFlags::empty())
-            {
-                problems.note(&format!("xattr {}", show(xname)), err);
+        p
+    }
+
+    fn list_xattrs(&self) -> Result<Vec<Vec<u8>>, Errno> {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let n = match self {
+                Obj::Fd(fd) => rustix::fs::flistxattr(fd, &mut buf[..]),
+                Obj::At { dir, name, .. } => rustix::fs::llistxattr(
+                    std::ffi::OsStr::from_bytes(&Self::proc_path(dir, name)),
+                    &mut buf[..],
+                ),
+            };
+            match n {
+                Ok(n) => {
+                    return Ok(buf[..n]
+                        .split(|&b| b == 0)
+                        .filter(|s| !s.is_empty())
+                        .map(<[u8]>::to_vec)
+                        .collect());
+                }
+                Err(Errno::RANGE) if buf.len() < (1 << 20) => buf.resize(buf.len() * 4, 0),
+                Err(e) => return Err(e),
             }
         }
     }
-    if let Err(err) = rustix::fs::utimensat(dir, name, &timestamps(e), AtFlags::SYMLINK_NOFOLLOW) {
+
+    fn set_xattr(&self, xname: &[u8], value: &[u8]) -> Result<(), Errno> {
+        match self {
+            Obj::Fd(fd) => rustix::fs::fsetxattr(fd, xname, value, XattrFlags::empty()),
+            Obj::At { dir, name, .. } => rustix::fs::lsetxattr(
+                std::ffi::OsStr::from_bytes(&Self::proc_path(dir, name)),
+                xname,
+                value,
+                XattrFlags::empty(),
+            ),
+        }
+    }
+
+    fn remove_xattr(&self, xname: &[u8]) -> Result<(), Errno> {
+        match self {
+            Obj::Fd(fd) => rustix::fs::fremovexattr(fd, xname),
+            Obj::At { dir, name, .. } => rustix::fs::lremovexattr(
+                std::ffi::OsStr::from_bytes(&Self::proc_path(dir, name)),
+                xname,
+            ),
+        }
+    }
+}
+
+/// The mode to restore. When owners are not restored, set-user/group-ID bits of someone
+/// else's file are dropped (as tar does): a restore must not mint set-ID programs of the
+/// restoring user.
+pub fn effective_mode(e: &Entry, owners: bool) -> u32 {
+    let mut mode = e.mode & 0o7777;
+    if !owners && e.kind != Kind::Dir {
+        if e.uid != rustix::process::geteuid().as_raw() {
+            mode &= !0o4000;
+        }
+        if e.gid != rustix::process::getegid().as_raw() {
+            mode &= !0o2000;
+        }
+    }
+    mode
+}
+
+/// Apply owner, mode, xattrs (exactly the snapshot's set: others, such as ACLs inherited from
+/// a default ACL, are removed) and times. Order matters: chown clears set-ID bits and file
+/// capabilities, so mode and xattrs come after it, and times come last.
+pub fn apply_metadata(obj: Obj<'_>, e: &Entry, owners: bool, problems: &mut MetaProblems) {
+    if owners {
+        let uid = Some(rustix::process::Uid::from_raw(e.uid));
+        let gid = Some(rustix::process::Gid::from_raw(e.gid));
+        let r = match &obj {
+            Obj::Fd(fd) => rustix::fs::fchown(fd, uid, gid),
+            Obj::At { dir, name, .. } => {
+                rustix::fs::chownat(dir, *name, uid, gid, AtFlags::SYMLINK_NOFOLLOW)
+            }
+        };
+        if let Err(err) = r {
+            problems.note("owner", err);
+        }
+    }
+    let mode = effective_mode(e, owners);
+    if mode != e.mode & 0o7777 {
+        problems.0.push(format!(
+            "set-ID bits dropped: the owner ({}:{}) was not restored",
+            e.uid, e.gid
+        ));
+    }
+    let r = match &obj {
+        Obj::Fd(fd) => rustix::fs::fchmod(fd, Mode::from_raw_mode(mode)),
+        Obj::At { symlink: true, .. } => Ok(()),
+        Obj::At { dir, name, .. } => {
+            rustix::fs::chmodat(dir, *name, Mode::from_raw_mode(mode), AtFlags::empty())
+        }
+    };
+    if let Err(err) = r {
+        problems.note("mode", err);
+    }
+    match obj.list_xattrs() {
+        Ok(present) => {
+            for xname in present {
+                // SELinux labels are the host's business, not the snapshot's.
+                let wanted = e.xattrs.iter().any(|x| x.0 == xname) || xname == b"security.selinux";
+                if !wanted {
+                    if let Err(err) = obj.remove_xattr(&xname) {
+                        problems.note(&format!("removing xattr {}", show(&xname)), err);
+                    }
+                }
+            }
+        }
+        Err(Errno::NOTSUP) => {}
+        Err(err) => problems.note("listing xattrs", err),
+    }
+    for Xattr(xname, value) in &e.xattrs {
+        if let Err(err) = obj.set_xattr(xname, value) {
+            problems.note(&format!("xattr {}", show(xname)), err);
+        }
+    }
+    let r = match &obj {
+        Obj::Fd(fd) => rustix::fs::futimens(fd, &timestamps(e)),
+        Obj::At { dir, name, .. } => {
+            rustix::fs::utimensat(dir, *name, &timestamps(e), AtFlags::SYMLINK_NOFOLLOW)
+        }
+    };
+    if let Err(err) = r {
         problems.note("times", err);
     }
 }
