@@ -163,13 +163,23 @@ impl Global {
         // Refuse a non-repository before asking for a password.
         Repository::check_format(&*backend)?;
         let pw = password::get(self)?;
-        Ok(Repository::open(backend, &pw)?)
+        let mut repo = Repository::open(backend, &pw)?;
+        repo.set_notify(Arc::new(|msg: &str| {
+            NOTICED.store(true, std::sync::atomic::Ordering::Relaxed);
+            eprintln!("warning: {msg}");
+        }));
+        Ok(repo)
     }
 
     pub fn progress(&self) -> progress::Bar {
         progress::Bar::new(self.quiet || self.json)
     }
 }
+
+/// Set when the library reported damage it worked around (a damaged index or snapshot file
+/// skipped); a command that otherwise succeeded then exits with [`Exit::Integrity`] so
+/// scripts notice.
+static NOTICED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Print JSON to stdout.
 pub fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
@@ -215,6 +225,9 @@ pub fn main() -> ExitCode {
         Command::Man(a) => misc::man(a),
     };
     match result {
+        Ok(Exit::Success | Exit::Partial) if NOTICED.load(std::sync::atomic::Ordering::Relaxed) => {
+            Exit::Integrity.into()
+        }
         Ok(code) => code.into(),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {

@@ -69,6 +69,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         .map_err(anyhow::Error::msg)?;
     opts.dry_run = a.dry_run;
     opts.owners = opts.owners && !a.no_owner;
+    opts.report_unrestored_owners &= !a.no_owner;
     opts.sync = !a.no_sync;
     opts.lock_wait = g.lock_wait;
     let bar = g.progress();
@@ -83,6 +84,16 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
                 println!("{:<8} {}{}", p.action, a.target.display(), p.path);
             }
             println!("dry run: {} action(s), nothing written", r.plan.len());
+        } else if !r.errors.is_empty() {
+            println!(
+                "restore of snapshot {} to {} FAILED for {} object(s); {} files written ({}), {} unchanged",
+                id.short(),
+                a.target.display(),
+                r.errors.len(),
+                r.files_written,
+                human_bytes(r.bytes_written),
+                r.files_unchanged
+            );
         } else if !g.quiet {
             println!(
                 "restored snapshot {} to {}: {} files written ({}), {} unchanged, {} dirs, {} links, {} special",

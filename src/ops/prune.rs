@@ -83,7 +83,7 @@ pub fn prune(
         }
     }
     repo.load_index()?;
-    let snapshots = select::all(repo)?;
+    let snapshots = select::all_strict(repo)?;
     let used = super::referenced_blobs(repo, &snapshots)?;
     for id in &used {
         if !repo.index().contains(id) {

@@ -133,15 +133,14 @@ pub fn verify(
     report.errors.extend(errors.into_inner().expect("errors"));
 
     // Snapshots: every referenced blob indexed.
-    let snaps = select::all(repo);
-    let snaps = match snaps {
-        Ok(s) => s,
-        Err(e) => {
-            report.errors.push(e.to_string());
-            Vec::new()
-        }
-    };
-    report.snapshots = snaps.len();
+    let select::Loaded {
+        good: snaps,
+        damaged,
+    } = select::load_all(repo)?;
+    report.snapshots = snaps.len() + damaged.len();
+    report
+        .errors
+        .extend(damaged.iter().map(|(_, e)| e.to_string()));
     for (sid, s) in &snaps {
         let mut missing = 0usize;
         let mut first_missing = None;

@@ -33,8 +33,9 @@ use crate::id::Id;
 
 const MAGIC: &[u8; 8] = b"LBREPO\0\x01";
 pub const FORMAT_VERSION: u32 = 1;
-/// Largest decompressed sealed file (index, snapshot) a reader accepts.
-const MAX_SEALED_PLAIN: u64 = 1 << 30;
+/// Largest decompressed sealed file (index, snapshot) a reader accepts. Writers stay far
+/// below it: index files hold at most about 150,000 blobs (about 13 MiB).
+const MAX_SEALED_PLAIN: u64 = 64 << 20;
 const DEFAULT_PACK_SIZE: u64 = 16 << 20;
 
 /// The sealed configuration (FORMAT.md §5).
@@ -56,7 +57,12 @@ pub struct Repository {
     tree_gear: Gear,
     index: RwLock<Index>,
     compression: Compression,
+    notify: Notify,
 }
+
+/// Receives notices about damage that a command works around (a damaged index or snapshot file
+/// that is skipped). The CLI prints them; the default drops them.
+pub type Notify = Arc<dyn Fn(&str) + Send + Sync>;
 
 impl std::fmt::Debug for Repository {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -133,6 +139,7 @@ impl Repository {
             tree_gear,
             index: RwLock::new(Index::default()),
             compression: Compression::default(),
+            notify: Arc::new(|_: &str| {}),
         }
     }
 
@@ -377,7 +384,7 @@ impl Repository {
                     .read_to_end(&mut out)
                     .map_err(|e| Error::corrupt(&object, format!("zstd: {e}")))?;
                 if out.len() as u64 > MAX_SEALED_PLAIN {
-                    return Err(Error::hostile(&object, "expands beyond 1 GiB"));
+                    return Err(Error::hostile(&object, "expands beyond 64 MiB"));
                 }
                 out
             }
@@ -399,13 +406,35 @@ impl Repository {
     // ---- index ----
 
     /// Load every index file (in parallel) into the in-memory index.
+    /// A damaged index file is skipped with a notice: the blobs it alone lists become
+    /// unavailable, everything else stays usable. (`prune` reads index files strictly.)
     pub fn load_index(&self) -> Result<()> {
-        let files = self.read_index_files()?;
+        let ids = self.list_ids(FileType::Index)?;
+        let files: Vec<(Id, Result<IndexFile>)> = ids
+            .par_iter()
+            .map(|id| (*id, self.load_sealed::<IndexFile>(FileType::Index, id)))
+            .collect();
         let mut idx = self.index.write().expect("index lock");
-        for (_, f) in &files {
-            idx.add_file(f);
+        for (_, f) in files {
+            match f {
+                Ok(f) => idx.add_file(&f),
+                Err(e) if e.is_integrity() => self.notice(&format!(
+                    "{e}; skipped (blobs listed only there are unavailable; `lifeboat verify` shows the extent)"
+                )),
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
+    }
+
+    /// Install the receiver of notices (see [`Notify`]).
+    pub fn set_notify(&mut self, notify: Notify) {
+        self.notify = notify;
+    }
+
+    /// Report damage that is being worked around.
+    pub fn notice(&self, msg: &str) {
+        (self.notify)(msg);
     }
 
     /// All index files with their IDs.

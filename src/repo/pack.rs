@@ -218,6 +218,10 @@ impl PackBuilder {
         self.len
     }
 
+    pub fn blob_count(&self) -> usize {
+        self.entries.len()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

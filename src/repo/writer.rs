@@ -21,6 +21,10 @@ use crate::id::Id;
 
 /// Packs per index checkpoint.
 const CHECKPOINT_PACKS: usize = 32;
+/// Blobs per index checkpoint (keeps index files small with many tiny files).
+const CHECKPOINT_BLOBS: usize = 100_000;
+/// Blobs per pack, whatever their size.
+const MAX_PACK_BLOBS: usize = 50_000;
 
 #[derive(Debug, Default, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct WriteStats {
@@ -165,7 +169,11 @@ impl<'r> PackWriter<'r> {
             let target = self.repo.config().pack_size as usize;
             let b = slot.get_or_insert_with(|| PackBuilder::new(kind));
             b.add(id, raw_len, sealed);
-            if b.len() >= target { slot.take() } else { None }
+            if b.len() >= target || b.blob_count() >= MAX_PACK_BLOBS {
+                slot.take()
+            } else {
+                None
+            }
         };
         match full {
             Some(b) => self.write_pack(b),
@@ -191,7 +199,7 @@ impl<'r> PackWriter<'r> {
         }
         let checkpoint = {
             let mut u = self.flushed.unindexed.lock().expect("unindexed");
-            if u.packs.len() >= CHECKPOINT_PACKS {
+            if u.packs.len() >= CHECKPOINT_PACKS || u.blob_count() >= CHECKPOINT_BLOBS {
                 Some(std::mem::take(&mut *u))
             } else {
                 None

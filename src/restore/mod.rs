@@ -43,6 +43,9 @@ pub struct RestoreOptions {
     pub dry_run: bool,
     /// Restore numeric owners (default: when running as root).
     pub owners: bool,
+    /// When owners are not restored, report objects owned by someone else (on by default for
+    /// a non-root user; off when the caller asked not to restore owners).
+    pub report_unrestored_owners: bool,
     /// Flush the target filesystem before reporting success.
     pub sync: bool,
     pub lock_wait: Duration,
@@ -55,6 +58,7 @@ impl RestoreOptions {
             includes: Vec::new(),
             dry_run: false,
             owners: crate::util::is_root(),
+            report_unrestored_owners: !crate::util::is_root(),
             sync: true,
             lock_wait: Duration::ZERO,
         }
@@ -121,12 +125,11 @@ impl Ctx<'_> {
     }
 
     fn error(&self, e: &Entry, err: &Error) {
-        self.progress.warn(&format!("{}: {err}", e.path_str()));
-        self.report
-            .lock()
-            .expect("report")
-            .errors
-            .push(format!("{}: {err}", e.path_str()));
+        let mut r = self.report.lock().expect("report");
+        r.errors.push(format!("{}: {err}", e.path_str()));
+        if err.is_integrity() {
+            r.damaged += 1;
+        }
     }
 
     fn plan(&self, action: &'static str, e: &Entry) {
@@ -168,6 +171,11 @@ pub fn restore(
     // is wanted: that name then becomes the file, and further names link to it.
     let mut unrestored_links: HashMap<Vec<u8>, Entry> = HashMap::new();
     let mut link_alias: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+    let (euid, egid) = (
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw(),
+    );
+    let mut foreign_owned = 0u64;
     for entry in TreeReader::new(repo, &snapshot.tree) {
         crate::interrupt::check()?;
         let mut e = entry?;
@@ -185,6 +193,13 @@ pub fn restore(
                 unrestored_links.insert(e.path.clone(), e);
             }
             continue;
+        }
+        if !opts.owners
+            && opts.report_unrestored_owners
+            && e.path != b"/"
+            && (e.uid != euid || e.gid != egid)
+        {
+            foreign_owned += 1;
         }
         if e.kind == Kind::Hardlink {
             let t = e.target.clone().unwrap_or_default();
@@ -217,6 +232,11 @@ pub fn restore(
         .filter(|(_, m)| !**m)
         .map(|(i, _)| crate::util::show(i))
         .collect();
+    if foreign_owned > 0 && !opts.dry_run {
+        ctx.report.lock().expect("report").warnings.push(format!(
+            "owners of {foreign_owned} object(s) were not restored: they belong to other users and this restore is not running as root"
+        ));
+    }
     if !unmatched.is_empty() {
         return Err(Error::Invalid(format!(
             "--include {} matches nothing in this snapshot (see `lifeboat ls`)",

@@ -13,7 +13,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use rustix::fs::{AtFlags, Mode, OFlags, Timespec, Timestamps, XattrFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
 use rustix::io::Errno;
 
 use crate::error::{Error, Result};
@@ -27,6 +27,8 @@ pub struct Target {
     root: Arc<OwnedFd>,
     root_path: PathBuf,
     dirs: Mutex<HashMap<Vec<u8>, Arc<OwnedFd>>>,
+    /// When this restore began (ns): older temporary files are leftovers of an interrupted run.
+    started: i128,
 }
 
 impl std::fmt::Debug for Target {
@@ -56,11 +58,38 @@ impl Target {
             Mode::empty(),
         )
         .map_err(|e| Error::io(path, errno_io(e)))?;
-        Ok(Target {
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
+        let t = Target {
             root: Arc::new(fd),
             root_path: path.to_path_buf(),
             dirs: Mutex::new(HashMap::new()),
-        })
+            started,
+        };
+        t.clean_stale_temps(&t.root);
+        Ok(t)
+    }
+
+    /// Remove what an interrupted earlier restore left in a directory: files with lifeboat's
+    /// temporary names, last modified before this restore started.
+    fn clean_stale_temps(&self, dir: &OwnedFd) {
+        let Ok(mut d) = rustix::fs::Dir::read_from(dir) else {
+            return;
+        };
+        while let Some(Ok(ent)) = d.read() {
+            let name = ent.file_name().to_bytes();
+            if !is_temp_name(name) {
+                continue;
+            }
+            let stale = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).is_ok_and(|st| {
+                let mtime = i128::from(st.st_mtime) * 1_000_000_000 + i128::from(st.st_mtime_nsec);
+                FileType::from_raw_mode(st.st_mode) != FileType::Directory && mtime < self.started
+            });
+            if stale {
+                let _ = rustix::fs::unlinkat(dir, name, AtFlags::empty());
+            }
+        }
     }
 
     pub fn root_fd(&self) -> &OwnedFd {
@@ -97,6 +126,7 @@ impl Target {
             }
             Err(e) => return Err(self.refuse_or_io(dir, e)),
         };
+        self.clean_stale_temps(&fd);
         let fd = Arc::new(fd);
         let mut cache = self.dirs.lock().expect("dir cache");
         if cache.len() >= MAX_CACHED_DIRS {
@@ -136,6 +166,16 @@ impl Target {
 /// A fresh temporary name in a directory.
 pub fn temp_name() -> String {
     format!(".lifeboat-{}.tmp", crate::repo::backend::random_suffix())
+}
+
+/// Whether a name is one [`temp_name`] makes.
+pub fn is_temp_name(name: &[u8]) -> bool {
+    name.len() == 10 + 16 + 4
+        && name.starts_with(b".lifeboat-")
+        && name.ends_with(b".tmp")
+        && name[10..26]
+            .iter()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
 }
 
 /// Create an empty temporary file in `dir`, readable only by us.

@@ -8,15 +8,53 @@ use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::repo::{FileType, Repository};
 
-/// Every snapshot, oldest first.
+/// Every readable snapshot, oldest first. A damaged snapshot file is skipped with a notice, so
+/// one bad file never stops backups or restores of the others.
 pub fn all(repo: &Repository) -> Result<Vec<(Id, Snapshot)>> {
+    let loaded = load_all(repo)?;
+    for (_, e) in loaded.damaged {
+        repo.notice(&format!("{e}; skipped"));
+    }
+    Ok(loaded.good)
+}
+
+/// Every snapshot, failing on the first damaged one (for `prune`, which must know every
+/// snapshot's data before deleting anything).
+pub fn all_strict(repo: &Repository) -> Result<Vec<(Id, Snapshot)>> {
+    let loaded = load_all(repo)?;
+    match loaded.damaged.into_iter().next() {
+        Some((_, e)) => Err(e),
+        None => Ok(loaded.good),
+    }
+}
+
+/// Every snapshot file, split into the readable and the damaged.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Readable snapshots, oldest first.
+    pub good: Vec<(Id, Snapshot)>,
+    /// Snapshot files that failed authentication or decoding, with the error.
+    pub damaged: Vec<(Id, Error)>,
+}
+
+/// Load every snapshot file; damaged ones are returned, not skipped silently.
+pub fn load_all(repo: &Repository) -> Result<Loaded> {
     let ids = repo.list_ids(FileType::Snapshot)?;
-    let mut out: Vec<(Id, Snapshot)> = ids
+    let loaded: Vec<(Id, Result<Snapshot>)> = ids
         .par_iter()
-        .map(|id| Ok((*id, repo.load_sealed::<Snapshot>(FileType::Snapshot, id)?)))
-        .collect::<Result<_>>()?;
-    out.sort_by(|a, b| a.1.time().cmp(&b.1.time()).then(a.0.cmp(&b.0)));
-    Ok(out)
+        .map(|id| (*id, repo.load_sealed::<Snapshot>(FileType::Snapshot, id)))
+        .collect();
+    let mut good = Vec::new();
+    let mut damaged = Vec::new();
+    for (id, r) in loaded {
+        match r {
+            Ok(s) => good.push((id, s)),
+            Err(e) if e.is_integrity() => damaged.push((id, e)),
+            Err(e) => return Err(e),
+        }
+    }
+    good.sort_by(|a, b| a.1.time().cmp(&b.1.time()).then(a.0.cmp(&b.0)));
+    Ok(Loaded { good, damaged })
 }
 
 /// Filters shared by commands that pick snapshots.
