@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Side-by-side comparison of lifeboat with restic, borg, tar|zstd|age (and rustic with
+# --with-rustic) on one generated ML-host dataset, in one run on one machine, so the ratios
+# between tools are meaningful (absolute times drift between runs and machines). The numbers go
+# to docs/BENCHMARKS.md.
+#
+#   benches/compare.sh [--with-rustic] [DATA_DIR]     (default DATA_DIR: /tmp/lifeboat-bench-data)
+#
+# Environment:
+#   LIFEBOAT_BENCH_DIR  bench material (mkdataset.py, compare.py); default ../shared/bench
+#                       relative to the repository
+#   MODEL_MIB           size of the model part of the dataset in MiB (default 1024)
+#   WORK                scratch directory for repositories and restores (default /tmp/lifeboat-cmp)
+#   TOOLS               comma-separated tool list, overrides the default selection
+#
+# DATA_DIR is regenerated on every run (the mutation step changes it in place); a directory
+# that this script did not create is never deleted.
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "$0")/.." && pwd)
+bench_dir=${LIFEBOAT_BENCH_DIR:-$repo_root/../shared/bench}
+with_rustic=0
+data=/tmp/lifeboat-bench-data
+for arg in "$@"; do
+  case $arg in
+    --with-rustic) with_rustic=1 ;;
+    -h | --help)
+      awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
+      exit 0
+      ;;
+    -*) echo "unknown option $arg" >&2; exit 2 ;;
+    *) data=$arg ;;
+  esac
+done
+model_mib=${MODEL_MIB:-1024}
+work=${WORK:-/tmp/lifeboat-cmp}
+marker=.lifeboat-bench-dataset
+
+for f in mkdataset.py compare.py; do
+  if [ ! -f "$bench_dir/$f" ]; then
+    echo "bench material not found: $bench_dir/$f (set LIFEBOAT_BENCH_DIR)" >&2
+    exit 1
+  fi
+done
+bench_dir=$(cd "$bench_dir" && pwd)
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+
+# ---- peers and helpers ----
+need=()
+command -v restic >/dev/null || need+=(restic)
+command -v borg >/dev/null || need+=(borgbackup)
+command -v age >/dev/null || need+=(age)
+command -v zstd >/dev/null || need+=(zstd)
+[ -x /usr/bin/time ] || need+=(time)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+if [ $with_rustic -eq 1 ] && ! command -v "${RUSTIC_BIN:-rustic}" >/dev/null; then
+  echo "== installing rustic"
+  cargo install --locked rustic-rs
+fi
+python3 -c 'import numpy' 2>/dev/null || {
+  echo "== installing numpy"
+  python3 -m pip install -q numpy
+}
+
+# ---- lifeboat ----
+echo "== building lifeboat (release)"
+(cd "$repo_root" && cargo build --release --quiet --bin lifeboat)
+target_dir=$(cd "$repo_root" && cargo metadata --format-version 1 --no-deps |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+export LIFEBOAT_BIN=$target_dir/release/lifeboat
+"$LIFEBOAT_BIN" --version
+
+# ---- dataset ----
+if [ -e "$data" ]; then
+  if [ ! -f "$data/$marker" ]; then
+    echo "$data exists and was not made by this script; refusing to overwrite it" >&2
+    exit 1
+  fi
+  rm -rf "$data"
+fi
+echo "== generating dataset in $data (model ${model_mib} MiB)"
+mkdir -p "$data"
+touch "$data/$marker"
+python3 "$bench_dir/mkdataset.py" "$data" --model-mib "$model_mib"
+du -sh "$data"
+
+tools=${TOOLS:-lifeboat,restic,borg,tza}
+[ $with_rustic -eq 1 ] && [ -z "${TOOLS:-}" ] && tools="$tools,rustic"
+
+# ---- run ----
+echo "== comparing: $tools"
+table=$(mktemp)
+trap 'rm -f "$table"' EXIT
+python3 "$bench_dir/compare.py" "$data" --work "$work" --tools "$tools" \
+  --mutate-cmd "python3 $bench_dir/mkdataset.py $data --mutate" | tee "$table"
+
+# ---- ratios: lifeboat against each peer, per phase ----
+python3 - "$table" <<'EOF'
+import sys
+
+rows = {}
+for line in open(sys.argv[1]):
+    f = line.rstrip("\n").split("\t")
+    if f[0] == "tool" or len(f) < 7 or f[2] == "FAIL":
+        continue
+    rows[(f[0], f[1])] = dict(wall=float(f[2]), cpu=float(f[3]) + float(f[4]),
+                             rss=int(f[5]), size=int(f[6]) if f[6] else 0)
+peers = sorted({t for t, _ in rows if t != "lifeboat"})
+phases = ["full", "same", "incr", "restore"]
+print()
+print("lifeboat vs peers (time/CPU/RSS: peer / lifeboat, >1 = lifeboat better;")
+print("                   repo size: lifeboat / peer, <1 = lifeboat smaller)")
+print("peer\tphase\twall\tcpu\tmaxrss\trepo_size")
+for p in peers:
+    for ph in phases:
+        a, b = rows.get(("lifeboat", ph)), rows.get((p, ph))
+        if not a or not b:
+            print(f"{p}\t{ph}\t-\t-\t-\t-")
+            continue
+        div = lambda x, y: f"{x / y:.2f}x" if y else "-"
+        size = div(a["size"], b["size"]) if ph != "restore" else "-"
+        print(f"{p}\t{ph}\t{div(b['wall'], a['wall'])}\t{div(b['cpu'], a['cpu'])}"
+              f"\t{div(b['rss'], a['rss'])}\t{size}")
+EOF
