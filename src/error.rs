@@ -63,6 +63,10 @@ pub enum Error {
 
     #[error("interrupted")]
     Interrupted,
+
+    /// The Docker Engine refused a request or could not be reached.
+    #[error("docker: {0}")]
+    Docker(String),
 }
 
 impl Error {

@@ -9,6 +9,7 @@
 
 pub mod chunk;
 pub mod crypto;
+pub mod docker;
 pub mod error;
 pub mod id;
 pub mod interrupt;

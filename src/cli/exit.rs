@@ -22,6 +22,20 @@ pub enum Exit {
 }
 
 impl Exit {
+    /// The more serious of two outcomes (for commands that do several things).
+    pub fn worst(self, other: Exit) -> Exit {
+        let rank = |e: Exit| match e {
+            Exit::Success => 0,
+            Exit::Partial => 1,
+            _ => 2,
+        };
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+
     pub fn of(e: &anyhow::Error) -> Exit {
         for cause in e.chain() {
             if let Some(err) = cause.downcast_ref::<Error>() {

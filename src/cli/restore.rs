@@ -1,9 +1,10 @@
-//! `lifeboat restore SNAPSHOT --target DIR`: restore files.
+//! `lifeboat restore SNAPSHOT --target DIR`: restore files; `--containers` / `--container NAME`:
+//! restore the snapshot's Docker deployment onto the engine.
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use lifeboat::restore::{RestoreOptions, restore};
 use lifeboat::snapshot::select::{self, Filter};
 use lifeboat::util::human_bytes;
@@ -17,8 +18,25 @@ pub struct Args {
     pub snapshot: String,
 
     /// Directory to restore into; files land at TARGET/<original absolute path>.
-    #[arg(short, long, value_name = "DIR")]
-    pub target: PathBuf,
+    #[arg(short, long, value_name = "DIR", required_unless_present_any = ["containers", "container"])]
+    pub target: Option<PathBuf>,
+
+    /// Restore every container of the snapshot with its image, networks and volumes.
+    #[arg(long, help_heading = "Docker")]
+    pub containers: bool,
+
+    /// Restore this container (repeatable).
+    #[arg(long = "container", value_name = "NAME", help_heading = "Docker")]
+    pub container: Vec<String>,
+
+    /// Replace existing containers (and restore volume data into existing volumes): the old
+    /// container is stopped and renamed aside, and removed only when the new one is up.
+    #[arg(long, help_heading = "Docker")]
+    pub replace: bool,
+
+    /// Show secret values (environment) in reported differences.
+    #[arg(long, help_heading = "Docker")]
+    pub show_secrets: bool,
 
     /// Restore only this absolute path of the snapshot and what is below it (repeatable).
     #[arg(short, long = "include", value_name = "PATH")]
@@ -60,7 +78,14 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         paths: Vec::new(),
     };
     let (id, snap) = select::resolve(&repo, &a.snapshot, &filter)?;
-    let mut opts = RestoreOptions::new(&a.target);
+    let mut exit = Exit::Success;
+    if a.containers || !a.container.is_empty() {
+        exit = run_docker(g, a, &repo, &snap)?;
+    }
+    let Some(target) = &a.target else {
+        return Ok(exit);
+    };
+    let mut opts = RestoreOptions::new(target);
     opts.includes = a
         .includes
         .iter()
@@ -75,20 +100,18 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let bar = g.progress();
     let r = restore(&repo, &snap, &opts, &bar)?;
     if g.json {
-        print_json(
-            &serde_json::json!({ "snapshot": id.to_hex(), "target": a.target, "report": r }),
-        )?;
+        print_json(&serde_json::json!({ "snapshot": id.to_hex(), "target": target, "report": r }))?;
     } else {
         if a.dry_run {
             for p in &r.plan {
-                println!("{:<8} {}{}", p.action, a.target.display(), p.path);
+                println!("{:<8} {}{}", p.action, target.display(), p.path);
             }
             println!("dry run: {} action(s), nothing written", r.plan.len());
         } else if !r.errors.is_empty() {
             println!(
                 "restore of snapshot {} to {} FAILED for {} object(s); {} files written ({}), {} unchanged",
                 id.short(),
-                a.target.display(),
+                target.display(),
                 r.errors.len(),
                 r.files_written,
                 human_bytes(r.bytes_written),
@@ -98,7 +121,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             println!(
                 "restored snapshot {} to {}: {} files written ({}), {} unchanged, {} dirs, {} links, {} special",
                 id.short(),
-                a.target.display(),
+                target.display(),
                 r.files_written,
                 human_bytes(r.bytes_written),
                 r.files_unchanged,
@@ -114,11 +137,96 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             eprintln!("error: {e}");
         }
     }
-    Ok(if r.damaged > 0 {
+    let files = if r.damaged > 0 {
         Exit::Integrity
     } else if !r.errors.is_empty() {
         Exit::Failure
     } else if !r.warnings.is_empty() {
+        Exit::Partial
+    } else {
+        Exit::Success
+    };
+    Ok(exit.worst(files))
+}
+
+fn run_docker(
+    g: &Global,
+    a: &Args,
+    repo: &lifeboat::repo::Repository,
+    snap: &lifeboat::snapshot::Snapshot,
+) -> Result<Exit> {
+    use lifeboat::docker::apply::{ApplyOptions, apply};
+    use lifeboat::docker::compare::mask_difference;
+    let Some(dep) = &snap.deployment else {
+        bail!("this snapshot holds no containers (it was taken without --container)");
+    };
+    let engine = lifeboat::docker::Engine::connect().context("Docker")?;
+    let opts = ApplyOptions {
+        names: a.container.clone(),
+        replace: a.replace,
+        dry_run: a.dry_run,
+        lock_wait: g.lock_wait,
+    };
+    let bar = g.progress();
+    let report = apply(&engine, repo, dep, &opts, &bar)?;
+    let shown: Vec<_> = report
+        .differences
+        .iter()
+        .map(|(n, d)| {
+            let d: Vec<_> = if a.show_secrets {
+                d.clone()
+            } else {
+                d.iter().map(mask_difference).collect()
+            };
+            (n.clone(), d)
+        })
+        .collect();
+    if g.json {
+        print_json(&serde_json::json!({
+            "steps": report.steps,
+            "conflicts": report.conflicts,
+            "differences": shown,
+            "failures": report.failures,
+            "warnings": report.warnings,
+            "dry_run": a.dry_run,
+        }))?;
+    } else {
+        for s in &report.steps {
+            if a.dry_run || !g.quiet {
+                println!(
+                    "{}{:<20} {}",
+                    if a.dry_run { "would " } else { "" },
+                    s.action,
+                    s.object
+                );
+            }
+        }
+        for c in &report.conflicts {
+            eprintln!("conflict: {c}");
+        }
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
+        for (n, e) in &report.failures {
+            eprintln!("error: container {n}: {e}");
+        }
+        for (n, diffs) in &shown {
+            for d in diffs {
+                eprintln!(
+                    "differs: container {n}: {}: snapshot {} , now {}",
+                    d.field, d.expected, d.actual
+                );
+            }
+        }
+        if a.dry_run {
+            println!("dry run: nothing changed");
+        } else if report.failures.is_empty() && report.differences.is_empty() {
+            println!("deployment restored; every restored container matches the snapshot");
+        }
+    }
+    Ok(if !report.failures.is_empty() {
+        Exit::Failure
+    } else if !report.conflicts.is_empty() || !report.differences.is_empty() {
         Exit::Partial
     } else {
         Exit::Success

@@ -1,9 +1,11 @@
-//! `lifeboat snapshot PATH...`: take a snapshot.
+//! `lifeboat snapshot [PATH...] [--container NAME...]`: take a snapshot of files and, when
+//! asked, of Docker containers with their images, networks and volumes.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use lifeboat::snapshot::create::{ParentChoice, SnapshotOptions, create};
+use lifeboat::docker::capture::{Capture, CaptureOptions, Selection, VolumeAccess};
+use lifeboat::snapshot::create::{ParentChoice, SnapshotOptions, create_with};
 use lifeboat::source::fs::Excludes;
 use lifeboat::util::human_bytes;
 
@@ -12,8 +14,38 @@ use super::{Exit, Global, print_json};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Files and directories to include.
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(value_name = "PATH", required_unless_present_any = ["containers", "all_containers", "compose_projects", "labels"])]
     pub paths: Vec<PathBuf>,
+
+    /// Capture this container with its image, networks and volumes (name or ID; repeatable).
+    #[arg(long = "container", value_name = "NAME", help_heading = "Docker")]
+    pub containers: Vec<String>,
+
+    /// Capture every container on the engine (except those labelled lifeboat.exclude=true).
+    #[arg(long, help_heading = "Docker")]
+    pub all_containers: bool,
+
+    /// Capture the containers of this Compose project, and its compose files (repeatable).
+    #[arg(
+        long = "compose-project",
+        value_name = "PROJECT",
+        help_heading = "Docker"
+    )]
+    pub compose_projects: Vec<String>,
+
+    /// Capture containers with this label, `KEY` or `KEY=VALUE` (repeatable).
+    #[arg(long = "label", value_name = "KEY[=VALUE]", help_heading = "Docker")]
+    pub labels: Vec<String>,
+
+    /// Keep only image references (ID, tags, digests), not image content: smaller, but a
+    /// restore then needs the image from a registry.
+    #[arg(long, help_heading = "Docker")]
+    pub no_images: bool,
+
+    /// Read volume data through the Engine API even when the mountpoint is readable here
+    /// (the default reads local mountpoints directly, which is faster).
+    #[arg(long, help_heading = "Docker")]
+    pub volumes_via_api: bool,
 
     /// Tag the snapshot (repeatable).
     #[arg(long = "tag", value_name = "TAG")]
@@ -68,8 +100,44 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
                 .with_context(|| format!("reading exclude file {}", f.display()))?,
         );
     }
+    let selection = Selection {
+        names: a.containers.clone(),
+        all: a.all_containers,
+        compose_projects: a.compose_projects.clone(),
+        labels: a.labels.clone(),
+    };
+    let engine = if selection.is_empty() {
+        None
+    } else {
+        Some(lifeboat::docker::Engine::connect().context("Docker")?)
+    };
+    let capture = match &engine {
+        Some(engine) => Some(
+            Capture::plan(
+                engine,
+                &CaptureOptions {
+                    selection,
+                    images: !a.no_images,
+                    volume_access: if a.volumes_via_api {
+                        VolumeAccess::Api
+                    } else {
+                        VolumeAccess::Auto
+                    },
+                },
+            )
+            .context("planning the Docker capture")?,
+        ),
+        None => None,
+    };
+    let mut paths = a.paths.clone();
+    if let Some(c) = &capture {
+        for n in &c.notices {
+            eprintln!("notice: {n}");
+        }
+        paths.extend(c.compose_files());
+    }
     let opts = SnapshotOptions {
-        paths: a.paths.clone(),
+        paths,
         tags: a.tags.clone(),
         excludes,
         parent: match (&a.parent, a.force) {
@@ -82,7 +150,13 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         ..Default::default()
     };
     let bar = g.progress();
-    let r = create(&repo, &opts, &bar)?;
+    let r = match &capture {
+        Some(c) => {
+            let warn = |m: String| eprintln!("warning: {m}");
+            c.quiesced(&warn, || create_with(&repo, &opts, Some(c), &bar))?
+        }
+        None => create_with(&repo, &opts, None, &bar)?,
+    };
     let s = &r.snapshot.summary;
     if g.json {
         print_json(&serde_json::json!({
@@ -91,6 +165,13 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             "time": r.snapshot.time,
             "parent": r.snapshot.parent.map(|p| p.to_hex()),
             "summary": s,
+            "deployment": r.snapshot.deployment.as_ref().map(|d| serde_json::json!({
+                "containers": d.containers.iter().map(|c| &c.name).collect::<Vec<_>>(),
+                "volumes": d.volumes.iter().map(|v| &v.name).collect::<Vec<_>>(),
+                "networks": d.networks.iter().map(|n| &n.name).collect::<Vec<_>>(),
+                "images": d.images.iter().map(|i| &i.id).collect::<Vec<_>>(),
+                "summary": d.summary,
+            })),
             "warnings": r.warnings,
         }))?;
     } else if !g.quiet {
@@ -105,6 +186,16 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             human_bytes(s.stored_added),
             s.blobs_added
         );
+        if let Some(d) = &r.snapshot.deployment {
+            println!(
+                "docker: {} container(s), {} volume(s) ({} read), {} network(s), {} image(s)",
+                d.containers.len(),
+                d.volumes.len(),
+                human_bytes(d.summary.bytes_read),
+                d.networks.len(),
+                d.images.len()
+            );
+        }
         println!(
             "snapshot {} saved ({} in {:.2}s)",
             r.id.short(),

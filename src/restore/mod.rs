@@ -6,6 +6,7 @@
 //! is never replaced by anything unverified. Files that already match are left alone. All
 //! writes go through [`target::Target`], which cannot be led outside the target.
 
+pub mod content;
 pub mod target;
 
 use std::collections::HashMap;
@@ -48,6 +49,11 @@ pub struct RestoreOptions {
     pub report_unrestored_owners: bool,
     /// Flush the target filesystem before reporting success.
     pub sync: bool,
+    /// Restore only the entries below this tree path, as if it were `/` (Docker volume data).
+    pub rebase: Option<Vec<u8>>,
+    /// Give the target directory itself the metadata of the tree's root (a volume's root
+    /// directory has its own owner and mode).
+    pub root_metadata: bool,
     pub lock_wait: Duration,
 }
 
@@ -60,6 +66,8 @@ impl RestoreOptions {
             owners: crate::util::is_root(),
             report_unrestored_owners: !crate::util::is_root(),
             sync: true,
+            rebase: None,
+            root_metadata: false,
             lock_wait: Duration::ZERO,
         }
     }
@@ -148,6 +156,33 @@ pub fn restore(
     opts: &RestoreOptions,
     progress: &dyn Progress,
 ) -> Result<RestoreReport> {
+    restore_tree(
+        repo,
+        &snapshot.tree,
+        Some(snapshot.summary.bytes),
+        opts,
+        progress,
+    )
+}
+
+/// `path` relative to `prefix` (as an absolute path), or `None` when it lies outside.
+fn rebase_path(path: &[u8], prefix: &[u8]) -> Option<Vec<u8>> {
+    if path == prefix {
+        return Some(b"/".to_vec());
+    }
+    let rest = path.strip_prefix(prefix)?;
+    rest.starts_with(b"/").then(|| rest.to_vec())
+}
+
+/// Restore the entries of any tree stream (a snapshot's files, or a Docker volume's data in the
+/// deployment tree with [`RestoreOptions::rebase`]).
+pub fn restore_tree(
+    repo: &Repository,
+    tree: &[Id],
+    total_bytes: Option<u64>,
+    opts: &RestoreOptions,
+    progress: &dyn Progress,
+) -> Result<RestoreReport> {
     let _lock = repo.lock(LockKind::Shared, "restore", opts.lock_wait)?;
     repo.load_index()?;
     // A dry run into a target that does not exist yet opens nothing: everything is "create".
@@ -163,7 +198,7 @@ pub fn restore(
         progress,
         report: Mutex::new(RestoreReport::default()),
     };
-    progress.start("restore", Some(snapshot.summary.bytes));
+    progress.start("restore", total_bytes);
     let mut dirs: Vec<Entry> = Vec::new();
     let mut batch: Vec<Entry> = Vec::new();
     let mut matched = vec![false; opts.includes.len()];
@@ -176,9 +211,21 @@ pub fn restore(
         rustix::process::getegid().as_raw(),
     );
     let mut foreign_owned = 0u64;
-    for entry in TreeReader::new(repo, &snapshot.tree) {
+    for entry in TreeReader::new(repo, tree) {
         crate::interrupt::check()?;
         let mut e = entry?;
+        if let Some(prefix) = &opts.rebase {
+            let Some(p) = rebase_path(&e.path, prefix) else {
+                continue;
+            };
+            e.path = p;
+            if e.kind == Kind::Hardlink {
+                let t = e.target.as_deref().unwrap_or_default();
+                e.target = Some(rebase_path(t, prefix).ok_or_else(|| {
+                    Error::hostile(e.path_str(), "hard link to a file outside its tree")
+                })?);
+            }
+        }
         let mut wanted = opts.includes.is_empty();
         for (inc, m) in opts.includes.iter().zip(matched.iter_mut()) {
             if is_within(&e.path, inc) {
@@ -246,7 +293,7 @@ pub fn restore(
     // Directory metadata last, deepest first, so writing inside them does not disturb it.
     if !opts.dry_run {
         for d in dirs.iter().rev() {
-            if d.path == b"/" {
+            if d.path == b"/" && !opts.root_metadata {
                 continue;
             }
             match ctx.target().dir(&d.path, false) {

@@ -5,10 +5,12 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::manifest::Snapshot;
+use super::manifest::{Snapshot, Summary};
 use super::pipeline;
+use super::pipeline::Session;
 use super::select;
 use super::tree::TreeReader;
+use crate::docker::model::Deployment;
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::progress::Progress;
@@ -50,16 +52,41 @@ pub struct SnapshotResult {
     pub write: WriteStats,
 }
 
+/// A source of a deployment section (Docker objects and their data) recorded beside the files.
+/// The snapshot calls `emit` inside its own pipeline run, with the previous deployment of this
+/// host (if any) so unchanged data need not be read again.
+pub trait DeploymentSource {
+    fn emit(
+        &self,
+        s: &Session<'_, '_>,
+        parent: Option<&Deployment>,
+        repo: &Repository,
+        readers: usize,
+    ) -> Result<()>;
+    /// The finished section, given the tree stream the run produced.
+    fn finish(&self, tree: Vec<Id>, summary: Summary) -> Deployment;
+}
+
 pub fn create(
     repo: &Repository,
     opts: &SnapshotOptions,
     progress: &dyn Progress,
 ) -> Result<SnapshotResult> {
+    create_with(repo, opts, None, progress)
+}
+
+/// Snapshot paths and, when given, a deployment.
+pub fn create_with(
+    repo: &Repository,
+    opts: &SnapshotOptions,
+    deployment: Option<&dyn DeploymentSource>,
+    progress: &dyn Progress,
+) -> Result<SnapshotResult> {
     let started = Instant::now();
     let time = crate::util::now_rfc3339();
-    if opts.paths.is_empty() {
+    if opts.paths.is_empty() && deployment.is_none() {
         return Err(Error::Invalid(
-            "nothing to snapshot: give at least one path".into(),
+            "nothing to snapshot: give at least one path or container".into(),
         ));
     }
     let _lock = repo.lock(LockKind::Shared, "snapshot", opts.lock_wait)?;
@@ -86,15 +113,40 @@ pub fn create(
     let encoders = opts.encoders.unwrap_or(cpus).max(1);
     let writer = repo.pack_writer();
     progress.start("snapshot", None);
-    let run = pipeline::run(&writer, progress, encoders, |s| {
-        let cursor = parent
-            .as_ref()
-            .map(|(_, p)| ParentCursor::new(TreeReader::new(repo, &p.tree)));
-        fs::walk(s, &roots, &excludes, cursor, readers)
+    let mut warnings = Vec::new();
+    let mut section = None;
+    let mut run = Ok(());
+    if let Some(src) = deployment {
+        let previous = select::all(repo)?
+            .into_iter()
+            .rev()
+            .find(|(_, s)| s.hostname == hostname && s.deployment.is_some())
+            .and_then(|(_, s)| s.deployment);
+        match pipeline::run(&writer, progress, encoders, |s| {
+            src.emit(s, previous.as_ref(), repo, readers)
+        }) {
+            Ok((tree, summary, w)) => {
+                warnings.extend(w);
+                section = Some(src.finish(tree, summary));
+            }
+            Err(e) => run = Err(e),
+        }
+    }
+    let run = run.and_then(|()| {
+        if roots.is_empty() {
+            return Ok((Vec::new(), Summary::default(), Vec::new()));
+        }
+        pipeline::run(&writer, progress, encoders, |s| {
+            let cursor = parent
+                .as_ref()
+                .map(|(_, p)| ParentCursor::new(TreeReader::new(repo, &p.tree)));
+            fs::walk(s, &roots, &excludes, cursor, readers)
+        })
     });
     // Even a failed or interrupted run indexes the packs it wrote, so the next run reuses them.
     let finished = writer.finish();
-    let (tree, mut summary, warnings) = run?;
+    let (tree, mut summary, w) = run?;
+    warnings.extend(w);
     let write = finished?.stats;
     progress.finish();
     summary.blobs_added = write.blobs;
@@ -117,6 +169,7 @@ pub fn create(
         summary,
         excludes: opts.excludes.patterns.clone(),
         program: format!("lifeboat {}", env!("CARGO_PKG_VERSION")),
+        deployment: section,
     };
     let id = repo.save_sealed(crate::repo::FileType::Snapshot, &snapshot)?;
     Ok(SnapshotResult {

@@ -43,6 +43,9 @@ pub struct Snapshot {
     pub excludes: Vec<String>,
     #[serde(default)]
     pub program: String,
+    /// Docker objects and their data (FORMAT.md §8.1), when the snapshot captured any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<crate::docker::model::Deployment>,
 }
 
 impl Snapshot {

@@ -281,6 +281,46 @@ pub fn walk<I>(
 where
     I: Iterator<Item = Result<Entry>>,
 {
+    walk_inner(s, roots, None, excludes, parent, readers).map(drop)
+}
+
+/// Walk one directory but record it under another name: `root` itself becomes `as_path` and
+/// everything below keeps its relative path (a Docker volume's mountpoint recorded as
+/// `/volumes/NAME`). No ancestors are emitted: the caller records them. Returns the parent
+/// cursor, so one cursor serves several walks in stream order.
+pub fn walk_rebased<I>(
+    s: &Session<'_, '_>,
+    root: &Path,
+    as_path: &[u8],
+    excludes: &Excludes,
+    parent: Option<ParentCursor<I>>,
+    readers: usize,
+) -> Result<Option<ParentCursor<I>>>
+where
+    I: Iterator<Item = Result<Entry>>,
+{
+    let rebase = (root.as_os_str().as_bytes().to_vec(), as_path.to_vec());
+    walk_inner(
+        s,
+        &[root.to_path_buf()],
+        Some(rebase),
+        excludes,
+        parent,
+        readers,
+    )
+}
+
+fn walk_inner<I>(
+    s: &Session<'_, '_>,
+    roots: &[PathBuf],
+    rebase: Option<(Vec<u8>, Vec<u8>)>,
+    excludes: &Excludes,
+    parent: Option<ParentCursor<I>>,
+    readers: usize,
+) -> Result<Option<ParentCursor<I>>>
+where
+    I: Iterator<Item = Result<Entry>>,
+{
     let matcher = Matcher::new(excludes)?;
     let (tx, rx) = bounded::<ReadJob>(readers * 4);
     std::thread::scope(|scope| {
@@ -305,11 +345,13 @@ where
             links: HashMap::new(),
             caches: HashSet::new(),
             last: None,
+            rebase,
             tx,
         };
         let r = roots.iter().try_for_each(|root| w.walk_root(root));
+        let cursor = w.parent.take();
         drop(w);
-        r
+        r.map(|()| cursor)
     })
 }
 
@@ -322,13 +364,19 @@ struct Walker<'a, 's, 'r, I: Iterator<Item = Result<Entry>>> {
     links: HashMap<(u64, u64), Vec<u8>>,
     caches: HashSet<PathBuf>,
     last: Option<Vec<u8>>,
+    /// (real root, recorded name): paths below the root are recorded below the name.
+    rebase: Option<(Vec<u8>, Vec<u8>)>,
     tx: crossbeam_channel::Sender<ReadJob>,
 }
 
 impl<I: Iterator<Item = Result<Entry>>> Walker<'_, '_, '_, I> {
     fn walk_root(&mut self, root: &Path) -> Result<()> {
         // Ancestors first, as directories with their real metadata.
-        let mut ancestors: Vec<&Path> = root.ancestors().skip(1).collect();
+        let mut ancestors: Vec<&Path> = if self.rebase.is_some() {
+            Vec::new()
+        } else {
+            root.ancestors().skip(1).collect()
+        };
         ancestors.reverse();
         for a in ancestors {
             let b = a.as_os_str().as_bytes();
@@ -424,6 +472,12 @@ impl<I: Iterator<Item = Result<Entry>>> Walker<'_, '_, '_, I> {
     }
 
     fn emit(&mut self, mut e: Entry, path: &Path) {
+        if let Some((root, name)) = &self.rebase {
+            let rest = e.path.strip_prefix(root.as_slice()).unwrap_or(&e.path);
+            let mut p = name.clone();
+            p.extend_from_slice(rest);
+            e.path = p;
+        }
         self.last = Some(e.path.clone());
         let previous = self.parent.as_mut().and_then(|p| p.find(&e.path, self.s));
         if e.kind != Kind::File {

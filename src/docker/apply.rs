@@ -1,0 +1,447 @@
+//! Restoring a deployment onto an engine: images (loaded when their ID is missing), networks,
+//! volumes with their data, then containers in dependency order, started when they were
+//! running. Existing objects are never destroyed before their replacement works: without
+//! `replace` they are left alone and reported; with it the old container is stopped and renamed
+//! aside, and removed only once the new one is up (put back on failure). Afterwards every
+//! created container is inspected and compared with the snapshot.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::capture::{BUILTIN_NETWORKS, dependency_order, peers_of};
+use super::compare::{self, Difference};
+use super::engine::Engine;
+use super::model::{Deployment, VolumeRecord, image_path, jget, jstr};
+use super::spec::{self, CreateSpec};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::repo::Repository;
+use crate::restore::content::ContentReader;
+use crate::restore::{RestoreOptions, restore_tree};
+use crate::snapshot::entry::Entry;
+use crate::snapshot::tree::TreeReader;
+
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOptions {
+    /// Containers to restore (empty: all of the snapshot's).
+    pub names: Vec<String>,
+    pub replace: bool,
+    pub dry_run: bool,
+    pub lock_wait: std::time::Duration,
+}
+
+/// One thing done (or, in a dry run, to be done).
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub action: &'static str,
+    pub object: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct ApplyReport {
+    pub steps: Vec<Step>,
+    /// Existing objects left alone (no `replace`).
+    pub conflicts: Vec<String>,
+    /// Containers whose restored inspect differs from the snapshot, with the fields.
+    pub differences: Vec<(String, Vec<Difference>)>,
+    /// Containers that could not be restored, with the reason.
+    pub failures: Vec<(String, String)>,
+    pub warnings: Vec<String>,
+}
+
+impl ApplyReport {
+    fn step(&mut self, action: &'static str, object: impl Into<String>) {
+        self.steps.push(Step {
+            action,
+            object: object.into(),
+        });
+    }
+}
+
+struct Ctx<'a> {
+    engine: &'a Engine,
+    repo: &'a Repository,
+    dep: &'a Deployment,
+    opts: &'a ApplyOptions,
+    progress: &'a dyn Progress,
+    report: ApplyReport,
+}
+
+pub fn apply(
+    engine: &Engine,
+    repo: &Repository,
+    dep: &Deployment,
+    opts: &ApplyOptions,
+    progress: &dyn Progress,
+) -> Result<ApplyReport> {
+    for n in &opts.names {
+        if dep.container(n).is_none() {
+            return Err(Error::Invalid(format!(
+                "container {n} is not in this snapshot (see `lifeboat show`)"
+            )));
+        }
+    }
+    let _lock = repo.lock(crate::repo::LockKind::Shared, "restore", opts.lock_wait)?;
+    repo.load_index()?;
+    let peers = peers_of(&dep.containers);
+    let mut specs: BTreeMap<String, CreateSpec> = BTreeMap::new();
+    for c in &dep.containers {
+        if !opts.names.is_empty() && !opts.names.contains(&c.name) {
+            continue;
+        }
+        let image = dep
+            .image(&c.image_id)
+            .map_or(Value::Null, |i| i.inspect.clone());
+        let s = spec::create_spec(&c.inspect, &image, &peers)
+            .map_err(|e| Error::Docker(format!("container {}: {e}", c.name)))?;
+        specs.insert(c.name.clone(), s);
+    }
+    let deps: BTreeMap<String, Vec<String>> = specs
+        .iter()
+        .map(|(n, s)| (n.clone(), s.depends_on.clone()))
+        .collect();
+    let order = dependency_order(&deps);
+    let mut cx = Ctx {
+        engine,
+        repo,
+        dep,
+        opts,
+        progress,
+        report: ApplyReport::default(),
+    };
+    // Conflicts first: without --replace an existing container is left alone.
+    let mut todo = Vec::new();
+    for name in &order {
+        let exists = engine.inspect_container(name)?.is_some();
+        if exists && !opts.replace {
+            cx.report.conflicts.push(format!(
+                "container {name} exists: left alone (use --replace to replace it)"
+            ));
+            continue;
+        }
+        todo.push(name.clone());
+    }
+    for d in deps.values().flatten() {
+        if !deps.contains_key(d) && engine.inspect_container(d)?.is_none() {
+            cx.report.warnings.push(format!(
+                "{d} is needed by a restored container but is neither restored nor present"
+            ));
+        }
+    }
+    let images: BTreeSet<String> = todo
+        .iter()
+        .filter_map(|n| dep.container(n).map(|c| c.image_id.clone()))
+        .collect();
+    for id in &images {
+        cx.ensure_image(id)?;
+    }
+    let mut networks = BTreeSet::new();
+    for n in &todo {
+        if let Some(nets) = dep
+            .container(n)
+            .and_then(|c| jget(&c.inspect, "NetworkSettings.Networks"))
+            .and_then(Value::as_object)
+        {
+            networks.extend(
+                nets.keys()
+                    .filter(|k| !BUILTIN_NETWORKS.contains(&k.as_str()))
+                    .cloned(),
+            );
+        }
+    }
+    for n in &networks {
+        cx.ensure_network(n)?;
+    }
+    let mut volumes = BTreeSet::new();
+    for n in &todo {
+        volumes.extend(specs[n].named_volumes.iter().cloned());
+    }
+    for v in &volumes {
+        cx.ensure_volume(v)?;
+    }
+    for name in &todo {
+        crate::interrupt::check()?;
+        if let Err(e) = cx.container(name, &specs[name]) {
+            if matches!(e, Error::Interrupted) {
+                return Err(e);
+            }
+            cx.report.failures.push((name.clone(), e.to_string()));
+        }
+    }
+    Ok(cx.report)
+}
+
+impl Ctx<'_> {
+    /// The deployment tree's entry at `path`.
+    fn entry(&self, path: &str) -> Result<Option<Entry>> {
+        for e in TreeReader::new(self.repo, &self.dep.tree) {
+            let e = e?;
+            if e.path == path.as_bytes() {
+                return Ok(Some(e));
+            }
+        }
+        Ok(None)
+    }
+
+    fn ensure_image(&mut self, id: &str) -> Result<()> {
+        if self.engine.inspect_image(id)?.is_some() {
+            return Ok(());
+        }
+        let rec = self.dep.image(id);
+        let has_archive = rec.is_some_and(|r| r.archive.is_some());
+        if !has_archive {
+            let tags = rec.map(|r| r.tags.join(", ")).unwrap_or_default();
+            return Err(Error::Docker(format!(
+                "image {id} ({tags}) is not on this engine and the snapshot holds only its reference (taken with --no-images): pull or load it first"
+            )));
+        }
+        self.report.step("load image", id);
+        if self.opts.dry_run {
+            return Ok(());
+        }
+        let path = image_path(id);
+        let entry = self.entry(&path)?.ok_or_else(|| {
+            Error::corrupt(
+                format!("snapshot image {id}"),
+                "archive missing from the deployment tree",
+            )
+        })?;
+        let content = entry
+            .content
+            .as_ref()
+            .ok_or_else(|| Error::corrupt(&path, "archive without content"))?;
+        self.engine
+            .load_image(ContentReader::new(self.repo, content, path.clone()))?;
+        if self.engine.inspect_image(id)?.is_none() {
+            return Err(Error::Docker(format!(
+                "loading the archive of image {id} did not produce that image"
+            )));
+        }
+        Ok(())
+    }
+
+    fn ensure_network(&mut self, name: &str) -> Result<()> {
+        let Some(rec) = self.dep.network(name) else {
+            return Ok(());
+        };
+        if let Some(live) = self.engine.inspect_network(name)? {
+            let diffs = compare::compare_networks(&rec.inspect, &live);
+            if !diffs.is_empty() {
+                let fields: Vec<_> = diffs.iter().map(|d| d.field.as_str()).collect();
+                self.report.warnings.push(format!(
+                    "network {name} exists and differs from the snapshot in {}: left alone",
+                    fields.join(", ")
+                ));
+            }
+            return Ok(());
+        }
+        self.report.step("create network", name);
+        if self.opts.dry_run {
+            return Ok(());
+        }
+        let i = &rec.inspect;
+        let body = json!({
+            "Name": name,
+            "CheckDuplicate": true,
+            "Driver": jstr(i, "Driver"),
+            "Internal": i.get("Internal").cloned().unwrap_or(Value::Bool(false)),
+            "Attachable": i.get("Attachable").cloned().unwrap_or(Value::Bool(false)),
+            "EnableIPv6": i.get("EnableIPv6").cloned().unwrap_or(Value::Bool(false)),
+            "Options": i.get("Options").cloned().unwrap_or(json!({})),
+            "Labels": i.get("Labels").cloned().unwrap_or(json!({})),
+            "IPAM": i.get("IPAM").cloned().unwrap_or(json!({})),
+        });
+        self.engine.create_network(body)
+    }
+
+    fn ensure_volume(&mut self, name: &str) -> Result<()> {
+        let Some(rec) = self.dep.volume(name) else {
+            return Ok(());
+        };
+        if self.engine.inspect_volume(name)?.is_some() {
+            if !self.opts.replace {
+                self.report.conflicts.push(format!(
+                    "volume {name} exists: its data was left alone (use --replace to restore the snapshot's data into it)"
+                ));
+                return Ok(());
+            }
+        } else {
+            self.report.step("create volume", name);
+            if !self.opts.dry_run {
+                let i = &rec.inspect;
+                self.engine.create_volume(json!({
+                    "Name": name,
+                    "Driver": jstr(i, "Driver"),
+                    "DriverOpts": i.get("Options").cloned().unwrap_or(json!({})),
+                    "Labels": i.get("Labels").cloned().unwrap_or(json!({})),
+                }))?;
+            }
+        }
+        self.write_volume(rec, name)
+    }
+
+    /// Write a snapshot volume's data into a live volume (the same one, or the fresh anonymous
+    /// volume a new container got at the same destination).
+    fn write_volume(&mut self, rec: &VolumeRecord, into: &str) -> Result<()> {
+        let Some(data) = &rec.data else {
+            self.report.warnings.push(format!(
+                "volume {}: the snapshot holds no data for it",
+                rec.name
+            ));
+            return Ok(());
+        };
+        self.report
+            .step("restore volume data", format!("{} -> {into}", rec.name));
+        if self.opts.dry_run {
+            return Ok(());
+        }
+        let live = self
+            .engine
+            .inspect_volume(into)?
+            .ok_or_else(|| Error::Docker(format!("volume {into} vanished")))?;
+        let mountpoint = PathBuf::from(jstr(&live, "Mountpoint"));
+        if !(self.engine.local && std::fs::read_dir(&mountpoint).is_ok()) {
+            return Err(Error::Docker(format!(
+                "volume {into}: its mountpoint {} is not accessible here; restoring volume data needs lifeboat on the engine's host with access to /var/lib/docker (run as root)",
+                mountpoint.display()
+            )));
+        }
+        let mut ro = RestoreOptions::new(&mountpoint);
+        ro.rebase = Some(data.as_bytes().to_vec());
+        ro.root_metadata = true;
+        let r = restore_tree(self.repo, &self.dep.tree, None, &ro, self.progress)?;
+        if let Some(first) = r.errors.first() {
+            return Err(Error::Docker(format!(
+                "volume {into}: {} object(s) could not be restored; first: {first}",
+                r.errors.len()
+            )));
+        }
+        self.report.warnings.extend(r.warnings);
+        Ok(())
+    }
+
+    fn container(&mut self, name: &str, spec: &CreateSpec) -> Result<()> {
+        let rec = self
+            .dep
+            .container(name)
+            .ok_or_else(|| Error::Invalid(format!("container {name} not in snapshot")))?;
+        let old = self.engine.inspect_container(name)?;
+        let aside = format!(
+            "{name}-lifeboat-replaced-{}",
+            chrono::Utc::now().format("%Y%m%d%H%M%S")
+        );
+        if old.is_some() {
+            self.report
+                .step("rename aside", format!("{name} -> {aside}"));
+        }
+        self.report.step("create container", name);
+        if self.opts.dry_run {
+            if spec.running {
+                self.report.step("start container", name);
+            }
+            return Ok(());
+        }
+        let old_running = old
+            .as_ref()
+            .is_some_and(|o| jget(o, "State.Running").and_then(Value::as_bool) == Some(true));
+        if old.is_some() {
+            if old_running {
+                self.engine.stop(name)?;
+            }
+            self.engine.rename(name, &aside)?;
+        }
+        match self.create_and_start(rec, spec) {
+            Ok(()) => {
+                if old.is_some() {
+                    self.report.step("remove replaced container", &aside);
+                    self.engine.remove_container(&aside)?;
+                }
+                self.verify(name, &rec.inspect)
+            }
+            Err(e) => {
+                let _ = self.engine.remove_container(name);
+                if old.is_some() {
+                    self.engine.rename(&aside, name)?;
+                    if old_running {
+                        self.engine.start(name)?;
+                    }
+                    self.report.warnings.push(format!(
+                        "container {name}: the replacement failed; the previous container was put back"
+                    ));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn create_and_start(
+        &mut self,
+        rec: &super::model::ContainerRecord,
+        spec: &CreateSpec,
+    ) -> Result<()> {
+        let name = &rec.name;
+        let mut body = spec.body.clone();
+        // The same image means the same ID: a tag that moved is not followed.
+        let wanted = jstr(&body, "Image").to_string();
+        let resolved = self.engine.inspect_image(&wanted)?;
+        if resolved
+            .as_ref()
+            .is_none_or(|i| jstr(i, "Id") != rec.image_id)
+        {
+            self.report.warnings.push(format!(
+                "container {name}: {wanted} no longer names the snapshot's image; created from the image ID {}",
+                rec.image_id
+            ));
+            body["Image"] = Value::String(rec.image_id.clone());
+        }
+        self.engine.create_container(name, body)?;
+        if !spec.anonymous_volumes.is_empty() {
+            let live = self
+                .engine
+                .inspect_container(name)?
+                .ok_or_else(|| Error::Docker(format!("container {name} vanished")))?;
+            for (dest, old_volume) in &spec.anonymous_volumes {
+                let new_volume = jget(&live, "Mounts")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .find(|m| m.get("Destination").and_then(Value::as_str) == Some(dest.as_str()))
+                    .and_then(|m| m.get("Name").and_then(Value::as_str))
+                    .map(str::to_string);
+                match (new_volume, self.dep.volume(old_volume)) {
+                    (Some(v), Some(vrec)) => self.write_volume(vrec, &v)?,
+                    (None, _) => {
+                        return Err(Error::Docker(format!(
+                            "container {name}: no volume mounted at {dest} after create"
+                        )));
+                    }
+                    (Some(_), None) => {}
+                }
+            }
+        }
+        for (net, endpoint) in &spec.connect {
+            self.engine.connect_network(net, name, endpoint.clone())?;
+        }
+        if spec.running {
+            self.report.step("start container", name);
+            self.engine.start(name)?;
+        }
+        Ok(())
+    }
+
+    fn verify(&mut self, name: &str, expected: &Value) -> Result<()> {
+        let Some(live) = self.engine.inspect_container(name)? else {
+            return Err(Error::Docker(format!(
+                "container {name} vanished after restore"
+            )));
+        };
+        let diffs = compare::compare_containers(expected, &live);
+        if !diffs.is_empty() {
+            self.report.differences.push((name.to_string(), diffs));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,426 @@
+//! The one place lifeboat talks to the Docker Engine (through bollard): a blocking façade over
+//! bollard's async API, so the rest of the library stays synchronous, and JSON in, JSON out, so
+//! the engine's documents are kept whole (fields bollard does not know are not lost on the way
+//! through its types more than once: inspects are stored as the engine sent them).
+
+use std::io::Read;
+use std::pin::Pin;
+
+use bollard::Docker;
+use bollard::errors::Error as BollardError;
+use bollard::query_parameters as qp;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::model::EngineInfo;
+use crate::error::{Error, Result};
+
+/// A connection to one engine, with the runtime that drives it.
+pub struct Engine {
+    docker: Docker,
+    rt: tokio::runtime::Runtime,
+    /// The engine runs on this machine (unix socket), so volume mountpoints are local paths.
+    pub local: bool,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("local", &self.local)
+            .finish()
+    }
+}
+
+fn docker_err(what: &str, e: &BollardError) -> Error {
+    let msg = match e {
+        BollardError::DockerResponseServerError {
+            status_code,
+            message,
+        } => format!("{what}: {message} (HTTP {status_code})"),
+        other => format!("{what}: {other}"),
+    };
+    Error::Docker(msg)
+}
+
+fn is_not_found(e: &BollardError) -> bool {
+    matches!(
+        e,
+        BollardError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+/// Convert between bollard's typed documents and plain JSON.
+fn to_json<T: serde::Serialize>(what: &str, v: &T) -> Result<Value> {
+    serde_json::to_value(v).map_err(|e| Error::Docker(format!("{what}: {e}")))
+}
+
+fn from_json<T: DeserializeOwned>(what: &str, v: Value) -> Result<T> {
+    serde_json::from_value(v).map_err(|e| Error::Docker(format!("{what}: {e}")))
+}
+
+/// A container as listed: ID, name (without `/`), labels.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub id: String,
+    pub name: String,
+    pub labels: std::collections::HashMap<String, String>,
+}
+
+impl Engine {
+    /// Connect as the docker CLI does (`DOCKER_HOST`, else the local socket) and negotiate the
+    /// API version.
+    pub fn connect() -> Result<Engine> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Docker(format!("starting the I/O runtime: {e}")))?;
+        let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+        let local = host.is_empty() || host.starts_with("unix://");
+        let docker = Docker::connect_with_defaults()
+            .map_err(|e| docker_err("connecting to the engine (is DOCKER_HOST right?)", &e))?;
+        let docker = rt.block_on(async {
+            let docker = docker.negotiate_version().await?;
+            docker.ping().await?;
+            Ok::<_, BollardError>(docker)
+        });
+        let docker = docker.map_err(|e| {
+            docker_err(
+                "cannot reach the Docker Engine (is it running, and may this user use its socket?)",
+                &e,
+            )
+        })?;
+        Ok(Engine { docker, rt, local })
+    }
+
+    fn run<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    pub fn info(&self) -> Result<EngineInfo> {
+        let v = self
+            .run(self.docker.version())
+            .map_err(|e| docker_err("engine version", &e))?;
+        Ok(EngineInfo {
+            version: v.version.unwrap_or_default(),
+            api_version: v.api_version.unwrap_or_default(),
+            os: v.os.unwrap_or_default(),
+            arch: v.arch.unwrap_or_default(),
+        })
+    }
+
+    /// Every container (running or not).
+    pub fn list_containers(&self) -> Result<Vec<Listed>> {
+        let opts = qp::ListContainersOptionsBuilder::default()
+            .all(true)
+            .build();
+        let list = self
+            .run(self.docker.list_containers(Some(opts)))
+            .map_err(|e| docker_err("listing containers", &e))?;
+        Ok(list
+            .into_iter()
+            .map(|c| Listed {
+                id: c.id.unwrap_or_default(),
+                name: c
+                    .names
+                    .and_then(|n| n.into_iter().next())
+                    .unwrap_or_default()
+                    .trim_start_matches('/')
+                    .to_string(),
+                labels: c.labels.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// `GET /containers/{name}/json`, or `None` when there is no such container.
+    pub fn inspect_container(&self, name: &str) -> Result<Option<Value>> {
+        match self.run(self.docker.inspect_container(name, None)) {
+            Ok(v) => Ok(Some(to_json("container inspect", &v)?)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(docker_err(&format!("inspecting container {name}"), &e)),
+        }
+    }
+
+    pub fn inspect_image(&self, id: &str) -> Result<Option<Value>> {
+        match self.run(self.docker.inspect_image(id)) {
+            Ok(v) => Ok(Some(to_json("image inspect", &v)?)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(docker_err(&format!("inspecting image {id}"), &e)),
+        }
+    }
+
+    pub fn inspect_network(&self, name: &str) -> Result<Option<Value>> {
+        match self.run(self.docker.inspect_network(name, None)) {
+            Ok(v) => Ok(Some(to_json("network inspect", &v)?)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(docker_err(&format!("inspecting network {name}"), &e)),
+        }
+    }
+
+    pub fn inspect_volume(&self, name: &str) -> Result<Option<Value>> {
+        match self.run(self.docker.inspect_volume(name)) {
+            Ok(v) => Ok(Some(to_json("volume inspect", &v)?)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(docker_err(&format!("inspecting volume {name}"), &e)),
+        }
+    }
+
+    /// `POST /containers/create` with a JSON body; returns the new ID.
+    pub fn create_container(&self, name: &str, body: Value) -> Result<String> {
+        let body: bollard::models::ContainerCreateBody =
+            from_json(&format!("create spec of {name}"), body)?;
+        let opts = qp::CreateContainerOptionsBuilder::default()
+            .name(name)
+            .build();
+        let r = self
+            .run(self.docker.create_container(Some(opts), body))
+            .map_err(|e| docker_err(&format!("creating container {name}"), &e))?;
+        Ok(r.id)
+    }
+
+    pub fn start(&self, name: &str) -> Result<()> {
+        self.run(
+            self.docker
+                .start_container(name, None::<qp::StartContainerOptions>),
+        )
+        .map_err(|e| docker_err(&format!("starting container {name}"), &e))
+    }
+
+    /// Stop with the container's own stop timeout (or the engine's default).
+    pub fn stop(&self, name: &str) -> Result<()> {
+        match self.run(
+            self.docker
+                .stop_container(name, None::<qp::StopContainerOptions>),
+        ) {
+            Ok(()) => Ok(()),
+            // 304: already stopped.
+            Err(BollardError::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            Err(e) => Err(docker_err(&format!("stopping container {name}"), &e)),
+        }
+    }
+
+    pub fn rename(&self, name: &str, to: &str) -> Result<()> {
+        let opts = qp::RenameContainerOptionsBuilder::default()
+            .name(to)
+            .build();
+        self.run(self.docker.rename_container(name, opts))
+            .map_err(|e| docker_err(&format!("renaming container {name} to {to}"), &e))
+    }
+
+    /// Remove a container (forced); its volumes stay.
+    pub fn remove_container(&self, name: &str) -> Result<()> {
+        let opts = qp::RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(false)
+            .build();
+        match self.run(self.docker.remove_container(name, Some(opts))) {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(docker_err(&format!("removing container {name}"), &e)),
+        }
+    }
+
+    pub fn create_network(&self, body: Value) -> Result<()> {
+        let req: bollard::models::NetworkCreateRequest = from_json("network spec", body)?;
+        let name = req.name.clone();
+        self.run(self.docker.create_network(req))
+            .map(|_| ())
+            .map_err(|e| docker_err(&format!("creating network {name}"), &e))
+    }
+
+    pub fn connect_network(&self, network: &str, container: &str, endpoint: Value) -> Result<()> {
+        let body = serde_json::json!({ "Container": container, "EndpointConfig": endpoint });
+        let req: bollard::models::NetworkConnectRequest = from_json("network connect", body)?;
+        self.run(self.docker.connect_network(network, req))
+            .map_err(|e| docker_err(&format!("connecting {container} to network {network}"), &e))
+    }
+
+    pub fn create_volume(&self, body: Value) -> Result<Value> {
+        let req: bollard::models::VolumeCreateRequest = from_json("volume spec", body)?;
+        let name = req.name.clone().unwrap_or_default();
+        let v = self
+            .run(self.docker.create_volume(req))
+            .map_err(|e| docker_err(&format!("creating volume {name}"), &e))?;
+        to_json("volume", &v)
+    }
+
+    /// Run a command in a running container; returns its exit code and combined output.
+    pub fn exec(
+        &self,
+        container: &str,
+        cmd: Vec<String>,
+        timeout: std::time::Duration,
+    ) -> Result<(i64, String)> {
+        use bollard::exec::{CreateExecOptions, StartExecResults};
+        let what = format!("running the pre-snapshot command in {container}");
+        let fut = async {
+            let exec = self
+                .docker
+                .create_exec(
+                    container,
+                    CreateExecOptions {
+                        cmd: Some(cmd),
+                        attach_stdout: Some(true),
+                        attach_stderr: Some(true),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            let mut out = String::new();
+            if let StartExecResults::Attached { mut output, .. } =
+                self.docker.start_exec(&exec.id, None).await?
+            {
+                while let Some(chunk) = output.next().await {
+                    out.push_str(&chunk?.to_string());
+                }
+            }
+            let inspect = self.docker.inspect_exec(&exec.id).await?;
+            Ok::<_, BollardError>((inspect.exit_code.unwrap_or(-1), out))
+        };
+        match self.run(async { tokio::time::timeout(timeout, fut).await }) {
+            Ok(r) => r.map_err(|e| docker_err(&what, &e)),
+            Err(_) => Err(Error::Docker(format!(
+                "{what}: timed out after {}s",
+                timeout.as_secs()
+            ))),
+        }
+    }
+
+    /// `GET /containers/{id}/archive?path=...`: a tar stream of a path in a container.
+    pub fn download(&self, container: &str, path: &str) -> StreamReader<'_> {
+        let opts = qp::DownloadFromContainerOptionsBuilder::default()
+            .path(path)
+            .build();
+        let stream = self.docker.download_from_container(container, Some(opts));
+        StreamReader::new(
+            self,
+            Box::pin(stream),
+            format!("reading {path} of container {container}"),
+        )
+    }
+
+    /// `GET /images/get`: the `docker save` archive of an image, saved under its tags (so a
+    /// load brings them back) or, without tags, its ID.
+    pub fn save_image(&self, id: &str, tags: &[String]) -> StreamReader<'_> {
+        let names: Vec<&str> = if tags.is_empty() {
+            vec![id]
+        } else {
+            tags.iter().map(String::as_str).collect()
+        };
+        let stream = self.docker.export_images(&names);
+        StreamReader::new(self, Box::pin(stream), format!("saving image {id}"))
+    }
+
+    /// `POST /images/load` from a reader producing a `docker save` archive.
+    pub fn load_image(&self, archive: impl Read + Send) -> Result<()> {
+        with_body(archive, |body| {
+            let opts = qp::ImportImageOptionsBuilder::default().quiet(true).build();
+            self.run(async {
+                let mut s = self.docker.import_image_stream(opts, body, None);
+                while let Some(item) = s.next().await {
+                    let info = item.map_err(|e| docker_err("loading an image", &e))?;
+                    if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                        return Err(Error::Docker(format!("loading an image: {err}")));
+                    }
+                }
+                Ok(())
+            })
+        })
+    }
+
+    /// `PUT /containers/{id}/archive?path=...` from a reader producing a tar stream.
+    pub fn upload(&self, container: &str, path: &str, tar: impl Read + Send) -> Result<()> {
+        with_body(tar, |body| {
+            let opts = qp::UploadToContainerOptionsBuilder::default()
+                .path(path)
+                .build();
+            self.run(self.docker.upload_to_container(
+                container,
+                Some(opts),
+                bollard::body_try_stream(body),
+            ))
+            .map_err(|e| docker_err(&format!("writing into {path} of container {container}"), &e))
+        })
+    }
+}
+
+type Body = futures_util::stream::BoxStream<'static, std::io::Result<Bytes>>;
+
+/// Feed a blocking reader to an async request body: a scoped thread reads while `f` sends.
+fn with_body<R: Read + Send>(mut r: R, f: impl FnOnce(Body) -> Result<()>) -> Result<()> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    let body: Body =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) })
+            .boxed();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            loop {
+                let mut buf = vec![0u8; 1 << 20];
+                match r.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        break;
+                    }
+                }
+            }
+        });
+        f(body)
+    })
+}
+
+type ByteStream = Pin<Box<dyn Stream<Item = std::result::Result<Bytes, BollardError>> + Send>>;
+
+/// A blocking [`Read`] over a byte stream from the engine.
+pub struct StreamReader<'e> {
+    engine: &'e Engine,
+    stream: ByteStream,
+    buf: Bytes,
+    what: String,
+    done: bool,
+}
+
+impl<'e> StreamReader<'e> {
+    fn new(engine: &'e Engine, stream: ByteStream, what: String) -> Self {
+        StreamReader {
+            engine,
+            stream,
+            buf: Bytes::new(),
+            what,
+            done: false,
+        }
+    }
+}
+
+impl Read for StreamReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.buf.is_empty() && !self.done {
+            match self.engine.run(self.stream.next()) {
+                Some(Ok(b)) => self.buf = b,
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Err(std::io::Error::other(
+                        docker_err(&self.what, &e).to_string(),
+                    ));
+                }
+                None => self.done = true,
+            }
+        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf[..n]);
+        let _ = self.buf.split_to(n);
+        Ok(n)
+    }
+}
