@@ -1,4 +1,5 @@
-//! `lifeboat diff SNAP1 SNAP2`: what changed.
+//! `lifeboat diff SNAP1 SNAP2`: what changed; `lifeboat diff SNAP --live`: how the running
+//! engine drifted from a snapshot's deployment.
 
 use anyhow::Result;
 use lifeboat::ops::diff::diff;
@@ -12,7 +13,15 @@ pub struct Args {
     /// The older snapshot.
     pub old: String,
     /// The newer snapshot.
-    pub new: String,
+    #[arg(required_unless_present = "live")]
+    pub new: Option<String>,
+    /// Compare the snapshot's containers, networks and volume contents with the live engine
+    /// (exit 3 when anything drifted).
+    #[arg(long, conflicts_with = "new")]
+    pub live: bool,
+    /// Show environment values in differences.
+    #[arg(long)]
+    pub show_secrets: bool,
     /// Also list entries whose metadata alone changed.
     #[arg(long)]
     pub metadata: bool,
@@ -22,7 +31,10 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let repo = g.open()?;
     repo.load_index()?;
     let (_, old) = select::resolve(&repo, &a.old, &Filter::default())?;
-    let (_, new) = select::resolve(&repo, &a.new, &Filter::default())?;
+    let Some(new) = &a.new else {
+        return live(g, a, &repo, &old);
+    };
+    let (_, new) = select::resolve(&repo, new, &Filter::default())?;
     let mut items = Vec::new();
     let summary = diff(&repo, &old, &new, |i| {
         let show = a.metadata || i.change != lifeboat::ops::diff::Change::Metadata;
@@ -54,4 +66,62 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         );
     }
     Ok(Exit::Success)
+}
+
+fn live(
+    g: &Global,
+    a: &Args,
+    repo: &lifeboat::repo::Repository,
+    snap: &lifeboat::snapshot::Snapshot,
+) -> Result<Exit> {
+    use anyhow::Context;
+    use lifeboat::docker::compare::mask_difference;
+    let Some(dep) = &snap.deployment else {
+        anyhow::bail!("this snapshot holds no containers: nothing to compare with the engine");
+    };
+    let engine = lifeboat::docker::Engine::connect().context("Docker")?;
+    let mut drift = lifeboat::docker::report::live_drift(&engine, repo, dep)?;
+    if !a.show_secrets {
+        for (_, diffs) in drift.containers.iter_mut().chain(drift.networks.iter_mut()) {
+            *diffs = diffs.iter().map(mask_difference).collect();
+        }
+    }
+    if g.json {
+        print_json(&serde_json::json!({ "drift": drift, "clean": drift.is_empty() }))?;
+    } else {
+        for m in &drift.missing {
+            println!("missing   {m}");
+        }
+        for (kind, list) in [
+            ("container", &drift.containers),
+            ("network", &drift.networks),
+        ] {
+            for (name, diffs) in list {
+                for d in diffs {
+                    println!(
+                        "changed   {kind} {name}: {}: {} -> {}",
+                        d.field, d.expected, d.actual
+                    );
+                }
+            }
+        }
+        for v in &drift.volumes {
+            if let Some(why) = &v.unchecked {
+                println!("unchecked volume {}: {why}", v.name);
+            }
+            for (sym, list) in [("+", &v.added), ("-", &v.removed), ("M", &v.modified)] {
+                for p in list {
+                    println!("{sym}  volume {}:{p}", v.name);
+                }
+            }
+        }
+        if drift.is_empty() {
+            println!("no drift: the engine matches snapshot {}", snap.time);
+        }
+    }
+    Ok(if drift.is_empty() {
+        Exit::Success
+    } else {
+        Exit::Partial
+    })
 }

@@ -13,6 +13,7 @@ mod ls;
 mod misc;
 mod prune;
 mod restore;
+mod show;
 mod snapshot;
 mod snapshots;
 mod verify;
@@ -106,16 +107,18 @@ pub enum Command {
     /// Manage the passwords (key files) that open the repository.
     #[command(subcommand)]
     Key(key::Cmd),
-    /// Take a snapshot of paths.
+    /// Take a snapshot of paths and/or Docker containers.
     #[command(alias = "backup")]
     Snapshot(snapshot::Args),
+    /// Summarize a snapshot's Docker deployment: containers, volumes, networks, images.
+    Show(show::Args),
     /// List snapshots.
     Snapshots(snapshots::Args),
     /// List the files of a snapshot.
     Ls(ls::Args),
-    /// Show what changed between two snapshots.
+    /// Show what changed between two snapshots, or between a snapshot and the live engine.
     Diff(diff::Args),
-    /// Restore a snapshot into a target directory.
+    /// Restore files into a target directory, and/or the Docker deployment onto the engine.
     Restore(restore::Args),
     /// Check the repository's structure, and with --read-data every byte.
     #[command(alias = "check")]
@@ -216,6 +219,7 @@ pub fn main() -> ExitCode {
         Command::Snapshots(a) => snapshots::run(g, a),
         Command::Ls(a) => ls::run(g, a),
         Command::Diff(a) => diff::run(g, a),
+        Command::Show(a) => show::run(g, a),
         Command::Restore(a) => restore::run(g, a),
         Command::Verify(a) => verify::run(g, a),
         Command::Forget(a) => forget::run(g, a),

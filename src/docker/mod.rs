@@ -7,6 +7,7 @@ pub mod capture;
 pub mod compare;
 pub mod engine;
 pub mod model;
+pub mod report;
 pub mod spec;
 pub mod tarsrc;
 

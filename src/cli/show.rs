@@ -1,0 +1,108 @@
+//! `lifeboat show SNAPSHOT`: what a snapshot's Docker deployment holds.
+
+use anyhow::{Result, bail};
+use lifeboat::snapshot::select::{self, Filter};
+use lifeboat::util::human_bytes;
+
+use super::{Exit, Global, print_json};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// `latest`, or an ID prefix of at least 8 hex digits.
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshot: String,
+    /// Show environment values (masked as KEY=*** by default).
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+pub fn run(g: &Global, a: &Args) -> Result<Exit> {
+    let repo = g.open()?;
+    repo.load_index()?;
+    let (id, snap) = select::resolve(&repo, &a.snapshot, &Filter::default())?;
+    let Some(dep) = &snap.deployment else {
+        bail!(
+            "snapshot {} holds no containers (it was taken without --container); `lifeboat ls {}` lists its files",
+            id.short(),
+            id.short()
+        );
+    };
+    let o = lifeboat::docker::report::overview(&repo, dep, a.show_secrets)?;
+    if g.json {
+        print_json(&serde_json::json!({
+            "snapshot": id.to_hex(),
+            "time": snap.time,
+            "engine": dep.engine,
+            "deployment": o,
+        }))?;
+        return Ok(Exit::Success);
+    }
+    println!(
+        "snapshot {} of {} at {} (Docker {}, API {})",
+        id.short(),
+        snap.hostname,
+        snap.time,
+        dep.engine.version,
+        dep.engine.api_version
+    );
+    println!("\ncontainers:");
+    for c in &o.containers {
+        println!("  {} ({})", c.name, c.state);
+        println!("    image    {} ({})", c.image, short(&c.image_id));
+        if !c.ports.is_empty() {
+            println!("    ports    {}", c.ports.join(", "));
+        }
+        for m in &c.mounts {
+            println!("    mount    {m}");
+        }
+        if !c.networks.is_empty() {
+            println!("    networks {}", c.networks.join(", "));
+        }
+        for e in &c.env {
+            println!("    env      {e}");
+        }
+    }
+    if !o.volumes.is_empty() {
+        println!("\nvolumes:");
+        for v in &o.volumes {
+            println!(
+                "  {}{}  {} files, {}{}",
+                v.name,
+                if v.anonymous { " (anonymous)" } else { "" },
+                v.files,
+                human_bytes(v.bytes),
+                if v.data { "" } else { ", data not captured" }
+            );
+        }
+    }
+    if !o.networks.is_empty() {
+        println!("\nnetworks:");
+        for n in &o.networks {
+            println!(
+                "  {}  {} {}{}",
+                n.name,
+                n.driver,
+                n.subnets.join(", "),
+                if n.internal { " internal" } else { "" }
+            );
+        }
+    }
+    if !o.images.is_empty() {
+        println!("\nimages:");
+        for i in &o.images {
+            println!(
+                "  {}  {}  {}{}",
+                short(&i.id),
+                i.tags.join(", "),
+                human_bytes(i.size),
+                if i.archived { "" } else { "  (reference only)" }
+            );
+        }
+    }
+    Ok(Exit::Success)
+}
+
+fn short(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    hex.get(..12).unwrap_or(hex)
+}
