@@ -119,6 +119,11 @@ fn help_of_every_command_succeeds_and_names_its_key_flags() {
         (
             &["snapshot", "--help"],
             &[
+                "--container",
+                "--all-containers",
+                "--compose-project",
+                "--label",
+                "--no-images",
                 "--tag",
                 "--exclude",
                 "--exclude-file",
@@ -131,10 +136,23 @@ fn help_of_every_command_succeeds_and_names_its_key_flags() {
         ),
         (&["snapshots", "--help"], &["--host", "--tag", "--path"]),
         (&["ls", "--help"], &["--long", "--recursive", "<SNAPSHOT>"]),
-        (&["diff", "--help"], &["--metadata", "<OLD>", "<NEW>"]),
+        (
+            &["diff", "--help"],
+            &["--metadata", "<OLD>", "[NEW]", "--live", "--show-secrets"],
+        ),
+        (&["show", "--help"], &["<SNAPSHOT>", "--show-secrets"]),
         (
             &["restore", "--help"],
-            &["--target", "--include", "--dry-run", "--no-owner", "latest"],
+            &[
+                "--target",
+                "--include",
+                "--dry-run",
+                "--no-owner",
+                "latest",
+                "--containers",
+                "--container",
+                "--replace",
+            ],
         ),
         (
             &["verify", "--help"],

@@ -34,7 +34,8 @@ impl ChunkerParams {
 
     /// Bounds a repository may choose; anything else in a config is refused.
     pub fn is_sane(&self) -> bool {
-        let even = self.min % 2 == 0 && self.avg % 2 == 0 && self.max % 2 == 0;
+        let even =
+            self.min.is_multiple_of(2) && self.avg.is_multiple_of(2) && self.max.is_multiple_of(2);
         even && (4096..=(1 << 24)).contains(&self.min)
             && self.min < self.avg
             && self.avg < self.max

@@ -24,6 +24,11 @@ pub struct Args {
     /// List the whole subtree, not just the directory's own entries.
     #[arg(short = 'R', long)]
     pub recursive: bool,
+
+    /// List the Docker deployment's data (`/volumes/NAME/...`, `/images/ID.tar`) instead of
+    /// the files.
+    #[arg(long)]
+    pub docker: bool,
 }
 
 fn time(ns: i64) -> String {
@@ -51,7 +56,15 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     use std::io::Write;
-    for e in TreeReader::new(&repo, &snap.tree) {
+    let tree = if a.docker {
+        match &snap.deployment {
+            Some(d) => &d.tree,
+            None => anyhow::bail!("this snapshot holds no Docker deployment"),
+        }
+    } else {
+        &snap.tree
+    };
+    for e in TreeReader::new(&repo, tree) {
         let e = e?;
         if !is_within(&e.path, &base) {
             continue;

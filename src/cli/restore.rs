@@ -34,6 +34,11 @@ pub struct Args {
     #[arg(long, help_heading = "Docker")]
     pub replace: bool,
 
+    /// Write volume data through the Engine API (a helper container) even when the volume's
+    /// mountpoint is reachable here; the default writes local mountpoints directly.
+    #[arg(long, help_heading = "Docker")]
+    pub volumes_via_api: bool,
+
     /// Show secret values (environment) in reported differences.
     #[arg(long, help_heading = "Docker")]
     pub show_secrets: bool,
@@ -166,6 +171,7 @@ fn run_docker(
         replace: a.replace,
         dry_run: a.dry_run,
         lock_wait: g.lock_wait,
+        via_api: a.volumes_via_api,
     };
     let bar = g.progress();
     let report = apply(&engine, repo, dep, &opts, &bar)?;

@@ -31,6 +31,8 @@ pub struct ApplyOptions {
     pub replace: bool,
     pub dry_run: bool,
     pub lock_wait: std::time::Duration,
+    /// Write volume data through the Engine API even when the mountpoint is local.
+    pub via_api: bool,
 }
 
 /// One thing done (or, in a dry run, to be done).
@@ -213,8 +215,12 @@ impl Ctx<'_> {
             .content
             .as_ref()
             .ok_or_else(|| Error::corrupt(&path, "archive without content"))?;
-        self.engine
-            .load_image(ContentReader::new(self.repo, content, path.clone()))?;
+        self.engine.load_image(ContentReader::new(
+            self.repo,
+            content,
+            entry.size,
+            path.clone(),
+        ))?;
         if self.engine.inspect_image(id)?.is_none() {
             return Err(Error::Docker(format!(
                 "loading the archive of image {id} did not produce that image"
@@ -280,12 +286,15 @@ impl Ctx<'_> {
                 }))?;
             }
         }
-        self.write_volume(rec, name)
+        self.write_volume(rec, name, false)
     }
 
     /// Write a snapshot volume's data into a live volume (the same one, or the fresh anonymous
     /// volume a new container got at the same destination).
-    fn write_volume(&mut self, rec: &VolumeRecord, into: &str) -> Result<()> {
+    /// `fresh`: the volume was just created by the engine for a new container and holds only
+    /// what the image put there; it is emptied first, so it ends up holding exactly the
+    /// snapshot's data (files the user had deleted from it do not come back).
+    fn write_volume(&mut self, rec: &VolumeRecord, into: &str, fresh: bool) -> Result<()> {
         let Some(data) = &rec.data else {
             self.report.warnings.push(format!(
                 "volume {}: the snapshot holds no data for it",
@@ -303,11 +312,13 @@ impl Ctx<'_> {
             .inspect_volume(into)?
             .ok_or_else(|| Error::Docker(format!("volume {into} vanished")))?;
         let mountpoint = PathBuf::from(jstr(&live, "Mountpoint"));
-        if !(self.engine.local && std::fs::read_dir(&mountpoint).is_ok()) {
-            return Err(Error::Docker(format!(
-                "volume {into}: its mountpoint {} is not accessible here; restoring volume data needs lifeboat on the engine's host with access to /var/lib/docker (run as root)",
-                mountpoint.display()
-            )));
+        let local =
+            !self.opts.via_api && self.engine.local && std::fs::read_dir(&mountpoint).is_ok();
+        if !local {
+            return self.upload_volume(rec, data, into);
+        }
+        if fresh {
+            empty_dir(&mountpoint)?;
         }
         let mut ro = RestoreOptions::new(&mountpoint);
         ro.rebase = Some(data.as_bytes().to_vec());
@@ -321,6 +332,35 @@ impl Ctx<'_> {
         }
         self.report.warnings.extend(r.warnings);
         Ok(())
+    }
+
+    /// Write volume data through the Engine API: a tar stream of the snapshot's subtree,
+    /// uploaded into a helper container (created, never started) that mounts the volume.
+    fn upload_volume(&mut self, rec: &VolumeRecord, data: &str, into: &str) -> Result<()> {
+        let image = if self.engine.inspect_image(&rec.helper_image)?.is_some() {
+            rec.helper_image.clone()
+        } else {
+            return Err(Error::Docker(format!(
+                "volume {into}: no image to create the helper container from ({} is missing)",
+                rec.helper_image
+            )));
+        };
+        let helper = super::capture::Helper::create(self.engine, into, &image, false)?;
+        let (reader, writer) = std::io::pipe().map_err(|e| Error::io("pipe", e))?;
+        let repo = self.repo;
+        let tree = &self.dep.tree;
+        std::thread::scope(|scope| {
+            let producer =
+                scope.spawn(move || super::tarsink::write_tar(repo, tree, data.as_bytes(), writer));
+            let uploaded = self
+                .engine
+                .upload(&helper.name, super::capture::HELPER_MOUNT, reader);
+            let produced = producer
+                .join()
+                .unwrap_or_else(|_| Err(Error::Docker("tar writer panicked".into())));
+            // The stream's own error (damaged data) says more than the engine's reaction to it.
+            produced.and(uploaded)
+        })
     }
 
     fn container(&mut self, name: &str, spec: &CreateSpec) -> Result<()> {
@@ -412,7 +452,7 @@ impl Ctx<'_> {
                     .and_then(|m| m.get("Name").and_then(Value::as_str))
                     .map(str::to_string);
                 match (new_volume, self.dep.volume(old_volume)) {
-                    (Some(v), Some(vrec)) => self.write_volume(vrec, &v)?,
+                    (Some(v), Some(vrec)) => self.write_volume(vrec, &v, true)?,
                     (None, _) => {
                         return Err(Error::Docker(format!(
                             "container {name}: no volume mounted at {dest} after create"
@@ -444,4 +484,20 @@ impl Ctx<'_> {
         }
         Ok(())
     }
+}
+
+/// Remove everything inside `dir` (not following symlinks), keeping `dir` itself.
+fn empty_dir(dir: &std::path::Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let path = entry.path();
+        let is_dir = entry.file_type().map_err(|e| Error::io(&path, e))?.is_dir();
+        let r = if is_dir {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        r.map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(())
 }

@@ -530,9 +530,13 @@ impl DeploymentSource for Capture<'_> {
                     }
                 }
                 let reader = self.engine.save_image(&img.id, &tags);
-                let (content, n) = s
-                    .ingest(reader)
-                    .map_err(|e| Error::Docker(format!("saving image {}: {e}", img.id)))?;
+                let (content, n) = s.ingest(reader).map_err(|e| {
+                    if crate::interrupt::is_set() {
+                        Error::Interrupted
+                    } else {
+                        Error::Docker(format!("saving image {}: {e}", img.id))
+                    }
+                })?;
                 let mut e = Entry::new(image_path(&img.id).into_bytes(), Kind::File);
                 e.mode = 0o600;
                 e.size = n;

@@ -136,8 +136,33 @@ impl Engine {
             .collect())
     }
 
+    /// `GET` an inspect document as the engine wrote it (local socket only): bollard's typed
+    /// documents follow a newer API and drop fields older engines still report.
+    fn raw_inspect(&self, what: &str, path: &str) -> Option<Result<Option<Value>>> {
+        let sock = self.local_socket()?;
+        let v = self.docker.client_version();
+        let path = format!("/v{}.{}{path}", v.major_version, v.minor_version);
+        Some(match request_json(&sock, "GET", &path, None) {
+            Ok((200, v)) => Ok(Some(v)),
+            Ok((404, _)) => Ok(None),
+            Ok((status, v)) => Err(Error::Docker(format!(
+                "{what}: {} (HTTP {status})",
+                v.get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("no message")
+            ))),
+            Err(e) => Err(Error::Docker(format!("{what}: {e}"))),
+        })
+    }
+
     /// `GET /containers/{name}/json`, or `None` when there is no such container.
     pub fn inspect_container(&self, name: &str) -> Result<Option<Value>> {
+        if let Some(r) = self.raw_inspect(
+            &format!("inspecting container {name}"),
+            &format!("/containers/{}/json", url_escape(name)),
+        ) {
+            return r;
+        }
         match self.run(self.docker.inspect_container(name, None)) {
             Ok(v) => Ok(Some(to_json("container inspect", &v)?)),
             Err(e) if is_not_found(&e) => Ok(None),
@@ -146,6 +171,12 @@ impl Engine {
     }
 
     pub fn inspect_image(&self, id: &str) -> Result<Option<Value>> {
+        if let Some(r) = self.raw_inspect(
+            &format!("inspecting image {id}"),
+            &format!("/images/{}/json", url_escape_path(id)),
+        ) {
+            return r;
+        }
         match self.run(self.docker.inspect_image(id)) {
             Ok(v) => Ok(Some(to_json("image inspect", &v)?)),
             Err(e) if is_not_found(&e) => Ok(None),
@@ -154,6 +185,12 @@ impl Engine {
     }
 
     pub fn inspect_network(&self, name: &str) -> Result<Option<Value>> {
+        if let Some(r) = self.raw_inspect(
+            &format!("inspecting network {name}"),
+            &format!("/networks/{}", url_escape(name)),
+        ) {
+            return r;
+        }
         match self.run(self.docker.inspect_network(name, None)) {
             Ok(v) => Ok(Some(to_json("network inspect", &v)?)),
             Err(e) if is_not_found(&e) => Ok(None),
@@ -162,6 +199,12 @@ impl Engine {
     }
 
     pub fn inspect_volume(&self, name: &str) -> Result<Option<Value>> {
+        if let Some(r) = self.raw_inspect(
+            &format!("inspecting volume {name}"),
+            &format!("/volumes/{}", url_escape(name)),
+        ) {
+            return r;
+        }
         match self.run(self.docker.inspect_volume(name)) {
             Ok(v) => Ok(Some(to_json("volume inspect", &v)?)),
             Err(e) if is_not_found(&e) => Ok(None),
@@ -170,7 +213,23 @@ impl Engine {
     }
 
     /// `POST /containers/create` with a JSON body; returns the new ID.
+    ///
+    /// On a local socket the body goes to the engine as it is: bollard's typed body follows a
+    /// newer API and has no place for fields that older engines still read from it (the
+    /// container-level `MacAddress` before API 1.44), so it would silently drop them.
     pub fn create_container(&self, name: &str, body: Value) -> Result<String> {
+        if let Some(sock) = self.local_socket() {
+            let v = self.docker.client_version();
+            let path = format!(
+                "/v{}.{}/containers/create?name={}",
+                v.major_version,
+                v.minor_version,
+                url_escape(name)
+            );
+            let reply = post_json(&sock, &path, &body)
+                .map_err(|e| Error::Docker(format!("creating container {name}: {e}")))?;
+            return Ok(jstr_owned(&reply, "Id"));
+        }
         let body: bollard::models::ContainerCreateBody =
             from_json(&format!("create spec of {name}"), body)?;
         let opts = qp::CreateContainerOptionsBuilder::default()
@@ -180,6 +239,16 @@ impl Engine {
             .run(self.docker.create_container(Some(opts), body))
             .map_err(|e| docker_err(&format!("creating container {name}"), &e))?;
         Ok(r.id)
+    }
+
+    /// The engine's Unix socket, when it is reached through one.
+    fn local_socket(&self) -> Option<std::path::PathBuf> {
+        let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+        if host.is_empty() {
+            Some("/var/run/docker.sock".into())
+        } else {
+            host.strip_prefix("unix://").map(Into::into)
+        }
     }
 
     pub fn start(&self, name: &str) -> Result<()> {
@@ -422,5 +491,98 @@ impl Read for StreamReader<'_> {
         out[..n].copy_from_slice(&self.buf[..n]);
         let _ = self.buf.split_to(n);
         Ok(n)
+    }
+}
+
+/// Image references keep `/` and `:` (`registry:5000/org/app:tag`, `sha256:...`).
+fn url_escape_path(s: &str) -> String {
+    s.split('/')
+        .map(|part| {
+            part.split(':')
+                .map(url_escape)
+                .collect::<Vec<_>>()
+                .join(":")
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn jstr_owned(v: &Value, key: &str) -> String {
+    v.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Percent-encode a query value (container names are `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, but the
+/// name comes from a snapshot, which is not trusted to be well-formed).
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// One JSON POST over the engine's Unix socket. HTTP/1.0, so the reply is neither chunked
+/// nor kept alive: read to the end, check the status, parse the body.
+fn request_json(
+    sock: &std::path::Path,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> std::result::Result<(u16, Value), String> {
+    use std::io::Write;
+    let payload = match body {
+        Some(b) => serde_json::to_vec(b).map_err(|e| e.to_string())?,
+        None => Vec::new(),
+    };
+    let mut s = std::os::unix::net::UnixStream::connect(sock)
+        .map_err(|e| format!("connecting to {}: {e}", sock.display()))?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(300)))
+        .map_err(|e| e.to_string())?;
+    let head = format!(
+        "{method} {path} HTTP/1.0\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        payload.len()
+    );
+    s.write_all(head.as_bytes())
+        .and_then(|()| s.write_all(&payload))
+        .map_err(|e| e.to_string())?;
+    let mut reply = Vec::new();
+    s.take(16 << 20)
+        .read_to_end(&mut reply)
+        .map_err(|e| e.to_string())?;
+    let split = reply
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("malformed reply from the engine")?;
+    let status: u16 = std::str::from_utf8(&reply[..split])
+        .ok()
+        .and_then(|h| h.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or("malformed status line from the engine")?;
+    let json: Value = serde_json::from_slice(&reply[split + 4..]).unwrap_or(Value::Null);
+    Ok((status, json))
+}
+
+fn post_json(
+    sock: &std::path::Path,
+    path: &str,
+    body: &Value,
+) -> std::result::Result<Value, String> {
+    let (status, json) = request_json(sock, "POST", path, Some(body))?;
+    if (200..300).contains(&status) {
+        Ok(json)
+    } else {
+        let msg = json
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("no message")
+            .to_string();
+        Err(format!("{msg} (HTTP {status})"))
     }
 }

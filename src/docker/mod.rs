@@ -9,6 +9,7 @@ pub mod engine;
 pub mod model;
 pub mod report;
 pub mod spec;
+pub mod tarsink;
 pub mod tarsrc;
 
 pub use engine::Engine;

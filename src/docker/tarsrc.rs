@@ -128,6 +128,9 @@ pub fn emit_tar(s: &Session<'_, '_>, tar: impl Read, strip: &str, as_path: &[u8]
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 e.size = n;
                 e.content = Some(content);
+                // A tar header does not carry the link count; 2 lets later hard links in the
+                // stream name this file (the tree only accepts links to multi-link files).
+                e.nlink = 2;
             }
             _ => {}
         }

@@ -221,6 +221,7 @@ mod tests {
                 summary: Default::default(),
                 excludes: vec![],
                 program: String::new(),
+                deployment: None,
             },
         )
     }

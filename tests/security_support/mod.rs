@@ -395,6 +395,7 @@ pub fn save_snapshot(repo: &Repository, tree: Vec<Id>) -> String {
         summary: Default::default(),
         excludes: Vec::new(),
         program: "security test".into(),
+        deployment: None,
     };
     repo.save_sealed(FileType::Snapshot, &snap)
         .expect("save snapshot")
