@@ -1120,3 +1120,117 @@ fn comparison_is_sound() {
         "a changed memory limit was not reported: {changed:?}"
     );
 }
+
+/// Volume data read and written through the Engine API only (as with a remote or rootless
+/// engine): a helper container's archive endpoint out, a tar upload in. Owners, modes (set-ID
+/// bits included), the volume root's own owner and mode, symlinks, FIFOs and contents come back;
+/// times at the archive's one-second resolution.
+#[test]
+fn volumes_via_api_round_trip() {
+    let Some(fx) = Fx::new() else { return };
+    let c = fx.n("api");
+    let vol = format!("{c}-vol");
+    docker_run(&strs(&[
+        "--name",
+        &c,
+        "-v",
+        &format!("{vol}:/data"),
+        IMAGE_1,
+        "sh",
+        "-c",
+        IDLE,
+    ]));
+    exec_root(
+        &c,
+        "set -e; cd /data; mkdir -p sub/deep; echo hi > a; chown 1234:5678 a; chmod 4750 a; \
+         echo g > g; chmod 2755 g; ln -s a link; mkfifo fifo; \
+         head -c 3000000 /dev/urandom > sub/deep/big; touch -d '2001-02-03 04:05:06' sub/deep/big; \
+         chown 99:99 /data; chmod 700 /data",
+    );
+    let before = listing(&c, "/data");
+    let snap = fx.snapshot(&["--container", &c, "--volumes-via-api"]);
+    docker(&["rm", "-f", &c]);
+    docker(&["volume", "rm", &vol]);
+    let args = [
+        "restore",
+        snap.as_str(),
+        "--containers",
+        "--volumes-via-api",
+    ];
+    let out = fx.run(&args);
+    assert!(out.status.success(), "{}", show_run(&args, &out));
+    let after = listing(&c, "/data");
+    let bad = compare_listings(&vol, &before, &after);
+    assert!(
+        bad.is_empty(),
+        "volume data differs after an API round trip:\n  {}",
+        bad.join("\n  ")
+    );
+}
+
+/// `--compose-project` picks the project's containers and records the compose files their
+/// labels name; `--label KEY=VALUE` selects by label.
+#[test]
+fn compose_project_and_label_selection() {
+    let Some(fx) = Fx::new() else { return };
+    let project = fx.n("proj");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let compose = dir.path().join("compose.yaml");
+    std::fs::write(&compose, "services:\n  web:\n    image: lifeboat-test:1\n").expect("write");
+    let (web, other) = (fx.n("web"), fx.n("other"));
+    docker_run(&strs(&[
+        "--name",
+        &web,
+        "-l",
+        &format!("com.docker.compose.project={project}"),
+        "-l",
+        "com.docker.compose.service=web",
+        "-l",
+        &format!(
+            "com.docker.compose.project.working_dir={}",
+            dir.path().display()
+        ),
+        "-l",
+        "com.docker.compose.project.config_files=compose.yaml",
+        IMAGE_1,
+        "sh",
+        "-c",
+        IDLE,
+    ]));
+    docker_run(&strs(&[
+        "--name",
+        &other,
+        "-l",
+        &format!("lbt.pick={project}"),
+        IMAGE_1,
+        "sh",
+        "-c",
+        IDLE,
+    ]));
+    let snap = fx.snapshot(&["--compose-project", &project, "--no-images"]);
+    let show = fx.ok(&["--json", "show", &snap]);
+    assert!(
+        show.contains(&web) && !show.contains(&other),
+        "compose selection wrong:\n{show}"
+    );
+    let files = fx.ok(&["ls", &snap, "-R"]);
+    assert!(
+        files.contains(&compose.display().to_string()),
+        "compose file not recorded:\n{files}"
+    );
+    let v: Value = serde_json::from_str(&show).expect("show --json");
+    let images = v["deployment"]["images"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        !images.is_empty() && images.iter().all(|i| i["archived"] == json!(false)),
+        "--no-images stored image content:\n{show}"
+    );
+    let snap2 = fx.snapshot(&["--label", &format!("lbt.pick={project}")]);
+    let show2 = fx.ok(&["--json", "show", &snap2]);
+    assert!(
+        show2.contains(&other) && !show2.contains(&web),
+        "label selection wrong:\n{show2}"
+    );
+}

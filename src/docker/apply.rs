@@ -350,11 +350,11 @@ impl Ctx<'_> {
         let repo = self.repo;
         let tree = &self.dep.tree;
         std::thread::scope(|scope| {
-            let producer =
-                scope.spawn(move || super::tarsink::write_tar(repo, tree, data.as_bytes(), writer));
-            let uploaded = self
-                .engine
-                .upload(&helper.name, super::capture::HELPER_MOUNT, reader);
+            let root = super::capture::HELPER_MOUNT.trim_start_matches('/');
+            let producer = scope.spawn(move || {
+                super::tarsink::write_tar(repo, tree, data.as_bytes(), root, writer)
+            });
+            let uploaded = self.engine.upload(&helper.name, "/", reader);
             let produced = producer
                 .join()
                 .unwrap_or_else(|_| Err(Error::Docker("tar writer panicked".into())));

@@ -12,9 +12,16 @@ use crate::restore::content::ContentReader;
 use crate::snapshot::entry::{Entry, Kind};
 use crate::snapshot::tree::TreeReader;
 
-/// Write every entry at or below `prefix` as a tar stream, with names relative to it (`.` for
-/// the prefix itself).
-pub fn write_tar(repo: &Repository, tree: &[Id], prefix: &[u8], out: impl Write) -> Result<()> {
+/// Write every entry at or below `prefix` as a tar stream, named `root/...` (`root/` for the
+/// prefix itself). A named top directory, not `.`, because the engine skips a `.` entry when
+/// extracting, and with it the volume root's owner and mode.
+pub fn write_tar(
+    repo: &Repository,
+    tree: &[Id],
+    prefix: &[u8],
+    root: &str,
+    out: impl Write,
+) -> Result<()> {
     let mut b = tar::Builder::new(out);
     b.follow_symlinks(false);
     let io = |e: std::io::Error| Error::io("volume archive", e);
@@ -24,6 +31,7 @@ pub fn write_tar(repo: &Repository, tree: &[Id], prefix: &[u8], out: impl Write)
         let Some(name) = relative(&e.path, prefix) else {
             continue;
         };
+        let name = under(root, &name);
         let mut h = tar::Header::new_gnu();
         h.set_mode(e.mode & 0o7777);
         h.set_uid(u64::from(e.uid));
@@ -67,9 +75,12 @@ pub fn write_tar(repo: &Repository, tree: &[Id], prefix: &[u8], out: impl Write)
                 let target = e.target.clone().unwrap_or_default();
                 let target = if e.kind == Kind::Hardlink {
                     h.set_entry_type(tar::EntryType::Link);
-                    relative(&target, prefix).ok_or_else(|| {
-                        Error::hostile(e.path_str(), "hard link outside its volume")
-                    })?
+                    under(
+                        root,
+                        &relative(&target, prefix).ok_or_else(|| {
+                            Error::hostile(e.path_str(), "hard link outside its volume")
+                        })?,
+                    )
                 } else {
                     h.set_entry_type(tar::EntryType::Symlink);
                     String::from_utf8_lossy(&target).into_owned()
@@ -97,10 +108,15 @@ pub fn write_tar(repo: &Repository, tree: &[Id], prefix: &[u8], out: impl Write)
 }
 
 fn dir_name(name: &str) -> String {
-    if name == "." {
-        "./".into()
+    format!("{name}/")
+}
+
+/// `root` + relative name (`.` is the root itself).
+fn under(root: &str, rel: &str) -> String {
+    if rel == "." {
+        root.to_string()
     } else {
-        format!("{name}/")
+        format!("{root}/{rel}")
     }
 }
 
