@@ -1234,3 +1234,23 @@ fn compose_project_and_label_selection() {
         "label selection wrong:\n{show2}"
     );
 }
+
+/// Regression: `prune` once walked only the file tree and deleted every volume and image
+/// blob. The deployment's data must survive prune and pass `verify --read-data`, and a
+/// restore from it must still work.
+#[test]
+fn prune_keeps_deployment_data() {
+    let Some(fx) = Fx::new() else { return };
+    let c = fx.n("pruned");
+    simple_container(&c, IMAGE_1, &[]);
+    let snap = fx.snapshot(&["--container", &c]);
+    fx.ok(&["prune"]);
+    fx.ok(&["verify", "--read-data"]);
+    docker(&["rm", "-f", &c]);
+    docker(&["volume", "rm", &format!("{c}-vol")]);
+    let args = ["restore", snap.as_str(), "--containers"];
+    let out = fx.run(&args);
+    assert!(out.status.success(), "{}", show_run(&args, &out));
+    let data = docker(&["exec", &c, "cat", "/data/file.txt"]);
+    assert_eq!(data.trim(), "data");
+}

@@ -227,7 +227,19 @@ fn run_docker(
         if a.dry_run {
             println!("dry run: nothing changed");
         } else if report.failures.is_empty() && report.differences.is_empty() {
-            println!("deployment restored; every restored container matches the snapshot");
+            let restored = report
+                .steps
+                .iter()
+                .filter(|s| s.action == "create container")
+                .count();
+            if report.conflicts.is_empty() {
+                println!("deployment restored; every restored container matches the snapshot");
+            } else {
+                println!(
+                    "{restored} container(s) restored and matching the snapshot; {} conflict(s) left alone",
+                    report.conflicts.len()
+                );
+            }
         }
     }
     Ok(if !report.failures.is_empty() {

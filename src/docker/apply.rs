@@ -402,7 +402,7 @@ impl Ctx<'_> {
                 self.verify(name, &rec.inspect)
             }
             Err(e) => {
-                let _ = self.engine.remove_container(name);
+                self.engine.remove_with_anonymous_volumes(name, &[]);
                 if old.is_some() {
                     self.engine.rename(&aside, name)?;
                     if old_running {

@@ -244,6 +244,9 @@ impl<'e> Capture<'e> {
                 }
             }
             let named = named_volumes(&inspect);
+            // A volume this container does not name may still be named (shared through
+            // VolumesFrom): only engine-generated names are anonymous.
+            let generated = |n: &str| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit());
             for m in jget(&inspect, "Mounts")
                 .and_then(Value::as_array)
                 .into_iter()
@@ -261,7 +264,7 @@ impl<'e> Capture<'e> {
                         name.to_string(),
                         VolumeRecord {
                             name: name.to_string(),
-                            anonymous: !named.contains(name),
+                            anonymous: !named.contains(name) && generated(name),
                             inspect: vi,
                             data: None,
                             helper_image: image_id.clone(),
@@ -654,7 +657,8 @@ impl<'e> Helper<'e> {
 
 impl Drop for Helper<'_> {
     fn drop(&mut self) {
-        let _ = self.engine.remove_container(&self.name);
+        self.engine
+            .remove_with_anonymous_volumes(&self.name, &[HELPER_MOUNT]);
     }
 }
 

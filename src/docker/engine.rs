@@ -81,8 +81,11 @@ impl Engine {
             .map_err(|e| Error::Docker(format!("starting the I/O runtime: {e}")))?;
         let host = std::env::var("DOCKER_HOST").unwrap_or_default();
         let local = host.is_empty() || host.starts_with("unix://");
+        // Image loads and volume uploads answer only once the whole body is in: no short
+        // request timeout (bollard's default is two minutes).
         let docker = Docker::connect_with_defaults()
-            .map_err(|e| docker_err("connecting to the engine (is DOCKER_HOST right?)", &e))?;
+            .map_err(|e| docker_err("connecting to the engine (is DOCKER_HOST right?)", &e))?
+            .with_timeout(std::time::Duration::from_secs(24 * 3600));
         let docker = rt.block_on(async {
             let docker = docker.negotiate_version().await?;
             docker.ping().await?;
@@ -125,11 +128,14 @@ impl Engine {
             .into_iter()
             .map(|c| Listed {
                 id: c.id.unwrap_or_default(),
+                // A link target is also listed as `/linker/alias`; its own name has no `/`.
                 name: c
                     .names
-                    .and_then(|n| n.into_iter().next())
                     .unwrap_or_default()
-                    .trim_start_matches('/')
+                    .iter()
+                    .map(|n| n.trim_start_matches('/'))
+                    .find(|n| !n.contains('/'))
+                    .unwrap_or_default()
                     .to_string(),
                 labels: c.labels.unwrap_or_default(),
             })
@@ -292,6 +298,34 @@ impl Engine {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(docker_err(&format!("removing container {name}"), &e)),
+        }
+    }
+
+    /// Remove a container and the anonymous volumes the engine made for it (those an image
+    /// `VOLUME` or a bare `-v /path` created), except the mounts at `keep` destinations.
+    /// Best effort: used for cleanup, where the first error must not hide the original one.
+    pub fn remove_with_anonymous_volumes(&self, name: &str, keep: &[&str]) {
+        let anonymous: Vec<String> = self
+            .inspect_container(name)
+            .ok()
+            .flatten()
+            .and_then(|i| i.get("Mounts").and_then(Value::as_array).cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter(|m| m.get("Type").and_then(Value::as_str) == Some("volume"))
+            .filter(|m| {
+                let dest = m.get("Destination").and_then(Value::as_str).unwrap_or("");
+                !keep.contains(&dest)
+            })
+            .filter_map(|m| m.get("Name").and_then(Value::as_str).map(str::to_string))
+            .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+            .collect();
+        let _ = self.remove_container(name);
+        for v in anonymous {
+            let _ = self.run(
+                self.docker
+                    .remove_volume(&v, None::<qp::RemoveVolumeOptions>),
+            );
         }
     }
 

@@ -17,10 +17,12 @@ use crate::snapshot::tree::TreeReader;
 pub fn referenced_blobs(repo: &Repository, snapshots: &[(Id, Snapshot)]) -> Result<IdSet> {
     let mut used = IdSet::default();
     for (_, s) in snapshots {
-        used.extend(s.tree.iter().copied());
-        for e in TreeReader::new(repo, &s.tree) {
-            if let Some(c) = e?.content {
-                used.extend(c.chunks);
+        for tree in s.trees() {
+            used.extend(tree.iter().copied());
+            for e in TreeReader::new(repo, tree) {
+                if let Some(c) = e?.content {
+                    used.extend(c.chunks);
+                }
             }
         }
     }

@@ -144,14 +144,18 @@ pub fn verify(
     for (sid, s) in &snaps {
         let mut missing = 0usize;
         let mut first_missing = None;
-        for t in &s.tree {
-            if !repo.index().contains(t) {
-                missing += 1;
-                first_missing.get_or_insert_with(|| format!("tree blob {t}"));
+        for tree in s.trees() {
+            let before = missing;
+            for t in tree {
+                if !repo.index().contains(t) {
+                    missing += 1;
+                    first_missing.get_or_insert_with(|| format!("tree blob {t}"));
+                }
             }
-        }
-        if missing == 0 {
-            for e in TreeReader::new(repo, &s.tree) {
+            if missing > before {
+                continue;
+            }
+            for e in TreeReader::new(repo, tree) {
                 match e {
                     Ok(e) => {
                         if let Some(c) = &e.content {

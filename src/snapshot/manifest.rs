@@ -55,6 +55,13 @@ impl Snapshot {
             .map(|t| t.with_timezone(&chrono::Utc))
     }
 
+    /// Every tree stream the snapshot holds: the files', and the deployment's (volume data and
+    /// image archives). Whatever walks a snapshot's data (prune, verify) must walk them all.
+    pub fn trees(&self) -> impl Iterator<Item = &[Id]> {
+        std::iter::once(self.tree.as_slice())
+            .chain(self.deployment.as_ref().map(|d| d.tree.as_slice()))
+    }
+
     pub fn paths_display(&self) -> Vec<String> {
         self.paths.iter().map(|p| crate::util::show(p)).collect()
     }
