@@ -11,6 +11,7 @@ mod init;
 mod key;
 mod ls;
 mod misc;
+mod models;
 mod prune;
 mod restore;
 mod show;
@@ -118,6 +119,9 @@ pub enum Command {
     Ls(ls::Args),
     /// Show what changed between two snapshots, or between a snapshot and the live engine.
     Diff(diff::Args),
+    /// Check live model files against a snapshot, or list a snapshot's models.
+    #[command(subcommand)]
+    Models(models::Cmd),
     /// Restore files into a target directory, and/or the Docker deployment onto the engine.
     Restore(restore::Args),
     /// Check the repository's structure, and with --read-data every byte.
@@ -220,6 +224,7 @@ pub fn main() -> ExitCode {
         Command::Ls(a) => ls::run(g, a),
         Command::Diff(a) => diff::run(g, a),
         Command::Show(a) => show::run(g, a),
+        Command::Models(c) => models::run(g, c),
         Command::Restore(a) => restore::run(g, a),
         Command::Verify(a) => verify::run(g, a),
         Command::Forget(a) => forget::run(g, a),

@@ -60,7 +60,7 @@ pub struct Args {
     pub no_sync: bool,
 
     /// With `latest`: only snapshots of this host.
-    #[arg(long = "host", value_name = "HOST")]
+    #[arg(long = "hostname", value_name = "HOST")]
     pub hosts: Vec<String>,
     /// With `latest`: only snapshots with this tag.
     #[arg(long = "tag", value_name = "TAG")]

@@ -14,8 +14,30 @@ use super::{Exit, Global, print_json};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Files and directories to include.
-    #[arg(value_name = "PATH", required_unless_present_any = ["containers", "all_containers", "compose_projects", "labels"])]
+    #[arg(value_name = "PATH", required_unless_present_any = ["containers", "all_containers", "compose_projects", "labels", "host_profile"])]
     pub paths: Vec<PathBuf>,
+
+    /// Capture the host's security configuration: sshd, firewall, sudoers, AppArmor, audit,
+    /// apt, systemd units, cron, log shippers, ... (see docs/HOST.md), each item recorded as
+    /// present or absent, plus the output of iptables-save, nft, ufw, dpkg, systemctl, docker info.
+    #[arg(long = "host", help_heading = "Host")]
+    pub host_profile: bool,
+
+    /// Read the host profile under this directory instead of `/` (a chroot, a mounted disk, tests).
+    #[arg(long, value_name = "DIR", default_value = "/", help_heading = "Host")]
+    pub host_root: PathBuf,
+
+    /// Add a path or pattern (`*` matches one name) to the host profile (repeatable).
+    #[arg(long = "host-include", value_name = "PATH", help_heading = "Host")]
+    pub host_include: Vec<String>,
+
+    /// Leave a profile item or path out (repeatable).
+    #[arg(long = "host-exclude", value_name = "PATH", help_heading = "Host")]
+    pub host_exclude: Vec<String>,
+
+    /// Do not run the live-state tools (iptables-save, nft, ufw, dpkg, systemctl, docker).
+    #[arg(long, help_heading = "Host")]
+    pub no_host_commands: bool,
 
     /// Capture this container with its image, networks and volumes (name or ID; repeatable).
     #[arg(long = "container", value_name = "NAME", help_heading = "Docker")]
@@ -83,7 +105,7 @@ pub struct Args {
 
     /// Record this hostname instead of the machine's.
     #[arg(long, value_name = "NAME")]
-    pub host: Option<String>,
+    pub hostname: Option<String>,
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
@@ -130,6 +152,33 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         None => None,
     };
     let mut paths = a.paths.clone();
+    let host = if a.host_profile {
+        let root = std::path::absolute(&a.host_root)
+            .with_context(|| format!("--host-root {}", a.host_root.display()))?;
+        if !root.is_dir() {
+            anyhow::bail!("--host-root {}: not a directory", root.display());
+        }
+        let opts = lifeboat::host::HostOptions {
+            root: root.clone(),
+            include: a.host_include.clone(),
+            exclude: a.host_exclude.clone(),
+            commands: !a.no_host_commands,
+        };
+        let (items, found) = lifeboat::host::resolve(&opts);
+        paths.extend(found);
+        let commands = if opts.commands {
+            lifeboat::host::run_commands()
+        } else {
+            Vec::new()
+        };
+        Some(lifeboat::host::HostSection {
+            root: root.display().to_string(),
+            items,
+            commands,
+        })
+    } else {
+        None
+    };
     if let Some(c) = &capture {
         for n in &c.notices {
             eprintln!("notice: {n}");
@@ -145,8 +194,9 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             (Some(p), false) => ParentChoice::Id(p.clone()),
             (None, false) => ParentChoice::Auto,
         },
-        hostname: a.host.clone(),
+        hostname: a.hostname.clone(),
         lock_wait: g.lock_wait,
+        host,
         ..Default::default()
     };
     let bar = g.progress();
@@ -171,6 +221,12 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
                 "networks": d.networks.iter().map(|n| &n.name).collect::<Vec<_>>(),
                 "images": d.images.iter().map(|i| &i.id).collect::<Vec<_>>(),
                 "summary": d.summary,
+            })),
+            "host": r.snapshot.host.as_ref().map(|h| serde_json::json!({
+                "root": h.root,
+                "present": h.items.iter().filter(|i| !i.found.is_empty()).map(|i| &i.pattern).collect::<Vec<_>>(),
+                "absent": h.items.iter().filter(|i| i.found.is_empty()).map(|i| &i.pattern).collect::<Vec<_>>(),
+                "commands": h.commands.iter().map(|c| (c.name.clone(), c.status.clone())).collect::<std::collections::BTreeMap<_, _>>(),
             })),
             "warnings": r.warnings,
         }))?;

@@ -222,6 +222,7 @@ mod tests {
                 excludes: vec![],
                 program: String::new(),
                 deployment: None,
+                host: None,
             },
         )
     }

@@ -42,6 +42,8 @@ pub struct SnapshotOptions {
     /// Threads compressing and encrypting (default: CPU count).
     pub encoders: Option<usize>,
     pub lock_wait: Duration,
+    /// The host profile's record (its files are among `paths`).
+    pub host: Option<crate::host::HostSection>,
 }
 
 #[derive(Debug)]
@@ -170,6 +172,7 @@ pub fn create_with(
         excludes: opts.excludes.patterns.clone(),
         program: format!("lifeboat {}", env!("CARGO_PKG_VERSION")),
         deployment: section,
+        host: opts.host.clone(),
     };
     let id = repo.save_sealed(crate::repo::FileType::Snapshot, &snapshot)?;
     Ok(SnapshotResult {

@@ -46,6 +46,10 @@ pub struct Snapshot {
     /// Docker objects and their data (FORMAT.md §8.1), when the snapshot captured any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment: Option<crate::docker::model::Deployment>,
+    /// The host security profile (which items were present, tool outputs); its files are in
+    /// the file tree, under `host.root`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<crate::host::HostSection>,
 }
 
 impl Snapshot {

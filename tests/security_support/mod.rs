@@ -396,6 +396,7 @@ pub fn save_snapshot(repo: &Repository, tree: Vec<Id>) -> String {
         excludes: Vec::new(),
         program: "security test".into(),
         deployment: None,
+        host: None,
     };
     repo.save_sealed(FileType::Snapshot, &snap)
         .expect("save snapshot")

@@ -1,0 +1,316 @@
+//! The host's security configuration: a built-in profile of what makes up a hardened Ubuntu
+//! Docker host (sshd, firewall, sudoers, AppArmor, audit, apt, systemd units, cron, log
+//! shippers, ...), each item recorded as present or absent, and the live state that lives
+//! outside files (firewall rule sets, enabled units, installed packages, the engine's info),
+//! captured by running the tools when they exist. Files go into the snapshot's file tree like any
+//! other path; everything is resolved under a host root (`/` by default), so tests and chroots
+//! never touch the machine's own `/etc`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// Profile items, as absolute paths under the host root. A `*` matches one path component.
+pub const PROFILE: &[&str] = &[
+    "/etc/ssh/sshd_config",
+    "/etc/ssh/sshd_config.d",
+    "/etc/ssh/ssh_host_*",
+    "/root/.ssh/authorized_keys",
+    "/home/*/.ssh/authorized_keys",
+    "/etc/ufw",
+    "/etc/iptables",
+    "/etc/nftables.conf",
+    "/etc/docker/daemon.json",
+    "/etc/apparmor.d",
+    "/etc/sudoers",
+    "/etc/sudoers.d",
+    "/etc/fail2ban",
+    "/etc/audit",
+    "/etc/sysctl.conf",
+    "/etc/sysctl.d",
+    "/etc/security/limits.conf",
+    "/etc/apt/sources.list",
+    "/etc/apt/sources.list.d",
+    "/etc/apt/apt.conf.d",
+    "/etc/systemd/system",
+    "/etc/crontab",
+    "/etc/cron.d",
+    "/etc/cron.daily",
+    "/etc/cron.hourly",
+    "/etc/cron.weekly",
+    "/etc/cron.monthly",
+    "/etc/logrotate.d",
+    "/etc/filebeat",
+    "/etc/elastic-agent",
+    "/opt/Elastic/Agent/elastic-agent.yml",
+    "/etc/fluent-bit",
+];
+
+/// Live state captured by running a tool: (name, program, arguments).
+pub const COMMANDS: &[(&str, &str, &[&str])] = &[
+    ("iptables-save", "iptables-save", &[]),
+    ("ip6tables-save", "ip6tables-save", &[]),
+    ("nft-ruleset", "nft", &["list", "ruleset"]),
+    ("ufw-status", "ufw", &["status", "verbose"]),
+    ("dpkg-selections", "dpkg", &["--get-selections"]),
+    (
+        "systemd-enabled",
+        "systemctl",
+        &["list-unit-files", "--state=enabled", "--no-pager"],
+    ),
+    ("docker-info", "docker", &["info"]),
+    ("docker-version", "docker", &["version"]),
+];
+
+/// Longest a tool may run, and most output kept from it.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+const MAX_OUTPUT: u64 = 16 << 20;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostSection {
+    /// The host root the items were read under (`/` on a real host).
+    pub root: String,
+    pub items: Vec<ItemState>,
+    pub commands: Vec<CommandOutput>,
+}
+
+/// One profile pattern and what it matched.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemState {
+    pub pattern: String,
+    /// Matching paths (relative to the host: `/etc/...`); empty means absent.
+    pub found: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandOutput {
+    pub name: String,
+    pub argv: Vec<String>,
+    /// `ok`, `failed` (ran, non-zero exit), `missing` (not installed), `timeout`, `error`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default)]
+    pub stdout: String,
+    #[serde(default)]
+    pub stderr: String,
+}
+
+/// Options of a host capture: the profile (built-in, plus and minus the config's lists).
+#[derive(Clone, Debug, Default)]
+pub struct HostOptions {
+    pub root: PathBuf,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub commands: bool,
+}
+
+/// Expand one pattern under `root`: returns host paths (`/etc/...`) that exist, sorted.
+pub fn expand(root: &Path, pattern: &str) -> Vec<String> {
+    let mut current = vec![PathBuf::from("/")];
+    for part in pattern.split('/').filter(|p| !p.is_empty()) {
+        let mut next = Vec::new();
+        for base in &current {
+            if part.contains('*') {
+                let Ok(rd) = std::fs::read_dir(join(root, base)) else {
+                    continue;
+                };
+                let mut names: Vec<String> = rd
+                    .flatten()
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .filter(|n| glob_match(part, n))
+                    .collect();
+                names.sort();
+                next.extend(names.into_iter().map(|n| base.join(n)));
+            } else {
+                next.push(base.join(part));
+            }
+        }
+        current = next;
+    }
+    current
+        .into_iter()
+        .filter(|p| std::fs::symlink_metadata(join(root, p)).is_ok())
+        .map(|p| p.display().to_string())
+        .collect()
+}
+
+fn join(root: &Path, host_path: &Path) -> PathBuf {
+    root.join(host_path.strip_prefix("/").unwrap_or(host_path))
+}
+
+/// `*` matches any run of characters within one name.
+fn glob_match(pattern: &str, name: &str) -> bool {
+    if !pattern.contains('*') {
+        return pattern == name;
+    }
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !name.starts_with(first) || name.len() < first.len() + last.len() || !name.ends_with(last) {
+        return false;
+    }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Resolve the profile: every item with what it matched, and the real paths to snapshot.
+pub fn resolve(opts: &HostOptions) -> (Vec<ItemState>, Vec<PathBuf>) {
+    let mut patterns: Vec<String> = PROFILE
+        .iter()
+        .map(|s| (*s).to_string())
+        .chain(opts.include.iter().cloned())
+        .filter(|p| !opts.exclude.contains(p))
+        .collect();
+    patterns.dedup();
+    let mut items = Vec::new();
+    let mut paths = Vec::new();
+    for p in patterns {
+        let found: Vec<String> = expand(&opts.root, &p)
+            .into_iter()
+            .filter(|f| !opts.exclude.iter().any(|x| x == f))
+            .collect();
+        paths.extend(found.iter().map(|f| join(&opts.root, Path::new(f))));
+        items.push(ItemState { pattern: p, found });
+    }
+    (items, paths)
+}
+
+/// Run the live-state tools; a missing tool is recorded, not an error.
+pub fn run_commands() -> Vec<CommandOutput> {
+    COMMANDS
+        .iter()
+        .map(|(name, prog, args)| run_one(name, prog, args))
+        .collect()
+}
+
+fn run_one(name: &str, prog: &str, args: &[&str]) -> CommandOutput {
+    let mut out = CommandOutput {
+        name: name.to_string(),
+        argv: std::iter::once(prog)
+            .chain(args.iter().copied())
+            .map(str::to_string)
+            .collect(),
+        status: String::new(),
+        exit_code: None,
+        stdout: String::new(),
+        stderr: String::new(),
+    };
+    let child = Command::new(prog)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("LC_ALL", "C")
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            out.status = "missing".into();
+            return out;
+        }
+        Err(e) => {
+            out.status = "error".into();
+            out.stderr = e.to_string();
+            return out;
+        }
+    };
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let read = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut s = Vec::new();
+            if let Some(r) = r {
+                let _ = r.take(MAX_OUTPUT).read_to_end(&mut s);
+            }
+            String::from_utf8_lossy(&s).into_owned()
+        })
+    };
+    let so = read(stdout.map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let se = read(stderr.map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break Some(st),
+            Ok(None) if started.elapsed() > COMMAND_TIMEOUT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(_) => break None,
+        }
+    };
+    out.stdout = so.join().unwrap_or_default();
+    out.stderr = se.join().unwrap_or_default();
+    match status {
+        Some(st) if st.success() => out.status = "ok".into(),
+        Some(st) => {
+            out.status = "failed".into();
+            out.exit_code = st.code();
+        }
+        None => out.status = "timeout".into(),
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("ssh_host_*", "ssh_host_ed25519_key"));
+        assert!(glob_match("*", "alice"));
+        assert!(!glob_match("ssh_host_*", "sshd_config"));
+        assert!(glob_match("a*b*c", "aXbYc"));
+        assert!(!glob_match("a*b*c", "aXc"));
+        assert!(glob_match("plain", "plain") && !glob_match("plain", "plainer"));
+    }
+
+    #[test]
+    fn profile_under_a_host_root() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        std::fs::create_dir_all(r.join("etc/ssh")).unwrap();
+        std::fs::write(r.join("etc/ssh/sshd_config"), "PermitRootLogin no\n").unwrap();
+        std::fs::write(r.join("etc/ssh/ssh_host_ed25519_key"), "k").unwrap();
+        std::fs::create_dir_all(r.join("home/alice/.ssh")).unwrap();
+        std::fs::write(r.join("home/alice/.ssh/authorized_keys"), "ssh-ed25519 A").unwrap();
+        let (items, paths) = resolve(&HostOptions {
+            root: r.to_path_buf(),
+            ..HostOptions::default()
+        });
+        let found = |p: &str| items.iter().find(|i| i.pattern == p).unwrap().found.clone();
+        assert_eq!(found("/etc/ssh/sshd_config"), ["/etc/ssh/sshd_config"]);
+        assert_eq!(
+            found("/etc/ssh/ssh_host_*"),
+            ["/etc/ssh/ssh_host_ed25519_key"]
+        );
+        assert_eq!(
+            found("/home/*/.ssh/authorized_keys"),
+            ["/home/alice/.ssh/authorized_keys"]
+        );
+        assert!(found("/etc/sudoers").is_empty());
+        assert!(paths.iter().all(|p| p.starts_with(r)));
+        assert_eq!(paths.len(), 3);
+    }
+
+    #[test]
+    fn missing_tool_is_recorded() {
+        let o = run_one("x", "lifeboat-no-such-tool-xyz", &[]);
+        assert_eq!(o.status, "missing");
+        let o = run_one("t", "true", &[]);
+        assert_eq!(o.status, "ok");
+        let o = run_one("f", "false", &[]);
+        assert_eq!((o.status.as_str(), o.exit_code), ("failed", Some(1)));
+    }
+}
