@@ -262,3 +262,45 @@ fn verify_without_models_or_snapshot() {
     assert_eq!(c, 0);
     assert_eq!(counts(&v), [0, 0, 0, 0, 0]);
 }
+
+/// `snapshot --expect-sha256 SHA256SUMS`: a published list the models must match. A match
+/// saves; a single differing byte refuses the snapshot (nothing saved) unless
+/// `--allow-mismatch`, which saves it and exits 3.
+#[test]
+fn expect_sha256_refuses_a_mismatch() {
+    use sha2::Digest;
+    let e = Env::new();
+    let dir = e.path("published");
+    std::fs::create_dir_all(&dir).unwrap();
+    let body = vec![7u8; 100_000];
+    std::fs::write(dir.join("model.safetensors"), &body).unwrap();
+    let good = hex::encode(sha2::Sha256::digest(&body));
+    let list = dir.join("SHA256SUMS");
+    std::fs::write(&list, format!("{good}  model.safetensors\n")).unwrap();
+    let d = dir.to_str().unwrap();
+    let l = list.to_str().unwrap();
+    e.ok(&["snapshot", d, "--expect-sha256", l]);
+    let count = |e: &Env| {
+        e.ok_json(&["snapshots", "--json"])
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(count(&e), 1);
+
+    let mut bad = body.clone();
+    bad[50_000] ^= 1;
+    std::fs::write(dir.join("model.safetensors"), &bad).unwrap();
+    let out = e.run(&["snapshot", d, "--expect-sha256", l]);
+    assert_eq!(common::code(&out), 1, "{}", common::stderr(&out));
+    assert!(
+        common::stderr(&out).contains("model.safetensors"),
+        "{}",
+        common::stderr(&out)
+    );
+    assert_eq!(count(&e), 1, "a mismatching snapshot was saved");
+
+    let out = e.run(&["snapshot", d, "--expect-sha256", l, "--allow-mismatch"]);
+    assert_eq!(common::code(&out), 3, "{}", common::stderr(&out));
+    assert_eq!(count(&e), 2);
+}

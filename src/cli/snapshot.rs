@@ -39,6 +39,16 @@ pub struct Args {
     #[arg(long, help_heading = "Host")]
     pub no_host_commands: bool,
 
+    /// Check the snapshot's files against a published checksum list (`sha256sum` format,
+    /// e.g. a model's SHA256SUMS; relative names are relative to the list's directory). A file
+    /// that does not match, or is missing, stops the snapshot from being saved.
+    #[arg(long = "expect-sha256", value_name = "FILE", help_heading = "Models")]
+    pub expect_sha256: Vec<PathBuf>,
+
+    /// With --expect-sha256: save the snapshot anyway and report mismatches as warnings.
+    #[arg(long, requires = "expect_sha256", help_heading = "Models")]
+    pub allow_mismatch: bool,
+
     /// Capture this container with its image, networks and volumes (name or ID; repeatable).
     #[arg(long = "container", value_name = "NAME", help_heading = "Docker")]
     pub containers: Vec<String>,
@@ -197,6 +207,14 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         hostname: a.hostname.clone(),
         lock_wait: g.lock_wait,
         host,
+        expected_sha256: {
+            let mut all = Vec::new();
+            for f in &a.expect_sha256 {
+                all.extend(lifeboat::models::parse_sha256sums(f)?);
+            }
+            all
+        },
+        allow_mismatch: a.allow_mismatch,
         ..Default::default()
     };
     let bar = g.progress();

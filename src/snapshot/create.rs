@@ -44,6 +44,10 @@ pub struct SnapshotOptions {
     pub lock_wait: Duration,
     /// The host profile's record (its files are among `paths`).
     pub host: Option<crate::host::HostSection>,
+    /// Published checksums (absolute path, SHA-256) the snapshot's files must match.
+    pub expected_sha256: Vec<(Vec<u8>, [u8; 32])>,
+    /// Save the snapshot even when files do not match `expected_sha256` (as warnings).
+    pub allow_mismatch: bool,
 }
 
 #[derive(Debug)]
@@ -151,6 +155,17 @@ pub fn create_with(
     warnings.extend(w);
     let write = finished?.stats;
     progress.finish();
+    if !opts.expected_sha256.is_empty() {
+        let problems = crate::models::check_expected(repo, &tree, &opts.expected_sha256)?;
+        if !problems.is_empty() && !opts.allow_mismatch {
+            return Err(Error::Invalid(format!(
+                "refusing to save the snapshot: {} file(s) do not match the expected SHA-256 list:\n  {}\n(the data written stays unreferenced until `lifeboat prune`; --allow-mismatch saves it anyway)",
+                problems.len(),
+                problems.join("\n  ")
+            )));
+        }
+        warnings.extend(problems);
+    }
     summary.blobs_added = write.blobs;
     summary.raw_added = write.raw_bytes;
     summary.stored_added = write.stored_bytes;
