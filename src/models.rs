@@ -657,54 +657,6 @@ pub fn safetensors_summary(mut reader: impl Read) -> Result<Option<TensorSummary
     Ok(Some(s))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn model_extensions() {
-        assert!(is_model_path(b"/m/model.safetensors"));
-        assert!(is_model_path(b"/m/Model.GGUF"));
-        assert!(is_model_path(b"/m/w.tar.pt"));
-        assert!(!is_model_path(b"/m/config.json"));
-        assert!(!is_model_path(b"/m/.bin"));
-        assert!(!is_model_path(b"/m.bin/readme"));
-        assert!(!is_model_path(b"/m/safetensors"));
-    }
-
-    fn st(json: &str) -> Vec<u8> {
-        let mut v = (json.len() as u64).to_le_bytes().to_vec();
-        v.extend_from_slice(json.as_bytes());
-        v.extend_from_slice(&[0u8; 64]);
-        v
-    }
-
-    #[test]
-    fn safetensors_headers() {
-        let ok = st(
-            r#"{"__metadata__":{"format":"pt","shape":"x"},"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12]},"b":{"dtype":"BF16","shape":[4],"data_offsets":[12,20]}}  "#,
-        );
-        let s = safetensors_summary(&ok[..]).unwrap().unwrap();
-        assert_eq!(s.tensors, 2);
-        assert_eq!(s.parameters, 10);
-        assert!(s.has_metadata);
-        assert_eq!(s.dtypes.keys().collect::<Vec<_>>(), ["BF16", "F16"]);
-        for bad in [
-            st("not json"),
-            st(r#"{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,5]}}"#),
-            st(r#"{"a":{"dtype":"F16","shape":[2],"data_offsets":[4,0]}}"#),
-            st(r#"{"a":{"dtype":"F16","shape":[18446744073709551615,2],"data_offsets":[0,4]}}"#),
-            st(r#"{"a":1}"#),
-            st("[]"),
-            u64::MAX.to_le_bytes().to_vec(),
-            100u64.to_le_bytes().to_vec(),
-            vec![1, 2, 3],
-        ] {
-            assert_eq!(safetensors_summary(&bad[..]).unwrap(), None);
-        }
-    }
-}
-
 /// A published checksum list (`sha256sum` output, `SHA256SUMS`): `HEX  NAME` or `HEX *NAME` per
 /// line; relative names are relative to the list's directory. Returns absolute path bytes and
 /// digests.
@@ -780,4 +732,52 @@ pub fn check_expected(
         }
     }
     Ok(problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_extensions() {
+        assert!(is_model_path(b"/m/model.safetensors"));
+        assert!(is_model_path(b"/m/Model.GGUF"));
+        assert!(is_model_path(b"/m/w.tar.pt"));
+        assert!(!is_model_path(b"/m/config.json"));
+        assert!(!is_model_path(b"/m/.bin"));
+        assert!(!is_model_path(b"/m.bin/readme"));
+        assert!(!is_model_path(b"/m/safetensors"));
+    }
+
+    fn st(json: &str) -> Vec<u8> {
+        let mut v = (json.len() as u64).to_le_bytes().to_vec();
+        v.extend_from_slice(json.as_bytes());
+        v.extend_from_slice(&[0u8; 64]);
+        v
+    }
+
+    #[test]
+    fn safetensors_headers() {
+        let ok = st(
+            r#"{"__metadata__":{"format":"pt","shape":"x"},"a":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12]},"b":{"dtype":"BF16","shape":[4],"data_offsets":[12,20]}}  "#,
+        );
+        let s = safetensors_summary(&ok[..]).unwrap().unwrap();
+        assert_eq!(s.tensors, 2);
+        assert_eq!(s.parameters, 10);
+        assert!(s.has_metadata);
+        assert_eq!(s.dtypes.keys().collect::<Vec<_>>(), ["BF16", "F16"]);
+        for bad in [
+            st("not json"),
+            st(r#"{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,5]}}"#),
+            st(r#"{"a":{"dtype":"F16","shape":[2],"data_offsets":[4,0]}}"#),
+            st(r#"{"a":{"dtype":"F16","shape":[18446744073709551615,2],"data_offsets":[0,4]}}"#),
+            st(r#"{"a":1}"#),
+            st("[]"),
+            u64::MAX.to_le_bytes().to_vec(),
+            100u64.to_le_bytes().to_vec(),
+            vec![1, 2, 3],
+        ] {
+            assert_eq!(safetensors_summary(&bad[..]).unwrap(), None);
+        }
+    }
 }
