@@ -44,6 +44,8 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
                     "paths": s.paths_display(),
                     "parent": s.parent.map(|p| p.to_hex()),
                     "summary": s.summary,
+                    "containers": s.deployment.as_ref().map(|d| d.containers.iter().map(|c| &c.name).collect::<Vec<_>>()),
+                    "host_profile": s.host.is_some(),
                     "program": s.program,
                 })
             })
@@ -70,10 +72,20 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             t,
             s.hostname,
             s.tags.join(","),
-            human_bytes(s.summary.bytes),
-            s.paths_display().join(" ")
+            human_bytes(s.summary.bytes + s.deployment.as_ref().map_or(0, |d| d.summary.bytes)),
+            what_it_holds(s)
         );
     }
     println!("{} snapshot(s)", list.len());
     Ok(Exit::Success)
+}
+
+/// The paths, and the containers of the deployment, if any.
+fn what_it_holds(s: &lifeboat::snapshot::Snapshot) -> String {
+    let mut parts = s.paths_display();
+    if let Some(d) = &s.deployment {
+        let names: Vec<&str> = d.containers.iter().map(|c| c.name.as_str()).collect();
+        parts.push(format!("containers: {}", names.join(",")));
+    }
+    parts.join(" ")
 }
