@@ -262,6 +262,149 @@ fn run_one(name: &str, prog: &str, args: &[&str]) -> CommandOutput {
     out
 }
 
+/// How one profile file on the live host differs from the snapshot.
+#[derive(Clone, Debug, Serialize)]
+pub struct FileDiff {
+    /// Host path (`/etc/ssh/sshd_config`).
+    pub path: String,
+    /// `modified`, `missing` (in the snapshot, not on the host), `type` (kind changed).
+    pub change: &'static str,
+    /// A unified diff (snapshot → live) for text files; `None` for binary or secret files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// Why no diff is shown (secret, binary, large).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Largest file shown as a text diff.
+const MAX_DIFF: u64 = 1 << 20;
+
+/// Files whose contents are never shown: private keys.
+fn is_secret(path: &str, body: &[u8]) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    (name.starts_with("ssh_host_") && name.ends_with("_key"))
+        || body.windows(11).any(|w| w == b"PRIVATE KEY")
+}
+
+/// Compare the snapshot's profile files with those under `live_root`; writes nothing.
+pub fn diff_live(
+    repo: &crate::repo::Repository,
+    snap: &crate::snapshot::Snapshot,
+    live_root: &Path,
+) -> crate::Result<Vec<FileDiff>> {
+    use crate::snapshot::entry::Kind;
+    let Some(host) = &snap.host else {
+        return Err(crate::Error::Invalid(
+            "this snapshot holds no host profile (take one with `lifeboat snapshot --host`)".into(),
+        ));
+    };
+    repo.load_index()?;
+    let root = host.root.trim_end_matches('/');
+    let found: Vec<&str> = host
+        .items
+        .iter()
+        .flat_map(|i| i.found.iter().map(String::as_str))
+        .collect();
+    let mut out = Vec::new();
+    for e in crate::snapshot::tree::TreeReader::new(repo, &snap.tree) {
+        let e = e?;
+        let full = String::from_utf8_lossy(&e.path).into_owned();
+        let Some(rel) = full.strip_prefix(root) else {
+            continue;
+        };
+        let rel = if rel.is_empty() { "/" } else { rel };
+        if !found
+            .iter()
+            .any(|f| rel == *f || rel.starts_with(&format!("{f}/")))
+        {
+            continue;
+        }
+        let live = join(live_root, Path::new(rel));
+        let md = std::fs::symlink_metadata(&live).ok();
+        let push = |out: &mut Vec<FileDiff>, change, diff, note: Option<&str>| {
+            out.push(FileDiff {
+                path: rel.to_string(),
+                change,
+                diff,
+                note: note.map(str::to_string),
+            });
+        };
+        match (e.kind, md) {
+            (_, None) => push(&mut out, "missing", None, None),
+            (Kind::Dir, Some(m)) if !m.is_dir() => push(&mut out, "type", None, None),
+            (Kind::Symlink, Some(m)) if !m.file_type().is_symlink() => {
+                push(&mut out, "type", None, None);
+            }
+            (Kind::Symlink, Some(_)) => {
+                let now = std::fs::read_link(&live).ok();
+                let was = e
+                    .target
+                    .as_deref()
+                    .map(|t| String::from_utf8_lossy(t).into_owned());
+                if now.map(|p| p.display().to_string()) != was {
+                    push(&mut out, "modified", None, Some("symlink target changed"));
+                }
+            }
+            (Kind::File | Kind::Hardlink, Some(m)) if !m.is_file() => {
+                push(&mut out, "type", None, None);
+            }
+            (Kind::File, Some(m)) => {
+                let Some(content) = &e.content else { continue };
+                let same_size = m.len() == e.size;
+                let live_bytes = if m.len() <= MAX_DIFF || same_size {
+                    std::fs::read(&live).ok()
+                } else {
+                    None
+                };
+                if same_size {
+                    if let Some(b) = &live_bytes {
+                        use sha2::Digest;
+                        if sha2::Sha256::digest(b).as_slice() == content.sha256 {
+                            continue;
+                        }
+                    }
+                }
+                let recorded = if e.size <= MAX_DIFF {
+                    let mut buf = Vec::new();
+                    crate::restore::content::ContentReader::new(repo, content, e.size, rel)
+                        .read_to_end(&mut buf)
+                        .map_err(|err| crate::Error::corrupt(rel, err))?;
+                    Some(buf)
+                } else {
+                    None
+                };
+                match (recorded, live_bytes) {
+                    (Some(a), Some(b)) if is_secret(rel, &a) || is_secret(rel, &b) => {
+                        push(
+                            &mut out,
+                            "modified",
+                            None,
+                            Some("secret: contents not shown"),
+                        );
+                    }
+                    (Some(a), Some(b)) => {
+                        match (std::str::from_utf8(&a), std::str::from_utf8(&b)) {
+                            (Ok(x), Ok(y)) => {
+                                let d = similar::TextDiff::from_lines(x, y)
+                                    .unified_diff()
+                                    .context_radius(3)
+                                    .header(&format!("snapshot{rel}"), &format!("live{rel}"))
+                                    .to_string();
+                                push(&mut out, "modified", Some(d), None);
+                            }
+                            _ => push(&mut out, "modified", None, Some("binary")),
+                        }
+                    }
+                    _ => push(&mut out, "modified", None, Some("larger than 1 MiB")),
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

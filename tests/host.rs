@@ -103,3 +103,52 @@ fn host_profile_under_a_host_root() {
             .exists()
     );
 }
+
+/// `restore --host`: a unified diff per changed profile file against the live host root,
+/// private keys never shown, missing files named, nothing written.
+#[test]
+fn restore_host_shows_diffs_and_writes_nothing() {
+    let e = Env::new();
+    let root = e.path("hostroot");
+    let w = |rel: &str, body: &str| {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, body).unwrap();
+    };
+    w("etc/ssh/sshd_config", "Port 22\nPermitRootLogin no\n");
+    w(
+        "etc/ssh/ssh_host_ed25519_key",
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nold-secret\n",
+    );
+    w("etc/docker/daemon.json", "{}\n");
+    let r = root.to_str().unwrap();
+    e.ok(&["snapshot", "--host", "--host-root", r, "--no-host-commands"]);
+    let clean = e.run(&["restore", "latest", "--host", "--host-root", r]);
+    assert_eq!(common::code(&clean), 0, "{}", common::stderr(&clean));
+
+    w("etc/ssh/sshd_config", "Port 22\nPermitRootLogin yes\n");
+    w(
+        "etc/ssh/ssh_host_ed25519_key",
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nnew-secret\n",
+    );
+    std::fs::remove_file(root.join("etc/docker/daemon.json")).unwrap();
+    let out = e.run(&["restore", "latest", "--host", "--host-root", r]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(common::code(&out), 3, "{text}{}", common::stderr(&out));
+    assert!(
+        text.contains("-PermitRootLogin no") && text.contains("+PermitRootLogin yes"),
+        "{text}"
+    );
+    assert!(text.contains("secret: contents not shown"), "{text}");
+    assert!(
+        !text.contains("old-secret") && !text.contains("new-secret"),
+        "key shown:\n{text}"
+    );
+    assert!(text.contains("missing /etc/docker/daemon.json"), "{text}");
+    // Nothing was written.
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/ssh/sshd_config")).unwrap(),
+        "Port 22\nPermitRootLogin yes\n"
+    );
+    assert!(!root.join("etc/docker/daemon.json").exists());
+}

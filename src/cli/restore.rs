@@ -18,8 +18,17 @@ pub struct Args {
     pub snapshot: String,
 
     /// Directory to restore into; files land at TARGET/<original absolute path>.
-    #[arg(short, long, value_name = "DIR", required_unless_present_any = ["containers", "container"])]
+    #[arg(short, long, value_name = "DIR", required_unless_present_any = ["containers", "container", "host_profile"])]
     pub target: Option<PathBuf>,
+
+    /// Show how the live host's security configuration differs from the snapshot's host
+    /// profile (a unified diff per file; private keys never shown). Writes nothing.
+    #[arg(long = "host", help_heading = "Host")]
+    pub host_profile: bool,
+
+    /// With --host: compare against the host configuration under this directory.
+    #[arg(long, value_name = "DIR", default_value = "/", help_heading = "Host")]
+    pub host_root: PathBuf,
 
     /// Restore every container of the snapshot with its image, networks and volumes.
     #[arg(long, help_heading = "Docker")]
@@ -84,6 +93,9 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     };
     let (id, snap) = select::resolve(&repo, &a.snapshot, &filter)?;
     let mut exit = Exit::Success;
+    if a.host_profile {
+        exit = exit.worst(host_diff(g, a, &repo, &snap)?);
+    }
     if a.containers || !a.container.is_empty() {
         exit = run_docker(g, a, &repo, &snap)?;
     }
@@ -248,5 +260,42 @@ fn run_docker(
         Exit::Partial
     } else {
         Exit::Success
+    })
+}
+
+/// `restore --host`: what applying the snapshot's host profile would change, as diffs.
+fn host_diff(
+    g: &Global,
+    a: &Args,
+    repo: &lifeboat::repo::Repository,
+    snap: &lifeboat::snapshot::Snapshot,
+) -> Result<Exit> {
+    let diffs = lifeboat::host::diff_live(repo, snap, &a.host_root)?;
+    if g.json {
+        print_json(&serde_json::json!({ "host_root": a.host_root, "differences": diffs }))?;
+    } else {
+        for d in &diffs {
+            match (&d.diff, &d.note) {
+                (Some(text), _) => print!("{text}"),
+                (None, Some(note)) => println!("{} {}: {note}", d.change, d.path),
+                (None, None) => println!("{} {}", d.change, d.path),
+            }
+        }
+        if diffs.is_empty() {
+            println!(
+                "host configuration under {} matches the snapshot",
+                a.host_root.display()
+            );
+        } else {
+            println!(
+                "{} file(s) differ; nothing was written (applying a host profile is not available yet: restore files with --target and --include)",
+                diffs.len()
+            );
+        }
+    }
+    Ok(if diffs.is_empty() {
+        Exit::Success
+    } else {
+        Exit::Partial
     })
 }
