@@ -9,12 +9,12 @@
 //! cannot be split. A size that differs from the recorded one is a modification found without
 //! reading the file.
 
+use crate::source::fs::open_for_read;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ffi::OsStr;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -378,21 +378,6 @@ fn check_one(m: &Entry, progress: &dyn Progress, hashed: &AtomicU64) -> ModelChe
         Err(e) => set(&mut check, Status::Unreadable, format!("read error: {e}")),
     }
     check
-}
-
-/// Open without following a final symlink and, where allowed, without updating the atime.
-fn open_for_read(path: &Path) -> io::Result<File> {
-    let base = libc::O_NOFOLLOW | libc::O_CLOEXEC;
-    match OpenOptions::new()
-        .read(true)
-        .custom_flags(base | libc::O_NOATIME)
-        .open(path)
-    {
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-            OpenOptions::new().read(true).custom_flags(base).open(path)
-        }
-        r => r,
-    }
 }
 
 /// Fill `buf` as far as the file goes; 0 means end of file.

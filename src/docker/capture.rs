@@ -246,7 +246,6 @@ impl<'e> Capture<'e> {
             let named = named_volumes(&inspect);
             // A volume this container does not name may still be named (shared through
             // VolumesFrom): only engine-generated names are anonymous.
-            let generated = |n: &str| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit());
             for m in jget(&inspect, "Mounts")
                 .and_then(Value::as_array)
                 .into_iter()
@@ -264,7 +263,8 @@ impl<'e> Capture<'e> {
                         name.to_string(),
                         VolumeRecord {
                             name: name.to_string(),
-                            anonymous: !named.contains(name) && generated(name),
+                            anonymous: !named.contains(name)
+                                && spec::is_generated_volume_name(name),
                             inspect: vi,
                             data: None,
                             helper_image: image_id.clone(),

@@ -318,7 +318,7 @@ impl Engine {
                 !keep.contains(&dest)
             })
             .filter_map(|m| m.get("Name").and_then(Value::as_str).map(str::to_string))
-            .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+            .filter(|n| super::spec::is_generated_volume_name(n))
             .collect();
         let _ = self.remove_container(name);
         for v in anonymous {

@@ -345,17 +345,8 @@ pub fn live_drift(engine: &Engine, repo: &Repository, dep: &Deployment) -> Resul
             let rel = de.path().strip_prefix(&mountpoint).unwrap_or(de.path());
             let mut key = b"/".to_vec();
             key.extend_from_slice(rel.as_os_str().as_bytes());
-            let ft = md.file_type();
-            let kind = if ft.is_file() {
-                Kind::File
-            } else if ft.is_dir() {
-                Kind::Dir
-            } else if ft.is_symlink() {
-                Kind::Symlink
-            } else {
-                Kind::Fifo
-            };
-            let size = if ft.is_file() { md.size() } else { 0 };
+            let kind = Kind::of(md.file_type());
+            let size = if kind == Kind::File { md.size() } else { 0 };
             now.insert(key, (kind.letter(), size, md.mtime(), md.mode() & 0o7777));
         }
         let empty = BTreeMap::new();

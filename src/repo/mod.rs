@@ -516,9 +516,9 @@ impl Repository {
     /// Read, authenticate, decompress and verify one blob.
     pub fn read_blob(&self, kind: BlobKind, id: &Id) -> Result<Vec<u8>> {
         let loc = self.locate(kind, id)?;
-        let sealed =
+        let mut sealed =
             self.read_pack_range(&loc.pack, u64::from(loc.offset), loc.stored_len as usize)?;
-        self.open_blob(kind, id, &loc, &sealed)
+        self.open_blob_in_place(kind, id, &loc, &mut sealed)
     }
 
     pub fn read_pack_range(&self, pack: &Id, offset: u64, len: usize) -> Result<Vec<u8>> {

@@ -63,17 +63,10 @@ impl<'r> ContentReader<'r> {
                 return Err(self.corrupt("chunks end before the file does"));
             };
             self.next += 1;
-            let fetch = || -> crate::Result<Vec<u8>> {
-                let loc = self.repo.locate(BlobKind::Data, id)?;
-                let mut sealed = self.repo.read_pack_range(
-                    &loc.pack,
-                    u64::from(loc.offset),
-                    loc.stored_len as usize,
-                )?;
-                self.repo
-                    .open_blob_in_place(BlobKind::Data, id, &loc, &mut sealed)
-            };
-            self.buf = fetch().map_err(|e| std::io::Error::other(e.to_string()))?;
+            self.buf = self
+                .repo
+                .read_blob(BlobKind::Data, id)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
             self.used = 0;
         }
         let n = max.min(self.buf.len() - self.used);

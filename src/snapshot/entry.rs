@@ -34,6 +34,26 @@ impl Kind {
     }
 
     /// The type letter `ls -l` shows.
+    /// The kind of a file as the filesystem reports it.
+    pub fn of(ft: std::fs::FileType) -> Kind {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_file() {
+            Kind::File
+        } else if ft.is_dir() {
+            Kind::Dir
+        } else if ft.is_symlink() {
+            Kind::Symlink
+        } else if ft.is_fifo() {
+            Kind::Fifo
+        } else if ft.is_char_device() {
+            Kind::Chardev
+        } else if ft.is_block_device() {
+            Kind::Blockdev
+        } else {
+            Kind::Socket
+        }
+    }
+
     pub fn letter(self) -> char {
         match self {
             Kind::File | Kind::Hardlink => '-',

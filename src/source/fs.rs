@@ -9,7 +9,7 @@ use std::ffi::OsStr;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
@@ -180,22 +180,7 @@ pub fn read_xattrs(path: &Path) -> io::Result<Vec<Xattr>> {
 
 /// Build an entry from `lstat` metadata (content not read).
 fn entry_from(path: &Path, md: &Metadata, names: &mut Names) -> io::Result<Entry> {
-    let ft = md.file_type();
-    let kind = if ft.is_file() {
-        Kind::File
-    } else if ft.is_dir() {
-        Kind::Dir
-    } else if ft.is_symlink() {
-        Kind::Symlink
-    } else if ft.is_fifo() {
-        Kind::Fifo
-    } else if ft.is_char_device() {
-        Kind::Chardev
-    } else if ft.is_block_device() {
-        Kind::Blockdev
-    } else {
-        Kind::Socket
-    };
+    let kind = Kind::of(md.file_type());
     let mut e = Entry::new(path.as_os_str().as_bytes().to_vec(), kind);
     e.mode = md.mode() & 0o7777;
     e.uid = md.uid();
@@ -538,7 +523,8 @@ fn is_cache_dir(dir: &Path) -> bool {
         .is_ok_and(|()| buf == CACHEDIR_SIGNATURE)
 }
 
-fn open_for_read(path: &Path) -> io::Result<File> {
+/// Open without following a final symlink and, where allowed, without updating the atime.
+pub(crate) fn open_for_read(path: &Path) -> io::Result<File> {
     let base = libc::O_NOFOLLOW | libc::O_CLOEXEC;
     match OpenOptions::new()
         .read(true)
