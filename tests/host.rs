@@ -152,3 +152,382 @@ fn restore_host_shows_diffs_and_writes_nothing() {
     );
     assert!(!root.join("etc/docker/daemon.json").exists());
 }
+
+/// Write `body` at `root/rel` with `mode`, creating parents.
+fn put(root: &std::path::Path, rel: &str, body: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, body).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Whether `sshd -t` can run here; in CI it must (`.ci/run` installs openssh-server).
+fn sshd_available() -> bool {
+    let ok = std::path::Path::new("/usr/sbin/sshd").exists() || common::has_tool("sshd");
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "sshd is missing in CI: .ci/run installs openssh-server"
+        );
+        eprintln!("skipping the sshd checks: sshd is not installed (apt install openssh-server)");
+    }
+    ok
+}
+
+/// The profile files of a host root, scanned, without the root itself and without what lies
+/// outside the profile (`etc/hostname`, which the apply must not touch).
+fn profile_scan(root: &std::path::Path) -> common::Tree {
+    let mut t = common::scan(root);
+    t.retain(|rel, _| !rel.is_empty() && rel.as_slice() != b"etc/hostname");
+    t
+}
+
+/// `restore --host --apply` into another host root reproduces every profile file byte for byte
+/// with owners, modes and xattrs, removes an extra drop-in with --delete, leaves files outside
+/// the profile alone; `--undo` puts the host root back exactly as it was.
+#[test]
+fn apply_reproduces_the_profile_and_undo_puts_it_back() {
+    let e = Env::new();
+    let a = e.path("host-a");
+    put(
+        &a,
+        "etc/ssh/sshd_config",
+        "PermitRootLogin no\nPasswordAuthentication no\nInclude /etc/ssh/sshd_config.d/*.conf\n",
+        0o644,
+    );
+    put(
+        &a,
+        "etc/ssh/sshd_config.d/10-hardening.conf",
+        "X11Forwarding no\n",
+        0o644,
+    );
+    put(
+        &a,
+        "etc/ssh/ssh_host_ed25519_key",
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nk\n",
+        0o600,
+    );
+    put(
+        &a,
+        "etc/sudoers.d/90-ops",
+        "ops ALL=(ALL) NOPASSWD: /usr/bin/docker\n",
+        0o440,
+    );
+    put(
+        &a,
+        "etc/docker/daemon.json",
+        "{\"userns-remap\": \"default\", \"no-new-privileges\": true}\n",
+        0o644,
+    );
+    put(
+        &a,
+        "home/alice/.ssh/authorized_keys",
+        "ssh-ed25519 AAAA alice\n",
+        0o600,
+    );
+    xattr::set(
+        a.join("etc/docker/daemon.json"),
+        "user.lifeboat.test",
+        b"kept",
+    )
+    .unwrap();
+    if common::is_root() {
+        std::os::unix::fs::lchown(
+            a.join("home/alice/.ssh/authorized_keys"),
+            Some(1000),
+            Some(1000),
+        )
+        .unwrap();
+        std::os::unix::fs::lchown(a.join("home/alice/.ssh"), Some(1000), Some(1000)).unwrap();
+    }
+    e.ok(&[
+        "snapshot",
+        "--host",
+        "--host-root",
+        common::s(&a),
+        "--no-host-commands",
+    ]);
+
+    // Another host: a weaker sshd_config, a backdoor drop-in, no daemon.json, no alice.
+    let b = e.path("host-b");
+    put(&b, "etc/ssh/sshd_config", "PermitRootLogin yes\n", 0o644);
+    put(
+        &b,
+        "etc/ssh/ssh_host_ed25519_key",
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nother\n",
+        0o600,
+    );
+    put(&b, "etc/sudoers.d/90-ops", "ops ALL=(ALL) ALL\n", 0o644);
+    put(
+        &b,
+        "etc/sudoers.d/99-backdoor",
+        "mallory ALL=(ALL) NOPASSWD: ALL\n",
+        0o440,
+    );
+    put(&b, "etc/hostname", "host-b\n", 0o644);
+    let before = e.path("host-b-before");
+    common::sh("cp", &["-a".as_ref(), b.as_os_str(), before.as_os_str()]);
+
+    // A dry run checks and writes nothing.
+    let dry = e.run(&[
+        "restore",
+        "latest",
+        "--host",
+        "--host-root",
+        common::s(&b),
+        "--apply",
+        "--delete",
+        "--dry-run",
+    ]);
+    assert_eq!(common::code(&dry), 0, "{}", common::stderr(&dry));
+    common::assert_restored_equal(
+        &before,
+        &common::scan(&before),
+        &b,
+        common::Compare {
+            atime: false,
+            owners: true,
+        },
+    );
+
+    let out = e.ok(&[
+        "restore",
+        "latest",
+        "--host",
+        "--host-root",
+        common::s(&b),
+        "--apply",
+        "--delete",
+    ]);
+    assert!(out.contains("remove  /etc/sudoers.d/99-backdoor"), "{out}");
+    if sshd_available() {
+        assert!(out.contains("sshd -t") && out.contains(" ok"), "{out}");
+    }
+    let bad = common::compare_trees(
+        &a,
+        &profile_scan(&a),
+        &b,
+        &profile_scan(&b),
+        common::Compare {
+            atime: false,
+            owners: common::is_root(),
+        },
+    );
+    assert!(
+        bad.is_empty(),
+        "host-b differs from host-a after --apply:\n  {}",
+        bad.join("\n  ")
+    );
+    assert_eq!(
+        std::fs::read_to_string(b.join("etc/hostname")).unwrap(),
+        "host-b\n"
+    );
+    // The second apply finds nothing to do.
+    let again = e.run(&["restore", "latest", "--host", "--host-root", common::s(&b)]);
+    assert_eq!(
+        common::code(&again),
+        0,
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+
+    // Undo: host-b is as it was, created files (daemon.json, alice's home) gone again.
+    let undone = e.ok(&["restore", "--host", "--undo", "--host-root", common::s(&b)]);
+    assert!(undone.contains("undone"), "{undone}");
+    let bad = common::compare_trees(
+        &before,
+        &profile_scan(&before),
+        &b,
+        &profile_scan(&b),
+        common::Compare {
+            atime: false,
+            owners: true,
+        },
+    );
+    assert!(
+        bad.is_empty(),
+        "host-b after --undo differs from before the apply:\n  {}",
+        bad.join("\n  ")
+    );
+    assert!(!b.join("etc/docker").exists() && !b.join("home").exists());
+    // The undo snapshot was used up: a second undo has nothing to do.
+    let none = e.run(&["restore", "--host", "--undo", "--host-root", common::s(&b)]);
+    assert_eq!(common::code(&none), 1);
+    assert!(
+        common::stderr(&none).contains("nothing to undo"),
+        "{}",
+        common::stderr(&none)
+    );
+}
+
+/// An sshd_config that `sshd -t` rejects is never installed, and nothing else is written.
+#[test]
+fn apply_refuses_an_sshd_config_that_sshd_rejects() {
+    if !sshd_available() {
+        return;
+    }
+    let e = Env::new();
+    let a = e.path("host-a");
+    put(
+        &a,
+        "etc/ssh/sshd_config",
+        "PermitRootLogin no\nThisIsNotAnSshdKeyword yes\n",
+        0o644,
+    );
+    put(&a, "etc/sudoers.d/90-ops", "ops ALL=(ALL) ALL\n", 0o440);
+    e.ok(&[
+        "snapshot",
+        "--host",
+        "--host-root",
+        common::s(&a),
+        "--no-host-commands",
+    ]);
+    let b = e.path("host-b");
+    put(
+        &b,
+        "etc/ssh/sshd_config",
+        "PermitRootLogin prohibit-password\n",
+        0o644,
+    );
+    let out = e.run(&[
+        "restore",
+        "latest",
+        "--host",
+        "--host-root",
+        common::s(&b),
+        "--apply",
+    ]);
+    let err = common::stderr(&out);
+    assert_eq!(common::code(&out), 1, "{err}");
+    assert!(
+        err.contains("sshd -t") && err.contains("ThisIsNotAnSshdKeyword"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was written"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(b.join("etc/ssh/sshd_config")).unwrap(),
+        "PermitRootLogin prohibit-password\n"
+    );
+    assert!(!b.join("etc/sudoers.d").exists());
+    // No undo snapshot was taken for an apply that never started.
+    let v = e.ok_json(&["snapshots", "--tag", "host-undo"]);
+    assert_eq!(v.as_array().map(Vec::len), Some(0), "{v}");
+}
+
+/// --apply-firewall: the rule set is checked (`iptables-restore --test` on the staged copy)
+/// before anything is written, and loaded from its installed place after; a rule set the
+/// tool rejects stops the apply. Fake tools record their calls (the test must not change the
+/// machine's firewall).
+#[test]
+fn apply_firewall_checks_first_and_loads_after() {
+    use std::os::unix::fs::PermissionsExt;
+    let e = Env::new();
+    let bin = e.path("fakebin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = e.path("calls.log");
+    let script = format!(
+        "#!/bin/sh\necho \"$(basename $0) $*\" >> {}\nfor f in \"$@\"; do [ -f \"$f\" ] && grep -q REJECT-ME \"$f\" && {{ echo 'line 2 failed' >&2; exit 1; }}; done\nexit 0\n",
+        log.display()
+    );
+    for tool in ["iptables-restore", "iptables-save", "ip6tables-save", "nft"] {
+        let p = bin.join(tool);
+        std::fs::write(&p, &script).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let a = e.path("host-a");
+    put(
+        &a,
+        "etc/iptables/rules.v4",
+        "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n",
+        0o640,
+    );
+    e.ok(&[
+        "snapshot",
+        "--host",
+        "--host-root",
+        common::s(&a),
+        "--no-host-commands",
+    ]);
+    let b = e.path("host-b");
+    std::fs::create_dir_all(b.join("etc")).unwrap();
+    let out = e
+        .cmd()
+        .env("PATH", &path)
+        .args([
+            "restore",
+            "latest",
+            "--host",
+            "--host-root",
+            common::s(&b),
+            "--apply",
+            "--apply-firewall",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(common::code(&out), 0, "{}", common::stderr(&out));
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = calls
+        .lines()
+        .filter(|l| l.starts_with("iptables-restore"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{calls}");
+    assert!(
+        lines[0].starts_with("iptables-restore --test ") && !lines[0].contains(common::s(&b)),
+        "{calls}"
+    );
+    assert_eq!(
+        lines[1],
+        format!("iptables-restore {}/etc/iptables/rules.v4", b.display())
+    );
+    assert_eq!(
+        std::fs::read(b.join("etc/iptables/rules.v4")).unwrap(),
+        std::fs::read(a.join("etc/iptables/rules.v4")).unwrap()
+    );
+
+    // A rule set the tool rejects: refused before anything is written.
+    put(
+        &a,
+        "etc/iptables/rules.v4",
+        "*filter\nREJECT-ME\nCOMMIT\n",
+        0o640,
+    );
+    e.ok(&[
+        "snapshot",
+        "--host",
+        "--host-root",
+        common::s(&a),
+        "--no-host-commands",
+    ]);
+    let out = e
+        .cmd()
+        .env("PATH", &path)
+        .args([
+            "restore",
+            "latest",
+            "--host",
+            "--host-root",
+            common::s(&b),
+            "--apply",
+            "--apply-firewall",
+        ])
+        .output()
+        .unwrap();
+    let err = common::stderr(&out);
+    assert_eq!(common::code(&out), 1, "{err}");
+    assert!(
+        err.contains("rejects the snapshot's /etc/iptables/rules.v4")
+            && err.contains("line 2 failed"),
+        "{err}"
+    );
+    assert!(
+        !std::fs::read_to_string(b.join("etc/iptables/rules.v4"))
+            .unwrap()
+            .contains("REJECT-ME")
+    );
+}

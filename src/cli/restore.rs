@@ -14,11 +14,11 @@ use super::{Exit, Global, print_json};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// `latest`, or an ID prefix of at least 8 hex digits.
-    #[arg(value_name = "SNAPSHOT")]
-    pub snapshot: String,
+    #[arg(value_name = "SNAPSHOT", required_unless_present = "undo")]
+    pub snapshot: Option<String>,
 
     /// Directory to restore into; files land at TARGET/<original absolute path>.
-    #[arg(short, long, value_name = "DIR", required_unless_present_any = ["containers", "container", "host_profile"])]
+    #[arg(short, long, value_name = "DIR", required_unless_present_any = ["containers", "container", "host_profile", "undo"])]
     pub target: Option<PathBuf>,
 
     /// Show how the live host's security configuration differs from the snapshot's host
@@ -29,6 +29,27 @@ pub struct Args {
     /// With --host: compare against the host configuration under this directory.
     #[arg(long, value_name = "DIR", default_value = "/", help_heading = "Host")]
     pub host_root: PathBuf,
+
+    /// With --host: write the snapshot's versions of the differing files, atomically, with
+    /// their owners, modes and xattrs. An sshd_config that `sshd -t` rejects is never
+    /// installed; what was replaced is kept in a `host-undo` snapshot for --undo.
+    #[arg(long, requires = "host_profile", help_heading = "Host")]
+    pub apply: bool,
+
+    /// With --apply: also remove files inside the profile that the snapshot does not have
+    /// (a `sudoers.d` drop-in added since, say). They go into the undo snapshot too.
+    #[arg(long, requires = "apply", help_heading = "Host")]
+    pub delete: bool,
+
+    /// With --apply (or --undo): check the firewall rule sets first (`iptables-restore
+    /// --test`, `nft -c`), then load them after the files are in place.
+    #[arg(long, help_heading = "Host")]
+    pub apply_firewall: bool,
+
+    /// Undo the last `restore --host --apply` on this host root: put back the files it
+    /// replaced and remove those it created.
+    #[arg(long, conflicts_with_all = ["snapshot", "apply", "containers", "container", "target"], help_heading = "Host")]
+    pub undo: bool,
 
     /// Restore every container of the snapshot with its image, networks and volumes.
     #[arg(long, help_heading = "Docker")]
@@ -85,15 +106,24 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             );
         }
     }
+    if a.apply_firewall && !a.apply && !a.undo {
+        bail!("--apply-firewall goes with --host --apply or --host --undo");
+    }
     let repo = g.open()?;
+    if a.undo {
+        return host_undo(g, a, &repo);
+    }
     let filter = Filter {
         hosts: a.hosts.clone(),
         tags: a.tags.clone(),
         paths: Vec::new(),
     };
-    let (id, snap) = select::resolve(&repo, &a.snapshot, &filter)?;
+    let spec = a.snapshot.as_deref().unwrap_or("latest");
+    let (id, snap) = select::resolve(&repo, spec, &filter)?;
     let mut exit = Exit::Success;
-    if a.host_profile {
+    if a.host_profile && a.apply {
+        exit = exit.worst(host_apply(g, a, &repo, &snap)?);
+    } else if a.host_profile {
         exit = exit.worst(host_diff(g, a, &repo, &snap)?);
     }
     if a.containers || !a.container.is_empty() {
@@ -288,12 +318,119 @@ fn host_diff(
             );
         } else {
             println!(
-                "{} file(s) differ; nothing was written (applying a host profile is not available yet: restore files with --target and --include)",
+                "{} file(s) differ; nothing was written (--apply writes the snapshot's versions)",
                 diffs.len()
             );
         }
     }
     Ok(if diffs.is_empty() {
+        Exit::Success
+    } else {
+        Exit::Partial
+    })
+}
+
+fn apply_options(g: &Global, a: &Args) -> lifeboat::host::apply::ApplyOptions {
+    lifeboat::host::apply::ApplyOptions {
+        live_root: a.host_root.clone(),
+        firewall: a.apply_firewall,
+        delete_extra: a.delete,
+        dry_run: a.dry_run,
+        hostname: None,
+        lock_wait: g.lock_wait,
+    }
+}
+
+/// `restore --host --apply`: write the snapshot's host files, keeping an undo snapshot.
+fn host_apply(
+    g: &Global,
+    a: &Args,
+    repo: &lifeboat::repo::Repository,
+    snap: &lifeboat::snapshot::Snapshot,
+) -> Result<Exit> {
+    let bar = g.progress();
+    let r = lifeboat::host::apply::apply(repo, snap, &apply_options(g, a), &bar)
+        .context("applying the host profile")?;
+    if g.json {
+        print_json(
+            &serde_json::json!({ "host_root": a.host_root, "apply": r, "dry_run": a.dry_run }),
+        )?;
+    } else {
+        for c in &r.checks {
+            match &c.detail {
+                Some(d) => println!("check {:<40} {} ({d})", c.what, c.status),
+                None => println!("check {:<40} {}", c.what, c.status),
+            }
+        }
+        let verb = if a.dry_run { "would write " } else { "write " };
+        for d in &r.changes {
+            match d.change {
+                "extra" if a.delete => println!(
+                    "{}remove  {}",
+                    if a.dry_run { "would " } else { "" },
+                    d.path
+                ),
+                "extra" => println!(
+                    "keep    {} (not in the snapshot; --delete removes it)",
+                    d.path
+                ),
+                change => println!("{verb}{:<8} {}", change, d.path),
+            }
+        }
+        for f in &r.firewall {
+            println!("loaded  {} ({})", f.argv.join(" "), f.status);
+        }
+        for w in &r.warnings {
+            eprintln!("warning: {w}");
+        }
+        if a.dry_run {
+            println!("dry run: checks passed, nothing written");
+        } else if let Some(u) = &r.undo_snapshot {
+            println!(
+                "host profile applied to {}: {} file(s) written, {} removed; undo with `lifeboat restore --host --undo --host-root {}` (snapshot {})",
+                a.host_root.display(),
+                r.files_written,
+                r.removed.len(),
+                a.host_root.display(),
+                &u[..8]
+            );
+        } else {
+            println!(
+                "host configuration under {} already matches the snapshot",
+                a.host_root.display()
+            );
+        }
+    }
+    Ok(if r.kept_extra.is_empty() {
+        Exit::Success
+    } else {
+        Exit::Partial
+    })
+}
+
+/// `restore --host --undo`: put back what the last apply replaced.
+fn host_undo(g: &Global, a: &Args, repo: &lifeboat::repo::Repository) -> Result<Exit> {
+    let bar = g.progress();
+    let r = lifeboat::host::apply::undo(repo, &apply_options(g, a), &bar)
+        .context("undoing the last host apply")?;
+    if g.json {
+        print_json(&serde_json::json!({ "host_root": a.host_root, "undo": r }))?;
+    } else {
+        for p in &r.removed {
+            println!("removed {p}");
+        }
+        for w in &r.warnings {
+            eprintln!("warning: {w}");
+        }
+        println!(
+            "undone: {} file(s) put back under {}, {} removed (undo snapshot {} applied and deleted)",
+            r.files_written,
+            a.host_root.display(),
+            r.removed.len(),
+            &r.undo_snapshot[..8]
+        );
+    }
+    Ok(if r.warnings.is_empty() {
         Exit::Success
     } else {
         Exit::Partial

@@ -163,29 +163,16 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     };
     let mut paths = a.paths.clone();
     let host = if a.host_profile {
-        let root = std::path::absolute(&a.host_root)
-            .with_context(|| format!("--host-root {}", a.host_root.display()))?;
-        if !root.is_dir() {
-            anyhow::bail!("--host-root {}: not a directory", root.display());
-        }
         let opts = lifeboat::host::HostOptions {
-            root: root.clone(),
+            root: a.host_root.clone(),
             include: a.host_include.clone(),
             exclude: a.host_exclude.clone(),
             commands: !a.no_host_commands,
         };
-        let (items, found) = lifeboat::host::resolve(&opts);
+        let (section, found) = lifeboat::host::capture(&opts)
+            .with_context(|| format!("--host-root {}", a.host_root.display()))?;
         paths.extend(found);
-        let commands = if opts.commands {
-            lifeboat::host::run_commands()
-        } else {
-            Vec::new()
-        };
-        Some(lifeboat::host::HostSection {
-            root: root.display().to_string(),
-            items,
-            commands,
-        })
+        Some(section)
     } else {
         None
     };

@@ -54,6 +54,9 @@ pub struct RestoreOptions {
     /// Give the target directory itself the metadata of the tree's root (a volume's root
     /// directory has its own owner and mode).
     pub root_metadata: bool,
+    /// fsync each file before renaming it into place and its directory after (configuration
+    /// files that must never be seen half-written after a crash, such as `sshd_config`).
+    pub durable: bool,
     pub lock_wait: Duration,
 }
 
@@ -68,6 +71,7 @@ impl RestoreOptions {
             sync: true,
             rebase: None,
             root_metadata: false,
+            durable: false,
             lock_wait: Duration::ZERO,
         }
     }
@@ -447,8 +451,15 @@ fn restore_file(ctx: &Ctx<'_>, e: &Entry) -> Result<FileOutcome> {
         let mut problems = MetaProblems::default();
         apply_metadata(Obj::Fd(file.as_fd()), e, ctx.opts.owners, &mut problems);
         ctx.warn(&e.path, problems);
+        if ctx.opts.durable {
+            file.sync_all()
+                .map_err(|err| Error::io(ctx.show(&e.path), err))?;
+        }
         rustix::fs::renameat(&*dir, tmp.as_str(), &*dir, name)
             .map_err(|err| Error::io(ctx.show(&e.path), errno_io(err)))?;
+        if ctx.opts.durable {
+            rustix::fs::fsync(&*dir).map_err(|err| Error::io(ctx.show(&e.path), errno_io(err)))?;
+        }
         Ok(n)
     });
     if written.is_err() {

@@ -90,7 +90,7 @@ pub fn create_with(
 ) -> Result<SnapshotResult> {
     let started = Instant::now();
     let time = crate::util::now_rfc3339();
-    if opts.paths.is_empty() && deployment.is_none() {
+    if opts.paths.is_empty() && deployment.is_none() && opts.host.is_none() {
         return Err(Error::Invalid(
             "nothing to snapshot: give at least one path or container".into(),
         ));

@@ -77,7 +77,11 @@ impl Filter {
 pub fn resolve(repo: &Repository, spec: &str, filter: &Filter) -> Result<(Id, Snapshot)> {
     if spec == "latest" {
         let mut list = all(repo)?;
-        list.retain(|(_, s)| filter.matches(s));
+        // What a host apply replaced is kept for `--undo`, not as anyone's "latest".
+        let undo = crate::host::apply::UNDO_TAG.to_string();
+        list.retain(|(_, s)| {
+            filter.matches(s) && (!s.tags.contains(&undo) || filter.tags.contains(&undo))
+        });
         return list
             .pop()
             .ok_or_else(|| Error::NoSuchSnapshot("latest".into()));

@@ -6,6 +6,8 @@
 //! other path; everything is resolved under a host root (`/` by default), so tests and chroots
 //! never touch the machine's own `/etc`.
 
+pub mod apply;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -138,7 +140,7 @@ pub fn expand(root: &Path, pattern: &str) -> Vec<String> {
         .collect()
 }
 
-fn join(root: &Path, host_path: &Path) -> PathBuf {
+pub(crate) fn join(root: &Path, host_path: &Path) -> PathBuf {
     root.join(host_path.strip_prefix("/").unwrap_or(host_path))
 }
 
@@ -184,6 +186,36 @@ pub fn resolve(opts: &HostOptions) -> (Vec<ItemState>, Vec<PathBuf>) {
     (items, paths)
 }
 
+/// Resolve the profile under `opts.root` (made absolute and symlink-free) and run the tools:
+/// the host section of a snapshot, and the paths whose files it needs.
+pub fn capture(opts: &HostOptions) -> crate::Result<(HostSection, Vec<PathBuf>)> {
+    let root = opts
+        .root
+        .canonicalize()
+        .map_err(|e| crate::Error::io(&opts.root, e))?;
+    if !root.is_dir() {
+        return Err(crate::Error::Invalid(format!(
+            "host root {} is not a directory",
+            root.display()
+        )));
+    }
+    let (items, paths) = resolve(&HostOptions {
+        root: root.clone(),
+        ..opts.clone()
+    });
+    let commands = if opts.commands {
+        run_commands()
+    } else {
+        Vec::new()
+    };
+    let section = HostSection {
+        root: root.display().to_string(),
+        items,
+        commands,
+    };
+    Ok((section, paths))
+}
+
 /// Run the live-state tools; a missing tool is recorded, not an error.
 pub fn run_commands() -> Vec<CommandOutput> {
     COMMANDS
@@ -192,7 +224,7 @@ pub fn run_commands() -> Vec<CommandOutput> {
         .collect()
 }
 
-fn run_one(name: &str, prog: &str, args: &[&str]) -> CommandOutput {
+pub(crate) fn run_one(name: &str, prog: &str, args: &[&str]) -> CommandOutput {
     let mut out = CommandOutput {
         name: name.to_string(),
         argv: std::iter::once(prog)
@@ -267,7 +299,8 @@ fn run_one(name: &str, prog: &str, args: &[&str]) -> CommandOutput {
 pub struct FileDiff {
     /// Host path (`/etc/ssh/sshd_config`).
     pub path: String,
-    /// `modified`, `missing` (in the snapshot, not on the host), `type` (kind changed).
+    /// `modified`, `missing` (in the snapshot, not on the host), `type` (kind changed),
+    /// `extra` (on the host inside the profile, not in the snapshot).
     pub change: &'static str,
     /// A unified diff (snapshot → live) for text files; `None` for binary or secret files.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -307,6 +340,8 @@ pub fn diff_live(
         .flat_map(|i| i.found.iter().map(String::as_str))
         .collect();
     let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut recorded_dirs = Vec::new();
     for e in crate::snapshot::tree::TreeReader::new(repo, &snap.tree) {
         let e = e?;
         let full = String::from_utf8_lossy(&e.path).into_owned();
@@ -319,6 +354,10 @@ pub fn diff_live(
             .any(|f| rel == *f || rel.starts_with(&format!("{f}/")))
         {
             continue;
+        }
+        seen.insert(rel.to_string());
+        if e.kind == Kind::Dir {
+            recorded_dirs.push(rel.to_string());
         }
         let live = join(live_root, Path::new(rel));
         let md = std::fs::symlink_metadata(&live).ok();
@@ -402,7 +441,49 @@ pub fn diff_live(
             _ => {}
         }
     }
+    out.extend(extras(host, live_root, &seen, &recorded_dirs));
     Ok(out)
+}
+
+/// Live objects inside the profile that the snapshot does not have: files added to a recorded
+/// directory (a new `sudoers.d` drop-in), and items the snapshot recorded as absent. Only the
+/// topmost such path is named; what is below an extra directory goes with it.
+fn extras(
+    host: &HostSection,
+    live_root: &Path,
+    seen: &std::collections::HashSet<String>,
+    recorded_dirs: &[String],
+) -> Vec<FileDiff> {
+    let mut out: Vec<String> = Vec::new();
+    for item in host.items.iter().filter(|i| i.found.is_empty()) {
+        out.extend(expand(live_root, &item.pattern));
+    }
+    for dir in recorded_dirs {
+        let live = join(live_root, Path::new(dir));
+        let mut it = walkdir::WalkDir::new(&live).min_depth(1).into_iter();
+        while let Some(Ok(e)) = it.next() {
+            let Ok(rel) = e.path().strip_prefix(&live) else {
+                continue;
+            };
+            let host_path = format!("{}/{}", dir.trim_end_matches('/'), rel.display());
+            if !seen.contains(&host_path) {
+                if e.file_type().is_dir() {
+                    it.skip_current_dir();
+                }
+                out.push(host_path);
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out.into_iter()
+        .map(|path| FileDiff {
+            path,
+            change: "extra",
+            diff: None,
+            note: Some("on the host, not in the snapshot".into()),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,694 @@
+//! Putting a snapshot's host profile back onto a live host, safely, and taking it back out.
+//!
+//! Applying runs in an order that never leaves a host worse off than a refused apply:
+//! 1. work out what differs (the same comparison `restore --host` shows);
+//! 2. materialize the snapshot's versions in a private staging directory and check them there:
+//!    `sshd -t` on the sshd configuration (a config that would lock everyone out is never
+//!    installed), and with `--apply-firewall` the rule sets' own dry runs;
+//! 3. snapshot the live versions of every path about to change (tag `host-undo`), so the apply
+//!    can be undone, including which paths did not exist before;
+//! 4. write each file atomically (temp file, fsync, rename, fsync dir) with its recorded owner,
+//!    mode and xattrs; if that fails half-way, the undo snapshot is put back at once;
+//! 5. with `--apply-firewall`, load the rule sets now in place.
+//!
+//! Undo applies the newest `host-undo` snapshot of the same host root, removes what the apply
+//! created, and then deletes that undo snapshot, so a second undo steps back one more apply.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use serde::Serialize;
+
+use super::{CommandOutput, FileDiff, HostSection, ItemState, diff_live, join, run_one};
+use crate::error::{Error, Result};
+use crate::id::Id;
+use crate::progress::Progress;
+use crate::repo::{FileType as RepoFile, LockKind, Repository};
+use crate::restore::target::{Target, errno_io};
+use crate::restore::{RestoreOptions, RestoreReport, restore_tree};
+use crate::snapshot::Snapshot;
+use crate::snapshot::create::{ParentChoice, SnapshotOptions, create_with};
+
+/// Tag of the snapshots that hold what an apply replaced.
+pub const UNDO_TAG: &str = "host-undo";
+
+const SSHD_CONFIG: &str = "/etc/ssh/sshd_config";
+const SSHD_CONFIG_DIR: &str = "/etc/ssh/sshd_config.d";
+
+/// Firewall rule sets: (file, check command, load command). The check runs on the staged copy
+/// before anything is written; the load runs on the installed file after.
+const FIREWALL: &[(&str, &[&str], &[&str])] = &[
+    (
+        "/etc/iptables/rules.v4",
+        &["iptables-restore", "--test"],
+        &["iptables-restore"],
+    ),
+    (
+        "/etc/iptables/rules.v6",
+        &["ip6tables-restore", "--test"],
+        &["ip6tables-restore"],
+    ),
+    ("/etc/nftables.conf", &["nft", "-c", "-f"], &["nft", "-f"]),
+];
+
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// The host root to write (`/` on a real host).
+    pub live_root: PathBuf,
+    /// Check and then load the firewall rule sets (`iptables-restore`, `nft -f`).
+    pub firewall: bool,
+    /// Remove files inside the profile that the snapshot does not have.
+    pub delete_extra: bool,
+    /// Check everything, write nothing.
+    pub dry_run: bool,
+    /// Hostname recorded in the undo snapshot (default: this machine's).
+    pub hostname: Option<String>,
+    pub lock_wait: Duration,
+}
+
+/// A check run before anything is written.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub what: String,
+    /// `ok`, or `skipped` with the reason in `detail`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct ApplyReport {
+    /// What differed before the apply.
+    pub changes: Vec<FileDiff>,
+    pub files_written: u64,
+    /// Extra paths removed (with `delete_extra`).
+    pub removed: Vec<String>,
+    /// Extra paths left in place.
+    pub kept_extra: Vec<String>,
+    /// The snapshot that `--undo` applies (hex ID).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub undo_snapshot: Option<String>,
+    pub checks: Vec<Check>,
+    pub firewall: Vec<CommandOutput>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct UndoReport {
+    /// The `host-undo` snapshot that was applied and then deleted.
+    pub undo_snapshot: String,
+    pub files_written: u64,
+    /// Paths the apply had created, now removed.
+    pub removed: Vec<String>,
+    pub firewall: Vec<CommandOutput>,
+    pub warnings: Vec<String>,
+}
+
+/// The tree prefix the snapshot's host paths live under (`None` when the root was `/`).
+fn tree_prefix(host: &HostSection) -> Option<Vec<u8>> {
+    let root = host.root.trim_end_matches('/');
+    (!root.is_empty()).then(|| root.as_bytes().to_vec())
+}
+
+fn canonical_root(root: &Path) -> Result<PathBuf> {
+    let r = root.canonicalize().map_err(|e| Error::io(root, e))?;
+    if !r.is_dir() {
+        return Err(Error::Invalid(format!(
+            "host root {} is not a directory",
+            r.display()
+        )));
+    }
+    Ok(r)
+}
+
+/// Apply `snap`'s host profile to `opts.live_root`.
+pub fn apply(
+    repo: &Repository,
+    snap: &Snapshot,
+    opts: &ApplyOptions,
+    progress: &dyn Progress,
+) -> Result<ApplyReport> {
+    let Some(host) = &snap.host else {
+        return Err(Error::Invalid(
+            "this snapshot holds no host profile (take one with `lifeboat snapshot --host`)".into(),
+        ));
+    };
+    let live_root = canonical_root(&opts.live_root)?;
+    let mut report = ApplyReport {
+        changes: diff_live(repo, snap, &live_root)?,
+        ..ApplyReport::default()
+    };
+    let to_write: Vec<String> = report
+        .changes
+        .iter()
+        .filter(|d| d.change != "extra")
+        .map(|d| d.path.clone())
+        .collect();
+    let extras: Vec<String> = report
+        .changes
+        .iter()
+        .filter(|d| d.change == "extra")
+        .map(|d| d.path.clone())
+        .collect();
+    if opts.delete_extra {
+        report.removed.clone_from(&extras);
+    } else {
+        report.kept_extra.clone_from(&extras);
+    }
+    let recorded: HashSet<&str> = host
+        .items
+        .iter()
+        .flat_map(|i| i.found.iter().map(String::as_str))
+        .collect();
+    // The recorded item (file or directory) that holds a host path, if any.
+    let holder = |path: &str| {
+        recorded
+            .iter()
+            .find(|r| crate::util::is_within(path.as_bytes(), r.as_bytes()))
+            .map(|r| (*r).to_string())
+    };
+    let firewall_items: Vec<String> = FIREWALL
+        .iter()
+        .filter(|_| opts.firewall)
+        .filter_map(|(f, _, _)| holder(f))
+        .collect();
+    let sshd_touched = to_write.iter().any(|p| {
+        p == SSHD_CONFIG || crate::util::is_within(p.as_bytes(), SSHD_CONFIG_DIR.as_bytes())
+    });
+
+    // Stage and check the snapshot's versions before anything on the host changes.
+    let mut stage_set: Vec<String> = to_write.clone();
+    if sshd_touched {
+        stage_set.extend([SSHD_CONFIG, SSHD_CONFIG_DIR].iter().filter_map(|p| holder(p)));
+    }
+    stage_set.extend(firewall_items);
+    stage_set.sort();
+    stage_set.dedup();
+    let stage = tempfile::Builder::new()
+        .prefix(".lifeboat-host-stage")
+        .tempdir()
+        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    if !stage_set.is_empty() {
+        let mut ro = RestoreOptions::new(stage.path());
+        ro.includes = stage_set.iter().map(|p| p.as_bytes().to_vec()).collect();
+        ro.rebase = tree_prefix(host);
+        ro.owners = false;
+        ro.report_unrestored_owners = false;
+        ro.sync = false;
+        ro.lock_wait = opts.lock_wait;
+        let r = restore_tree(repo, &snap.tree, None, &ro, &crate::progress::Silent)?;
+        fail_on_errors(&r, "staging the snapshot's host files")?;
+    }
+    // The rule sets the snapshot has: checked now, loaded after the files are in place.
+    let firewall_files: Vec<&str> = FIREWALL
+        .iter()
+        .map(|(f, _, _)| *f)
+        .filter(|f| opts.firewall && join(stage.path(), Path::new(f)).is_file())
+        .collect();
+    if sshd_touched {
+        report.checks.push(check_sshd(stage.path())?);
+    }
+    for (file, check, _) in FIREWALL {
+        if firewall_files.contains(file) {
+            report
+                .checks
+                .push(check_firewall(stage.path(), file, check)?);
+        }
+    }
+    if opts.dry_run {
+        return Ok(report);
+    }
+    if to_write.is_empty() && report.removed.is_empty() && !opts.firewall {
+        return Ok(report);
+    }
+
+    // What is live now, so the apply can be undone.
+    let touched: Vec<String> = to_write.iter().chain(&report.removed).cloned().collect();
+    let undo = save_undo(repo, &live_root, &touched, opts, progress)?;
+    report.undo_snapshot = Some(undo.to_hex());
+
+    // Removals first: writing last leaves the directories with their recorded metadata.
+    let written = report
+        .removed
+        .iter()
+        .try_for_each(|p| remove_tree(&live_root, p))
+        .and_then(|()| {
+            write_files(
+                repo,
+                &snap.tree,
+                tree_prefix(host),
+                &live_root,
+                &to_write,
+                opts,
+            )
+        });
+    match written {
+        Ok(n) => report.files_written = n,
+        Err(e) => {
+            let back = undo_with(repo, &live_root, undo, opts, progress);
+            return Err(Error::Invalid(match back {
+                Ok(_) => format!("applying the host profile failed and was rolled back: {e}"),
+                Err(u) => format!(
+                    "applying the host profile failed ({e}), and putting the previous files back failed too ({u}); `lifeboat restore --host --undo` retries"
+                ),
+            }));
+        }
+    }
+    for (file, _, load) in FIREWALL {
+        if firewall_files.contains(file) {
+            let path = join(&live_root, Path::new(file));
+            let out = run_with_file(load, &path);
+            let ok = out.status == "ok";
+            report.firewall.push(out);
+            if !ok {
+                return Err(Error::Invalid(format!(
+                    "the host files are in place, but loading {file} failed: {} (see `lifeboat restore --host --undo`)",
+                    report.firewall.last().map_or("", |o| o.stderr.trim())
+                )));
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn fail_on_errors(r: &RestoreReport, what: &str) -> Result<()> {
+    if r.errors.is_empty() {
+        return Ok(());
+    }
+    let msg = format!("{what}: {}", r.errors.join("; "));
+    Err(if r.damaged > 0 {
+        Error::corrupt("host profile", msg)
+    } else {
+        Error::Invalid(msg)
+    })
+}
+
+/// Write `paths` (host paths) of `tree` into `live_root`, durably, with owners when root.
+fn write_files(
+    repo: &Repository,
+    tree: &[Id],
+    prefix: Option<Vec<u8>>,
+    live_root: &Path,
+    paths: &[String],
+    opts: &ApplyOptions,
+) -> Result<u64> {
+    if paths.is_empty() {
+        return Ok(0);
+    }
+    let mut ro = RestoreOptions::new(live_root);
+    ro.includes = paths.iter().map(|p| p.as_bytes().to_vec()).collect();
+    ro.rebase = prefix;
+    ro.durable = true;
+    ro.lock_wait = opts.lock_wait;
+    let r = restore_tree(repo, tree, None, &ro, &crate::progress::Silent)?;
+    fail_on_errors(&r, "writing host files")?;
+    Ok(r.files_written)
+}
+
+/// `sshd -t` on the staged configuration, with its `Include`s pointed into the staging
+/// directory so drop-ins are checked as they will be installed.
+fn check_sshd(stage: &Path) -> Result<Check> {
+    let what = "sshd -t".to_string();
+    let staged = join(stage, Path::new(SSHD_CONFIG));
+    let Ok(text) = std::fs::read_to_string(&staged) else {
+        return Ok(Check {
+            what,
+            status: "skipped",
+            detail: Some("the snapshot has no readable sshd_config".into()),
+        });
+    };
+    let Some(sshd) = find_program("sshd", &["/usr/sbin/sshd", "/usr/local/sbin/sshd"]) else {
+        return Ok(Check {
+            what,
+            status: "skipped",
+            detail: Some("sshd is not installed here: the configuration was not checked".into()),
+        });
+    };
+    let ssh_dir = join(stage, Path::new("/etc/ssh"));
+    let rewritten: String = text
+        .lines()
+        .map(|line| rewrite_include(line, &ssh_dir))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let check_file = ssh_dir.join(".lifeboat-sshd-check");
+    std::fs::write(&check_file, rewritten + "\n").map_err(|e| Error::io(&check_file, e))?;
+    let out = Command::new(&sshd)
+        .arg("-t")
+        .arg("-f")
+        .arg(&check_file)
+        .stdin(Stdio::null())
+        .env("LC_ALL", "C")
+        .output()
+        .map_err(|e| Error::io(&sshd, e))?;
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stderr)
+            .replace(&check_file.display().to_string(), SSHD_CONFIG)
+            .replace(&ssh_dir.display().to_string(), "/etc/ssh");
+        return Err(Error::Invalid(format!(
+            "refusing to install the snapshot's {SSHD_CONFIG}: `sshd -t` rejects it ({}); nothing was written",
+            msg.trim()
+        )));
+    }
+    Ok(Check {
+        what,
+        status: "ok",
+        detail: None,
+    })
+}
+
+/// Point an `Include` line's paths (absolute under `/etc/ssh`, or relative, which sshd reads
+/// relative to `/etc/ssh`) at the staged copy.
+fn rewrite_include(line: &str, ssh_dir: &Path) -> String {
+    let trimmed = line.trim_start();
+    let mut words = trimmed.split_whitespace();
+    if !words
+        .next()
+        .is_some_and(|k| k.eq_ignore_ascii_case("include"))
+    {
+        return line.to_string();
+    }
+    let args: Vec<String> = words
+        .map(|w| {
+            if let Some(rest) = w.strip_prefix("/etc/ssh/") {
+                ssh_dir.join(rest).display().to_string()
+            } else if w.starts_with('/') {
+                w.to_string()
+            } else {
+                ssh_dir.join(w).display().to_string()
+            }
+        })
+        .collect();
+    format!("Include {}", args.join(" "))
+}
+
+fn check_firewall(stage: &Path, file: &str, check: &[&str]) -> Result<Check> {
+    let out = run_with_file(check, &join(stage, Path::new(file)));
+    match out.status.as_str() {
+        "ok" => Ok(Check {
+            what: check.join(" ") + " " + file,
+            status: "ok",
+            detail: None,
+        }),
+        "missing" => Err(Error::Invalid(format!(
+            "--apply-firewall: {} is not installed, so {file} can be neither checked nor loaded; nothing was written",
+            check[0]
+        ))),
+        _ => Err(Error::Invalid(format!(
+            "refusing to apply: `{}` rejects the snapshot's {file} ({}); nothing was written",
+            check.join(" "),
+            out.stderr.trim()
+        ))),
+    }
+}
+
+/// Run `argv` with `file` as its last argument.
+fn run_with_file(argv: &[&str], file: &Path) -> CommandOutput {
+    let file = file.display().to_string();
+    let args: Vec<&str> = argv[1..]
+        .iter()
+        .copied()
+        .chain(std::iter::once(file.as_str()))
+        .collect();
+    run_one(argv[0], argv[0], &args)
+}
+
+fn find_program(name: &str, fallbacks: &[&str]) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join(name))
+        .chain(fallbacks.iter().map(PathBuf::from))
+        .find(|p| p.is_file())
+}
+
+/// Snapshot the live versions of `paths` (absent ones recorded as absent) as a `host-undo`
+/// snapshot of `live_root`; with the firewall option, also the live rule sets.
+fn save_undo(
+    repo: &Repository,
+    live_root: &Path,
+    paths: &[String],
+    opts: &ApplyOptions,
+    progress: &dyn Progress,
+) -> Result<Id> {
+    let mut items: Vec<ItemState> = Vec::new();
+    let mut real = Vec::new();
+    let exists = |p: &str| std::fs::symlink_metadata(join(live_root, Path::new(p))).is_ok();
+    for p in paths {
+        if exists(p) {
+            real.push(join(live_root, Path::new(p)));
+            items.push(ItemState {
+                pattern: p.clone(),
+                found: vec![p.clone()],
+            });
+            continue;
+        }
+        // The apply creates missing parents too: record the topmost missing one as absent, so
+        // undo removes what the apply created and nothing more.
+        let mut top = p.as_str();
+        while let Some(parent) = crate::util::parent(top.as_bytes()) {
+            let parent = &top[..parent.len()];
+            if parent == "/" || exists(parent) {
+                break;
+            }
+            top = parent;
+        }
+        if !items.iter().any(|i| i.pattern == top) {
+            items.push(ItemState {
+                pattern: top.to_string(),
+                found: Vec::new(),
+            });
+        }
+    }
+    let commands = if opts.firewall {
+        [
+            ("iptables-save", "iptables-save", &[][..]),
+            ("ip6tables-save", "ip6tables-save", &[][..]),
+            ("nft-ruleset", "nft", &["list", "ruleset"][..]),
+        ]
+        .iter()
+        .map(|(n, p, a)| run_one(n, p, a))
+        .collect()
+    } else {
+        Vec::new()
+    };
+    let so = SnapshotOptions {
+        paths: real,
+        tags: vec![UNDO_TAG.to_string()],
+        parent: ParentChoice::None,
+        hostname: opts.hostname.clone(),
+        lock_wait: opts.lock_wait,
+        host: Some(HostSection {
+            root: live_root.display().to_string(),
+            items,
+            commands,
+        }),
+        ..SnapshotOptions::default()
+    };
+    let r = create_with(repo, &so, None, progress)?;
+    Ok(r.id)
+}
+
+/// Undo the newest apply to `opts.live_root`.
+pub fn undo(repo: &Repository, opts: &ApplyOptions, progress: &dyn Progress) -> Result<UndoReport> {
+    let live_root = canonical_root(&opts.live_root)?;
+    let root = live_root.display().to_string();
+    let (id, _) = crate::snapshot::select::all(repo)?
+        .into_iter()
+        .rev()
+        .find(|(_, s)| {
+            s.tags.iter().any(|t| t == UNDO_TAG)
+                && s.host.as_ref().is_some_and(|h| h.root == root)
+                && opts.hostname.as_ref().is_none_or(|h| *h == s.hostname)
+        })
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "nothing to undo: no `{UNDO_TAG}` snapshot of host root {root} (an apply makes one)"
+            ))
+        })?;
+    undo_with(repo, &live_root, id, opts, progress)
+}
+
+fn undo_with(
+    repo: &Repository,
+    live_root: &Path,
+    id: Id,
+    opts: &ApplyOptions,
+    _progress: &dyn Progress,
+) -> Result<UndoReport> {
+    let snap: Snapshot = repo.load_sealed(RepoFile::Snapshot, &id)?;
+    let host = snap.host.as_ref().ok_or_else(|| {
+        Error::corrupt(
+            format!("snapshot {}", id.short()),
+            "host-undo without a host section",
+        )
+    })?;
+    let mut report = UndoReport {
+        undo_snapshot: id.to_hex(),
+        ..UndoReport::default()
+    };
+    let present: Vec<String> = host.items.iter().flat_map(|i| i.found.clone()).collect();
+    let absent: Vec<&str> = host
+        .items
+        .iter()
+        .filter(|i| i.found.is_empty())
+        .map(|i| i.pattern.as_str())
+        .collect();
+    for p in absent {
+        if std::fs::symlink_metadata(join(live_root, Path::new(p))).is_ok() {
+            remove_tree(live_root, p)?;
+            report.removed.push(p.to_string());
+        }
+    }
+    report.files_written = write_files(
+        repo,
+        &snap.tree,
+        tree_prefix(host),
+        live_root,
+        &present,
+        opts,
+    )?;
+    if opts.firewall {
+        for c in host.commands.iter().filter(|c| c.status == "ok") {
+            let (argv, input): (&[&str], String) = match c.name.as_str() {
+                "iptables-save" => (&["iptables-restore"], c.stdout.clone()),
+                "ip6tables-save" => (&["ip6tables-restore"], c.stdout.clone()),
+                "nft-ruleset" => (&["nft", "-f", "-"], format!("flush ruleset\n{}", c.stdout)),
+                _ => continue,
+            };
+            report.firewall.push(run_with_input(argv, &input));
+        }
+        if let Some(bad) = report.firewall.iter().find(|o| o.status != "ok") {
+            report
+                .warnings
+                .push(format!("{} failed: {}", bad.name, bad.stderr.trim()));
+        }
+    }
+    // The undo is done: drop its snapshot so the next undo steps back one more apply.
+    let _lock = repo.lock(LockKind::Exclusive, "host undo", opts.lock_wait)?;
+    repo.backend()
+        .remove(RepoFile::Snapshot, &id.to_hex())
+        .map_err(|e| Error::io(format!("snapshot {}", id.short()), e))?;
+    Ok(report)
+}
+
+fn run_with_input(argv: &[&str], input: &str) -> CommandOutput {
+    let mut out = CommandOutput {
+        name: argv[0].to_string(),
+        argv: argv.iter().map(|s| (*s).to_string()).collect(),
+        status: "error".into(),
+        exit_code: None,
+        stdout: String::new(),
+        stderr: String::new(),
+    };
+    let child = Command::new(argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            out.status = if e.kind() == std::io::ErrorKind::NotFound {
+                "missing".into()
+            } else {
+                "error".into()
+            };
+            out.stderr = e.to_string();
+            return out;
+        }
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    match child.wait_with_output() {
+        Ok(o) => {
+            out.status = if o.status.success() { "ok" } else { "failed" }.into();
+            out.exit_code = o.status.code();
+            out.stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+            out.stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        }
+        Err(e) => out.stderr = e.to_string(),
+    }
+    out
+}
+
+/// Remove the host path `path` under `live_root` and everything below it, never following a
+/// symlink (a symlink is removed, not its target).
+fn remove_tree(live_root: &Path, path: &str) -> Result<()> {
+    let target = Target::open(live_root, false)?;
+    let (dir, name) = target.parent_of(path.as_bytes(), false)?;
+    remove_at(&dir, name).map_err(|e| Error::io(join(live_root, Path::new(path)), errno_io(e)))
+}
+
+fn remove_at(dir: &OwnedFd, name: &[u8]) -> rustix::io::Result<()> {
+    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+        let sub = rustix::fs::openat(
+            dir,
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let mut names = Vec::new();
+        for ent in rustix::fs::Dir::read_from(&sub)? {
+            let ent = ent?;
+            let n = ent.file_name().to_bytes();
+            if n != b"." && n != b".." {
+                names.push(n.to_vec());
+            }
+        }
+        for n in names {
+            remove_at(&sub, &n)?;
+        }
+        rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)
+    } else {
+        rustix::fs::unlinkat(dir, name, AtFlags::empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn includes_point_into_the_stage() {
+        let d = Path::new("/tmp/stage/etc/ssh");
+        assert_eq!(
+            rewrite_include("Include /etc/ssh/sshd_config.d/*.conf", d),
+            "Include /tmp/stage/etc/ssh/sshd_config.d/*.conf"
+        );
+        assert_eq!(
+            rewrite_include("  include extra.conf /opt/x.conf", d),
+            "Include /tmp/stage/etc/ssh/extra.conf /opt/x.conf"
+        );
+        assert_eq!(
+            rewrite_include("PermitRootLogin no", d),
+            "PermitRootLogin no"
+        );
+        assert_eq!(rewrite_include("# Include x", d), "# Include x");
+    }
+
+    #[test]
+    fn remove_tree_does_not_follow_symlinks() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("keep"), "x").unwrap();
+        let d = root.path().join("etc/sudoers.d");
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        std::fs::write(d.join("sub/f"), "x").unwrap();
+        std::os::unix::fs::symlink(outside.path(), d.join("sub/link")).unwrap();
+        remove_tree(root.path(), "/etc/sudoers.d/sub").unwrap();
+        assert!(!d.join("sub").exists());
+        assert!(outside.path().join("keep").exists());
+        // A symlinked parent is refused, not followed.
+        std::os::unix::fs::symlink(outside.path(), root.path().join("etc/evil")).unwrap();
+        assert!(remove_tree(root.path(), "/etc/evil/keep").is_err());
+        assert!(outside.path().join("keep").exists());
+    }
+}
