@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod chunk;
+pub mod config;
 pub mod crypto;
 pub mod docker;
 pub mod error;

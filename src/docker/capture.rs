@@ -430,19 +430,9 @@ impl Drop for Restarter<'_> {
     }
 }
 
-/// `30`, `30s`, `5m`, `1h`.
+/// `30`, `30s`, `5m`, `1h` (see [`crate::util::parse_duration`]).
 pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let (num, mult) = match s.chars().last()? {
-        's' => (&s[..s.len() - 1], 1),
-        'm' => (&s[..s.len() - 1], 60),
-        'h' => (&s[..s.len() - 1], 3600),
-        _ => (s, 1),
-    };
-    num.trim()
-        .parse::<u64>()
-        .ok()
-        .map(|n| Duration::from_secs(n * mult))
+    crate::util::parse_duration(s).ok()
 }
 
 /// Volume names the container mounts by name (binds `name:/path` and `Mounts` of type volume);

@@ -184,7 +184,11 @@ pub fn apply(
     // Stage and check the snapshot's versions before anything on the host changes.
     let mut stage_set: Vec<String> = to_write.clone();
     if sshd_touched {
-        stage_set.extend([SSHD_CONFIG, SSHD_CONFIG_DIR].iter().filter_map(|p| holder(p)));
+        stage_set.extend(
+            [SSHD_CONFIG, SSHD_CONFIG_DIR]
+                .iter()
+                .filter_map(|p| holder(p)),
+        );
     }
     stage_set.extend(firewall_items);
     stage_set.sort();

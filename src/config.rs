@@ -1,0 +1,514 @@
+//! The configuration file (`/etc/lifeboat/lifeboat.toml`): one deployment's repository,
+//! password source, what to back up (paths, containers, models, host profile), hooks,
+//! retention, schedule and monitoring, so the nightly job and every update run with the same
+//! settings. Unknown keys and bad values are errors that name the file, line and key: a typo in
+//! a backup config must never silently back up less.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Where the configuration is read from when `--config` is not given (if it exists).
+pub const DEFAULT_PATH: &str = "/etc/lifeboat/lifeboat.toml";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Job name: labels metrics and run records (default `default`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Hostname recorded in snapshots (default: the machine's).
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub repository: RepositoryConfig,
+    #[serde(default)]
+    pub snapshot: SnapshotConfig,
+    #[serde(default)]
+    pub containers: ContainersConfig,
+    #[serde(default)]
+    pub host: HostConfig,
+    #[serde(default)]
+    pub models: ModelsConfig,
+    #[serde(default)]
+    pub hooks: HooksConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
+    #[serde(default)]
+    pub prune: PruneConfig,
+    #[serde(default)]
+    pub verify: VerifyConfig,
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+    #[serde(default)]
+    pub monitoring: MonitoringConfig,
+    #[serde(default)]
+    pub update: UpdateConfig,
+    /// The file this was read from (not a key).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepositoryConfig {
+    pub path: Option<PathBuf>,
+    pub password_file: Option<PathBuf>,
+    pub password_command: Option<String>,
+    /// How long to wait for another lifeboat's lock (`5m`).
+    pub lock_wait: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotConfig {
+    #[serde(default)]
+    pub paths: Vec<PathBuf>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default)]
+    pub exclude_caches: bool,
+    #[serde(default)]
+    pub one_file_system: bool,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainersConfig {
+    #[serde(default)]
+    pub names: Vec<String>,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub compose_projects: Vec<String>,
+    #[serde(default)]
+    pub all: bool,
+    /// Store image content (default true).
+    pub images: Option<bool>,
+    #[serde(default)]
+    pub volumes_via_api: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    /// Capture the host profile with every snapshot of the job.
+    #[serde(default)]
+    pub enabled: bool,
+    pub root: Option<PathBuf>,
+    /// Added to the built-in profile (`*` matches one name).
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Removed from it (a profile item or a path).
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Run the live-state tools (default true).
+    pub commands: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// Model directories: snapshotted, and every file in them counts as a model.
+    #[serde(default)]
+    pub dirs: Vec<PathBuf>,
+    /// Published checksum lists to check the snapshot against.
+    #[serde(default)]
+    pub expect_sha256: Vec<PathBuf>,
+    #[serde(default)]
+    pub allow_mismatch: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HooksConfig {
+    /// Shell commands run before the snapshot; a failure stops the job.
+    #[serde(default)]
+    pub before: Vec<String>,
+    /// Run after a successful job.
+    #[serde(default)]
+    pub after: Vec<String>,
+    /// Run after a failed job (with LIFEBOAT_ERROR set).
+    #[serde(default)]
+    pub on_error: Vec<String>,
+    /// Longest a hook may run (default 5m).
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    pub keep_last: Option<u32>,
+    pub keep_hourly: Option<u32>,
+    pub keep_daily: Option<u32>,
+    pub keep_weekly: Option<u32>,
+    pub keep_monthly: Option<u32>,
+    pub keep_yearly: Option<u32>,
+    pub keep_within: Option<String>,
+    #[serde(default)]
+    pub keep_tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PruneConfig {
+    /// Prune when the last prune is older than this (default 7d); `0` never prunes.
+    pub every: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyConfig {
+    /// Packs read back per run, as `N%` or `1/N` (default `1/30`: everything once a month).
+    pub read_data_subset: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// systemd OnCalendar (default `daily`).
+    pub on_calendar: Option<String>,
+    pub randomized_delay: Option<String>,
+    /// `status` warns when the newest snapshot is older than this (default 26h for daily).
+    pub max_age: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitoringConfig {
+    /// node_exporter textfile to write after each run.
+    pub metrics_file: Option<PathBuf>,
+    /// Where run records live (default /var/lib/lifeboat).
+    pub state_dir: Option<PathBuf>,
+    /// `text` or `json`.
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateConfig {
+    /// Without a healthcheck: running without a restart this long counts as healthy (30s).
+    pub healthy_after: Option<String>,
+    /// Longest wait for healthy (default 5m).
+    pub health_timeout: Option<String>,
+}
+
+/// A problem found in a configuration file, with where it is.
+fn at(file: &Path, line: Option<usize>, key: &str, msg: impl std::fmt::Display) -> Error {
+    let place = match line {
+        Some(l) => format!("{}:{l}", file.display()),
+        None => file.display().to_string(),
+    };
+    if key.is_empty() {
+        Error::Invalid(format!("{place}: {msg}"))
+    } else {
+        Error::Invalid(format!("{place}: `{key}`: {msg}"))
+    }
+}
+
+/// The 1-based line where `key` is set inside `[table]` (or at the top for an empty table).
+fn line_of(text: &str, table: &str, key: &str) -> Option<usize> {
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if let Some(h) = l.strip_prefix('[').and_then(|h| h.split(']').next()) {
+            current = h.trim().to_string();
+            continue;
+        }
+        let Some((k, _)) = l.split_once('=') else {
+            continue;
+        };
+        let k = k.trim().trim_matches('"');
+        if current == table && k == key {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+impl Config {
+    /// Read and validate `path`.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Config::parse(&text, path)
+    }
+
+    /// The configuration at `explicit`, or at [`DEFAULT_PATH`] when that exists, or none.
+    pub fn discover(explicit: Option<&Path>) -> Result<Option<Config>> {
+        match explicit {
+            Some(p) => Config::load(p).map(Some),
+            None if Path::new(DEFAULT_PATH).exists() => {
+                Config::load(Path::new(DEFAULT_PATH)).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Parse and validate configuration text; `file` names it in errors.
+    pub fn parse(text: &str, file: &Path) -> Result<Config> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            at(file, line, "", e.message().trim())
+        })?;
+        cfg.source = Some(file.to_path_buf());
+        cfg.validate(text, file)?;
+        Ok(cfg)
+    }
+
+    fn validate(&self, text: &str, file: &Path) -> Result<()> {
+        let err = |table: &str, key: &str, msg: String| {
+            let full = if table.is_empty() {
+                key.to_string()
+            } else {
+                format!("{table}.{key}")
+            };
+            at(file, line_of(text, table, key), &full, msg)
+        };
+        if let Some(n) = &self.name {
+            if n.is_empty()
+                || !n
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                || n.starts_with('.')
+            {
+                return Err(err(
+                    "",
+                    "name",
+                    format!("{n:?} must be letters, digits, `-`, `_` or `.`"),
+                ));
+            }
+        }
+        let r = &self.repository;
+        if r.password_file.is_some() && r.password_command.is_some() {
+            return Err(err(
+                "repository",
+                "password_command",
+                "give either password_file or password_command, not both".into(),
+            ));
+        }
+        let durations: &[(&str, &str, &Option<String>)] = &[
+            ("repository", "lock_wait", &r.lock_wait),
+            ("hooks", "timeout", &self.hooks.timeout),
+            ("retention", "keep_within", &self.retention.keep_within),
+            ("prune", "every", &self.prune.every),
+            (
+                "schedule",
+                "randomized_delay",
+                &self.schedule.randomized_delay,
+            ),
+            ("schedule", "max_age", &self.schedule.max_age),
+            ("update", "healthy_after", &self.update.healthy_after),
+            ("update", "health_timeout", &self.update.health_timeout),
+        ];
+        for &(table, key, value) in durations {
+            if let Some(v) = value {
+                crate::util::parse_duration(v).map_err(|m| err(table, key, m))?;
+            }
+        }
+        let paths: Vec<(&str, &str, &PathBuf)> = [
+            ("repository", "path", r.path.as_ref()),
+            ("repository", "password_file", r.password_file.as_ref()),
+            ("host", "root", self.host.root.as_ref()),
+            (
+                "monitoring",
+                "metrics_file",
+                self.monitoring.metrics_file.as_ref(),
+            ),
+            (
+                "monitoring",
+                "state_dir",
+                self.monitoring.state_dir.as_ref(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(t, k, p)| p.map(|p| (t, k, p)))
+        .chain(self.snapshot.paths.iter().map(|p| ("snapshot", "paths", p)))
+        .chain(self.models.dirs.iter().map(|p| ("models", "dirs", p)))
+        .chain(
+            self.models
+                .expect_sha256
+                .iter()
+                .map(|p| ("models", "expect_sha256", p)),
+        )
+        .collect();
+        for (table, key, p) in paths {
+            if !p.is_absolute() {
+                return Err(err(
+                    table,
+                    key,
+                    format!("{} must be an absolute path", p.display()),
+                ));
+            }
+        }
+        if let Some(f) = &self.monitoring.log_format {
+            if f != "text" && f != "json" {
+                return Err(err(
+                    "monitoring",
+                    "log_format",
+                    format!("{f:?}: use \"text\" or \"json\""),
+                ));
+            }
+        }
+        if let Some(s) = &self.verify.read_data_subset {
+            parse_subset(s).map_err(|m| err("verify", "read_data_subset", m))?;
+        }
+        for (key, list) in [
+            ("include", &self.host.include),
+            ("exclude", &self.host.exclude),
+        ] {
+            if let Some(p) = list.iter().find(|p| !p.starts_with('/')) {
+                return Err(err(
+                    "host",
+                    key,
+                    format!("{p:?} must be an absolute path like /etc/wireguard"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The job name (`name`, else `default`).
+    pub fn job(&self) -> &str {
+        self.name.as_deref().unwrap_or("default")
+    }
+
+    /// Whether the file says what to snapshot.
+    pub fn has_job(&self) -> bool {
+        !self.snapshot.paths.is_empty()
+            || !self.models.dirs.is_empty()
+            || self.host.enabled
+            || self.containers.all
+            || !self.containers.names.is_empty()
+            || !self.containers.labels.is_empty()
+            || !self.containers.compose_projects.is_empty()
+    }
+
+    /// A duration key, already validated (`None` when unset).
+    pub fn duration(value: &Option<String>) -> Option<Duration> {
+        value
+            .as_deref()
+            .and_then(|v| crate::util::parse_duration(v).ok())
+    }
+
+    /// The retention policy (empty when no `keep_*` is set).
+    pub fn policy(&self) -> crate::ops::forget::Policy {
+        let r = &self.retention;
+        crate::ops::forget::Policy {
+            last: r.keep_last,
+            hourly: r.keep_hourly,
+            daily: r.keep_daily,
+            weekly: r.keep_weekly,
+            monthly: r.keep_monthly,
+            yearly: r.keep_yearly,
+            tags: r.keep_tags.clone(),
+            within: Config::duration(&r.keep_within),
+        }
+    }
+}
+
+/// `N%` or `1/N` as a fraction in (0, 1].
+pub fn parse_subset(s: &str) -> std::result::Result<f64, String> {
+    let bad = || format!("{s:?}: use a percentage like 5% or a fraction like 1/30");
+    let f = if let Some(p) = s.strip_suffix('%') {
+        p.trim().parse::<f64>().map_err(|_| bad())? / 100.0
+    } else if let Some((a, b)) = s.split_once('/') {
+        let (a, b): (f64, f64) = (
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim().parse().map_err(|_| bad())?,
+        );
+        if b == 0.0 {
+            return Err(bad());
+        }
+        a / b
+    } else {
+        return Err(bad());
+    };
+    if f > 0.0 && f <= 1.0 {
+        Ok(f)
+    } else {
+        Err(bad())
+    }
+}
+
+/// A commented example configuration: every key, with its default or an example value.
+pub const EXAMPLE: &str = include_str!("config_example.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(text, Path::new("/etc/lifeboat/lifeboat.toml"))
+    }
+
+    #[test]
+    fn the_example_is_valid_and_complete() {
+        let c = parse(EXAMPLE).unwrap();
+        assert_eq!(c.job(), "ml-prod");
+        assert!(c.has_job());
+        assert!(!c.policy().is_empty());
+        assert!(c.host.enabled && !c.host.include.is_empty());
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = parse("[repository]\npath = \"/srv/r\"\n\n[snapshot]\npathz = [\"/x\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("/etc/lifeboat/lifeboat.toml:5:") && e.contains("pathz"),
+            "{e}"
+        );
+        let e = parse("[retention]\nkeep_daily = 7\nkeep_within = \"2 fortnights\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("/etc/lifeboat/lifeboat.toml:3: `retention.keep_within`"),
+            "{e}"
+        );
+        let e = parse("[snapshot]\npaths = [\"srv/models\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(":2: `snapshot.paths`") && e.contains("absolute"),
+            "{e}"
+        );
+        let e = parse("[repository]\npassword_file = \"/a\"\npassword_command = \"pass x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":3: `repository.password_command`"), "{e}");
+        let e = parse("[retention]\nkeep_daily = -1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":2:"), "{e}");
+        let e = parse("name = \"../x\"\n").unwrap_err().to_string();
+        assert!(e.contains(":1: `name`"), "{e}");
+        let e = parse("[host]\ninclude = [\"etc/x\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":2: `host.include`"), "{e}");
+    }
+
+    #[test]
+    fn empty_file_is_a_valid_config_without_a_job() {
+        let c = parse("").unwrap();
+        assert!(!c.has_job());
+        assert_eq!(c.job(), "default");
+        assert!(c.policy().is_empty());
+    }
+
+    #[test]
+    fn subsets() {
+        assert_eq!(parse_subset("5%"), Ok(0.05));
+        assert!((parse_subset("1/30").unwrap() - 1.0 / 30.0).abs() < 1e-12);
+        assert!(parse_subset("0%").is_err() && parse_subset("150%").is_err());
+        assert!(parse_subset("1/0").is_err() && parse_subset("x").is_err());
+    }
+}
