@@ -7,6 +7,7 @@
 //! returns [`Error`]s.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod chunk;
 pub mod config;
 pub mod crypto;

@@ -18,6 +18,14 @@ pub enum Exit {
     NoRepository = 10,
     Locked = 11,
     WrongPassword = 12,
+    /// `audit`: the worst finding is low.
+    AuditLow = 21,
+    /// `audit`: the worst finding is medium.
+    AuditMedium = 22,
+    /// `audit`: the worst finding is high.
+    AuditHigh = 23,
+    /// `audit`: the worst finding is critical.
+    AuditCritical = 24,
     Interrupted = 130,
 }
 

@@ -5,6 +5,7 @@ mod exit;
 mod password;
 mod progress;
 
+mod audit;
 mod diff;
 mod forget;
 mod init;
@@ -38,7 +39,8 @@ pub use exit::Exit;
 /// LIFEBOAT_PASSWORD_COMMAND or LIFEBOAT_PASSWORD (never on the command line).
 ///
 /// Exit codes: 0 success, 1 error, 2 usage, 3 partial (some files skipped, see warnings),
-/// 4 damaged or tampered data, 10 no repository, 11 locked, 12 wrong password, 130 interrupted.
+/// 4 damaged or tampered data, 10 no repository, 11 locked, 12 wrong password, 130 interrupted;
+/// `audit` by its worst finding: 21 low, 22 medium, 23 high, 24 critical.
 #[derive(Parser, Debug)]
 #[command(
     name = "lifeboat",
@@ -119,6 +121,12 @@ pub enum Command {
     Ls(ls::Args),
     /// Show what changed between two snapshots, or between a snapshot and the live engine.
     Diff(diff::Args),
+    /// Security report of a snapshot or the live host: container hardening, sshd, firewall,
+    /// Docker daemon settings, changed model files; each finding with its evidence.
+    ///
+    /// Exit code by the worst finding shown: 0 none above info, 21 low, 22 medium, 23 high,
+    /// 24 critical.
+    Audit(audit::Args),
     /// Check live model files against a snapshot, or list a snapshot's models.
     #[command(subcommand)]
     Models(models::Cmd),
@@ -212,6 +220,7 @@ pub fn main() -> ExitCode {
         Command::Ls(a) => ls::run(g, a),
         Command::Diff(a) => diff::run(g, a),
         Command::Show(a) => show::run(g, a),
+        Command::Audit(a) => audit::run(g, a),
         Command::Models(c) => models::run(g, c),
         Command::Restore(a) => restore::run(g, a),
         Command::Verify(a) => verify::run(g, a),

@@ -464,7 +464,8 @@ fn named_volumes(inspect: &Value) -> HashSet<String> {
     out
 }
 
-fn image_record(id: &str, inspect: Value, keep: bool) -> ImageRecord {
+/// An image record from its inspect document (`keep`: its archive goes into the snapshot).
+pub(crate) fn image_record(id: &str, inspect: Value, keep: bool) -> ImageRecord {
     let list = |k: &str| -> Vec<String> {
         inspect
             .get(k)

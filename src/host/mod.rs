@@ -224,6 +224,18 @@ pub fn run_commands() -> Vec<CommandOutput> {
         .collect()
 }
 
+/// The [`COMMANDS`] that show whether a firewall is loaded.
+pub const FIREWALL_COMMANDS: &[&str] = &["iptables-save", "nft-ruleset", "ufw-status"];
+
+/// Run only the firewall tools ([`FIREWALL_COMMANDS`]), as `lifeboat audit --live` needs.
+pub fn run_firewall_commands() -> Vec<CommandOutput> {
+    COMMANDS
+        .iter()
+        .filter(|(name, _, _)| FIREWALL_COMMANDS.contains(name))
+        .map(|(name, prog, args)| run_one(name, prog, args))
+        .collect()
+}
+
 pub(crate) fn run_one(name: &str, prog: &str, args: &[&str]) -> CommandOutput {
     let mut out = CommandOutput {
         name: name.to_string(),
