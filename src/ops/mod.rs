@@ -1,8 +1,9 @@
-//! Maintenance on top of the repository: verification, retention (forget), prune, and diffs
-//! between snapshots.
+//! Maintenance on top of the repository: verification, retention (forget), prune, diffs
+//! between snapshots, and Prometheus metrics of scheduled runs.
 
 pub mod diff;
 pub mod forget;
+pub mod metrics;
 pub mod prune;
 pub mod verify;
 
