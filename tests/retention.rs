@@ -331,7 +331,11 @@ fn combined_policies_keep_the_union() {
                 list.push(snap_on(
                     "h",
                     t + Duration::hours(i64::from(h) * 3),
-                    &if i % 50 == 0 { vec!["release"] } else { vec![] },
+                    &if i.is_multiple_of(50) {
+                        vec!["release"]
+                    } else {
+                        vec![]
+                    },
                 ));
             }
         }
