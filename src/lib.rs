@@ -21,6 +21,7 @@ pub mod ops;
 pub mod progress;
 pub mod repo;
 pub mod restore;
+pub mod schedule;
 pub mod snapshot;
 pub mod source;
 pub mod util;

@@ -1,7 +1,11 @@
-//! Small helpers shared across modules: time formatting, host identity, and the ordering and
-//! validation of snapshot paths.
+//! Small helpers shared across modules: time formatting, host identity, the ordering and
+//! validation of snapshot paths, and atomic file writes.
 
 use std::cmp::Ordering;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
 
 /// Current time as RFC 3339 with nanoseconds, UTC.
 pub fn now_rfc3339() -> String {
@@ -163,6 +167,69 @@ pub fn sha256_zeros(sha: &mut sha2::Sha256, mut n: u64) {
     }
 }
 
+/// Prefix of the temporary files [`atomic_write_mode`] leaves only when the process dies
+/// mid-write (so they can be recognised and cleaned up later).
+pub const TMP_PREFIX: &str = ".tmp-";
+
+/// 16 random hex digits, for temporary names.
+pub fn random_suffix() -> String {
+    let mut b = [0u8; 8];
+    crate::crypto::fill_random(&mut b);
+    hex::encode(b)
+}
+
+/// Write `parts` one after the other to `dir/name` atomically: temporary file in `dir`, fsync,
+/// rename, fsync `dir`. The file gets exactly `mode`, whatever the umask. With `replace` false
+/// an existing file is never overwritten (link(2) fails instead). On error nothing is left
+/// behind.
+pub fn atomic_write_mode(
+    dir: &Path,
+    name: &str,
+    parts: &[&[u8]],
+    mode: u32,
+    replace: bool,
+) -> io::Result<()> {
+    let tmp = dir.join(format!("{TMP_PREFIX}{}", random_suffix()));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        for part in parts {
+            f.write_all(part)?;
+        }
+        f.sync_all()?;
+        drop(f);
+        let dest = dir.join(name);
+        if replace {
+            fs::rename(&tmp, &dest)?;
+        } else {
+            fs::hard_link(&tmp, &dest)?;
+            fs::remove_file(&tmp)?;
+        }
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Replace the file at `path` atomically with `data`, mode `mode` (see [`atomic_write_mode`]).
+pub fn write_file_atomic(path: &Path, data: &[u8], mode: u32) -> crate::Result<()> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| crate::Error::Invalid(format!("{}: not a file name", path.display())))?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    atomic_write_mode(dir, name, &[data], mode, true).map_err(|e| crate::Error::io(path, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +265,22 @@ mod tests {
         assert_eq!(normalize_abs(b"/a//b/./c/").unwrap(), b"/a/b/c");
         assert_eq!(normalize_abs(b"///").unwrap(), b"/");
         assert!(normalize_abs(b"/a/../b").is_err() && normalize_abs(b"a/b").is_err());
+    }
+
+    #[test]
+    fn atomic_write_sets_mode_and_replaces() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f.prom");
+        write_file_atomic(&p, b"one", 0o644).unwrap();
+        write_file_atomic(&p, b"two", 0o600).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o7777,
+            0o600
+        );
+        // Only the file itself: no temporary left behind.
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+        assert!(write_file_atomic(&d.path().join("missing/f"), b"x", 0o644).is_err());
     }
 }
 

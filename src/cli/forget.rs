@@ -1,7 +1,7 @@
 //! `lifeboat forget`: remove snapshots by ID or by a retention policy.
 
 use anyhow::{Result, bail};
-use lifeboat::ops::forget::{GroupBy, Policy, apply};
+use lifeboat::ops::forget::{GroupBy, Policy, Within, apply};
 use lifeboat::ops::prune::{PruneOptions, prune};
 use lifeboat::repo::{FileType, LockKind};
 use lifeboat::snapshot::select::{self, Filter};
@@ -31,12 +31,14 @@ pub struct Args {
     /// Keep the newest snapshot of each of the last N years that have one.
     #[arg(long, value_name = "N", help_heading = "Policy")]
     pub keep_yearly: Option<u32>,
-    /// Keep every snapshot with this tag (repeatable).
-    #[arg(long, value_name = "TAG", help_heading = "Policy")]
+    /// Keep every snapshot that has all of these comma-separated tags (repeatable: any of the
+    /// lists; '' matches untagged snapshots).
+    #[arg(long, value_name = "TAG[,TAG]", help_heading = "Policy")]
     pub keep_tag: Vec<String>,
-    /// Keep snapshots younger than this, relative to the newest (e.g. 7d).
-    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration, help_heading = "Policy")]
-    pub keep_within: Option<std::time::Duration>,
+    /// Keep snapshots made within this long before the newest one, in restic's units: y years,
+    /// m months, d days, h hours (e.g. 7d, 36h, 1y6m).
+    #[arg(long, value_name = "DURATION", help_heading = "Policy")]
+    pub keep_within: Option<Within>,
     /// Apply the policy separately per combination of these (host, paths, tags).
     #[arg(long, default_value = "host,paths", value_name = "FIELDS")]
     pub group_by: String,
@@ -64,7 +66,9 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         within: a.keep_within,
     };
     if a.ids.is_empty() && policy.is_empty() {
-        bail!("nothing to do: name snapshots to forget or give a --keep-* policy");
+        bail!(
+            "nothing to do: name snapshots to forget or give a --keep-* policy (a count of 0 is no rule)"
+        );
     }
     if !a.ids.is_empty() && !policy.is_empty() {
         bail!("give either snapshot IDs or a --keep-* policy, not both");
@@ -83,6 +87,13 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             .filter(|(_, s)| filter.matches(s))
             .collect();
         groups = apply(&list, &policy, group_by);
+        if let Some(g) = groups.iter().find(|g| g.keeps_nothing()) {
+            bail!(
+                "refusing to remove every snapshot of group {:?}: the policy keeps none of its {} snapshot(s); check the --keep-* options (a --keep-tag that matches nothing?), or forget them by ID",
+                g.group,
+                g.decisions.len()
+            );
+        }
         for grp in &groups {
             for d in &grp.decisions {
                 if !d.keep {

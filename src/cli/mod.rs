@@ -15,6 +15,7 @@ mod misc;
 mod models;
 mod prune;
 mod restore;
+mod schedule;
 mod show;
 mod snapshot;
 mod snapshots;
@@ -139,6 +140,16 @@ pub enum Command {
     Forget(forget::Args),
     /// Delete data no snapshot uses and repack partly used packs.
     Prune(prune::Args),
+    /// Run a job regularly: install, list or remove its systemd timer (or cron entry).
+    ///
+    /// `lifeboat schedule install` writes lifeboat-<JOB>.service and lifeboat-<JOB>.timer to
+    /// /etc/systemd/system and enables the timer, which runs `lifeboat run --config FILE --job
+    /// JOB` on the calendar (daily by default, with a random delay, catching up after downtime).
+    /// Check it with `lifeboat schedule status` or `systemctl list-timers 'lifeboat-*'`, see a
+    /// run's output with `journalctl -u lifeboat-<JOB>.service`, and undo it with `lifeboat
+    /// schedule remove --job JOB`.
+    #[command(subcommand)]
+    Schedule(schedule::Cmd),
     /// Remove stale locks left by crashed runs.
     Unlock(misc::UnlockArgs),
     /// Print shell completions.
@@ -226,6 +237,7 @@ pub fn main() -> ExitCode {
         Command::Verify(a) => verify::run(g, a),
         Command::Forget(a) => forget::run(g, a),
         Command::Prune(a) => prune::run(g, a),
+        Command::Schedule(c) => schedule::run(g, c),
         Command::Unlock(a) => misc::unlock(g, a),
         Command::Completions(a) => misc::completions(a),
         Command::Man(a) => misc::man(a),

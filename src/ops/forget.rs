@@ -2,11 +2,18 @@
 //! operators can carry their policies over unchanged.
 //!
 //! Snapshots are grouped (by host and paths by default) and walked newest first. `last` keeps
-//! the newest n. Each time bucket (hour, day, ISO week, month, year) keeps the newest snapshot
-//! of each of its n most recent periods that have snapshots. `tags` keeps every snapshot with
-//! any of those tags. A snapshot is kept if any rule keeps it.
+//! the newest n. Each time bucket (hour, day, ISO week, month, year, in local time) keeps the
+//! newest snapshot of each of its n most recent periods that have snapshots, and the oldest
+//! snapshot too while it has counts left (restic 0.17). `tags` keeps every snapshot that has all
+//! tags of any one list. `within` keeps what is younger than a calendar duration before the
+//! newest snapshot that is not in the future. A snapshot is kept if any rule keeps it; an empty
+//! policy (all counts 0) keeps everything. `tests/retention.rs` checks these against restic's
+//! documentation.
 
-use chrono::{DateTime, Datelike, Local, Timelike, Utc};
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Datelike, Days, Local, Months, Timelike, Utc};
 use serde::Serialize;
 
 use crate::id::Id;
@@ -20,22 +27,134 @@ pub struct Policy {
     pub weekly: Option<u32>,
     pub monthly: Option<u32>,
     pub yearly: Option<u32>,
+    /// Tag lists: a snapshot is kept when it has every tag of any one list. Each entry is a
+    /// comma-separated list (`"release,gpu"`); `""` matches untagged snapshots.
     pub tags: Vec<String>,
-    /// Keep everything newer than this, relative to the newest snapshot of the group.
-    pub within: Option<std::time::Duration>,
+    /// Keep everything newer than this before the newest snapshot of the group (snapshots in
+    /// the future do not count as the newest).
+    pub within: Option<Within>,
 }
 
 impl Policy {
+    /// True when no rule would keep anything: no counts above 0, no tags, no duration. Such a
+    /// policy keeps every snapshot (restic refuses to act on it).
     pub fn is_empty(&self) -> bool {
-        self.last.is_none()
-            && self.hourly.is_none()
-            && self.daily.is_none()
-            && self.weekly.is_none()
-            && self.monthly.is_none()
-            && self.yearly.is_none()
+        [
+            self.last,
+            self.hourly,
+            self.daily,
+            self.weekly,
+            self.monthly,
+            self.yearly,
+        ]
+        .iter()
+        .all(|n| n.unwrap_or(0) == 0)
             && self.tags.is_empty()
-            && self.within.is_none()
+            && self.within.is_none_or(|w| w.is_zero())
     }
+}
+
+/// A `--keep-within` duration in restic's calendar units: `1y2m3d4h` is one year, two months,
+/// three days and four hours (`m` is months, not minutes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Within {
+    pub years: u32,
+    pub months: u32,
+    pub days: u32,
+    pub hours: u32,
+}
+
+impl Within {
+    pub fn is_zero(&self) -> bool {
+        *self == Within::default()
+    }
+
+    /// The instant `self` before `t`, in the local calendar (so "1m" before 31 March is the
+    /// last day of February, where restic, via Go's AddDate, would say 3 March).
+    pub fn before(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        let months = Months::new(self.years.saturating_mul(12).saturating_add(self.months));
+        let local = t.with_timezone(&Local);
+        let date_part = local
+            .checked_sub_months(months)
+            .and_then(|l| l.checked_sub_days(Days::new(u64::from(self.days))))
+            .map(|l| l.with_timezone(&Utc))
+            // A local time that does not exist (DST gap): count in UTC instead.
+            .or_else(|| {
+                t.checked_sub_months(months)?
+                    .checked_sub_days(Days::new(u64::from(self.days)))
+            })
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        date_part
+            .checked_sub_signed(chrono::Duration::hours(i64::from(self.hours)))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+}
+
+impl FromStr for Within {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Within, String> {
+        let bad = || {
+            format!(
+                "{s:?} is not a duration like 7d, 36h, 6m or 1y2m3d4h (y years, m months, d days, h hours)"
+            )
+        };
+        let mut w = Within::default();
+        let mut num = String::new();
+        for c in s.trim().chars() {
+            if c.is_ascii_digit() {
+                num.push(c);
+                continue;
+            }
+            let n: u32 = num.parse().map_err(|_| bad())?;
+            num.clear();
+            let slot = match c {
+                'y' => &mut w.years,
+                'm' => &mut w.months,
+                'd' => &mut w.days,
+                'h' => &mut w.hours,
+                _ => return Err(bad()),
+            };
+            *slot = slot.checked_add(n).ok_or_else(bad)?;
+        }
+        if !num.is_empty() || s.trim().is_empty() {
+            return Err(bad());
+        }
+        Ok(w)
+    }
+}
+
+impl fmt::Display for Within {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_zero() {
+            return f.write_str("0h");
+        }
+        for (n, unit) in [
+            (self.years, 'y'),
+            (self.months, 'm'),
+            (self.days, 'd'),
+            (self.hours, 'h'),
+        ] {
+            if n > 0 {
+                write!(f, "{n}{unit}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a snapshot's tags include every tag of `list` (comma-separated); an empty entry
+/// matches only untagged snapshots. Mirrors restic's `Snapshot.HasTags`.
+fn has_tags(tags: &[String], list: &str) -> bool {
+    for tag in list.split(',').map(str::trim) {
+        if tag.is_empty() && tags.is_empty() {
+            return true;
+        }
+        if !tags.iter().any(|t| t == tag) {
+            return false;
+        }
+    }
+    true
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -92,6 +211,14 @@ pub struct Decision {
 pub struct GroupDecision {
     pub group: String,
     pub decisions: Vec<Decision>,
+}
+
+impl GroupDecision {
+    /// True when the policy removes every snapshot of the group; restic refuses that ("refusing
+    /// to delete last snapshot of snapshot group"), and so should every caller.
+    pub fn keeps_nothing(&self) -> bool {
+        !self.decisions.is_empty() && self.decisions.iter().all(|d| !d.keep)
+    }
 }
 
 struct Bucket {
@@ -161,34 +288,68 @@ fn decide(newest_first: &[&(Id, Snapshot)], policy: &Policy) -> Vec<Decision> {
             key: |t| i64::from(t.year()),
         },
     ];
-    let newest = newest_first.first().and_then(|s| s.1.time());
+    if policy.is_empty() {
+        return newest_first
+            .iter()
+            .map(|(id, s)| Decision {
+                id: id.to_hex(),
+                time: s.time.clone(),
+                keep: true,
+                reasons: vec!["policy is empty".to_string()],
+            })
+            .collect();
+    }
+    // The newest snapshot that is not in the future: a wrong clock or a planted snapshot must
+    // not move the window and take every real snapshot out of it.
+    let now = Utc::now();
+    let cutoff = policy.within.filter(|w| !w.is_zero()).map(|w| {
+        newest_first
+            .iter()
+            .filter_map(|s| s.1.time())
+            .filter(|t| *t < now)
+            .max()
+            .map_or(DateTime::<Utc>::MIN_UTC, |latest| w.before(latest))
+    });
+    let oldest = newest_first.len().saturating_sub(1);
     newest_first
         .iter()
         .enumerate()
         .map(|(nr, (id, s))| {
             let mut reasons = Vec::new();
-            if policy.tags.iter().any(|t| s.tags.contains(t)) {
-                reasons.push("tag".to_string());
+            for list in &policy.tags {
+                if has_tags(&s.tags, list) {
+                    reasons.push(format!("has tags [{}]", list.replace(',', " ")));
+                }
             }
-            if policy.last.is_some_and(|n| (nr as u64) < u64::from(n)) {
+            let last = policy.last.unwrap_or(0);
+            if (nr as u64) < u64::from(last) {
                 reasons.push("last snapshot".to_string());
             }
             let time: Option<DateTime<Utc>> = s.time();
-            if let (Some(within), Some(t), Some(newest)) = (policy.within, time, newest) {
-                if (newest - t).to_std().is_ok_and(|age| age <= within) {
-                    reasons.push("within".to_string());
+            if let (Some(cutoff), Some(t), Some(w)) = (cutoff, time, policy.within) {
+                if t > cutoff {
+                    reasons.push(format!("within {w}"));
                 }
             }
             if let Some(t) = time {
                 let local = t.with_timezone(&Local);
                 for b in buckets.iter_mut() {
-                    let Some(left) = b.count else { continue };
-                    let k = (b.key)(&local);
-                    if left > 0 && b.last != Some(k) {
-                        b.last = Some(k);
-                        b.count = Some(left - 1);
-                        reasons.push(format!("{} snapshot", b.name));
+                    let left = b.count.unwrap_or(0);
+                    if left == 0 {
+                        continue;
                     }
+                    let k = (b.key)(&local);
+                    // While a count is left, the oldest snapshot is kept as well, to keep the
+                    // longest history the policy allows (restic 0.17).
+                    if b.last != Some(k) {
+                        reasons.push(format!("{} snapshot", b.name));
+                    } else if nr == oldest {
+                        reasons.push(format!("oldest {} snapshot", b.name));
+                    } else {
+                        continue;
+                    }
+                    b.last = Some(k);
+                    b.count = Some(left - 1);
                 }
             }
             Decision {
@@ -321,9 +482,15 @@ mod tests {
                 ..Default::default()
             },
         );
+        // Three months have snapshots and counts are left, so the oldest snapshot is kept too.
         assert_eq!(
             k,
-            vec![at(2026, 3, 1, 18), at(2026, 2, 28, 18), at(2026, 1, 31, 18)]
+            vec![
+                at(2026, 3, 1, 18),
+                at(2026, 2, 28, 18),
+                at(2026, 1, 31, 18),
+                at(2026, 1, 1, 0)
+            ]
         );
         let k = kept(
             &h,
@@ -332,7 +499,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        assert_eq!(k, vec![at(2026, 3, 1, 18)]);
+        assert_eq!(k, vec![at(2026, 3, 1, 18), at(2026, 1, 1, 0)]);
         let k = kept(
             &h,
             &Policy {

@@ -1,9 +1,11 @@
-//! Maintenance on top of the repository: verification, retention (forget), prune, and diffs
-//! between snapshots.
+//! Maintenance on top of the repository: verification, retention (forget), prune, diffs
+//! between snapshots, and the records of scheduled runs (Prometheus metrics, run log).
 
 pub mod diff;
 pub mod forget;
+pub mod metrics;
 pub mod prune;
+pub mod runlog;
 pub mod verify;
 
 use crate::error::Result;

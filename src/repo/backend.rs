@@ -3,11 +3,13 @@
 //! [`LocalBackend`] stores them in a directory with atomic, durable writes.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+use crate::util::TMP_PREFIX;
 
 /// The kinds of files in a repository (FORMAT.md §2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -70,7 +72,6 @@ pub struct LocalBackend {
     open_packs: Mutex<HashMap<String, Arc<File>>>,
 }
 
-const TMP_PREFIX: &str = ".tmp-";
 const MAX_OPEN_PACKS: usize = 128;
 
 impl LocalBackend {
@@ -162,40 +163,10 @@ pub fn atomic_write_parts(
     parts: &[&[u8]],
     replace: bool,
 ) -> io::Result<()> {
-    let tmp = dir.join(format!("{TMP_PREFIX}{}", random_suffix()));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.set_permissions(fs::Permissions::from_mode(0o600))?;
-        for part in parts {
-            f.write_all(part)?;
-        }
-        f.sync_all()?;
-        drop(f);
-        let dest = dir.join(name);
-        if replace {
-            fs::rename(&tmp, &dest)?;
-        } else {
-            // link(2) fails when the destination exists: no silent overwrite of an object.
-            fs::hard_link(&tmp, &dest)?;
-            fs::remove_file(&tmp)?;
-        }
-        File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    crate::util::atomic_write_mode(dir, name, parts, 0o600, replace)
 }
 
-pub fn random_suffix() -> String {
-    let mut b = [0u8; 8];
-    crate::crypto::fill_random(&mut b);
-    hex::encode(b)
-}
+pub use crate::util::random_suffix;
 
 fn create_dir_0700(p: &Path) -> io::Result<()> {
     match fs::DirBuilder::new().mode(0o700).create(p) {
