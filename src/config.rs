@@ -296,7 +296,6 @@ impl Config {
         let durations: &[(&str, &str, &Option<String>)] = &[
             ("repository", "lock_wait", &r.lock_wait),
             ("hooks", "timeout", &self.hooks.timeout),
-            ("retention", "keep_within", &self.retention.keep_within),
             ("prune", "every", &self.prune.every),
             (
                 "schedule",
@@ -346,6 +345,10 @@ impl Config {
                     format!("{} must be an absolute path", p.display()),
                 ));
             }
+        }
+        if let Some(w) = &self.retention.keep_within {
+            w.parse::<crate::ops::forget::Within>()
+                .map_err(|m| err("retention", "keep_within", m.to_string()))?;
         }
         if let Some(f) = &self.monitoring.log_format {
             if f != "text" && f != "json" {
@@ -408,7 +411,7 @@ impl Config {
             monthly: r.keep_monthly,
             yearly: r.keep_yearly,
             tags: r.keep_tags.clone(),
-            within: Config::duration(&r.keep_within),
+            within: r.keep_within.as_deref().and_then(|w| w.parse().ok()),
         }
     }
 }
