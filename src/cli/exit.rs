@@ -26,6 +26,16 @@ pub enum Exit {
     AuditHigh = 23,
     /// `audit`: the worst finding is critical.
     AuditCritical = 24,
+    /// `run`: a `before` hook failed.
+    RunHook = 30,
+    /// `run`: the snapshot failed.
+    RunSnapshot = 31,
+    /// `run`: forget failed.
+    RunForget = 32,
+    /// `run`: prune failed.
+    RunPrune = 33,
+    /// `run`: verify found damage or failed.
+    RunVerify = 34,
     Interrupted = 130,
 }
 

@@ -1,7 +1,7 @@
 //! `lifeboat forget`: remove snapshots by ID or by a retention policy.
 
 use anyhow::{Result, bail};
-use lifeboat::ops::forget::{GroupBy, Policy, Within, apply};
+use lifeboat::ops::forget::{GroupBy, Policy, Within, forget_by_policy};
 use lifeboat::ops::prune::{PruneOptions, prune};
 use lifeboat::repo::{FileType, LockKind};
 use lifeboat::snapshot::select::{self, Filter};
@@ -74,45 +74,28 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         bail!("give either snapshot IDs or a --keep-* policy, not both");
     }
     let group_by = GroupBy::parse(&a.group_by).map_err(anyhow::Error::msg)?;
-    let lock = repo.lock(LockKind::Exclusive, "forget", g.lock_wait)?;
-    let mut remove = Vec::new();
-    let mut groups = Vec::new();
-    if a.ids.is_empty() {
+    let (groups, remove) = if a.ids.is_empty() {
         let filter = Filter {
             hosts: a.hosts.clone(),
             ..Default::default()
         };
-        let list: Vec<_> = select::all(&repo)?
-            .into_iter()
-            .filter(|(_, s)| filter.matches(s))
-            .collect();
-        groups = apply(&list, &policy, group_by);
-        if let Some(g) = groups.iter().find(|g| g.keeps_nothing()) {
-            bail!(
-                "refusing to remove every snapshot of group {:?}: the policy keeps none of its {} snapshot(s); check the --keep-* options (a --keep-tag that matches nothing?), or forget them by ID",
-                g.group,
-                g.decisions.len()
-            );
-        }
-        for grp in &groups {
-            for d in &grp.decisions {
-                if !d.keep {
-                    remove.push(d.id.clone());
-                }
-            }
-        }
+        let r = forget_by_policy(&repo, &policy, group_by, &filter, a.dry_run, g.lock_wait)?;
+        (r.groups, r.removed)
     } else {
+        let lock = repo.lock(LockKind::Exclusive, "forget", g.lock_wait)?;
+        let mut remove = Vec::new();
         for spec in &a.ids {
             let (id, _) = select::resolve(&repo, spec, &Filter::default())?;
             remove.push(id.to_hex());
         }
-    }
-    if !a.dry_run {
-        for id in &remove {
-            repo.backend().remove(FileType::Snapshot, id)?;
+        if !a.dry_run {
+            for id in &remove {
+                repo.backend().remove(FileType::Snapshot, id)?;
+            }
         }
-    }
-    drop(lock);
+        drop(lock);
+        (Vec::new(), remove)
+    };
     if g.json {
         print_json(
             &serde_json::json!({ "groups": groups, "removed": remove, "dry_run": a.dry_run }),

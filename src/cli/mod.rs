@@ -2,10 +2,12 @@
 //! one module per subcommand. Commands print; the library never does.
 
 mod exit;
+mod log;
 mod password;
 mod progress;
 
 mod audit;
+mod config;
 mod diff;
 mod forget;
 mod init;
@@ -15,10 +17,12 @@ mod misc;
 mod models;
 mod prune;
 mod restore;
+mod run;
 mod schedule;
 mod show;
 mod snapshot;
 mod snapshots;
+mod status;
 mod verify;
 
 use std::io::Write;
@@ -102,6 +106,19 @@ pub struct Global {
     /// Wait this long for a lock held by another lifeboat (e.g. 30s, 5m).
     #[arg(long, global = true, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub lock_wait: Duration,
+
+    /// Configuration file [default: /etc/lifeboat/lifeboat.toml, when it exists]. Flags given
+    /// on the command line override it. See `lifeboat config example`.
+    #[arg(long, env = "LIFEBOAT_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Log format on stderr: `text`, or `json` (one object per event, for ELK or Loki).
+    #[arg(long, global = true, value_name = "FORMAT", value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
+
+    /// The loaded configuration (not an argument).
+    #[arg(skip)]
+    pub cfg: Option<Arc<lifeboat::config::Config>>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -150,6 +167,21 @@ pub enum Command {
     /// schedule remove --job JOB`.
     #[command(subcommand)]
     Schedule(schedule::Cmd),
+    /// Run the configured job: snapshot, forget by the retention policy, prune when due, and
+    /// verify a rotating slice of the data; one summary and one exit code.
+    ///
+    /// Reads the configuration file (--config, LIFEBOAT_CONFIG, or
+    /// /etc/lifeboat/lifeboat.toml). Exit code: 0 success, 3 the snapshot has warnings, 30
+    /// a `before` hook failed, 31 the snapshot failed, 32 forget, 33 prune, 34 verify found
+    /// damage or failed. Writes a run record (for `lifeboat status`) and, when configured,
+    /// Prometheus metrics for node_exporter's textfile collector.
+    Run(run::Args),
+    /// Show the last run of each job, the newest snapshot's age, and the repository's size
+    /// and deduplication; warns when the newest snapshot is older than the schedule allows.
+    Status(status::Args),
+    /// Check the configuration file, or print a commented example.
+    #[command(subcommand)]
+    Config(config::Cmd),
     /// Remove stale locks left by crashed runs.
     Unlock(misc::UnlockArgs),
     /// Print shell completions.
@@ -164,6 +196,40 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 impl Global {
+    /// Read the configuration (--config, or the default file when it exists) and take from
+    /// it what the command line left unset: the repository, the password source, the lock wait.
+    fn load_config(&mut self) -> Result<()> {
+        let Some(cfg) = lifeboat::config::Config::discover(self.config.as_deref())? else {
+            return Ok(());
+        };
+        let r = &cfg.repository;
+        if self.repo.is_none() {
+            self.repo.clone_from(&r.path);
+        }
+        let password_given = self.password_file.is_some()
+            || self.password_command.is_some()
+            || std::env::var_os("LIFEBOAT_PASSWORD").is_some();
+        if !password_given {
+            self.password_file.clone_from(&r.password_file);
+            self.password_command.clone_from(&r.password_command);
+        }
+        if self.lock_wait.is_zero() {
+            if let Some(d) = lifeboat::config::Config::duration(&r.lock_wait) {
+                self.lock_wait = d;
+            }
+        }
+        if self.log_format.is_none() {
+            self.log_format.clone_from(&cfg.monitoring.log_format);
+        }
+        self.cfg = Some(Arc::new(cfg));
+        Ok(())
+    }
+
+    /// The loaded configuration, if any.
+    pub fn cfg(&self) -> Option<&lifeboat::config::Config> {
+        self.cfg.as_deref()
+    }
+
     pub fn repo_path(&self) -> Result<&PathBuf> {
         self.repo
             .as_ref()
@@ -180,7 +246,7 @@ impl Global {
         let mut repo = Repository::open(backend, &pw)?;
         repo.set_notify(Arc::new(|msg: &str| {
             NOTICED.store(true, std::sync::atomic::Ordering::Relaxed);
-            eprintln!("warning: {msg}");
+            log::warn(msg);
         }));
         Ok(repo)
     }
@@ -220,8 +286,26 @@ fn install_signal_handlers() {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     install_signal_handlers();
+    // `config check` reports on the file itself; the others read it before they start.
+    let reads_config = !matches!(
+        cli.command,
+        Command::Config(_) | Command::Completions(_) | Command::Man(_)
+    );
+    // A timer may be installed before its configuration file is written.
+    let config_may_be_missing = matches!(cli.command, Command::Schedule(_))
+        && cli.global.config.as_ref().is_some_and(|c| !c.exists());
+    if reads_config && !config_may_be_missing {
+        if let Err(e) = cli.global.load_config() {
+            eprintln!("error: {e:#}");
+            eprintln!(
+                "hint: `lifeboat config check` shows the problem; `lifeboat config example` a valid file"
+            );
+            return Exit::Usage.into();
+        }
+    }
+    log::init(&cli.global);
     let g = &cli.global;
     let result = match &cli.command {
         Command::Init(a) => init::run(g, a),
@@ -238,6 +322,9 @@ pub fn main() -> ExitCode {
         Command::Forget(a) => forget::run(g, a),
         Command::Prune(a) => prune::run(g, a),
         Command::Schedule(c) => schedule::run(g, c),
+        Command::Config(c) => config::run(g, c),
+        Command::Run(a) => run::run(g, a),
+        Command::Status(a) => status::run(g, a),
         Command::Unlock(a) => misc::unlock(g, a),
         Command::Completions(a) => misc::completions(a),
         Command::Man(a) => misc::man(a),
@@ -250,9 +337,9 @@ pub fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             let code = Exit::of(&e);
-            eprintln!("error: {e:#}");
+            log::error(&format!("{e:#}"));
             if let Some(h) = code.hint() {
-                eprintln!("hint: {h}");
+                log::hint(h);
             }
             code.into()
         }

@@ -32,18 +32,17 @@ pub struct InstallArgs {
     ///
     /// Examples: daily, hourly, "*-*-* 03:30:00", "Mon..Fri 02:00". Checked with
     /// `systemd-analyze calendar` when it is installed.
-    #[arg(long, value_name = "CALENDAR", default_value = "daily", value_parser = parse_calendar)]
-    pub on_calendar: String,
+    /// [default: schedule.on_calendar from the configuration, or daily]
+    #[arg(long, value_name = "CALENDAR", value_parser = parse_calendar)]
+    pub on_calendar: Option<String>,
     /// Start at a random point this long after the calendar time (e.g. 30m, 2h, 0s).
     ///
     /// Spreads the load when many hosts back up to the same storage.
-    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = super::parse_duration)]
-    pub randomized_delay: Duration,
+    /// [default: schedule.randomized_delay from the configuration, or 30m]
+    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
+    pub randomized_delay: Option<Duration>,
     #[command(flatten)]
     pub job: JobArg,
-    /// The config file the scheduled `lifeboat run` reads.
-    #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
-    pub config: PathBuf,
     #[command(flatten)]
     pub units: UnitDirArg,
     /// Write the units but do not reload systemd or enable the timer.
@@ -118,12 +117,27 @@ pub fn run(g: &Global, c: &Cmd) -> Result<Exit> {
 
 fn install(g: &Global, a: &InstallArgs) -> Result<Exit> {
     let binary = std::env::current_exe().context("cannot find the path of this lifeboat binary")?;
-    let config = std::path::absolute(&a.config)
-        .with_context(|| format!("cannot make {} absolute", a.config.display()))?;
+    // The scheduled run reads the file given with the global --config (or the default).
+    let config_arg = g
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    let config = std::path::absolute(&config_arg)
+        .with_context(|| format!("cannot make {} absolute", config_arg.display()))?;
     let s = Schedule {
         job: a.job.job.clone(),
-        on_calendar: a.on_calendar.clone(),
-        randomized_delay: a.randomized_delay,
+        on_calendar: a
+            .on_calendar
+            .clone()
+            .or_else(|| g.cfg().and_then(|c| c.schedule.on_calendar.clone()))
+            .unwrap_or_else(|| "daily".to_string()),
+        randomized_delay: a
+            .randomized_delay
+            .or_else(|| {
+                g.cfg()
+                    .and_then(|c| lifeboat::config::Config::duration(&c.schedule.randomized_delay))
+            })
+            .unwrap_or(Duration::from_secs(30 * 60)),
         config,
         binary,
     };

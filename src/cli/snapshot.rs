@@ -4,17 +4,20 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use lifeboat::config::Config;
 use lifeboat::docker::capture::{Capture, CaptureOptions, Selection, VolumeAccess};
-use lifeboat::snapshot::create::{ParentChoice, SnapshotOptions, create_with};
+use lifeboat::repo::Repository;
+use lifeboat::snapshot::create::{ParentChoice, SnapshotOptions, SnapshotResult, create_with};
 use lifeboat::source::fs::Excludes;
 use lifeboat::util::human_bytes;
 
 use super::{Exit, Global, print_json};
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct Args {
-    /// Files and directories to include.
-    #[arg(value_name = "PATH", required_unless_present_any = ["containers", "all_containers", "compose_projects", "labels", "host_profile"])]
+    /// Files and directories to include. Without paths, containers or --host, the job in the
+    /// configuration file says what to back up.
+    #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
     /// Capture the host's security configuration: sshd, firewall, sudoers, AppArmor, audit,
@@ -118,8 +121,119 @@ pub struct Args {
     pub hostname: Option<String>,
 }
 
+impl Args {
+    /// Whether the command line says what to back up.
+    fn has_selection(&self) -> bool {
+        !self.paths.is_empty()
+            || !self.containers.is_empty()
+            || self.all_containers
+            || !self.compose_projects.is_empty()
+            || !self.labels.is_empty()
+            || self.host_profile
+    }
+
+    /// The configuration's job as snapshot arguments.
+    pub fn from_config(c: &Config) -> Args {
+        Args {
+            paths: c
+                .snapshot
+                .paths
+                .iter()
+                .chain(&c.models.dirs)
+                .cloned()
+                .collect(),
+            host_profile: c.host.enabled,
+            host_root: c.host.root.clone().unwrap_or_else(|| PathBuf::from("/")),
+            host_include: c.host.include.clone(),
+            host_exclude: c.host.exclude.clone(),
+            no_host_commands: !c.host.commands.unwrap_or(true),
+            expect_sha256: c.models.expect_sha256.clone(),
+            allow_mismatch: c.models.allow_mismatch,
+            containers: c.containers.names.clone(),
+            all_containers: c.containers.all,
+            compose_projects: c.containers.compose_projects.clone(),
+            labels: c.containers.labels.clone(),
+            no_images: !c.containers.images.unwrap_or(true),
+            volumes_via_api: c.containers.volumes_via_api,
+            tags: c.snapshot.tags.clone(),
+            excludes: c.snapshot.exclude.clone(),
+            exclude_files: Vec::new(),
+            one_file_system: c.snapshot.one_file_system,
+            exclude_caches: c.snapshot.exclude_caches,
+            parent: None,
+            force: false,
+            hostname: c.hostname.clone(),
+        }
+    }
+
+    /// These arguments with the configuration filled in: without a selection on the command
+    /// line the configured job runs (with the command line's tags, excludes and options
+    /// added); with one, only the host profile's include/exclude and the hostname come from
+    /// the file.
+    pub fn with_config(&self, cfg: Option<&Config>) -> Result<Args> {
+        let Some(c) = cfg else {
+            if !self.has_selection() {
+                anyhow::bail!(
+                    "nothing to snapshot: give paths, --container, --host, or a configuration file with a job (--config, see `lifeboat config example`)"
+                );
+            }
+            return Ok(self.clone());
+        };
+        if self.has_selection() {
+            let mut a = self.clone();
+            if a.host_include.is_empty() {
+                a.host_include.clone_from(&c.host.include);
+            }
+            if a.host_exclude.is_empty() {
+                a.host_exclude.clone_from(&c.host.exclude);
+            }
+            if a.hostname.is_none() {
+                a.hostname.clone_from(&c.hostname);
+            }
+            return Ok(a);
+        }
+        if !c.has_job() {
+            anyhow::bail!(
+                "nothing to snapshot: the configuration {} names no paths, containers, models or host profile",
+                c.source
+                    .as_ref()
+                    .map_or(String::new(), |p| p.display().to_string())
+            );
+        }
+        let mut a = Args::from_config(c);
+        a.tags.extend(self.tags.iter().cloned());
+        a.excludes.extend(self.excludes.iter().cloned());
+        a.exclude_files.clone_from(&self.exclude_files);
+        a.one_file_system |= self.one_file_system;
+        a.exclude_caches |= self.exclude_caches;
+        a.no_images |= self.no_images;
+        a.volumes_via_api |= self.volumes_via_api;
+        a.no_host_commands |= self.no_host_commands;
+        a.expect_sha256.extend(self.expect_sha256.iter().cloned());
+        a.allow_mismatch |= self.allow_mismatch;
+        a.parent.clone_from(&self.parent);
+        a.force = self.force;
+        if self.hostname.is_some() {
+            a.hostname.clone_from(&self.hostname);
+        }
+        Ok(a)
+    }
+}
+
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
+    let a = &a.with_config(g.cfg())?;
     let repo = g.open()?;
+    let r = execute(g, &repo, a)?;
+    print(g, &r);
+    Ok(if r.warnings.is_empty() {
+        Exit::Success
+    } else {
+        Exit::Partial
+    })
+}
+
+/// Take the snapshot `a` describes (already merged with the configuration).
+pub fn execute(g: &Global, repo: &Repository, a: &Args) -> Result<SnapshotResult> {
     let mut excludes = Excludes {
         patterns: a.excludes.clone(),
         one_file_system: a.one_file_system,
@@ -205,13 +319,23 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         ..Default::default()
     };
     let bar = g.progress();
-    let r = match &capture {
+    Ok(match &capture {
         Some(c) => {
-            let warn = |m: String| eprintln!("warning: {m}");
-            c.quiesced(&warn, || create_with(&repo, &opts, Some(c), &bar))?
+            let warn = |m: String| super::log::warn(&m);
+            c.quiesced(&warn, || create_with(repo, &opts, Some(c), &bar))?
         }
-        None => create_with(&repo, &opts, None, &bar)?,
-    };
+        None => create_with(repo, &opts, None, &bar)?,
+    })
+}
+
+/// Print a snapshot's result: JSON, or a short summary.
+pub fn print(g: &Global, r: &SnapshotResult) {
+    if let Err(e) = print_inner(g, r) {
+        super::log::warn(&format!("printing the summary: {e}"));
+    }
+}
+
+fn print_inner(g: &Global, r: &SnapshotResult) -> Result<()> {
     let s = &r.snapshot.summary;
     if g.json {
         print_json(&serde_json::json!({
@@ -270,9 +394,5 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             );
         }
     }
-    Ok(if r.warnings.is_empty() {
-        Exit::Success
-    } else {
-        Exit::Partial
-    })
+    Ok(())
 }

@@ -550,3 +550,53 @@ mod tests {
         assert!(GroupBy::parse("host,bogus").is_err());
     }
 }
+
+/// What a policy run removed (or would remove).
+#[derive(Debug, Default, Serialize)]
+pub struct ForgetReport {
+    pub groups: Vec<GroupDecision>,
+    /// Removed snapshot IDs (hex).
+    pub removed: Vec<String>,
+}
+
+/// Apply `policy` to the snapshots `filter` selects and remove what it does not keep, under the
+/// exclusive lock. Refuses a policy that would empty a group.
+pub fn forget_by_policy(
+    repo: &crate::repo::Repository,
+    policy: &Policy,
+    group_by: GroupBy,
+    filter: &crate::snapshot::select::Filter,
+    dry_run: bool,
+    lock_wait: std::time::Duration,
+) -> crate::Result<ForgetReport> {
+    if policy.is_empty() {
+        return Err(crate::Error::Invalid(
+            "the retention policy keeps everything: set at least one keep_* count".into(),
+        ));
+    }
+    let _lock = repo.lock(crate::repo::LockKind::Exclusive, "forget", lock_wait)?;
+    let list: Vec<_> = crate::snapshot::select::all(repo)?
+        .into_iter()
+        .filter(|(_, s)| filter.matches(s))
+        .collect();
+    let groups = apply(&list, policy, group_by);
+    if let Some(g) = groups.iter().find(|g| g.keeps_nothing()) {
+        return Err(crate::Error::Invalid(format!(
+            "refusing to remove every snapshot of group {:?}: the policy keeps none of its {} snapshot(s); check the keep rules (a keep-tag that matches nothing?), or forget them by ID",
+            g.group,
+            g.decisions.len()
+        )));
+    }
+    let removed: Vec<String> = groups
+        .iter()
+        .flat_map(|g| g.decisions.iter().filter(|d| !d.keep).map(|d| d.id.clone()))
+        .collect();
+    if !dry_run {
+        for id in &removed {
+            repo.backend()
+                .remove(crate::repo::FileType::Snapshot, id)
+                .map_err(|e| crate::Error::io(format!("snapshot {id}"), e))?;
+        }
+    }
+    Ok(ForgetReport { groups, removed })
+}

@@ -58,6 +58,13 @@ pub fn prune(
     let _lock = repo.lock(LockKind::Exclusive, "prune", opts.lock_wait)?;
     let mut report = PruneReport::default();
     let index_files = repo.read_index_files()?;
+    // Blobs are read for repacking through the index: make it this moment's, not the one
+    // loaded before the lock (another prune may have run in between).
+    let mut current = crate::repo::Index::default();
+    for (_, f) in &index_files {
+        current.add_file(f);
+    }
+    repo.replace_index(current);
     let old_index_ids: Vec<Id> = index_files.iter().map(|(id, _)| *id).collect();
     // Packs in the index, with their blobs; the first copy of a blob wins.
     let mut packs: IdMap<IndexPack> = IdMap::default();

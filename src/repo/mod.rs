@@ -414,16 +414,19 @@ impl Repository {
             .par_iter()
             .map(|id| (*id, self.load_sealed::<IndexFile>(FileType::Index, id)))
             .collect();
-        let mut idx = self.index.write().expect("index lock");
+        // A fresh view: another process's prune may have replaced index files and packs since
+        // this one last looked, and stale entries would point into deleted packs.
+        let mut fresh = Index::default();
         for (_, f) in files {
             match f {
-                Ok(f) => idx.add_file(&f),
+                Ok(f) => fresh.add_file(&f),
                 Err(e) if e.is_integrity() => self.notice(&format!(
                     "{e}; skipped (blobs listed only there are unavailable; `lifeboat verify` shows the extent)"
                 )),
                 Err(e) => return Err(e),
             }
         }
+        *self.index.write().expect("index lock") = fresh;
         Ok(())
     }
 

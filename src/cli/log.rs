@@ -1,0 +1,55 @@
+//! Events on stderr: human-readable lines by default, or with `--log-format json` one JSON
+//! object per line (time, level, event, message and fields) for log shippers such as ELK or
+//! Loki. Messages never carry secrets: they are built from the same texts the CLI prints.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::Global;
+
+static JSON: AtomicBool = AtomicBool::new(false);
+
+pub fn init(g: &Global) {
+    JSON.store(g.log_format.as_deref() == Some("json"), Ordering::Relaxed);
+}
+
+pub fn is_json() -> bool {
+    JSON.load(Ordering::Relaxed)
+}
+
+/// One event. In text mode `info` prints the bare message, other levels prefix it.
+pub fn event(level: &str, event: &str, message: &str, fields: serde_json::Value) {
+    let mut err = std::io::stderr().lock();
+    if is_json() {
+        let mut obj = serde_json::Map::new();
+        obj.insert(
+            "time".into(),
+            chrono::Utc::now()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                .into(),
+        );
+        obj.insert("level".into(), level.into());
+        obj.insert("event".into(), event.into());
+        obj.insert("message".into(), message.into());
+        if let serde_json::Value::Object(f) = fields {
+            obj.extend(f);
+        }
+        let _ = writeln!(err, "{}", serde_json::Value::Object(obj));
+    } else if level == "info" {
+        let _ = writeln!(err, "{message}");
+    } else {
+        let _ = writeln!(err, "{level}: {message}");
+    }
+}
+
+pub fn warn(message: &str) {
+    event("warning", "warning", message, serde_json::Value::Null);
+}
+
+pub fn error(message: &str) {
+    event("error", "error", message, serde_json::Value::Null);
+}
+
+pub fn hint(message: &str) {
+    event("hint", "hint", message, serde_json::Value::Null);
+}

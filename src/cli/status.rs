@@ -1,0 +1,209 @@
+//! `lifeboat status`: is the backup healthy? The last run of each job, the age of the newest
+//! snapshot (with a warning when it is older than the schedule allows), the repository's size
+//! and deduplication, and the installed timers.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use chrono::Utc;
+use lifeboat::config::Config;
+use lifeboat::ops::runlog;
+use lifeboat::util::human_bytes;
+
+use super::run::{DEFAULT_STATE_DIR, repo_totals};
+use super::{Exit, Global, print_json};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Where run records are kept [default: monitoring.state_dir, or /var/lib/lifeboat].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Warn when this host's newest snapshot is older than this [default: schedule.max_age,
+    /// or 26h for a daily schedule].
+    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
+    pub max_age: Option<Duration>,
+    /// Only snapshots recorded with this hostname count [default: this machine's].
+    #[arg(long, value_name = "HOST")]
+    pub hostname: Option<String>,
+}
+
+/// How old the newest snapshot may be for a calendar: one period plus slack for the random
+/// delay and the run itself.
+fn allowed_age(on_calendar: &str) -> Duration {
+    let h = 3600;
+    Duration::from_secs(match on_calendar.trim() {
+        "hourly" => 2 * h,
+        "weekly" => 8 * 24 * h,
+        "monthly" => 32 * 24 * h,
+        _ => 26 * h,
+    })
+}
+
+pub fn run(g: &Global, a: &Args) -> Result<Exit> {
+    let cfg = g.cfg();
+    let state_dir = a
+        .state_dir
+        .clone()
+        .or_else(|| cfg.and_then(|c| c.monitoring.state_dir.clone()))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+    let max_age = a
+        .max_age
+        .or_else(|| cfg.and_then(|c| Config::duration(&c.schedule.max_age)))
+        .unwrap_or_else(|| {
+            allowed_age(
+                cfg.and_then(|c| c.schedule.on_calendar.as_deref())
+                    .unwrap_or("daily"),
+            )
+        });
+    let hostname = a
+        .hostname
+        .clone()
+        .or_else(|| cfg.and_then(|c| c.hostname.clone()))
+        .unwrap_or_else(lifeboat::util::hostname);
+    let mut warnings = Vec::new();
+
+    let mut jobs = Vec::new();
+    if state_dir.is_dir() {
+        for job in runlog::jobs(&state_dir)? {
+            match runlog::last(&state_dir, &job) {
+                Ok(Some(r)) => {
+                    if !r.success {
+                        let failed = r.steps.iter().find(|s| !s.ok);
+                        warnings.push(format!(
+                            "job {job}: the last run ({}) failed{}",
+                            r.finished.format("%Y-%m-%d %H:%M"),
+                            failed.map_or(String::new(), |s| format!(
+                                " at {}: {}",
+                                s.name,
+                                s.message.as_deref().unwrap_or("")
+                            ))
+                        ));
+                    }
+                    jobs.push(r);
+                }
+                Ok(None) => {}
+                Err(e) => warnings.push(e.to_string()),
+            }
+        }
+    }
+
+    let repo = g.open()?;
+    let snaps = lifeboat::snapshot::select::all(&repo)?;
+    let undo = lifeboat::host::apply::UNDO_TAG;
+    let newest = snaps
+        .iter()
+        .rev()
+        .find(|(_, s)| s.hostname == hostname && !s.tags.iter().any(|t| t == undo));
+    let age = newest
+        .and_then(|(_, s)| s.time())
+        .map(|t| (Utc::now() - t).to_std().unwrap_or_default());
+    match age {
+        None => warnings.push(format!("no snapshot of host {hostname} yet")),
+        Some(a) if a > max_age => warnings.push(format!(
+            "the newest snapshot of {hostname} is {} old, more than the {} the schedule allows",
+            human_duration(a),
+            human_duration(max_age)
+        )),
+        Some(_) => {}
+    }
+    let (count, stored) = repo_totals(&repo)?;
+    let logical: u64 = snaps
+        .iter()
+        .map(|(_, s)| s.summary.bytes + s.deployment.as_ref().map_or(0, |d| d.summary.bytes))
+        .sum();
+    let ratio = if stored > 0 {
+        logical as f64 / stored as f64
+    } else {
+        0.0
+    };
+    let timers = if lifeboat::schedule::systemd_running() {
+        lifeboat::schedule::status(
+            std::path::Path::new(lifeboat::schedule::DEFAULT_UNIT_DIR),
+            true,
+        )
+        .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+
+    if g.json {
+        print_json(&serde_json::json!({
+            "jobs": jobs,
+            "newest_snapshot": newest.map(|(id, s)| serde_json::json!({
+                "id": id.to_hex(), "time": s.time, "age_s": age.map(|a| a.as_secs()),
+            })),
+            "max_age_s": max_age.as_secs(),
+            "repository": {
+                "snapshots": count,
+                "stored_bytes": stored,
+                "logical_bytes": logical,
+                "dedup_ratio": ratio,
+            },
+            "timers": timers,
+            "warnings": warnings,
+        }))?;
+    } else {
+        for r in &jobs {
+            println!(
+                "job {:<12} last run {} ({}, {:.0}s){}",
+                r.job,
+                r.finished
+                    .with_timezone(&chrono::Local)
+                    .format("%Y-%m-%d %H:%M"),
+                if r.success { "ok" } else { "FAILED" },
+                (r.finished - r.started).num_milliseconds() as f64 / 1000.0,
+                r.snapshot.as_deref().map_or(String::new(), |s| format!(
+                    ", snapshot {}",
+                    &s[..8.min(s.len())]
+                ))
+            );
+        }
+        if jobs.is_empty() {
+            println!("no runs recorded in {}", state_dir.display());
+        }
+        if let (Some((id, s)), Some(a)) = (newest, age) {
+            println!(
+                "newest snapshot of {hostname}: {} at {} ({} ago)",
+                id.short(),
+                s.time,
+                human_duration(a)
+            );
+        }
+        println!(
+            "repository: {count} snapshot(s), {} stored for {} of snapshots ({ratio:.1}x)",
+            human_bytes(stored),
+            human_bytes(logical)
+        );
+        for t in &timers {
+            println!(
+                "timer {}: {} next {}",
+                t.timer,
+                match t.enabled {
+                    Some(true) => "enabled",
+                    Some(false) => "disabled",
+                    None => "?",
+                },
+                t.next.as_deref().unwrap_or("-")
+            );
+        }
+        for w in &warnings {
+            super::log::warn(w);
+        }
+    }
+    Ok(if warnings.is_empty() {
+        Exit::Success
+    } else {
+        Exit::Partial
+    })
+}
+
+fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..120 => format!("{s}s"),
+        120..7200 => format!("{}m", s / 60),
+        7200..172_800 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}
