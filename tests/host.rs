@@ -531,3 +531,46 @@ fn apply_firewall_checks_first_and_loads_after() {
             .contains("REJECT-ME")
     );
 }
+
+/// The configuration file extends and trims the profile (`host.include`, `host.exclude`).
+#[test]
+fn config_extends_and_trims_the_profile() {
+    let e = Env::new();
+    let root = e.path("hostroot");
+    put(&root, "etc/wireguard/wg0.conf", "[Interface]\n", 0o600);
+    put(&root, "etc/sudoers.d/ops", "ops ALL=(ALL) ALL\n", 0o440);
+    put(&root, "etc/ssh/sshd_config", "PermitRootLogin no\n", 0o644);
+    let cfg = e.path("lifeboat.toml");
+    std::fs::write(
+        &cfg,
+        "[host]\ninclude = [\"/etc/wireguard\"]\nexclude = [\"/etc/sudoers.d\"]\ncommands = false\n",
+    )
+    .unwrap();
+    let out = e
+        .cmd()
+        .arg("--config")
+        .arg(&cfg)
+        .args([
+            "--json",
+            "snapshot",
+            "--host",
+            "--host-root",
+            common::s(&root),
+            "--no-host-commands",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(common::code(&out), 0, "{}", common::stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let present = v["host"]["present"].to_string();
+    assert!(
+        present.contains("/etc/wireguard") && present.contains("/etc/ssh/sshd_config"),
+        "{present}"
+    );
+    assert!(!present.contains("/etc/sudoers.d"), "{present}");
+    let ls = e.ok(&["ls", "latest"]);
+    assert!(
+        ls.contains("wg0.conf") && !ls.contains("sudoers.d/ops"),
+        "{ls}"
+    );
+}

@@ -30,16 +30,25 @@ pub enum Cmd {
 #[derive(clap::Args, Debug)]
 pub struct Select {
     /// Only files under this absolute directory are models, whatever their extension
-    /// (repeatable). Default: files named *.safetensors, *.gguf, *.onnx, *.bin, *.pt, *.pth,
+    /// (repeatable). Default: the configuration's models.dirs, else files named *.safetensors, *.gguf, *.onnx, *.bin, *.pt, *.pth,
     /// *.ckpt, *.h5, *.tflite.
     #[arg(long = "models", value_name = "DIR")]
     pub dirs: Vec<PathBuf>,
 }
 
 impl Select {
-    fn normalized(&self) -> Result<Vec<Vec<u8>>> {
-        self.dirs
-            .iter()
+    /// The directories given, or the configuration's `models.dirs`.
+    fn normalized(&self, g: &Global) -> Result<Vec<Vec<u8>>> {
+        let configured = g
+            .cfg()
+            .map(|c| c.models.dirs.as_slice())
+            .unwrap_or_default();
+        let dirs = if self.dirs.is_empty() {
+            configured
+        } else {
+            &self.dirs
+        };
+        dirs.iter()
             .map(|d| {
                 lifeboat::util::normalize_abs(d.as_os_str().as_bytes()).map_err(anyhow::Error::msg)
             })
@@ -73,7 +82,7 @@ pub fn run(g: &Global, c: &Cmd) -> Result<Exit> {
 }
 
 fn verify(g: &Global, a: &VerifyArgs) -> Result<Exit> {
-    let dirs = a.select.normalized()?;
+    let dirs = a.select.normalized(g)?;
     let repo = g.open()?;
     repo.load_index()?;
     let (id, snap) = select::resolve(&repo, &a.snapshot, &Filter::default())?;
@@ -159,7 +168,7 @@ struct Listed {
 }
 
 fn list(g: &Global, a: &ListArgs) -> Result<Exit> {
-    let dirs = a.select.normalized()?;
+    let dirs = a.select.normalized(g)?;
     let repo = g.open()?;
     repo.load_index()?;
     let (id, snap) = select::resolve(&repo, &a.snapshot, &Filter::default())?;

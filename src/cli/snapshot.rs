@@ -48,6 +48,11 @@ pub struct Args {
     #[arg(long = "expect-sha256", value_name = "FILE", help_heading = "Models")]
     pub expect_sha256: Vec<PathBuf>,
 
+    /// A model directory: snapshotted, and every file in it counts as a model for `models
+    /// verify --models DIR` (repeatable; the configuration's models.dirs).
+    #[arg(long = "models", value_name = "DIR", help_heading = "Models")]
+    pub models: Vec<PathBuf>,
+
     /// With --expect-sha256: save the snapshot anyway and report mismatches as warnings.
     #[arg(long, requires = "expect_sha256", help_heading = "Models")]
     pub allow_mismatch: bool,
@@ -125,6 +130,7 @@ impl Args {
     /// Whether the command line says what to back up.
     fn has_selection(&self) -> bool {
         !self.paths.is_empty()
+            || !self.models.is_empty()
             || !self.containers.is_empty()
             || self.all_containers
             || !self.compose_projects.is_empty()
@@ -135,13 +141,8 @@ impl Args {
     /// The configuration's job as snapshot arguments.
     pub fn from_config(c: &Config) -> Args {
         Args {
-            paths: c
-                .snapshot
-                .paths
-                .iter()
-                .chain(&c.models.dirs)
-                .cloned()
-                .collect(),
+            paths: c.snapshot.paths.clone(),
+            models: c.models.dirs.clone(),
             host_profile: c.host.enabled,
             host_root: c.host.root.clone().unwrap_or_else(|| PathBuf::from("/")),
             host_include: c.host.include.clone(),
@@ -276,6 +277,7 @@ pub fn execute(g: &Global, repo: &Repository, a: &Args) -> Result<SnapshotResult
         None => None,
     };
     let mut paths = a.paths.clone();
+    paths.extend(a.models.iter().cloned());
     let host = if a.host_profile {
         let opts = lifeboat::host::HostOptions {
             root: a.host_root.clone(),
