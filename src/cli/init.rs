@@ -15,6 +15,7 @@ pub struct Args {
         long,
         default_value_t = 64,
         value_name = "MIB",
+        value_parser = clap::value_parser!(u32).range(8..=1024),
         help_heading = "Key derivation"
     )]
     pub kdf_memory: u32,
@@ -23,6 +24,7 @@ pub struct Args {
         long,
         default_value_t = 3,
         value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=64),
         help_heading = "Key derivation"
     )]
     pub kdf_iterations: u32,
@@ -31,6 +33,7 @@ pub struct Args {
         long,
         default_value_t = 2,
         value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=16),
         help_heading = "Key derivation"
     )]
     pub kdf_parallelism: u32,

@@ -98,8 +98,14 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
                 out,
                 "{} {:>8} {:>8} {:>12} {} {}{}",
                 e.mode_string(),
-                e.user.clone().unwrap_or_else(|| e.uid.to_string()),
-                e.group.clone().unwrap_or_else(|| e.gid.to_string()),
+                e.user
+                    .clone()
+                    .filter(|u| !u.is_empty())
+                    .unwrap_or_else(|| e.uid.to_string()),
+                e.group
+                    .clone()
+                    .filter(|g| !g.is_empty())
+                    .unwrap_or_else(|| e.gid.to_string()),
                 e.size,
                 time(e.mtime),
                 e.path_str(),
