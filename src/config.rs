@@ -272,18 +272,7 @@ impl Config {
             at(file, line_of(text, table, key), &full, msg)
         };
         if let Some(n) = &self.name {
-            if n.is_empty()
-                || !n
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-                || n.starts_with('.')
-            {
-                return Err(err(
-                    "",
-                    "name",
-                    format!("{n:?} must be letters, digits, `-`, `_` or `.`"),
-                ));
-            }
+            crate::ops::runlog::validate_job(n).map_err(|e| err("", "name", e.to_string()))?;
         }
         let r = &self.repository;
         if r.password_file.is_some() && r.password_command.is_some() {

@@ -39,6 +39,20 @@ pub enum Exit {
     Interrupted = 130,
 }
 
+/// A command line that cannot work (missing or conflicting arguments found after parsing):
+/// exit code 2, like clap's own errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Return early with a [`UsageError`].
+#[macro_export]
+macro_rules! usage {
+    ($($t:tt)*) => {
+        return Err($crate::cli::UsageError(format!($($t)*)).into())
+    };
+}
+
 impl Exit {
     /// The more serious of two outcomes (for commands that do several things).
     pub fn worst(self, other: Exit) -> Exit {
@@ -56,6 +70,9 @@ impl Exit {
 
     pub fn of(e: &anyhow::Error) -> Exit {
         for cause in e.chain() {
+            if cause.downcast_ref::<UsageError>().is_some() {
+                return Exit::Usage;
+            }
             if let Some(err) = cause.downcast_ref::<Error>() {
                 return match err {
                     Error::NoRepository(_) => Exit::NoRepository,

@@ -8,17 +8,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::Global;
 
 static JSON: AtomicBool = AtomicBool::new(false);
+static QUIET: AtomicBool = AtomicBool::new(false);
 
 pub fn init(g: &Global) {
     JSON.store(g.log_format.as_deref() == Some("json"), Ordering::Relaxed);
+    QUIET.store(g.quiet, Ordering::Relaxed);
 }
 
 pub fn is_json() -> bool {
     JSON.load(Ordering::Relaxed)
 }
 
-/// One event. In text mode `info` prints the bare message, other levels prefix it.
+/// One event. In text mode `info` prints the bare message (not at all with --quiet), other
+/// levels prefix it.
 pub fn event(level: &str, event: &str, message: &str, fields: serde_json::Value) {
+    if level == "info" && QUIET.load(Ordering::Relaxed) {
+        return;
+    }
     let mut err = std::io::stderr().lock();
     if is_json() {
         let mut obj = serde_json::Map::new();

@@ -35,7 +35,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use lifeboat::repo::{LocalBackend, Repository};
 
-pub use exit::Exit;
+pub use exit::{Exit, UsageError};
 
 /// Encrypted, deduplicated backup and exact restore of ML deployments on Docker hosts.
 ///
@@ -45,7 +45,8 @@ pub use exit::Exit;
 ///
 /// Exit codes: 0 success, 1 error, 2 usage, 3 partial (some files skipped, see warnings),
 /// 4 damaged or tampered data, 10 no repository, 11 locked, 12 wrong password, 130 interrupted;
-/// `audit` by its worst finding: 21 low, 22 medium, 23 high, 24 critical.
+/// `audit` by its worst finding: 21 low, 22 medium, 23 high, 24 critical; `run` by the step
+/// that failed: 30 a hook, 31 snapshot, 32 forget, 33 prune, 34 verify.
 #[derive(Parser, Debug)]
 #[command(
     name = "lifeboat",
@@ -116,9 +117,18 @@ pub struct Global {
     #[arg(long, global = true, value_name = "FORMAT", value_parser = ["text", "json"])]
     pub log_format: Option<String>,
 
+    /// Read no configuration file unless --config names one: not the default one (scripts,
+    /// tests).
+    #[arg(long, env = "LIFEBOAT_NO_CONFIG", global = true, value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_config: bool,
+
     /// The loaded configuration (not an argument).
     #[arg(skip)]
     pub cfg: Option<Arc<lifeboat::config::Config>>,
+
+    /// Whether --lock-wait was given (a given 0s overrides the configuration).
+    #[arg(skip)]
+    pub lock_wait_given: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -199,6 +209,9 @@ impl Global {
     /// Read the configuration (--config, or the default file when it exists) and take from
     /// it what the command line left unset: the repository, the password source, the lock wait.
     fn load_config(&mut self) -> Result<()> {
+        if self.no_config && self.config.is_none() {
+            return Ok(());
+        }
         let Some(cfg) = lifeboat::config::Config::discover(self.config.as_deref())? else {
             return Ok(());
         };
@@ -213,7 +226,7 @@ impl Global {
             self.password_file.clone_from(&r.password_file);
             self.password_command.clone_from(&r.password_command);
         }
-        if self.lock_wait.is_zero() {
+        if !self.lock_wait_given {
             if let Some(d) = lifeboat::config::Config::duration(&r.lock_wait) {
                 self.lock_wait = d;
             }
@@ -276,6 +289,23 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// An error and its causes on one line, leaving out a cause whose text the previous level
+/// already includes (the library's I/O errors name their cause in their own message).
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if text.contains(&c) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&c);
+    }
+    text
+}
+
 /// SIGINT/SIGTERM ask the running command to stop cleanly; a second one exits at once.
 fn install_signal_handlers() {
     let flag = lifeboat::interrupt::flag();
@@ -285,8 +315,21 @@ fn install_signal_handlers() {
     }
 }
 
+/// Whether argument `id` was given on the command line or in the environment (not defaulted),
+/// at any level of subcommands (global options are propagated).
+fn given(m: &clap::ArgMatches, id: &str) -> bool {
+    use clap::parser::ValueSource;
+    matches!(
+        m.try_get_raw(id).ok().flatten().and(m.value_source(id)),
+        Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+    ) || m.subcommand().is_some_and(|(_, sub)| given(sub, id))
+}
+
 pub fn main() -> ExitCode {
-    let mut cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    cli.global.lock_wait_given = given(&matches, "lock_wait");
     install_signal_handlers();
     // `config check` reports on the file itself; the others read it before they start.
     let reads_config = !matches!(
@@ -337,7 +380,7 @@ pub fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             let code = Exit::of(&e);
-            log::error(&format!("{e:#}"));
+            log::error(&error_text(&e));
             if let Some(h) = code.hint() {
                 log::hint(h);
             }

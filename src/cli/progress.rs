@@ -9,7 +9,6 @@ use lifeboat::progress::Progress;
 
 pub struct Bar {
     bar: ProgressBar,
-    quiet: bool,
 }
 
 impl Bar {
@@ -23,7 +22,7 @@ impl Bar {
                 ProgressDrawTarget::hidden()
             },
         );
-        Bar { bar, quiet }
+        Bar { bar }
     }
 }
 
@@ -60,10 +59,10 @@ impl Progress for Bar {
         }
     }
 
+    /// Warnings are shown in every mode (`--quiet` keeps errors and warnings; with `--json`
+    /// they go to stderr, apart from the JSON on stdout).
     fn warn(&self, message: &str) {
-        if !self.quiet {
-            self.bar.suspend(|| eprintln!("warning: {message}"));
-        }
+        self.bar.suspend(|| super::log::warn(message));
     }
 
     fn finish(&self) {

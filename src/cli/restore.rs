@@ -48,7 +48,7 @@ pub struct Args {
 
     /// Undo the last `restore --host --apply` on this host root: put back the files it
     /// replaced and remove those it created.
-    #[arg(long, conflicts_with_all = ["snapshot", "apply", "containers", "container", "target"], help_heading = "Host")]
+    #[arg(long, requires = "host_profile", conflicts_with_all = ["snapshot", "apply", "containers", "container", "target"], help_heading = "Host")]
     pub undo: bool,
 
     /// Restore every container of the snapshot with its image, networks and volumes.
@@ -107,7 +107,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         }
     }
     if a.apply_firewall && !a.apply && !a.undo {
-        bail!("--apply-firewall goes with --host --apply or --host --undo");
+        crate::usage!("--apply-firewall goes with --host --apply or --host --undo");
     }
     let repo = g.open()?;
     if a.undo {
@@ -356,14 +356,20 @@ fn host_apply(
             &serde_json::json!({ "host_root": a.host_root, "apply": r, "dry_run": a.dry_run }),
         )?;
     } else {
-        for c in &r.checks {
+        // With --quiet only what is left undone (extra files kept) and warnings are shown.
+        let detail = !g.quiet || a.dry_run;
+        for c in r.checks.iter().filter(|_| detail) {
             match &c.detail {
                 Some(d) => println!("check {:<40} {} ({d})", c.what, c.status),
                 None => println!("check {:<40} {}", c.what, c.status),
             }
         }
         let verb = if a.dry_run { "would write " } else { "write " };
-        for d in &r.changes {
+        for d in r
+            .changes
+            .iter()
+            .filter(|d| detail || (d.change == "extra" && !a.delete))
+        {
             match d.change {
                 "extra" if a.delete => println!(
                     "{}remove  {}",
@@ -377,11 +383,11 @@ fn host_apply(
                 change => println!("{verb}{:<8} {}", change, d.path),
             }
         }
-        for f in &r.firewall {
+        for f in r.firewall.iter().filter(|_| detail) {
             println!("loaded  {} ({})", f.argv.join(" "), f.status);
         }
         for w in &r.warnings {
-            eprintln!("warning: {w}");
+            super::log::warn(w);
         }
         if a.dry_run {
             println!("dry run: checks passed, nothing written");
@@ -415,12 +421,25 @@ fn host_undo(g: &Global, a: &Args, repo: &lifeboat::repo::Repository) -> Result<
         .context("undoing the last host apply")?;
     if g.json {
         print_json(&serde_json::json!({ "host_root": a.host_root, "undo": r }))?;
+    } else if a.dry_run {
+        for p in &r.would_write {
+            println!("would put back {p}");
+        }
+        for p in &r.removed {
+            println!("would remove   {p}");
+        }
+        println!(
+            "dry run: undo snapshot {} would be applied; nothing changed",
+            &r.undo_snapshot[..8]
+        );
     } else {
         for p in &r.removed {
-            println!("removed {p}");
+            if !g.quiet {
+                println!("removed {p}");
+            }
         }
         for w in &r.warnings {
-            eprintln!("warning: {w}");
+            super::log::warn(w);
         }
         println!(
             "undone: {} file(s) put back under {}, {} removed (undo snapshot {} applied and deleted)",

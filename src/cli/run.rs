@@ -165,10 +165,8 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             s.bytes_added = sum.stored_added;
             s.files = sum.files_new + sum.files_changed + sum.files_unmodified;
             s.errors = r.warnings.len() as u64;
+            // The warnings were shown as they happened.
             partial = !r.warnings.is_empty();
-            for w in &r.warnings {
-                log::warn(w);
-            }
             s.message = format!(
                 "snapshot {}: {} files, {} added",
                 r.id.short(),
@@ -199,14 +197,10 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
                 hosts: vec![hostname],
                 ..Filter::default()
             };
-            let r = forget_by_policy(
-                &repo,
-                &policy,
-                GroupBy::default(),
-                &filter,
-                false,
-                g.lock_wait,
-            )?;
+            // Grouped like `lifeboat forget` (host and paths): a manual snapshot of other
+            // paths is its own group, not an older member of the job's.
+            let group_by = GroupBy::parse("host,paths").map_err(anyhow::Error::msg)?;
+            let r = forget_by_policy(&repo, &policy, group_by, &filter, false, g.lock_wait)?;
             s.message = format!("{} snapshot(s) removed", r.removed.len());
             Ok(())
         })
@@ -231,6 +225,8 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             }));
     let prune_step = if !forget_ok {
         Step::skipped("prune", "forget failed")
+    } else if a.no_prune {
+        Step::skipped("prune", "--no-prune")
     } else if !prune_due {
         Step::skipped("prune", "not due")
     } else {
@@ -435,10 +431,12 @@ fn run_hooks(hooks: &[String], job: &str, error: Option<&str>, timeout: Duration
             serde_json::json!({ "hook": h }),
         );
         let mut cmd = Command::new("sh");
+        // A hook's output goes to stderr: stdout carries the run's summary (`--json`).
         cmd.arg("-c")
             .arg(h)
             .env("LIFEBOAT_JOB", job)
-            .stdin(Stdio::null());
+            .stdin(Stdio::null())
+            .stdout(std::io::stderr());
         if let Some(e) = error {
             cmd.env("LIFEBOAT_ERROR", e);
         }

@@ -58,9 +58,20 @@ pub struct InstallArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct JobArg {
-    /// The job's name: letters, digits, '_', '.', '-'.
-    #[arg(long, value_name = "NAME", default_value = "default")]
-    pub job: String,
+    /// The job's name: letters, digits, '_', '.', '-' [default: the configuration's `name`,
+    /// or `default`].
+    #[arg(long, value_name = "NAME")]
+    pub job: Option<String>,
+}
+
+impl JobArg {
+    /// The job named here, or the configuration's, or `default`.
+    fn name(&self, g: &Global) -> String {
+        self.job
+            .clone()
+            .or_else(|| g.cfg().map(|c| c.job().to_string()))
+            .unwrap_or_else(|| "default".to_string())
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -125,7 +136,7 @@ fn install(g: &Global, a: &InstallArgs) -> Result<Exit> {
     let config = std::path::absolute(&config_arg)
         .with_context(|| format!("cannot make {} absolute", config_arg.display()))?;
     let s = Schedule {
-        job: a.job.job.clone(),
+        job: a.job.name(g),
         on_calendar: a
             .on_calendar
             .clone()
@@ -308,7 +319,7 @@ fn status(g: &Global, a: &StatusArgs) -> Result<Exit> {
 }
 
 fn remove(g: &Global, a: &RemoveArgs) -> Result<Exit> {
-    let job = &a.job.job;
+    let job = &a.job.name(g);
     lifeboat::ops::runlog::validate_job(job)?;
     let mut removed: Vec<PathBuf> = Vec::new();
     if let Some(path) = &a.cron_file {

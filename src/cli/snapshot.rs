@@ -174,7 +174,7 @@ impl Args {
     pub fn with_config(&self, cfg: Option<&Config>) -> Result<Args> {
         let Some(c) = cfg else {
             if !self.has_selection() {
-                anyhow::bail!(
+                crate::usage!(
                     "nothing to snapshot: give paths, --container, --host, or a configuration file with a job (--config, see `lifeboat config example`)"
                 );
             }

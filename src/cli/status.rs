@@ -88,34 +88,13 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         }
     }
 
-    let repo = g.open()?;
-    let snaps = lifeboat::snapshot::select::all(&repo)?;
-    let undo = lifeboat::host::apply::UNDO_TAG;
-    let newest = snaps
-        .iter()
-        .rev()
-        .find(|(_, s)| s.hostname == hostname && !s.tags.iter().any(|t| t == undo));
-    let age = newest
-        .and_then(|(_, s)| s.time())
-        .map(|t| (Utc::now() - t).to_std().unwrap_or_default());
-    match age {
-        None => warnings.push(format!("no snapshot of host {hostname} yet")),
-        Some(a) if a > max_age => warnings.push(format!(
-            "the newest snapshot of {hostname} is {} old, more than the {} the schedule allows",
-            human_duration(a),
-            human_duration(max_age)
-        )),
-        Some(_) => {}
-    }
-    let (count, stored) = repo_totals(&repo)?;
-    let logical: u64 = snaps
-        .iter()
-        .map(|(_, s)| s.summary.bytes + s.deployment.as_ref().map_or(0, |d| d.summary.bytes))
-        .sum();
-    let ratio = if stored > 0 {
-        logical as f64 / stored as f64
-    } else {
-        0.0
+    // Run records are local: they are shown even when the repository cannot be opened.
+    let repo_view = match g.open() {
+        Ok(repo) => Some(repo_view(&repo, &hostname, max_age, &mut warnings)?),
+        Err(e) => {
+            warnings.push(format!("repository: {e:#}"));
+            None
+        }
     };
     let timers = if lifeboat::schedule::systemd_running() {
         lifeboat::schedule::status(
@@ -130,16 +109,16 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     if g.json {
         print_json(&serde_json::json!({
             "jobs": jobs,
-            "newest_snapshot": newest.map(|(id, s)| serde_json::json!({
-                "id": id.to_hex(), "time": s.time, "age_s": age.map(|a| a.as_secs()),
+            "newest_snapshot": repo_view.as_ref().and_then(|v| v.newest.as_ref()).map(|(id, time, age)| serde_json::json!({
+                "id": id, "time": time, "age_s": age.as_secs(),
             })),
             "max_age_s": max_age.as_secs(),
-            "repository": {
-                "snapshots": count,
-                "stored_bytes": stored,
-                "logical_bytes": logical,
-                "dedup_ratio": ratio,
-            },
+            "repository": repo_view.as_ref().map(|v| serde_json::json!({
+                "snapshots": v.count,
+                "stored_bytes": v.stored,
+                "logical_bytes": v.logical,
+                "dedup_ratio": v.ratio,
+            })),
             "timers": timers,
             "warnings": warnings,
         }))?;
@@ -162,19 +141,22 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         if jobs.is_empty() {
             println!("no runs recorded in {}", state_dir.display());
         }
-        if let (Some((id, s)), Some(a)) = (newest, age) {
+        if let Some(v) = &repo_view {
+            if let Some((id, time, age)) = &v.newest {
+                println!(
+                    "newest snapshot of {hostname}: {} at {time} ({} ago)",
+                    &id[..8],
+                    human_duration(*age)
+                );
+            }
             println!(
-                "newest snapshot of {hostname}: {} at {} ({} ago)",
-                id.short(),
-                s.time,
-                human_duration(a)
+                "repository: {} snapshot(s), {} stored for {} of snapshots ({:.1}x)",
+                v.count,
+                human_bytes(v.stored),
+                human_bytes(v.logical),
+                v.ratio
             );
         }
-        println!(
-            "repository: {count} snapshot(s), {} stored for {} of snapshots ({ratio:.1}x)",
-            human_bytes(stored),
-            human_bytes(logical)
-        );
         for t in &timers {
             println!(
                 "timer {}: {} next {}",
@@ -206,4 +188,57 @@ fn human_duration(d: Duration) -> String {
         7200..172_800 => format!("{}h", s / 3600),
         _ => format!("{}d", s / 86400),
     }
+}
+
+/// What `status` shows of the repository.
+struct RepoView {
+    /// Newest snapshot of this host: ID, time, age.
+    newest: Option<(String, String, Duration)>,
+    count: u64,
+    stored: u64,
+    logical: u64,
+    ratio: f64,
+}
+
+fn repo_view(
+    repo: &lifeboat::repo::Repository,
+    hostname: &str,
+    max_age: Duration,
+    warnings: &mut Vec<String>,
+) -> Result<RepoView> {
+    let snaps = lifeboat::snapshot::select::all(repo)?;
+    let undo = lifeboat::host::apply::UNDO_TAG;
+    let newest = snaps
+        .iter()
+        .rev()
+        .find(|(_, s)| s.hostname == hostname && !s.tags.iter().any(|t| t == undo));
+    let age = newest
+        .and_then(|(_, s)| s.time())
+        .map(|t| (Utc::now() - t).to_std().unwrap_or_default());
+    match age {
+        None => warnings.push(format!("no snapshot of host {hostname} yet")),
+        Some(a) if a > max_age => warnings.push(format!(
+            "the newest snapshot of {hostname} is {} old, more than the {} the schedule allows",
+            human_duration(a),
+            human_duration(max_age)
+        )),
+        Some(_) => {}
+    }
+    let (count, stored) = repo_totals(repo)?;
+    let logical: u64 = snaps
+        .iter()
+        .map(|(_, s)| s.summary.bytes + s.deployment.as_ref().map_or(0, |d| d.summary.bytes))
+        .sum();
+    let ratio = if stored > 0 {
+        logical as f64 / stored as f64
+    } else {
+        0.0
+    };
+    Ok(RepoView {
+        newest: newest.and_then(|(id, s)| age.map(|a| (id.to_hex(), s.time.clone(), a))),
+        count,
+        stored,
+        logical,
+        ratio,
+    })
 }

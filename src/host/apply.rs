@@ -103,8 +103,11 @@ pub struct UndoReport {
     /// The `host-undo` snapshot that was applied and then deleted.
     pub undo_snapshot: String,
     pub files_written: u64,
-    /// Paths the apply had created, now removed.
+    /// Paths the apply had created, now removed (or to be removed, in a dry run).
     pub removed: Vec<String>,
+    /// In a dry run: the paths that would be put back.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub would_write: Vec<String>,
     pub firewall: Vec<CommandOutput>,
     pub warnings: Vec<String>,
 }
@@ -542,6 +545,15 @@ fn undo_with(
         .filter(|i| i.found.is_empty())
         .map(|i| i.pattern.as_str())
         .collect();
+    if opts.dry_run {
+        report.removed = absent
+            .iter()
+            .filter(|p| std::fs::symlink_metadata(join(live_root, Path::new(p))).is_ok())
+            .map(|p| (*p).to_string())
+            .collect();
+        report.would_write = present;
+        return Ok(report);
+    }
     for p in absent {
         if std::fs::symlink_metadata(join(live_root, Path::new(p))).is_ok() {
             remove_tree(live_root, p)?;

@@ -312,7 +312,8 @@ pub struct FileDiff {
     /// Host path (`/etc/ssh/sshd_config`).
     pub path: String,
     /// `modified`, `missing` (in the snapshot, not on the host), `type` (kind changed),
-    /// `extra` (on the host inside the profile, not in the snapshot).
+    /// `extra` (on the host inside the profile, not in the snapshot), `metadata` (same
+    /// contents, another mode or owner).
     pub change: &'static str,
     /// A unified diff (snapshot → live) for text files; `None` for binary or secret files.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -384,10 +385,15 @@ pub fn diff_live(
         match (e.kind, md) {
             (_, None) => push(&mut out, "missing", None, None),
             (Kind::Dir, Some(m)) if !m.is_dir() => push(&mut out, "type", None, None),
+            (Kind::Dir, Some(m)) => {
+                if let Some(note) = metadata_change(&e, &m, true) {
+                    push(&mut out, "metadata", None, Some(&note));
+                }
+            }
             (Kind::Symlink, Some(m)) if !m.file_type().is_symlink() => {
                 push(&mut out, "type", None, None);
             }
-            (Kind::Symlink, Some(_)) => {
+            (Kind::Symlink, Some(m)) => {
                 let now = std::fs::read_link(&live).ok();
                 let was = e
                     .target
@@ -395,6 +401,8 @@ pub fn diff_live(
                     .map(|t| String::from_utf8_lossy(t).into_owned());
                 if now.map(|p| p.display().to_string()) != was {
                     push(&mut out, "modified", None, Some("symlink target changed"));
+                } else if let Some(note) = metadata_change(&e, &m, false) {
+                    push(&mut out, "metadata", None, Some(&note));
                 }
             }
             (Kind::File | Kind::Hardlink, Some(m)) if !m.is_file() => {
@@ -412,6 +420,9 @@ pub fn diff_live(
                     if let Some(b) = &live_bytes {
                         use sha2::Digest;
                         if sha2::Sha256::digest(b).as_slice() == content.sha256 {
+                            if let Some(note) = metadata_change(&e, &m, true) {
+                                push(&mut out, "metadata", None, Some(&note));
+                            }
                             continue;
                         }
                     }
@@ -455,6 +466,34 @@ pub fn diff_live(
     }
     out.extend(extras(host, live_root, &seen, &recorded_dirs));
     Ok(out)
+}
+
+/// How a live object's mode and owner differ from the recorded ones (`mode 0644 -> 0440`),
+/// or `None`. A symlink's mode means nothing and is not compared.
+fn metadata_change(
+    e: &crate::snapshot::entry::Entry,
+    live: &std::fs::Metadata,
+    with_mode: bool,
+) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut notes = Vec::new();
+    if with_mode && live.mode() & 0o7777 != e.mode & 0o7777 {
+        notes.push(format!(
+            "mode {:04o} in the snapshot, {:04o} live",
+            e.mode & 0o7777,
+            live.mode() & 0o7777
+        ));
+    }
+    if (live.uid(), live.gid()) != (e.uid, e.gid) {
+        notes.push(format!(
+            "owner {}:{} in the snapshot, {}:{} live",
+            e.uid,
+            e.gid,
+            live.uid(),
+            live.gid()
+        ));
+    }
+    (!notes.is_empty()).then(|| notes.join(", "))
 }
 
 /// Live objects inside the profile that the snapshot does not have: files added to a recorded

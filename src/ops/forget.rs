@@ -575,9 +575,11 @@ pub fn forget_by_policy(
         ));
     }
     let _lock = repo.lock(crate::repo::LockKind::Exclusive, "forget", lock_wait)?;
+    // What a host apply replaced is consumed by `restore --host --undo`, not aged out.
+    let undo = crate::host::apply::UNDO_TAG;
     let list: Vec<_> = crate::snapshot::select::all(repo)?
         .into_iter()
-        .filter(|(_, s)| filter.matches(s))
+        .filter(|(_, s)| filter.matches(s) && !s.tags.iter().any(|t| t == undo))
         .collect();
     let groups = apply(&list, policy, group_by);
     if let Some(g) = groups.iter().find(|g| g.keeps_nothing()) {

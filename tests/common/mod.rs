@@ -86,6 +86,8 @@ pub fn lifeboat_cmd() -> Command {
             c.env_remove(&k);
         }
     }
+    // Never the machine's own /etc/lifeboat/lifeboat.toml; tests pass --config explicitly.
+    c.env("LIFEBOAT_NO_CONFIG", "1");
     c
 }
 
