@@ -300,7 +300,17 @@ fn overlapping_and_killed_runs_leave_a_sound_repository() {
     let locks = e.repo.join("locks");
     let mut child = spawn(&["snapshot", "--force"]);
     let t = std::time::Instant::now();
-    while std::fs::read_dir(&locks).map_or(0, |d| d.count()) == 0 {
+    // A lock file proper, not the temporary file it is written through.
+    let lock_files = || {
+        std::fs::read_dir(&locks).map_or(0, |d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            })
+            .count()
+        })
+    };
+    while lock_files() == 0 {
         assert!(
             t.elapsed().as_secs() < 30,
             "the snapshot never took its lock"
@@ -313,12 +323,12 @@ fn overlapping_and_killed_runs_leave_a_sound_repository() {
     )
     .unwrap();
     child.wait().unwrap();
-    let left = std::fs::read_dir(&locks).unwrap().count();
+    let left = lock_files();
     // An exclusive command does not wait for the dead process's lock.
     let out = with_config(&cfg, &["--lock-wait", "0s", "prune"]);
     assert_eq!(common::code(&out), 0, "{}", common::stderr(&out));
     assert_eq!(
-        std::fs::read_dir(&locks).unwrap().count(),
+        lock_files(),
         0,
         "stale lock ({left} left by the kill) not cleared"
     );
