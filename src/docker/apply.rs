@@ -549,7 +549,23 @@ impl Ctx<'_> {
                     self.report.step("remove replaced container", &a.aside);
                     a.remove_old(self.engine)?;
                 }
-                self.verify(name, &expected)
+                self.verify(name, &expected)?;
+                // A volume mounted by name is reported with the bind mode `z`, an anonymous one
+                // with none: the carried volumes' one expected difference.
+                if let Some((_, diffs)) = self
+                    .report
+                    .differences
+                    .last_mut()
+                    .filter(|(n, _)| n == name)
+                {
+                    diffs.retain(|d| {
+                        !carried
+                            .iter()
+                            .any(|(dest, _)| d.field == format!("Mounts.{dest}.Mode"))
+                    });
+                }
+                self.report.differences.retain(|(_, d)| !d.is_empty());
+                Ok(())
             }
             Err(e) => {
                 match &set_aside {
