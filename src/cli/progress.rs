@@ -25,6 +25,11 @@ impl Bar {
         );
         Bar { bar, quiet }
     }
+
+    /// Print something without tearing the bar.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.bar.suspend(f)
+    }
 }
 
 impl Progress for Bar {
