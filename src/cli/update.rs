@@ -162,7 +162,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         drop(bar);
         let failed = r.outcome == Outcome::RolledBack;
         if !g.json {
-            show_report(&r);
+            show_report(&r, g.quiet);
         }
         reports.push(r);
         if failed {
@@ -222,12 +222,13 @@ fn show_plan(p: &Plan) {
     }
 }
 
-fn show_report(r: &UpdateReport) {
+fn show_report(r: &UpdateReport, quiet: bool) {
     for w in &r.warnings {
         eprintln!("warning: {w}");
     }
     let name = &r.plan.container;
     match r.outcome {
+        Outcome::Updated if quiet => {}
         Outcome::Updated => println!(
             "updated {name}: image {} -> {} ({}) in {:.1}s; undo with `lifeboat rollback {name}` (snapshot {})",
             short_image(&r.plan.old_image_id),

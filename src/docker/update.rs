@@ -855,7 +855,7 @@ fn is_healthy(i: &Value) -> bool {
 #[derive(Debug, Clone, Default)]
 pub struct RollbackOptions {
     /// A snapshot ID prefix; default: the newest `pre-update` snapshot of this host holding the
-    /// container.
+    /// container as another container than the one running now.
     pub snapshot: Option<String>,
     /// Also bring back volume data (exactly the snapshot's files); without it existing volumes
     /// keep their data and anonymous volumes are carried over.
@@ -875,7 +875,8 @@ pub struct RollbackReport {
     pub apply: ApplyReport,
 }
 
-/// Bring `name` back as it was in its latest `pre-update` snapshot (or `opts.snapshot`): the
+/// Bring `name` back as it was in its latest `pre-update` snapshot (or `opts.snapshot`; one that
+/// recorded the container running now, left by an update that was rolled back, is skipped): the
 /// container config and image exactly as recorded, through [`apply::apply`] with `replace`.
 /// With `volumes`, its volume data too: the container is snapshotted first (tag
 /// `pre-rollback`) and stopped, then its volumes are made to hold exactly the snapshot's files.
@@ -887,9 +888,13 @@ pub fn rollback(
     progress: &dyn Progress,
     warn: &dyn Fn(String),
 ) -> Result<RollbackReport> {
+    let current = engine.inspect_container(name)?;
+    let current_id = current.as_ref().map(|c| jstr(c, "Id").to_string());
     let (id, snap) = match &opts.snapshot {
         Some(spec) => select::resolve(repo, spec, &select::Filter::default())?,
         None => {
+            // A snapshot that recorded the very container running now belongs to an update
+            // that was rolled back (or never happened): going back to it would change nothing.
             let host = crate::util::hostname();
             select::all(repo)?
                 .into_iter()
@@ -899,11 +904,12 @@ pub fn rollback(
                         && s.tags.iter().any(|t| t == PRE_UPDATE_TAG)
                         && s.deployment
                             .as_ref()
-                            .is_some_and(|d| d.container(name).is_some())
+                            .and_then(|d| d.container(name))
+                            .is_some_and(|c| Some(&c.id) != current_id.as_ref())
                 })
                 .ok_or_else(|| {
                     Error::NoSuchSnapshot(format!(
-                        "latest {PRE_UPDATE_TAG} snapshot of container {name} on {host}"
+                        "latest {PRE_UPDATE_TAG} snapshot of container {name} on {host} taken before an update that went through"
                     ))
                 })?
         }
@@ -921,7 +927,6 @@ pub fn rollback(
             id.short()
         )));
     }
-    let current = engine.inspect_container(name)?;
     let mut pre_rollback = None;
     let mut stopped = None;
     if opts.volumes && !opts.dry_run {
