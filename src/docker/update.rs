@@ -351,6 +351,13 @@ pub fn execute(
             journal_path(&dir, name).display()
         )));
     }
+    let sharing = namespace_dependents(engine, &plan.old_id, name)?;
+    if !sharing.is_empty() {
+        return Err(Error::Docker(format!(
+            "{} share(s) a namespace of {name} (--network/--ipc/--pid container:{name}) and would be left attached to the removed container: recreate them after updating it, or update them together with their compose project; nothing was changed",
+            sharing.join(", ")
+        )));
+    }
     let mut steps = Vec::new();
     let mut warnings = Vec::new();
     let mut step = |action: &'static str, object: String| {
@@ -550,6 +557,29 @@ pub fn execute(
     report.steps = steps;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Other containers that use a namespace of this one (`container:` network, IPC or PID mode):
+/// they keep pointing at the old container's namespaces, which an update removes.
+fn namespace_dependents(engine: &Engine, id: &str, name: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for c in engine.list_containers()? {
+        if c.id == id {
+            continue;
+        }
+        let Some(i) = engine.inspect_container(&c.id)? else {
+            continue;
+        };
+        let shares = ["NetworkMode", "IpcMode", "PidMode"].iter().any(|k| {
+            jstr(&i, &format!("HostConfig.{k}"))
+                .strip_prefix("container:")
+                .is_some_and(|t| t == name || t == id || (t.len() >= 12 && id.starts_with(t)))
+        });
+        if shares {
+            out.push(c.name);
+        }
+    }
+    Ok(out)
 }
 
 /// Wait until the new container is healthy: with a healthcheck, `State.Health.Status` is
