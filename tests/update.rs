@@ -520,15 +520,16 @@ fn pull_without_registry_and_up_to_date_change_nothing() {
 }
 
 #[test]
-fn moved_tag_is_followed_and_listed_by_all() {
+fn moved_tag_is_followed_listed_by_all_and_rolled_back_without_the_image() {
     let Some(fx) = Fx::new() else { return };
     let tag = fx.n("img:1");
     build_private_image(&tag);
     let app = fx.n("app");
     docker(&["run", "-d", "--name", &app, &tag, "sh", "-c", CMD]);
     let old = inspect(&app);
-    // The tag moves (a build or a pull did it).
+    // The tag moves (a build or a pull did it); the container is snapshotted ("the day before").
     docker(&["tag", IMAGE_2, &tag]);
+    fx.e.ok(&["snapshot", "--container", &app]);
 
     let out = fx.e.run(&[
         "--json",
@@ -564,7 +565,26 @@ fn moved_tag_is_followed_and_listed_by_all() {
     assert_eq!(now["Image"], image_id(IMAGE_2).as_str());
     assert_eq!(now["Config"]["Image"], tag.as_str());
     assert_eq!(fx.px.containers(), vec![app.clone()]);
-    // The old image is kept (rollback needs it); the prefix cleanup removes the tag only.
-    assert!(exists("image", old["Image"].as_str().unwrap()));
-    let _ = docker_out(&["rmi", old["Image"].as_str().unwrap()]);
+    // The old image is kept (rollback needs it).
+    let old_image = old["Image"].as_str().unwrap().to_string();
+    assert!(exists("image", &old_image));
+    // Gone anyway, rollback loads it from the pre-update snapshot, whose archive is the one of
+    // the snapshot before (same image, same tags: not saved again).
+    docker(&["rmi", &old_image]);
+    let out = fx.e.run(&["rollback", &app]);
+    assert_eq!(code(&out), 0, "{}", show_run("rollback", &out));
+    assert!(
+        all_output(&out).contains("load image"),
+        "{}",
+        show_run("rollback", &out)
+    );
+    assert_eq!(inspect(&app)["Image"], old_image.as_str());
+    assert!(wait_for(Duration::from_secs(20), || is_running(&app)));
+    // The loaded image has no tag for the prefix cleanup to find: remove it here.
+    let anon = volume_at(&inspect(&app), "/imgvol");
+    docker(&["rm", "-f", &app]);
+    if let Some(v) = anon {
+        let _ = docker_out(&["volume", "rm", &v]);
+    }
+    let _ = docker_out(&["rmi", &old_image]);
 }

@@ -1008,11 +1008,19 @@ pub fn rollback(
             ));
         }
     }
+    let mut applied = applied?;
+    // The update moved the tag (a pull, a build): the old image comes back by ID, as the
+    // warning says. That is what a rollback is for, not a difference.
+    let recorded = dep.container(name).map(|c| c.image_id.clone());
+    for (_, diffs) in &mut applied.differences {
+        diffs.retain(|d| !(d.field == "Config.Image" && d.actual.as_str() == recorded.as_deref()));
+    }
+    applied.differences.retain(|(_, d)| !d.is_empty());
     Ok(RollbackReport {
         container: name.to_string(),
         snapshot: id.to_hex(),
         snapshot_time: snap.time.clone(),
         pre_rollback_snapshot: pre_rollback,
-        apply: applied?,
+        apply: applied,
     })
 }
