@@ -82,7 +82,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         if let Some(s) = &r.pre_rollback_snapshot {
             println!(
                 "snapshot               {} (tag pre-rollback: the data about to be overwritten)",
-                &s[..8]
+                short_id(s)
             );
         }
         for s in &report.steps {
@@ -115,7 +115,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             println!(
                 "rolled back {} to snapshot {} ({}){}",
                 r.container,
-                &r.snapshot[..8],
+                short_id(&r.snapshot),
                 r.snapshot_time,
                 if a.volumes {
                     " with its volume data"
@@ -132,4 +132,9 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     } else {
         Exit::Success
     })
+}
+
+/// The first 8 hex digits of a snapshot ID, as `lifeboat snapshots` shows them.
+fn short_id(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
 }

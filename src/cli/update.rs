@@ -235,7 +235,7 @@ fn show_report(r: &UpdateReport, quiet: bool) {
             short_image(&r.plan.new_image_id),
             r.plan.image,
             r.seconds,
-            &r.snapshot[..8]
+            short_id(&r.snapshot)
         ),
         Outcome::RolledBack => {
             eprintln!(
@@ -274,4 +274,9 @@ fn show_recoveries(rs: &[Recovery]) {
             );
         }
     }
+}
+
+/// The first 8 hex digits of a snapshot ID, as `lifeboat snapshots` shows them.
+fn short_id(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
 }

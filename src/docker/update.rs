@@ -1024,3 +1024,63 @@ pub fn rollback(
         apply: applied,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_format_is_stable() {
+        let j = Journal {
+            container: "api".into(),
+            old_id: "a".repeat(64),
+            aside: format!("api{ASIDE_MARK}aaaaaaaaaaaa"),
+            was_running: true,
+            old_image_id: "sha256:1".into(),
+            new_image: "app:2".into(),
+            new_image_id: "sha256:2".into(),
+            snapshot: "b".repeat(64),
+            carried_volumes: vec!["/imgvol".into()],
+            new_id: None,
+            step: JournalStep::Started,
+            pid: 1,
+            started: "2026-01-01T00:00:00Z".into(),
+        };
+        let v = serde_json::to_value(&j).unwrap();
+        assert_eq!(v["step"], "started");
+        assert_eq!(v["aside"], "api.lifeboat-old-aaaaaaaaaaaa");
+        let back: Journal = serde_json::from_value(v).unwrap();
+        assert_eq!(back, j);
+        assert!(JournalStep::Healthy > JournalStep::Started);
+        assert_eq!(
+            serde_json::to_value(JournalStep::Stopping).unwrap(),
+            "stopping"
+        );
+    }
+
+    #[test]
+    fn healthy_means_running_and_not_unhealthy() {
+        let running = serde_json::json!({"State": {"Running": true, "Restarting": false}});
+        assert!(is_healthy(&running));
+        let starting =
+            serde_json::json!({"State": {"Running": true, "Health": {"Status": "starting"}}});
+        assert!(!is_healthy(&starting));
+        let ok = serde_json::json!({"State": {"Running": true, "Health": {"Status": "healthy"}}});
+        assert!(is_healthy(&ok));
+        let restarting = serde_json::json!({"State": {"Running": true, "Restarting": true}});
+        assert!(!is_healthy(&restarting));
+        assert!(!is_healthy(&Value::Null));
+    }
+
+    #[test]
+    fn container_lock_is_exclusive_per_container() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = ContainerLock::take(dir.path(), "api").unwrap();
+        assert!(a.is_some());
+        // flock locks belong to the open file: a second open in this process conflicts too.
+        assert!(ContainerLock::take(dir.path(), "api").unwrap().is_none());
+        assert!(ContainerLock::take(dir.path(), "db").unwrap().is_some());
+        drop(a);
+        assert!(ContainerLock::take(dir.path(), "api").unwrap().is_some());
+    }
+}
