@@ -137,6 +137,24 @@ fn help_of_every_command_succeeds_and_names_its_key_flags() {
             ],
         ),
         (&["snapshots", "--help"], &["--host", "--tag", "--path"]),
+        (
+            &["update", "--help"],
+            &[
+                "[CONTAINER]",
+                "--all",
+                "--image",
+                "--pull",
+                "--healthy-after",
+                "--health-timeout",
+                "--dry-run",
+                "--recover",
+                "--state-dir",
+            ],
+        ),
+        (
+            &["rollback", "--help"],
+            &["<CONTAINER>", "--volumes", "--snapshot", "--dry-run"],
+        ),
         (&["ls", "--help"], &["--long", "--recursive", "<SNAPSHOT>"]),
         (
             &["diff", "--help"],

@@ -17,12 +17,14 @@ mod misc;
 mod models;
 mod prune;
 mod restore;
+mod rollback;
 mod run;
 mod schedule;
 mod show;
 mod snapshot;
 mod snapshots;
 mod status;
+mod update;
 mod verify;
 
 use std::io::Write;
@@ -160,6 +162,36 @@ pub enum Command {
     Models(models::Cmd),
     /// Restore files into a target directory, and/or the Docker deployment onto the engine.
     Restore(restore::Args),
+    /// Update a container to a newer image safely: snapshot, recreate, health gate, roll back
+    ///
+    /// What you would do by hand (docker stop, pull, run with the same options), made safe:
+    /// 1. a snapshot of the container, its volumes and its image, tagged `pre-update`
+    ///    (incremental: unchanged volume files are not read again);
+    /// 2. the new image: --image REF (local), --pull (from the registry), or else the
+    ///    container's own tag looked up again ("already up to date" when it names the same
+    ///    image ID: nothing changes, exit 0);
+    /// 3. the old container stopped (its own stop signal and timeout) and renamed aside
+    ///    (NAME.lifeboat-old-ID), the new one created with exactly the same settings, only the
+    ///    image changed (anonymous volumes are carried over), and started;
+    /// 4. a health gate: its healthcheck says healthy, or without one it runs for
+    ///    --healthy-after with no restart, within --health-timeout;
+    /// 5. healthy: the old container is removed (its image stays). Otherwise the new one's last
+    ///    20 log lines are shown, it is removed, the old one gets its name back and runs again:
+    ///    exit 1.
+    ///
+    /// A journal in --state-dir records each step, so an update killed half-way is repaired by
+    /// the next `lifeboat update` or by `lifeboat update --recover`. Undo a successful update
+    /// with `lifeboat rollback NAME`.
+    #[command(verbatim_doc_comment)]
+    Update(update::Args),
+    /// Bring a container back as its latest `pre-update` snapshot recorded it.
+    ///
+    /// The container's settings and image exactly as recorded (the image is loaded from the
+    /// snapshot if it is gone); with --volumes its volume data too, otherwise volumes keep the
+    /// data they have now. The current container is replaced the safe way (renamed aside,
+    /// removed only once the snapshot's one runs) and the result is compared field by field
+    /// with the snapshot.
+    Rollback(rollback::Args),
     /// Check the repository's structure, and with --read-data every byte.
     #[command(alias = "check")]
     Verify(verify::Args),
@@ -361,6 +393,8 @@ pub fn main() -> ExitCode {
         Command::Audit(a) => audit::run(g, a),
         Command::Models(c) => models::run(g, c),
         Command::Restore(a) => restore::run(g, a),
+        Command::Update(a) => update::run(g, a),
+        Command::Rollback(a) => rollback::run(g, a),
         Command::Verify(a) => verify::run(g, a),
         Command::Forget(a) => forget::run(g, a),
         Command::Prune(a) => prune::run(g, a),

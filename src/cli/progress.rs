@@ -24,6 +24,11 @@ impl Bar {
         );
         Bar { bar }
     }
+
+    /// Print something without tearing the bar.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.bar.suspend(f)
+    }
 }
 
 impl Progress for Bar {

@@ -214,6 +214,7 @@ fn run_docker(
         dry_run: a.dry_run,
         lock_wait: g.lock_wait,
         via_api: a.volumes_via_api,
+        ..ApplyOptions::default()
     };
     let bar = g.progress();
     let report = apply(&engine, repo, dep, &opts, &bar)?;

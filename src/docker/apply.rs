@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::capture::{BUILTIN_NETWORKS, dependency_order, peers_of};
@@ -33,6 +33,26 @@ pub struct ApplyOptions {
     pub lock_wait: std::time::Duration,
     /// Write volume data through the Engine API even when the mountpoint is local.
     pub via_api: bool,
+    /// What happens to the data of volumes that exist already.
+    pub volume_data: VolumeData,
+}
+
+/// What a restore does with the data of volumes that exist already.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum VolumeData {
+    /// Without `replace` an existing volume is left alone and reported as a conflict; with
+    /// `replace` the snapshot's files are written into it (files the snapshot does not have
+    /// stay). A replaced container's anonymous volumes are new ones holding the snapshot's data.
+    #[default]
+    Write,
+    /// Existing volumes keep their data, also with `replace` (no conflict reported), and a
+    /// replaced container's anonymous volumes are carried over to the new one (`lifeboat
+    /// rollback` without `--volumes`). Volumes that do not exist are created and filled.
+    Keep,
+    /// Like `Write`, and files the snapshot does not have are deleted first, so existing volumes
+    /// hold exactly the snapshot's files (local mountpoints; through the Engine API they stay,
+    /// with a warning).
+    Exact,
 }
 
 /// One thing done (or, in a dry run, to be done).
@@ -61,6 +81,96 @@ impl ApplyReport {
             object: object.into(),
         });
     }
+}
+
+/// A container stopped and renamed aside so that its replacement can take its name: removed
+/// once the replacement works, put back when it does not. `restore --replace` and `lifeboat
+/// update` both go through it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Aside {
+    /// The name the container had, and its replacement gets.
+    pub name: String,
+    /// The old container's ID (it is found by ID, whatever its name is now).
+    pub id: String,
+    /// Its name while aside.
+    pub aside: String,
+    /// Whether it was running: it is started again when put back.
+    pub was_running: bool,
+}
+
+impl Aside {
+    /// Stop container `name` if it runs (the engine's stop: its own stop signal and timeout)
+    /// and rename it to `aside`. When the rename fails it is started again.
+    pub fn set(engine: &Engine, name: &str, aside: &str) -> Result<Aside> {
+        let old = engine
+            .inspect_container(name)?
+            .ok_or_else(|| Error::Docker(format!("no container named {name}")))?;
+        let a = Aside {
+            name: name.to_string(),
+            id: jstr(&old, "Id").to_string(),
+            aside: aside.to_string(),
+            was_running: jget(&old, "State.Running").and_then(Value::as_bool) == Some(true),
+        };
+        a.stop_and_rename(engine)?;
+        Ok(a)
+    }
+
+    /// The second half of [`Aside::set`], for a caller that recorded `self` first.
+    pub fn stop_and_rename(&self, engine: &Engine) -> Result<()> {
+        if self.was_running {
+            engine.stop(&self.id)?;
+        }
+        if let Err(e) = engine.rename(&self.id, &self.aside) {
+            if self.was_running {
+                let _ = engine.start(&self.id);
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The replacement failed: remove whatever container now has the name (never the old one)
+    /// with the anonymous volumes the engine made for it, except those mounted at `keep`
+    /// (carried over from the old container); rename the old container back and start it if it
+    /// was running.
+    pub fn put_back(&self, engine: &Engine, keep: &[&str]) -> Result<()> {
+        if let Some(now) = engine.inspect_container(&self.name)? {
+            if jstr(&now, "Id") != self.id {
+                engine.remove_with_anonymous_volumes(jstr(&now, "Id"), keep);
+                if engine.inspect_container(&self.name)?.is_some() {
+                    return Err(Error::Docker(format!(
+                        "could not remove the replacement of {} to put the old container back",
+                        self.name
+                    )));
+                }
+            }
+        }
+        let old = engine.inspect_container(&self.id)?.ok_or_else(|| {
+            Error::Docker(format!(
+                "the old container {} ({}) is gone: nothing to put back",
+                self.name,
+                short(&self.id)
+            ))
+        })?;
+        if jstr(&old, "Name").trim_start_matches('/') != self.name {
+            engine.rename(&self.id, &self.name)?;
+        }
+        let running = jget(&old, "State.Running").and_then(Value::as_bool) == Some(true);
+        if self.was_running && !running {
+            engine.start(&self.id)?;
+        }
+        Ok(())
+    }
+
+    /// The replacement works: remove the old container. Its volumes and its image stay.
+    pub fn remove_old(&self, engine: &Engine) -> Result<()> {
+        engine.remove_container(&self.id)
+    }
+}
+
+/// The first 12 hex digits of a container ID, as `docker ps` shows it.
+pub fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
 }
 
 struct Ctx<'a> {
@@ -268,6 +378,10 @@ impl Ctx<'_> {
             return Ok(());
         };
         if self.engine.inspect_volume(name)?.is_some() {
+            if self.opts.volume_data == VolumeData::Keep {
+                self.report.step("keep volume data", name);
+                return Ok(());
+            }
             if !self.opts.replace {
                 self.report.conflicts.push(format!(
                     "volume {name} exists: its data was left alone (use --replace to restore the snapshot's data into it)"
@@ -315,10 +429,23 @@ impl Ctx<'_> {
         let local =
             !self.opts.via_api && self.engine.local && std::fs::read_dir(&mountpoint).is_ok();
         if !local {
+            if !fresh && self.opts.volume_data == VolumeData::Exact {
+                self.report.warnings.push(format!(
+                    "volume {into}: written through the Engine API, which cannot delete: files the snapshot does not have stay"
+                ));
+            }
             return self.upload_volume(rec, data, into);
         }
         if fresh {
             empty_dir(&mountpoint)?;
+        } else if self.opts.volume_data == VolumeData::Exact {
+            let removed = self.remove_extras(rec, data, &mountpoint)?;
+            if removed > 0 {
+                self.report.step(
+                    "remove files not in the snapshot",
+                    format!("{into} ({removed})"),
+                );
+            }
         }
         let mut ro = RestoreOptions::new(&mountpoint);
         ro.rebase = Some(data.as_bytes().to_vec());
@@ -384,43 +511,84 @@ impl Ctx<'_> {
             }
             return Ok(());
         }
-        let old_running = old
-            .as_ref()
-            .is_some_and(|o| jget(o, "State.Running").and_then(Value::as_bool) == Some(true));
-        if old.is_some() {
-            if old_running {
-                self.engine.stop(name)?;
-            }
-            self.engine.rename(name, &aside)?;
-        }
-        match self.create_and_start(rec, spec) {
-            Ok(()) => {
-                if old.is_some() {
-                    self.report.step("remove replaced container", &aside);
-                    self.engine.remove_container(&aside)?;
+        let set_aside = match &old {
+            Some(_) => Some(Aside::set(self.engine, name, &aside)?),
+            None => None,
+        };
+        let mut spec = spec.clone();
+        let mut expected = rec.inspect.clone();
+        let mut carried = Vec::new();
+        if let (Some(live), VolumeData::Keep) = (&old, self.opts.volume_data) {
+            let image = self
+                .dep
+                .image(&rec.image_id)
+                .map_or(Value::Null, |i| i.inspect.clone());
+            carried = spec::carry_anonymous_volumes(&mut spec.body, &image, live);
+            if !carried.is_empty() {
+                // The new container names them in its HostConfig: compare with that.
+                for key in ["Binds", "Mounts"] {
+                    if let (Some(want), Some(h)) = (
+                        jget(&spec.body, &format!("HostConfig.{key}")).cloned(),
+                        expected
+                            .get_mut("HostConfig")
+                            .and_then(Value::as_object_mut),
+                    ) {
+                        h.insert(key.into(), want);
+                    }
                 }
-                self.verify(name, &rec.inspect)
+                for (dest, volume) in &carried {
+                    self.report
+                        .step("keep anonymous volume", format!("{volume} at {dest}"));
+                }
+            }
+        }
+        let keep: Vec<&str> = carried.iter().map(|(d, _)| d.as_str()).collect();
+        match self.create_and_start(rec, &spec, &keep) {
+            Ok(()) => {
+                if let Some(a) = &set_aside {
+                    self.report.step("remove replaced container", &a.aside);
+                    a.remove_old(self.engine)?;
+                }
+                self.verify(name, &expected)?;
+                // A volume mounted by name is reported with the bind mode `z`, an anonymous one
+                // with none: the carried volumes' one expected difference.
+                if let Some((_, diffs)) = self
+                    .report
+                    .differences
+                    .last_mut()
+                    .filter(|(n, _)| n == name)
+                {
+                    diffs.retain(|d| {
+                        !carried
+                            .iter()
+                            .any(|(dest, _)| d.field == format!("Mounts.{dest}.Mode"))
+                    });
+                }
+                self.report.differences.retain(|(_, d)| !d.is_empty());
+                Ok(())
             }
             Err(e) => {
-                self.engine.remove_with_anonymous_volumes(name, &[]);
-                if old.is_some() {
-                    self.engine.rename(&aside, name)?;
-                    if old_running {
-                        self.engine.start(name)?;
+                match &set_aside {
+                    Some(a) => {
+                        a.put_back(self.engine, &keep)?;
+                        self.report.warnings.push(format!(
+                            "container {name}: the replacement failed; the previous container was put back"
+                        ));
                     }
-                    self.report.warnings.push(format!(
-                        "container {name}: the replacement failed; the previous container was put back"
-                    ));
+                    None => self.engine.remove_with_anonymous_volumes(name, &[]),
                 }
                 Err(e)
             }
         }
     }
 
+    /// Create and start the container; `carried`: destinations where a replaced container's
+    /// anonymous volume was carried over (its data is kept, not restored).
     fn create_and_start(
         &mut self,
         rec: &super::model::ContainerRecord,
         spec: &CreateSpec,
+        carried: &[&str],
     ) -> Result<()> {
         let name = &rec.name;
         let mut body = spec.body.clone();
@@ -444,6 +612,9 @@ impl Ctx<'_> {
                 .inspect_container(name)?
                 .ok_or_else(|| Error::Docker(format!("container {name} vanished")))?;
             for (dest, old_volume) in &spec.anonymous_volumes {
+                if carried.contains(&dest.as_str()) {
+                    continue;
+                }
                 let new_volume = jget(&live, "Mounts")
                     .and_then(Value::as_array)
                     .into_iter()
@@ -484,6 +655,72 @@ impl Ctx<'_> {
         }
         Ok(())
     }
+}
+
+impl Ctx<'_> {
+    /// Delete what the live volume at `mountpoint` has beyond the snapshot's data at `data`
+    /// (and what has another type there), so the restore leaves exactly the snapshot's files.
+    /// Returns how many top-most objects were removed.
+    fn remove_extras(
+        &self,
+        rec: &VolumeRecord,
+        data: &str,
+        mountpoint: &std::path::Path,
+    ) -> Result<u64> {
+        let prefix = data.as_bytes();
+        let mut want: std::collections::HashMap<Vec<u8>, bool> = Default::default();
+        for e in TreeReader::new(self.repo, &self.dep.tree) {
+            let e = e?;
+            if let Some(rest) = e.path.strip_prefix(prefix) {
+                if rest.is_empty() || rest.starts_with(b"/") {
+                    want.insert(rest.to_vec(), e.kind == crate::snapshot::entry::Kind::Dir);
+                }
+            }
+        }
+        if want.is_empty() {
+            return Err(Error::corrupt(
+                format!("volume {}", rec.name),
+                "no data in the deployment tree",
+            ));
+        }
+        remove_not_in(mountpoint, b"", &want)
+    }
+}
+
+/// Remove the objects below `dir` (relative path `rel`) that `want` does not list with the
+/// same directory-ness; recurse into directories it lists. Symlinks are never followed.
+fn remove_not_in(
+    dir: &std::path::Path,
+    rel: &[u8],
+    want: &std::collections::HashMap<Vec<u8>, bool>,
+) -> Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let path = entry.path();
+        let is_dir = entry.file_type().map_err(|e| Error::io(&path, e))?.is_dir();
+        let mut r = rel.to_vec();
+        r.push(b'/');
+        r.extend_from_slice(entry.file_name().as_bytes());
+        match want.get(&r) {
+            Some(&snap_dir) if snap_dir == is_dir => {
+                if is_dir {
+                    removed += remove_not_in(&path, &r, want)?;
+                }
+            }
+            _ => {
+                let res = if is_dir {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+                res.map_err(|e| Error::io(&path, e))?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// Remove everything inside `dir` (not following symlinks), keeping `dir` itself.

@@ -512,6 +512,16 @@ impl DeploymentSource for Capture<'_> {
             s.push(dir_entry(super::model::IMAGES_DIR));
             for img in keep_images {
                 crate::interrupt::check()?;
+                // An image ID names its content: the parent's archive of the same image, saved
+                // under the same tags, is this one (no `docker save` of gigabytes again).
+                if let Some(e) = parent_archive(s, repo, parent, img)? {
+                    s.push(e);
+                    self.captured_images
+                        .lock()
+                        .expect("images")
+                        .insert(img.id.clone());
+                    continue;
+                }
                 // Only tags that still point to this image (a tag may have moved since).
                 let mut tags = Vec::new();
                 for t in &img.tags {
@@ -594,6 +604,43 @@ impl DeploymentSource for Capture<'_> {
         d.summary = summary;
         d
     }
+}
+
+/// The parent deployment's archive entry of `img` when it can stand for a new save: same image
+/// ID, recorded under the same tags, every chunk still in the repository.
+fn parent_archive(
+    s: &Session<'_, '_>,
+    repo: &Repository,
+    parent: Option<&Deployment>,
+    img: &ImageRecord,
+) -> Result<Option<Entry>> {
+    let Some(p) = parent else { return Ok(None) };
+    let same = p
+        .image(&img.id)
+        .is_some_and(|old| old.archive.is_some() && old.tags == img.tags);
+    if !same {
+        return Ok(None);
+    }
+    let path = image_path(&img.id);
+    for e in TreeReader::new(repo, &p.tree) {
+        let e = e?;
+        if e.path == path.as_bytes() {
+            let known = e
+                .content
+                .as_ref()
+                .is_some_and(|c| c.chunks.iter().all(|id| s.writer().is_known(id)));
+            return Ok(known.then_some(e));
+        }
+        // Paths come sorted: past `/images/` there is nothing more to find.
+        if e.path.as_slice() > super::model::IMAGES_DIR.as_bytes()
+            && !e
+                .path
+                .starts_with(format!("{}/", super::model::IMAGES_DIR).as_bytes())
+        {
+            break;
+        }
+    }
+    Ok(None)
 }
 
 impl Capture<'_> {

@@ -329,6 +329,53 @@ impl Engine {
         }
     }
 
+    /// `POST /images/create?fromImage=...`: pull `reference` from its registry (no
+    /// credentials: public images, or a registry that needs none). A reference without a tag
+    /// or digest means `:latest`, as with `docker pull`, never every tag.
+    pub fn pull(&self, reference: &str) -> Result<()> {
+        let opts = if reference.contains('@') {
+            // By digest: the engine ignores `tag`.
+            qp::CreateImageOptionsBuilder::default().from_image(reference)
+        } else {
+            let (image, tag) = split_reference(reference);
+            qp::CreateImageOptionsBuilder::default()
+                .from_image(image)
+                .tag(tag.unwrap_or("latest"))
+        };
+        let what = format!("pulling {reference}");
+        self.run(async {
+            let mut s = self.docker.create_image(Some(opts.build()), None, None);
+            while let Some(item) = s.next().await {
+                let info = item.map_err(|e| docker_err(&what, &e))?;
+                if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                    return Err(Error::Docker(format!("{what}: {err}")));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The last `lines` lines of a container's output (stdout and stderr, in order), as the
+    /// engine's log driver kept them.
+    pub fn logs_tail(&self, container: &str, lines: usize) -> Result<Vec<String>> {
+        let opts = qp::LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(&lines.to_string())
+            .build();
+        let what = format!("reading the logs of {container}");
+        let text = self.run(async {
+            let mut s = self.docker.logs(container, Some(opts));
+            let mut text = String::new();
+            while let Some(item) = s.next().await {
+                text.push_str(&item.map_err(|e| docker_err(&what, &e))?.to_string());
+            }
+            Ok::<_, Error>(text)
+        })?;
+        let all: Vec<String> = text.lines().map(str::to_string).collect();
+        Ok(all[all.len().saturating_sub(lines)..].to_vec())
+    }
+
     pub fn create_network(&self, body: Value) -> Result<()> {
         let req: bollard::models::NetworkCreateRequest = from_json("network spec", body)?;
         let name = req.name.clone();
@@ -528,6 +575,19 @@ impl Read for StreamReader<'_> {
     }
 }
 
+/// `registry:5000/org/app:tag` → (`registry:5000/org/app`, `Some("tag")`); no tag: `None`.
+/// (A registry port is not a tag: only a `:` after the last `/` counts.)
+pub(crate) fn split_reference(reference: &str) -> (&str, Option<&str>) {
+    let last_slash = reference.rfind('/').map_or(0, |i| i + 1);
+    match reference[last_slash..].rfind(':') {
+        Some(i) => (
+            &reference[..last_slash + i],
+            Some(&reference[last_slash + i + 1..]),
+        ),
+        None => (reference, None),
+    }
+}
+
 /// Image references keep `/` and `:` (`registry:5000/org/app:tag`, `sha256:...`).
 fn url_escape_path(s: &str) -> String {
     s.split('/')
@@ -618,5 +678,24 @@ fn post_json(
             .unwrap_or("no message")
             .to_string();
         Err(format!("{msg} (HTTP {status})"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_reference;
+
+    #[test]
+    fn references_split_at_the_tag_not_the_registry_port() {
+        assert_eq!(split_reference("app:2"), ("app", Some("2")));
+        assert_eq!(split_reference("app"), ("app", None));
+        assert_eq!(
+            split_reference("registry:5000/org/app"),
+            ("registry:5000/org/app", None)
+        );
+        assert_eq!(
+            split_reference("registry:5000/org/app:v1.2"),
+            ("registry:5000/org/app", Some("v1.2"))
+        );
     }
 }

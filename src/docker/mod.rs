@@ -11,5 +11,6 @@ pub mod report;
 pub mod spec;
 pub mod tarsink;
 pub mod tarsrc;
+pub mod update;
 
 pub use engine::Engine;

@@ -775,6 +775,152 @@ fn volumes(
     })
 }
 
+/// Keep the anonymous volumes of a container that is being replaced: the replacement mounts
+/// them by name instead of getting fresh, empty ones (what `docker compose up` does when it
+/// recreates a container).
+///
+/// `body` is the create request of the replacement and `image` the inspect of the image it is
+/// created from; `live` is the inspect of the container being replaced. A destination where the
+/// replacement would get an anonymous volume (a `Config.Volumes` entry of the request or of its
+/// image, or a `HostConfig.Mounts` volume without a source) and where `live` has an
+/// engine-named volume gets that volume: a `Mounts` entry gets its `Source`, otherwise
+/// `NAME:DEST` is added to `HostConfig.Binds` (`:ro` kept). Destinations the request already
+/// mounts by name, bind or tmpfs are left alone.
+///
+/// Returns the (destination, volume name) pairs carried over, by destination. The replacement's
+/// `HostConfig` then names these volumes, which the original's did not: the one field that
+/// differs, by design.
+pub fn carry_anonymous_volumes(
+    body: &mut Value,
+    image: &Value,
+    live: &Value,
+) -> Vec<(String, String)> {
+    let null = Value::Null;
+    // The live container's engine-named volumes, by destination: (name, read-write).
+    let mut live_anon: BTreeMap<String, (String, bool)> = BTreeMap::new();
+    for m in live
+        .get("Mounts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let kind = m.get("Type").and_then(Value::as_str).unwrap_or("");
+        let name = m.get("Name").and_then(Value::as_str).unwrap_or("");
+        let dest = m.get("Destination").and_then(Value::as_str).unwrap_or("");
+        if kind == "volume" && is_generated_volume_name(name) && !dest.is_empty() {
+            let rw = m.get("RW").and_then(Value::as_bool).unwrap_or(true);
+            live_anon.insert(dest.to_owned(), (name.to_owned(), rw));
+        }
+    }
+    if live_anon.is_empty() {
+        return Vec::new();
+    }
+    let Some(req) = body.as_object_mut() else {
+        return Vec::new();
+    };
+    // Where the request mounts something itself: by name, bind or tmpfs.
+    let mut taken: HashSet<String> = HashSet::new();
+    let host = req.get("HostConfig").unwrap_or(&null);
+    for bind in host
+        .get("Binds")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        let mut parts = bind.split(':');
+        if let (Some(source), Some(dest)) = (parts.next(), parts.next()) {
+            if !source.is_empty() {
+                taken.insert(dest.to_owned());
+            }
+        }
+    }
+    let mut anon_mounts: HashSet<String> = HashSet::new();
+    for m in host
+        .get("Mounts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let target = m.get("Target").and_then(Value::as_str).unwrap_or("");
+        let source = m.get("Source").and_then(Value::as_str).unwrap_or("");
+        let kind = m.get("Type").and_then(Value::as_str).unwrap_or("");
+        if kind == "volume" && source.is_empty() {
+            anon_mounts.insert(target.to_owned());
+        } else {
+            taken.insert(target.to_owned());
+        }
+    }
+    for dest in host
+        .get("Tmpfs")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(Map::keys)
+    {
+        taken.insert(dest.clone());
+    }
+    // Where the replacement gets an anonymous volume.
+    let mut wanted: BTreeSet<String> = anon_mounts.iter().cloned().collect();
+    for volumes in [
+        req.get("Volumes"),
+        image.get("Config").and_then(|c| c.get("Volumes")),
+    ] {
+        wanted.extend(
+            volumes
+                .and_then(Value::as_object)
+                .into_iter()
+                .flat_map(Map::keys)
+                .cloned(),
+        );
+    }
+    let mut carried = Vec::new();
+    let mut binds_to_add = Vec::new();
+    for dest in wanted {
+        if taken.contains(&dest) {
+            continue;
+        }
+        let Some((name, rw)) = live_anon.get(&dest) else {
+            continue;
+        };
+        if anon_mounts.contains(&dest) {
+            if let Some(mounts) = req
+                .get_mut("HostConfig")
+                .and_then(|h| h.get_mut("Mounts"))
+                .and_then(Value::as_array_mut)
+            {
+                for m in mounts.iter_mut() {
+                    let target = m.get("Target").and_then(Value::as_str) == Some(dest.as_str());
+                    if let (true, Some(o)) = (target, m.as_object_mut()) {
+                        o.insert("Source".into(), Value::String(name.clone()));
+                    }
+                }
+            }
+        } else {
+            let ro = if *rw { "" } else { ":ro" };
+            binds_to_add.push(Value::String(format!("{name}:{dest}{ro}")));
+        }
+        carried.push((dest, name.clone()));
+    }
+    if !binds_to_add.is_empty() {
+        let host = req
+            .entry("HostConfig")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !host.is_object() {
+            *host = Value::Object(Map::new());
+        }
+        if let Some(h) = host.as_object_mut() {
+            let binds = h.entry("Binds").or_insert_with(|| Value::Array(Vec::new()));
+            if !binds.is_array() {
+                *binds = Value::Array(Vec::new());
+            }
+            if let Some(list) = binds.as_array_mut() {
+                list.extend(binds_to_add);
+            }
+        }
+    }
+    carried
+}
+
 // --- typed access that reports instead of panicking ---
 
 fn missing(field: &str) -> SpecError {
@@ -1345,5 +1491,48 @@ mod tests {
             "Binds": ["", ":", "a:b:c:d"], "Mounts": [{}], "IpcMode": "container:"});
         c["Mounts"] = json!([{}, {"Type": "volume"}]);
         assert!(create_spec(&c, &img, &p).is_ok());
+    }
+
+    #[test]
+    fn anonymous_volumes_carried_by_name() {
+        let anon = "a".repeat(64);
+        let other = "b".repeat(64);
+        let live = json!({
+            "Mounts": [
+                {"Type": "volume", "Name": anon, "Destination": "/imgvol", "RW": true},
+                {"Type": "volume", "Name": other, "Destination": "/m", "RW": false},
+                {"Type": "volume", "Name": "data", "Destination": "/data", "RW": true},
+                {"Type": "volume", "Name": "c".repeat(64), "Destination": "/gone", "RW": true}
+            ]
+        });
+        let image = json!({"Config": {"Volumes": {"/imgvol": {}}}});
+        let mut body = json!({
+            "Image": "app:2",
+            "HostConfig": {
+                "Binds": ["data:/data"],
+                "Mounts": [{"Type": "volume", "Target": "/m", "ReadOnly": true}]
+            }
+        });
+        let carried = carry_anonymous_volumes(&mut body, &image, &live);
+        assert_eq!(
+            carried,
+            vec![
+                ("/imgvol".to_string(), anon.clone()),
+                ("/m".to_string(), other.clone())
+            ]
+        );
+        assert_eq!(
+            body["HostConfig"]["Binds"],
+            json!(["data:/data", format!("{anon}:/imgvol")])
+        );
+        assert_eq!(body["HostConfig"]["Mounts"][0]["Source"], json!(other));
+        // The new image no longer declares /gone: not mounted. Nothing live: nothing carried.
+        let mut plain = json!({"Image": "x"});
+        assert!(carry_anonymous_volumes(&mut plain, &image, &json!({})).is_empty());
+        assert_eq!(plain, json!({"Image": "x"}));
+        // Hostile shapes do not panic.
+        let mut weird = json!({"HostConfig": 3, "Volumes": {"/imgvol": {}}});
+        let c = carry_anonymous_volumes(&mut weird, &Value::Null, &live);
+        assert_eq!(c.len(), 1);
     }
 }

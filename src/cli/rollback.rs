@@ -1,0 +1,140 @@
+//! `lifeboat rollback CONTAINER [--volumes]`: put a container back as its latest `pre-update`
+//! snapshot recorded it (config and image, with `--volumes` its volume data too), through the
+//! same restore as `restore --container NAME --replace`.
+
+use anyhow::{Context, Result};
+use lifeboat::docker::Engine;
+use lifeboat::docker::compare::mask_difference;
+use lifeboat::docker::update::{RollbackOptions, rollback};
+
+use super::{Exit, Global, print_json};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The container to bring back (its name in the snapshot).
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+
+    /// Also bring back its volumes' data: they are made to hold exactly the snapshot's files
+    /// (the container is stopped first, and what is overwritten is kept in a `pre-rollback`
+    /// snapshot). Without it, volumes keep their current data.
+    #[arg(long)]
+    pub volumes: bool,
+
+    /// Go back to this snapshot (ID prefix) instead of the newest `pre-update` snapshot of
+    /// this host that holds the container.
+    #[arg(long, value_name = "ID")]
+    pub snapshot: Option<String>,
+
+    /// Show what would be done; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Show secret values (environment) in reported differences.
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+pub fn run(g: &Global, a: &Args) -> Result<Exit> {
+    let repo = g.open()?;
+    let engine = Engine::connect().context("Docker")?;
+    let bar = g.progress();
+    let opts = RollbackOptions {
+        snapshot: a.snapshot.clone(),
+        volumes: a.volumes,
+        dry_run: a.dry_run,
+        lock_wait: g.lock_wait,
+    };
+    let warn = |m: String| bar.suspend(|| eprintln!("warning: {m}"));
+    let r = rollback(&engine, &repo, &a.container, &opts, &bar, &warn).with_context(|| {
+        format!(
+            "rolling back {} (see `lifeboat snapshots --tag pre-update`; pick one with --snapshot)",
+            a.container
+        )
+    })?;
+    drop(bar);
+    let report = &r.apply;
+    let shown: Vec<_> = report
+        .differences
+        .iter()
+        .map(|(n, d)| {
+            let d: Vec<_> = if a.show_secrets {
+                d.clone()
+            } else {
+                d.iter().map(mask_difference).collect()
+            };
+            (n.clone(), d)
+        })
+        .collect();
+    if g.json {
+        print_json(&serde_json::json!({
+            "container": r.container,
+            "snapshot": r.snapshot,
+            "snapshot_time": r.snapshot_time,
+            "pre_rollback_snapshot": r.pre_rollback_snapshot,
+            "steps": report.steps,
+            "differences": shown,
+            "failures": report.failures,
+            "warnings": report.warnings,
+            "dry_run": a.dry_run,
+        }))?;
+    } else {
+        if let Some(s) = &r.pre_rollback_snapshot {
+            println!(
+                "snapshot               {} (tag pre-rollback: the data about to be overwritten)",
+                short_id(s)
+            );
+        }
+        for s in &report.steps {
+            if a.dry_run || !g.quiet {
+                println!(
+                    "{}{:<22} {}",
+                    if a.dry_run { "would " } else { "" },
+                    s.action,
+                    s.object
+                );
+            }
+        }
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
+        for (n, e) in &report.failures {
+            eprintln!("error: container {n}: {e}");
+        }
+        for (n, diffs) in &shown {
+            for d in diffs {
+                eprintln!(
+                    "differs: container {n}: {}: snapshot {} , now {}",
+                    d.field, d.expected, d.actual
+                );
+            }
+        }
+        if a.dry_run {
+            println!("dry run: nothing changed");
+        } else if report.failures.is_empty() {
+            println!(
+                "rolled back {} to snapshot {} ({}){}",
+                r.container,
+                short_id(&r.snapshot),
+                r.snapshot_time,
+                if a.volumes {
+                    " with its volume data"
+                } else {
+                    "; volumes kept their current data"
+                }
+            );
+        }
+    }
+    Ok(if !report.failures.is_empty() {
+        Exit::Failure
+    } else if !report.differences.is_empty() {
+        Exit::Partial
+    } else {
+        Exit::Success
+    })
+}
+
+/// The first 8 hex digits of a snapshot ID, as `lifeboat snapshots` shows them.
+fn short_id(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
