@@ -203,7 +203,7 @@ fn run_docker(
     snap: &lifeboat::snapshot::Snapshot,
 ) -> Result<Exit> {
     use lifeboat::docker::apply::{ApplyOptions, apply};
-    use lifeboat::docker::compare::mask_difference;
+    use lifeboat::docker::compare::shown_differences;
     let Some(dep) = &snap.deployment else {
         bail!("this snapshot holds no containers (it was taken without --container)");
     };
@@ -218,18 +218,7 @@ fn run_docker(
     };
     let bar = g.progress();
     let report = apply(&engine, repo, dep, &opts, &bar)?;
-    let shown: Vec<_> = report
-        .differences
-        .iter()
-        .map(|(n, d)| {
-            let d: Vec<_> = if a.show_secrets {
-                d.clone()
-            } else {
-                d.iter().map(mask_difference).collect()
-            };
-            (n.clone(), d)
-        })
-        .collect();
+    let shown = shown_differences(&report.differences, a.show_secrets);
     if g.json {
         print_json(&serde_json::json!({
             "steps": report.steps,

@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 use lifeboat::docker::Engine;
-use lifeboat::docker::compare::mask_difference;
+use lifeboat::docker::compare::shown_differences;
 use lifeboat::docker::update::{RollbackOptions, rollback};
 
 use super::{Exit, Global, print_json};
@@ -54,18 +54,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     })?;
     drop(bar);
     let report = &r.apply;
-    let shown: Vec<_> = report
-        .differences
-        .iter()
-        .map(|(n, d)| {
-            let d: Vec<_> = if a.show_secrets {
-                d.clone()
-            } else {
-                d.iter().map(mask_difference).collect()
-            };
-            (n.clone(), d)
-        })
-        .collect();
+    let shown = shown_differences(&report.differences, a.show_secrets);
     if g.json {
         print_json(&serde_json::json!({
             "container": r.container,

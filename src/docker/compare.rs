@@ -344,6 +344,25 @@ pub fn mask_env(v: &Value) -> Value {
 
 /// A copy of `d` with environment values masked when its field is (under) an `Env`.
 #[must_use]
+/// Per-container differences as they may be shown: environment values masked unless
+/// `show_secrets`.
+pub fn shown_differences(
+    differences: &[(String, Vec<Difference>)],
+    show_secrets: bool,
+) -> Vec<(String, Vec<Difference>)> {
+    differences
+        .iter()
+        .map(|(name, diffs)| {
+            let d = if show_secrets {
+                diffs.clone()
+            } else {
+                diffs.iter().map(mask_difference).collect()
+            };
+            (name.clone(), d)
+        })
+        .collect()
+}
+
 pub fn mask_difference(d: &Difference) -> Difference {
     let under_env = d.field.split('.').any(|part| part == "Env");
     if !under_env {
