@@ -110,3 +110,34 @@ for mode in cold warm; do
   done
 done
 echo "(ratio = sha256sum time / tool time; higher is faster)"
+
+# One flipped bit in the middle of the largest model must be found (exit 3, that file
+# "modified"); the bit is flipped back afterwards, whatever happens.
+largest=$(ls -S "${files[@]}" | head -1)
+flip() {
+  python3 - "$largest" <<'PY'
+import os, sys
+p = sys.argv[1]
+with open(p, "r+b") as f:
+    f.seek(os.path.getsize(p) // 2)
+    b = f.read(1)
+    f.seek(-1, 1)
+    f.write(bytes([b[0] ^ 0x10]))
+PY
+}
+flip
+trap 'flip; rm -rf "${WORK:-$work}"' EXIT
+rc=0
+t0=$(date +%s.%N)
+out=$("$bin" --json models verify latest) || rc=$?
+t1=$(date +%s.%N)
+flip
+trap 'rm -rf "$work"' EXIT
+found=$(printf '%s' "$out" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+print(",".join(m["path"] for m in r["report"]["models"] if m["status"] == "modified"))')
+echo
+echo "== one bit flipped in the middle of $largest ($(stat -c %s "$largest") bytes)"
+printf 'models verify: exit %d in %.2fs, modified: %s\n' "$rc" "$(echo "$t1 - $t0" | bc -l)" "${found:-none}"
+[ "$rc" -eq 3 ] && [ "$found" = "$largest" ] || { echo "the flipped bit was NOT found" >&2; exit 1; }
