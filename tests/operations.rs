@@ -226,7 +226,10 @@ fn failing_hook_stops_the_job_with_its_own_exit_code() {
         stdout(&out)
     );
     let reason = std::fs::read_to_string(&err_log).unwrap();
-    assert!(reason.contains("hooks: hook \"exit 7\" failed"), "{reason}");
+    assert!(
+        reason.contains("hooks: hook #1 (exit …) failed"),
+        "{reason}"
+    );
     for line in common::stderr(&out).lines() {
         let v: serde_json::Value = serde_json::from_str(line)
             .unwrap_or_else(|err| panic!("not a JSON log line ({err}): {line}"));

@@ -113,7 +113,7 @@ fn live_inputs(g: &Global, a: &Args) -> Result<Inputs> {
     match lifeboat::docker::Engine::connect().and_then(|e| gather::docker_live(&e)) {
         Ok(d) => inputs.docker = Some(d),
         Err(e) => {
-            eprintln!("warning: container checks skipped: {e}");
+            super::log::warn(&format!("container checks skipped: {e}"));
             inputs
                 .skipped
                 .push(format!("container-*: no Docker engine reachable ({e})"));

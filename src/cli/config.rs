@@ -49,7 +49,7 @@ fn check(g: &Global, a: &CheckArgs) -> Result<Exit> {
                     &serde_json::json!({ "file": file, "ok": false, "error": e.to_string() }),
                 )?;
             } else {
-                eprintln!("error: {e}");
+                super::log::error(&e.to_string());
             }
             return Ok(Exit::Usage);
         }
@@ -103,7 +103,7 @@ fn check(g: &Global, a: &CheckArgs) -> Result<Exit> {
         }))?;
     } else {
         for w in &warnings {
-            eprintln!("warning: {w}");
+            super::log::warn(&w.to_string());
         }
         let c = &cfg.containers;
         let what = [

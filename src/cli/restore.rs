@@ -178,10 +178,10 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             );
         }
         for w in &r.warnings {
-            eprintln!("warning: {w}");
+            super::log::warn(&w.to_string());
         }
         for e in &r.errors {
-            eprintln!("error: {e}");
+            super::log::error(&e.to_string());
         }
     }
     let files = if r.damaged > 0 {
@@ -243,10 +243,10 @@ fn run_docker(
             eprintln!("conflict: {c}");
         }
         for w in &report.warnings {
-            eprintln!("warning: {w}");
+            super::log::warn(&w.to_string());
         }
         for (n, e) in &report.failures {
-            eprintln!("error: container {n}: {e}");
+            super::log::error(&format!("container {n}: {e}"));
         }
         for (n, diffs) in &shown {
             for d in diffs {

@@ -45,7 +45,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         dry_run: a.dry_run,
         lock_wait: g.lock_wait,
     };
-    let warn = |m: String| bar.suspend(|| eprintln!("warning: {m}"));
+    let warn = |m: String| bar.suspend(|| super::log::warn(&m.to_string()));
     let r = rollback(&engine, &repo, &a.container, &opts, &bar, &warn).with_context(|| {
         format!(
             "rolling back {} (see `lifeboat snapshots --tag pre-update`; pick one with --snapshot)",
@@ -85,10 +85,10 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             }
         }
         for w in &report.warnings {
-            eprintln!("warning: {w}");
+            super::log::warn(&w.to_string());
         }
         for (n, e) in &report.failures {
-            eprintln!("error: container {n}: {e}");
+            super::log::error(&format!("container {n}: {e}"));
         }
         for (n, diffs) in &shown {
             for d in diffs {

@@ -420,15 +420,28 @@ pub fn repo_totals(repo: &Repository) -> Result<(u64, u64)> {
     Ok((count, bytes))
 }
 
+/// How a hook is named in logs and errors: its position and program, never its arguments
+/// (a command line may carry a credential).
+fn hook_name(i: usize, h: &str) -> String {
+    let program = h.split_whitespace().next().unwrap_or("");
+    let more = if h.split_whitespace().nth(1).is_some() {
+        " …"
+    } else {
+        ""
+    };
+    format!("hook #{} ({program}{more})", i + 1)
+}
+
 /// Run shell hooks in order; the first failure stops them. `error` is exported to `on_error`
 /// hooks as LIFEBOAT_ERROR.
 fn run_hooks(hooks: &[String], job: &str, error: Option<&str>, timeout: Duration) -> Result<()> {
-    for h in hooks {
+    for (i, h) in hooks.iter().enumerate() {
+        let name = hook_name(i, h);
         log::event(
             "info",
             "hook",
-            &format!("hook: {h}"),
-            serde_json::json!({ "hook": h }),
+            &format!("running {name}"),
+            serde_json::json!({ "hook": i + 1 }),
         );
         let mut cmd = Command::new("sh");
         // A hook's output goes to stderr: stdout carries the run's summary (`--json`).
@@ -440,9 +453,7 @@ fn run_hooks(hooks: &[String], job: &str, error: Option<&str>, timeout: Duration
         if let Some(e) = error {
             cmd.env("LIFEBOAT_ERROR", e);
         }
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("starting hook {h:?}"))?;
+        let mut child = cmd.spawn().with_context(|| format!("starting {name}"))?;
         let t = Instant::now();
         let status = loop {
             if let Some(st) = child.try_wait()? {
@@ -452,14 +463,14 @@ fn run_hooks(hooks: &[String], job: &str, error: Option<&str>, timeout: Duration
                 let _ = child.kill();
                 let _ = child.wait();
                 bail!(
-                    "hook {h:?} ran longer than {}s and was killed",
+                    "{name} ran longer than {}s and was killed",
                     timeout.as_secs()
                 );
             }
             std::thread::sleep(Duration::from_millis(50));
         };
         if !status.success() {
-            bail!("hook {h:?} failed ({status})");
+            bail!("{name} failed ({status})");
         }
     }
     Ok(())

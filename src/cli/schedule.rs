@@ -229,7 +229,7 @@ fn install_cron(g: &Global, a: &InstallArgs, s: &Schedule) -> Result<Exit> {
     let text = match schedule::render_cron(s) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("error: {e}");
+            super::log::error(&e.to_string());
             return Ok(Exit::Usage);
         }
     };

@@ -294,7 +294,7 @@ pub fn execute(g: &Global, repo: &Repository, a: &Args) -> Result<SnapshotResult
     };
     if let Some(c) = &capture {
         for n in &c.notices {
-            eprintln!("notice: {n}");
+            super::log::event("notice", "notice", &n.to_string(), serde_json::Value::Null);
         }
         paths.extend(c.compose_files());
     }

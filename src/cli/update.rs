@@ -133,7 +133,10 @@ fn run_resolved(g: &Global, a: &Resolved<'_>) -> Result<Exit> {
     }
 
     let plans: Vec<Plan> = if a.all {
-        outdated(&engine, a.pull, &|n| eprintln!("notice: {n}")).context(
+        outdated(&engine, a.pull, &|n| {
+            super::log::event("notice", "notice", &n.to_string(), serde_json::Value::Null)
+        })
+        .context(
             "finding containers to update (nothing was changed; without a registry, drop --pull)",
         )?
     } else {
@@ -264,7 +267,7 @@ fn show_plan(p: &Plan) {
 
 fn show_report(r: &UpdateReport, quiet: bool) {
     for w in &r.warnings {
-        eprintln!("warning: {w}");
+        super::log::warn(&w.to_string());
     }
     let name = &r.plan.container;
     match r.outcome {

@@ -45,10 +45,10 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         print_json(&r)?;
     } else {
         for w in &r.warnings {
-            eprintln!("warning: {w}");
+            super::log::warn(&w.to_string());
         }
         for e in &r.errors {
-            eprintln!("error: {e}");
+            super::log::error(&e.to_string());
         }
         if !g.quiet {
             println!(
