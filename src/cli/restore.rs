@@ -242,20 +242,7 @@ fn run_docker(
         for c in &report.conflicts {
             eprintln!("conflict: {c}");
         }
-        for w in &report.warnings {
-            super::log::warn(&w.to_string());
-        }
-        for (n, e) in &report.failures {
-            super::log::error(&format!("container {n}: {e}"));
-        }
-        for (n, diffs) in &shown {
-            for d in diffs {
-                eprintln!(
-                    "differs: container {n}: {}: snapshot {} , now {}",
-                    d.field, d.expected, d.actual
-                );
-            }
-        }
+        print_problems(&report, &shown);
         if a.dry_run {
             println!("dry run: nothing changed");
         } else if report.failures.is_empty() && report.differences.is_empty() {
@@ -444,4 +431,26 @@ fn host_undo(g: &Global, a: &Args, repo: &lifeboat::repo::Repository) -> Result<
     } else {
         Exit::Partial
     })
+}
+
+/// The warnings, failures and per-field differences of a deployment restore, on stderr (shared
+/// by `restore --containers` and `rollback`); `shown` are the differences as they may be shown.
+pub(super) fn print_problems(
+    report: &lifeboat::docker::apply::ApplyReport,
+    shown: &[(String, Vec<lifeboat::docker::compare::Difference>)],
+) {
+    for w in &report.warnings {
+        super::log::warn(w);
+    }
+    for (n, e) in &report.failures {
+        super::log::error(&format!("container {n}: {e}"));
+    }
+    for (n, diffs) in shown {
+        for d in diffs {
+            eprintln!(
+                "differs: container {n}: {}: snapshot {} , now {}",
+                d.field, d.expected, d.actual
+            );
+        }
+    }
 }

@@ -84,20 +84,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
                 );
             }
         }
-        for w in &report.warnings {
-            super::log::warn(&w.to_string());
-        }
-        for (n, e) in &report.failures {
-            super::log::error(&format!("container {n}: {e}"));
-        }
-        for (n, diffs) in &shown {
-            for d in diffs {
-                eprintln!(
-                    "differs: container {n}: {}: snapshot {} , now {}",
-                    d.field, d.expected, d.actual
-                );
-            }
-        }
+        super::restore::print_problems(report, &shown);
         if a.dry_run {
             println!("dry run: nothing changed");
         } else if report.failures.is_empty() {
