@@ -10,6 +10,25 @@ use crate::snapshot::entry::{Entry, Kind, Xattr};
 use crate::snapshot::pipeline::Session;
 use crate::util::{path_cmp, path_problem};
 
+/// What an owner that cannot be read or stored is recorded as: `nobody`, never root.
+const UNKNOWN_OWNER: u32 = 65534;
+
+/// A numeric owner from the archive; one that is unreadable or does not fit 32 bits is
+/// recorded as [`UNKNOWN_OWNER`] with a warning naming the file, never silently as root.
+fn owner_id(s: &Session<'_, '_>, path: &[u8], what: &str, id: Option<u64>) -> u32 {
+    match id.map(u32::try_from) {
+        Some(Ok(id)) => id,
+        Some(Err(_)) | None => {
+            let shown = id.map_or_else(|| "unreadable".to_string(), |i| i.to_string());
+            s.warn(format!(
+                "{}: {what} {shown} cannot be recorded; recorded as {UNKNOWN_OWNER} (nobody)",
+                crate::util::show(path)
+            ));
+            UNKNOWN_OWNER
+        }
+    }
+}
+
 /// Emit the entries of `tar` found under `strip` (the archive's top directory, e.g. `data` for
 /// an archive of `/data`), recorded below `as_path`. The engine writes archives in walk order,
 /// which is the tree's order; anything else is refused rather than silently reordered.
@@ -77,15 +96,20 @@ pub fn emit_tar(s: &Session<'_, '_>, tar: impl Read, strip: &str, as_path: &[u8]
         };
         let mut e = Entry::new(path, kind);
         e.mode = header.mode().unwrap_or(0o644) & 0o7777;
-        e.uid = header.uid().unwrap_or(0) as u32;
-        e.gid = header.gid().unwrap_or(0) as u32;
+        let (mut uid, mut gid) = (header.uid().ok(), header.gid().ok());
         e.user = header.username().ok().flatten().map(str::to_string);
         e.group = header.groupname().ok().flatten().map(str::to_string);
         e.mtime = (header.mtime().unwrap_or(0) as i64).saturating_mul(1_000_000_000);
         if let Ok(Some(pax)) = te.pax_extensions() {
             for ext in pax.flatten() {
                 let key = ext.key_bytes();
-                if key == b"mtime" {
+                // Owners beyond the header's octal field come as PAX records (Go's archive/tar).
+                if key == b"uid" || key == b"gid" {
+                    let v = std::str::from_utf8(ext.value_bytes())
+                        .ok()
+                        .and_then(|v| v.parse().ok());
+                    *(if key == b"uid" { &mut uid } else { &mut gid }) = v;
+                } else if key == b"mtime" {
                     if let Some(ns) = std::str::from_utf8(ext.value_bytes())
                         .ok()
                         .and_then(parse_pax_time)
@@ -98,6 +122,8 @@ pub fn emit_tar(s: &Session<'_, '_>, tar: impl Read, strip: &str, as_path: &[u8]
                 }
             }
         }
+        e.uid = owner_id(s, &e.path, "uid", uid);
+        e.gid = owner_id(s, &e.path, "gid", gid);
         e.xattrs.sort_by(|a, b| a.0.cmp(&b.0));
         e.atime = e.mtime;
         match kind {
@@ -179,6 +205,71 @@ fn parse_pax_time(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Entries and warnings of a tar stream run through a real snapshot session.
+    fn emitted(tar: Vec<u8>) -> (Vec<Entry>, Vec<String>) {
+        let d = tempfile::tempdir().unwrap();
+        let backend = std::sync::Arc::new(crate::repo::LocalBackend::new(d.path().join("r")));
+        let kdf = crate::crypto::KdfParams::new(8 * 1024, 1, 1);
+        let repo = crate::repo::Repository::init(backend, b"pw", kdf).unwrap();
+        let writer = repo.pack_writer();
+        let (tree, _, warnings) =
+            crate::snapshot::pipeline::run(&writer, &crate::progress::Silent, 1, |s| {
+                for dir in [&b"/"[..], b"/volumes"] {
+                    s.push(Entry::new(dir.to_vec(), Kind::Dir));
+                }
+                emit_tar(s, &tar[..], "v", b"/volumes/v")
+            })
+            .unwrap();
+        writer.finish().unwrap();
+        repo.load_index().unwrap();
+        let entries = crate::snapshot::tree::TreeReader::new(&repo, &tree)
+            .collect::<Result<Vec<_>>>()
+            .unwrap();
+        (entries, warnings)
+    }
+
+    /// Regression (issue 10, item 5): an owner the header field cannot hold came from a PAX
+    /// record and was lost; an unreadable one was silently recorded as root.
+    #[test]
+    fn owners_from_pax_records_and_unreadable_owners_warned() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        b.append_data(&mut h.clone(), "v/", std::io::empty())
+            .unwrap();
+        // A large uid, carried by a PAX record as Go's archive/tar writes it.
+        b.append_pax_extensions([("uid", &b"3000000000"[..]), ("gid", &b"70000"[..])])
+            .unwrap();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(1);
+        b.append_data(&mut h.clone(), "v/big", &b"x"[..]).unwrap();
+        // A header whose uid field is garbage.
+        let mut bad = h.clone();
+        bad.as_old_mut().uid = *b"zzzzzzz\0";
+        bad.set_cksum();
+        b.append_data(&mut bad, "v/garbled", &b"y"[..]).unwrap();
+        let (entries, warnings) = emitted(b.into_inner().unwrap());
+        let by_name = |n: &str| {
+            entries
+                .iter()
+                .find(|e| e.path.ends_with(n.as_bytes()))
+                .unwrap_or_else(|| panic!("{n} not emitted"))
+        };
+        assert_eq!(
+            (by_name("big").uid, by_name("big").gid),
+            (3_000_000_000, 70000)
+        );
+        assert_eq!(by_name("garbled").uid, UNKNOWN_OWNER);
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("/volumes/v/garbled") && w.contains("uid unreadable")),
+            "{warnings:?}"
+        );
+    }
 
     #[test]
     fn names_and_times() {

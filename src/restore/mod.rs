@@ -7,11 +7,12 @@
 //! writes go through [`target::Target`], which cannot be led outside the target.
 
 pub mod content;
+mod links;
 pub mod target;
+mod write;
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -19,22 +20,22 @@ use std::time::Duration;
 use rayon::prelude::*;
 use rustix::fs::{AtFlags, FileType, Mode};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::progress::Progress;
-use crate::repo::{BlobKind, Location, LockKind, Repository};
+use crate::repo::{LockKind, Repository};
 use crate::snapshot::entry::{Content, Entry, Kind};
 use crate::snapshot::manifest::Snapshot;
 use crate::snapshot::tree::TreeReader;
 use crate::util::is_within;
-use target::{MetaProblems, Obj, Target, apply_metadata, create_temp, errno_io};
+use target::{
+    Existing, InPlace, MetaProblems, Obj, Target, apply_metadata, create_temp, errno_io,
+    open_created,
+};
 
 /// Entries handled per batch: bounds memory on huge snapshots.
 const BATCH: usize = 4096;
-/// Chunks of one file decoded in parallel.
-const WINDOW: usize = 8;
 
 #[derive(Debug, Clone)]
 pub struct RestoreOptions {
@@ -114,6 +115,12 @@ struct Ctx<'a> {
     opts: &'a RestoreOptions,
     progress: &'a dyn Progress,
     report: Mutex<RestoreReport>,
+    /// (device, inode) of each restored file that has further hard links in the snapshot, by
+    /// path: later `hardlink` entries link to exactly that inode.
+    linked: Mutex<HashMap<Vec<u8>, (u64, u64)>>,
+    /// Files kept in place whose further links must be the snapshot's own before their
+    /// metadata is applied (see `links::settle`).
+    deferred: Mutex<HashMap<Vec<u8>, links::Deferred>>,
 }
 
 impl Ctx<'_> {
@@ -141,6 +148,16 @@ impl Ctx<'_> {
         r.errors.push(format!("{}: {err}", e.path_str()));
         if err.is_integrity() {
             r.damaged += 1;
+        }
+    }
+
+    /// Record the inode of a restored file that later `hardlink` entries may name.
+    fn remember_link(&self, e: &Entry, file: &std::fs::File) {
+        if e.nlink > 1 {
+            if let Ok(st) = rustix::fs::fstat(file) {
+                let mut linked = self.linked.lock().expect("links");
+                linked.insert(e.path.clone(), (st.st_dev, st.st_ino));
+            }
         }
     }
 
@@ -201,6 +218,8 @@ pub fn restore_tree(
         opts,
         progress,
         report: Mutex::new(RestoreReport::default()),
+        linked: Mutex::new(HashMap::new()),
+        deferred: Mutex::new(HashMap::new()),
     };
     progress.start("restore", total_bytes);
     let mut dirs: Vec<Entry> = Vec::new();
@@ -260,6 +279,8 @@ pub fn restore_tree(
                 link_alias.insert(t, e.path.clone());
                 e.kind = Kind::File;
                 e.target = None;
+                // Further names link to this one (see `Ctx::remember_link`).
+                e.nlink = e.nlink.max(2);
                 e.size = first.size;
                 e.content = first.content;
             }
@@ -276,6 +297,9 @@ pub fn restore_tree(
     }
     process_batch(&ctx, batch);
     crate::interrupt::check()?;
+    if !opts.dry_run {
+        links::settle(&ctx);
+    }
     let unmatched: Vec<String> = opts
         .includes
         .iter()
@@ -362,22 +386,6 @@ fn process_batch(ctx: &Ctx<'_>, batch: Vec<Entry>) {
     }
 }
 
-/// SHA-256 of an existing regular file, if it is one and has `size` bytes.
-fn existing_digest(dir: &OwnedFd, name: &[u8], size: u64) -> Option<[u8; 32]> {
-    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
-    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile || st.st_size as u64 != size {
-        return None;
-    }
-    let fd = rustix::fs::openat(
-        dir,
-        name,
-        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()?;
-    crate::util::sha256_of(std::fs::File::from(fd)).ok()
-}
-
 fn kind_at(dir: &OwnedFd, name: &[u8]) -> Option<FileType> {
     rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
         .ok()
@@ -406,10 +414,22 @@ fn restore_file(ctx: &Ctx<'_>, e: &Entry) -> Result<FileOutcome> {
             ctx.show(&e.path)
         )));
     }
-    if let Some(d) = &dir {
-        if existing == Some(FileType::RegularFile)
-            && existing_digest(d, name, e.size) == Some(content.sha256)
-        {
+    // An existing regular file is opened once; everything decided about it goes through that
+    // descriptor (see `Existing`), so a name swapped in meanwhile is never acted on.
+    let present = match (&dir, existing) {
+        (Some(d), Some(FileType::RegularFile)) => Existing::open(d, name),
+        _ => None,
+    };
+    if let Some(old) = &present {
+        let same_bytes = old.stat.st_size as u64 == e.size
+            && crate::util::sha256_of(&old.file).ok() == Some(content.sha256);
+        let in_place = match old.in_place(e, ctx.opts.owners) {
+            // The other links are checked once every name of the snapshot is in place.
+            InPlace::IfLinksAccountedFor if e.nlink > 1 => InPlace::IfLinksAccountedFor,
+            InPlace::IfLinksAccountedFor => InPlace::No,
+            other => other,
+        };
+        if same_bytes && in_place != InPlace::No {
             if ctx.opts.dry_run {
                 return Ok(FileOutcome::Planned(Planned {
                     action: "keep",
@@ -417,21 +437,18 @@ fn restore_file(ctx: &Ctx<'_>, e: &Entry) -> Result<FileOutcome> {
                     size: e.size,
                 }));
             }
-            // Same bytes: only the metadata may need fixing.
-            let fd = rustix::fs::openat(
-                &**d,
-                name,
-                rustix::fs::OFlags::RDONLY
-                    | rustix::fs::OFlags::NOFOLLOW
-                    | rustix::fs::OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(|err| Error::io(ctx.show(&e.path), errno_io(err)))?;
-            let mut problems = MetaProblems::default();
-            apply_metadata(Obj::Fd(fd.as_fd()), e, ctx.opts.owners, &mut problems);
-            ctx.warn(&e.path, problems);
+            ctx.remember_link(e, &old.file);
+            if in_place == InPlace::Yes {
+                let mut problems = MetaProblems::default();
+                apply_metadata(Obj::Fd(old.file.as_fd()), e, ctx.opts.owners, &mut problems);
+                ctx.warn(&e.path, problems);
+            } else {
+                links::defer(ctx, e, &old.stat);
+            }
             return Ok(FileOutcome::Unchanged);
         }
+        // Other bytes, or an inode that is linked elsewhere or belongs to someone else: a
+        // fresh, verified copy replaces the name and the old inode is left as it was.
     }
     if ctx.opts.dry_run {
         let action = if existing.is_some() {
@@ -446,8 +463,20 @@ fn restore_file(ctx: &Ctx<'_>, e: &Entry) -> Result<FileOutcome> {
         }));
     }
     let dir = dir.expect("created when not a dry run");
-    let (tmp, file) = create_temp(&dir).map_err(|err| Error::io(ctx.show(&e.path), err))?;
-    let written = write_content(ctx, &file, e, content).and_then(|n| {
+    write_staged(ctx, e, content, &dir, name).map(FileOutcome::Written)
+}
+
+/// Write a file under a temporary name in `dir`, verify it, give it its metadata and rename
+/// it to `name`: an existing file is replaced only by a complete, verified one.
+fn write_staged(
+    ctx: &Ctx<'_>,
+    e: &Entry,
+    content: &Content,
+    dir: &OwnedFd,
+    name: &[u8],
+) -> Result<u64> {
+    let (tmp, file) = create_temp(dir).map_err(|err| Error::io(ctx.show(&e.path), err))?;
+    let written = write::write_content(ctx, &file, e, content).and_then(|n| {
         let mut problems = MetaProblems::default();
         apply_metadata(Obj::Fd(file.as_fd()), e, ctx.opts.owners, &mut problems);
         ctx.warn(&e.path, problems);
@@ -455,192 +484,18 @@ fn restore_file(ctx: &Ctx<'_>, e: &Entry) -> Result<FileOutcome> {
             file.sync_all()
                 .map_err(|err| Error::io(ctx.show(&e.path), err))?;
         }
-        rustix::fs::renameat(&*dir, tmp.as_str(), &*dir, name)
+        ctx.remember_link(e, &file);
+        rustix::fs::renameat(dir, tmp.as_str(), dir, name)
             .map_err(|err| Error::io(ctx.show(&e.path), errno_io(err)))?;
         if ctx.opts.durable {
-            rustix::fs::fsync(&*dir).map_err(|err| Error::io(ctx.show(&e.path), errno_io(err)))?;
+            rustix::fs::fsync(dir).map_err(|err| Error::io(ctx.show(&e.path), errno_io(err)))?;
         }
         Ok(n)
     });
     if written.is_err() {
-        let _ = rustix::fs::unlinkat(&*dir, tmp.as_str(), AtFlags::empty());
+        let _ = rustix::fs::unlinkat(dir, tmp.as_str(), AtFlags::empty());
     }
-    Ok(FileOutcome::Written(written?))
-}
-
-/// Write a file's chunks (decoded in parallel, written in order) and verify its SHA-256.
-fn write_content(ctx: &Ctx<'_>, file: &std::fs::File, e: &Entry, content: &Content) -> Result<u64> {
-    let object = format!("file {}", e.path_str());
-    let locs = content
-        .chunks
-        .iter()
-        .map(|id| ctx.repo.locate(BlobKind::Data, id))
-        .collect::<Result<Vec<_>>>()?;
-    let stored: u64 = locs.iter().map(|l| u64::from(l.raw_len)).sum();
-    let expected = content
-        .extents
-        .as_ref()
-        .map_or(e.size, |x| x.iter().map(|r| r.1).sum());
-    if stored != expected {
-        return Err(Error::corrupt(
-            &object,
-            format!("chunks hold {stored} bytes, the entry expects {expected}"),
-        ));
-    }
-    let mut placer = Placer::new(content.extents.as_deref(), e.size);
-    if content.extents.is_some() {
-        file.set_len(e.size)
-            .map_err(|err| Error::io(&object, err))?;
-    }
-    // Decode window i+1 in parallel while window i is hashed and written in order.
-    let decode = |ids: &[Id], locs: &[Location]| -> Result<Vec<Vec<u8>>> {
-        ids.par_iter()
-            .zip(locs.par_iter())
-            .map(|(id, loc)| {
-                let mut sealed = ctx.repo.read_pack_range(
-                    &loc.pack,
-                    u64::from(loc.offset),
-                    loc.stored_len as usize,
-                )?;
-                ctx.repo
-                    .open_blob_in_place(BlobKind::Data, id, loc, &mut sealed)
-            })
-            .collect()
-    };
-    let mut windows = content.chunks.chunks(WINDOW).zip(locs.chunks(WINDOW));
-    let mut ready = match windows.next() {
-        Some((ids, locs)) => decode(ids, locs)?,
-        None => Vec::new(),
-    };
-    // Start writing back what earlier windows wrote, so the final flush (`sync`) has little
-    // left to wait for; written pages are dropped from the cache once clean.
-    let mut writeback = Writeback::new(ctx.opts.sync);
-    loop {
-        crate::interrupt::check()?;
-        let next = windows.next();
-        let (written, decoded) = rayon::join(
-            || -> Result<()> {
-                for data in &ready {
-                    placer
-                        .write(file, data)
-                        .map_err(|err| Error::io(&object, err))?;
-                    ctx.progress.advance(data.len() as u64);
-                }
-                writeback.advance(file, placer.pos);
-                Ok(())
-            },
-            || next.map(|(ids, locs)| decode(ids, locs)),
-        );
-        written?;
-        match decoded {
-            Some(d) => ready = d?,
-            None => break,
-        }
-    }
-    let digest = placer.finish();
-    if digest != content.sha256 {
-        return Err(Error::corrupt(
-            &object,
-            "SHA-256 of the restored bytes differs from the snapshot's",
-        ));
-    }
-    Ok(expected)
-}
-
-/// Early, asynchronous writeback of a file being restored. `POSIX_FADV_DONTNEED` makes Linux
-/// start writing the range's dirty pages without waiting for them (and drop the clean ones),
-/// which overlaps the disk writes with decoding instead of leaving them all to the final
-/// `syncfs`. Advice only: failures are ignored.
-struct Writeback {
-    enabled: bool,
-    /// End of the range already handed to the kernel.
-    started: u64,
-}
-
-impl Writeback {
-    /// Ranges smaller than this are left to the final flush.
-    const MIN_RANGE: u64 = 8 << 20;
-
-    fn new(enabled: bool) -> Self {
-        Writeback {
-            enabled,
-            started: 0,
-        }
-    }
-
-    fn advance(&mut self, file: &std::fs::File, written_to: u64) {
-        if !self.enabled || written_to < self.started + Self::MIN_RANGE {
-            return;
-        }
-        let len = std::num::NonZeroU64::new(written_to - self.started);
-        let _ = rustix::fs::fadvise(file, self.started, len, rustix::fs::Advice::DontNeed);
-        self.started = written_to;
-    }
-}
-
-/// Maps the chunk stream onto file offsets (through sparse extents) and hashes the logical
-/// file, holes included.
-struct Placer<'x> {
-    extents: Option<&'x [(u64, u64)]>,
-    size: u64,
-    idx: usize,
-    used: u64,
-    pos: u64,
-    sha: Sha256,
-}
-
-impl<'x> Placer<'x> {
-    fn new(extents: Option<&'x [(u64, u64)]>, size: u64) -> Self {
-        Placer {
-            extents,
-            size,
-            idx: 0,
-            used: 0,
-            pos: 0,
-            sha: Sha256::new(),
-        }
-    }
-
-    fn hash_zeros_to(&mut self, end: u64) {
-        if end > self.pos {
-            crate::util::sha256_zeros(&mut self.sha, end - self.pos);
-            self.pos = end;
-        }
-    }
-
-    fn write(&mut self, file: &std::fs::File, mut data: &[u8]) -> std::io::Result<()> {
-        let Some(ext) = self.extents else {
-            file.write_all_at(data, self.pos)?;
-            self.sha.update(data);
-            self.pos += data.len() as u64;
-            return Ok(());
-        };
-        while !data.is_empty() {
-            let &(off, len) = ext
-                .get(self.idx)
-                .ok_or_else(|| std::io::Error::other("more data than extents"))?;
-            let room = (len - self.used) as usize;
-            if room == 0 {
-                self.idx += 1;
-                self.used = 0;
-                continue;
-            }
-            let k = room.min(data.len());
-            let at = off + self.used;
-            self.hash_zeros_to(at);
-            file.write_all_at(&data[..k], at)?;
-            self.sha.update(&data[..k]);
-            self.pos = at + k as u64;
-            self.used += k as u64;
-            data = &data[k..];
-        }
-        Ok(())
-    }
-
-    fn finish(mut self) -> [u8; 32] {
-        self.hash_zeros_to(self.size);
-        self.sha.finalize().into()
-    }
+    written
 }
 
 /// Symlinks, hard links, FIFOs, device nodes and sockets: created under a temporary name,
@@ -668,31 +523,15 @@ fn restore_other(ctx: &Ctx<'_>, e: &Entry) -> Result<()> {
     let tmp = target::temp_name();
     let io = |err: rustix::io::Errno| Error::io(&shown, errno_io(err));
     let mut problems = MetaProblems::default();
-    match e.kind {
+    let created = match e.kind {
         Kind::Symlink => {
             let t = e.target.as_deref().unwrap_or_default();
             rustix::fs::symlinkat(t, &*dir, tmp.as_str()).map_err(io)?;
-            let obj = Obj::At {
-                dir: &dir,
-                name: tmp.as_bytes(),
-                symlink: true,
-            };
-            apply_metadata(obj, e, ctx.opts.owners, &mut problems);
+            Some(FileType::Symlink)
         }
         Kind::Hardlink => {
-            let t = e.target.as_deref().unwrap_or_default();
-            let (tdir, tname) = ctx.target().parent_of(t, false)?;
-            rustix::fs::linkat(&*tdir, tname, &*dir, tmp.as_str(), AtFlags::empty()).map_err(
-                |err| {
-                    Error::io(
-                        &shown,
-                        std::io::Error::new(
-                            errno_io(err).kind(),
-                            format!("link to {}: {}", crate::util::show(t), errno_io(err)),
-                        ),
-                    )
-                },
-            )?;
+            links::link_restored(ctx, e, &dir, &tmp)?;
+            None
         }
         Kind::Fifo | Kind::Chardev | Kind::Blockdev | Kind::Socket => {
             let ft = match e.kind {
@@ -716,14 +555,24 @@ fn restore_other(ctx: &Ctx<'_>, e: &Entry) -> Result<()> {
                 e.rdev.unwrap_or(0),
             )
             .map_err(io)?;
-            let obj = Obj::At {
-                dir: &dir,
-                name: tmp.as_bytes(),
-                symlink: false,
-            };
-            apply_metadata(obj, e, ctx.opts.owners, &mut problems);
+            Some(ft)
         }
         Kind::File | Kind::Dir => unreachable!("handled elsewhere"),
+    };
+    if let Some(kind) = created {
+        // Metadata through a descriptor of exactly the object just made (see `open_created`).
+        let fd = match open_created(&dir, tmp.as_bytes(), kind) {
+            Ok(fd) => fd,
+            Err(err) => {
+                let _ = rustix::fs::unlinkat(&*dir, tmp.as_str(), AtFlags::empty());
+                return Err(Error::io(&shown, err));
+            }
+        };
+        let obj = Obj::Path {
+            fd: fd.as_fd(),
+            symlink: kind == FileType::Symlink,
+        };
+        apply_metadata(obj, e, ctx.opts.owners, &mut problems);
     }
     let renamed = rustix::fs::renameat(&*dir, tmp.as_str(), &*dir, name);
     // rename(2) between two links of the same inode succeeds without doing anything (a hard

@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::{BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -219,23 +218,20 @@ impl MetaProblems {
     }
 }
 
-/// The object metadata is applied to: an open file or directory, or a name in a directory
-/// (symlinks and special files, which are never opened or followed).
+/// The object metadata is applied to, always by descriptor, never by name: a name in a
+/// directory someone else can write may name another inode by the time it is used.
 pub enum Obj<'a> {
+    /// An open regular file or directory.
     Fd(BorrowedFd<'a>),
-    At {
-        dir: &'a OwnedFd,
-        name: &'a [u8],
-        symlink: bool,
-    },
+    /// An `O_PATH` descriptor of a symlink or special file, which are never opened for I/O
+    /// (see [`open_created`]). Metadata goes through `/proc/self/fd/N`, which names exactly
+    /// this inode: the kernel resolves the magic link to it and does not follow it further.
+    Path { fd: BorrowedFd<'a>, symlink: bool },
 }
 
 impl Obj<'_> {
-    /// `/proc/self/fd/<dir>/<name>`: a path whose last component is not followed by `l*xattr`.
-    fn proc_path(dir: &OwnedFd, name: &[u8]) -> Vec<u8> {
-        let mut p = format!("/proc/self/fd/{}/", std::os::fd::AsRawFd::as_raw_fd(dir)).into_bytes();
-        p.extend_from_slice(name);
-        p
+    fn proc_path(fd: BorrowedFd<'_>) -> String {
+        format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd))
     }
 
     fn list_xattrs(&self) -> Result<Vec<Vec<u8>>, Errno> {
@@ -243,10 +239,7 @@ impl Obj<'_> {
         loop {
             let n = match self {
                 Obj::Fd(fd) => rustix::fs::flistxattr(fd, &mut buf[..]),
-                Obj::At { dir, name, .. } => rustix::fs::llistxattr(
-                    std::ffi::OsStr::from_bytes(&Self::proc_path(dir, name)),
-                    &mut buf[..],
-                ),
+                Obj::Path { fd, .. } => rustix::fs::listxattr(Self::proc_path(*fd), &mut buf[..]),
             };
             match n {
                 Ok(n) => {
@@ -265,24 +258,99 @@ impl Obj<'_> {
     fn set_xattr(&self, xname: &[u8], value: &[u8]) -> Result<(), Errno> {
         match self {
             Obj::Fd(fd) => rustix::fs::fsetxattr(fd, xname, value, XattrFlags::empty()),
-            Obj::At { dir, name, .. } => rustix::fs::lsetxattr(
-                std::ffi::OsStr::from_bytes(&Self::proc_path(dir, name)),
-                xname,
-                value,
-                XattrFlags::empty(),
-            ),
+            Obj::Path { fd, .. } => {
+                rustix::fs::setxattr(Self::proc_path(*fd), xname, value, XattrFlags::empty())
+            }
         }
     }
 
     fn remove_xattr(&self, xname: &[u8]) -> Result<(), Errno> {
         match self {
             Obj::Fd(fd) => rustix::fs::fremovexattr(fd, xname),
-            Obj::At { dir, name, .. } => rustix::fs::lremovexattr(
-                std::ffi::OsStr::from_bytes(&Self::proc_path(dir, name)),
-                xname,
-            ),
+            Obj::Path { fd, .. } => rustix::fs::removexattr(Self::proc_path(*fd), xname),
         }
     }
+}
+
+/// Open an object restore has just created under a temporary name in `dir`, for its metadata:
+/// an `O_PATH` descriptor (a device or FIFO is never opened for I/O), checked to be what was
+/// created (`kind`, one link, on `dir`'s filesystem). Someone who can write `dir` may have
+/// swapped the name in between; then the restore of this object fails instead of changing
+/// another inode.
+pub fn open_created(dir: &OwnedFd, name: &[u8], kind: FileType) -> std::io::Result<OwnedFd> {
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(errno_io)?;
+    let st = rustix::fs::fstat(&fd).map_err(errno_io)?;
+    let dir_dev = rustix::fs::fstat(dir).map_err(errno_io)?.st_dev;
+    if FileType::from_raw_mode(st.st_mode) != kind || st.st_nlink != 1 || st.st_dev != dir_dev {
+        return Err(std::io::Error::other(
+            "replaced by another file while being restored; not touched",
+        ));
+    }
+    Ok(fd)
+}
+
+/// A regular file already present where a file is to be restored, opened once: its size, its
+/// content and, when it already holds the right bytes, its metadata are all read and changed
+/// through this one descriptor.
+pub struct Existing {
+    pub file: File,
+    pub stat: rustix::fs::Stat,
+    /// Whether it lives on its directory's filesystem (not a file mounted over the name).
+    pub same_dev: bool,
+}
+
+impl Existing {
+    /// Open `name` in `dir` if it is a regular file (never following a symlink, never
+    /// blocking on a FIFO swapped in, never becoming a controlling terminal).
+    pub fn open(dir: &OwnedFd, name: &[u8]) -> Option<Existing> {
+        let fd = rustix::fs::openat(
+            dir,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?;
+        let stat = rustix::fs::fstat(&fd).ok()?;
+        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+            return None;
+        }
+        let dir_dev = rustix::fs::fstat(dir).ok()?.st_dev;
+        Some(Existing {
+            file: File::from(fd),
+            same_dev: stat.st_dev == dir_dev,
+            stat,
+        })
+    }
+
+    /// Whether `e`'s metadata can be applied to this inode without giving it away. A change
+    /// of owner is only ever made on an inode restore created itself (a process of the
+    /// present owner may hold it open for writing), and never on one that lives on another
+    /// filesystem than its directory or has links the snapshot may not account for.
+    pub fn in_place(&self, e: &Entry, owners: bool) -> InPlace {
+        let owner_kept = !owners || (self.stat.st_uid == e.uid && self.stat.st_gid == e.gid);
+        if !owner_kept || !self.same_dev {
+            InPlace::No
+        } else if self.stat.st_nlink == 1 {
+            InPlace::Yes
+        } else {
+            InPlace::IfLinksAccountedFor
+        }
+    }
+}
+
+/// Whether an existing file's metadata may be fixed in place (see [`Existing::in_place`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InPlace {
+    Yes,
+    /// Only once every other link is known to be one of the snapshot's own names.
+    IfLinksAccountedFor,
+    No,
 }
 
 /// The mode to restore. When owners are not restored, set-user/group-ID bits of someone
@@ -310,9 +378,7 @@ pub fn apply_metadata(obj: Obj<'_>, e: &Entry, owners: bool, problems: &mut Meta
         let gid = Some(rustix::process::Gid::from_raw(e.gid));
         let r = match &obj {
             Obj::Fd(fd) => rustix::fs::fchown(fd, uid, gid),
-            Obj::At { dir, name, .. } => {
-                rustix::fs::chownat(dir, *name, uid, gid, AtFlags::SYMLINK_NOFOLLOW)
-            }
+            Obj::Path { fd, .. } => rustix::fs::chownat(fd, "", uid, gid, AtFlags::EMPTY_PATH),
         };
         if let Err(err) = r {
             problems.note("owner", err);
@@ -327,10 +393,9 @@ pub fn apply_metadata(obj: Obj<'_>, e: &Entry, owners: bool, problems: &mut Meta
     }
     let r = match &obj {
         Obj::Fd(fd) => rustix::fs::fchmod(fd, Mode::from_raw_mode(mode)),
-        Obj::At { symlink: true, .. } => Ok(()),
-        Obj::At { dir, name, .. } => {
-            rustix::fs::chmodat(dir, *name, Mode::from_raw_mode(mode), AtFlags::empty())
-        }
+        // A symlink has no mode of its own on Linux.
+        Obj::Path { symlink: true, .. } => Ok(()),
+        Obj::Path { fd, .. } => rustix::fs::chmod(Obj::proc_path(*fd), Mode::from_raw_mode(mode)),
     };
     if let Err(err) = r {
         problems.note("mode", err);
@@ -357,9 +422,12 @@ pub fn apply_metadata(obj: Obj<'_>, e: &Entry, owners: bool, problems: &mut Meta
     }
     let r = match &obj {
         Obj::Fd(fd) => rustix::fs::futimens(fd, &timestamps(e)),
-        Obj::At { dir, name, .. } => {
-            rustix::fs::utimensat(dir, *name, &timestamps(e), AtFlags::SYMLINK_NOFOLLOW)
-        }
+        Obj::Path { fd, .. } => rustix::fs::utimensat(
+            rustix::fs::CWD,
+            Obj::proc_path(*fd),
+            &timestamps(e),
+            AtFlags::empty(),
+        ),
     };
     if let Err(err) = r {
         problems.note("times", err);
