@@ -159,6 +159,9 @@ pub struct RetentionConfig {
 pub struct PruneConfig {
     /// Prune when the last prune is older than this (default 7d); `0` never prunes.
     pub every: Option<String>,
+    /// How long a pack a prune marked unused stays before a later prune deletes it
+    /// (default 23h; FORMAT.md §11).
+    pub grace: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -286,6 +289,7 @@ impl Config {
             ("repository", "lock_wait", &r.lock_wait),
             ("hooks", "timeout", &self.hooks.timeout),
             ("prune", "every", &self.prune.every),
+            ("prune", "grace", &self.prune.grace),
             (
                 "schedule",
                 "randomized_delay",

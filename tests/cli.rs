@@ -193,7 +193,10 @@ fn help_of_every_command_succeeds_and_names_its_key_flags() {
                 "--dry-run",
             ],
         ),
-        (&["prune", "--help"], &["--repack-unused", "--dry-run"]),
+        (
+            &["prune", "--help"],
+            &["--repack-unused", "--dry-run", "--grace"],
+        ),
         (&["unlock", "--help"], &["--remove-all"]),
         (&["completions", "--help"], &["bash", "zsh", "fish"]),
         (&["man", "--help"], &["<DIR>"]),
@@ -707,7 +710,13 @@ fn prune_after_forget_frees_space_and_verify_still_passes() {
         "dry run deleted data: {dry:#}"
     );
 
+    // The first prune only marks the unused data (a snapshot running elsewhere may still
+    // use it); a prune after the grace period deletes it.
     let v = e.ok_json(&["prune"]);
+    assert!(common::du_bytes(&data) >= before, "deleted at once: {v:#}");
+    assert!(v["bytes_pending"].as_u64().unwrap() > 5 << 19, "{v:#}");
+    assert!(v["next_deletion"].is_string(), "{v:#}");
+    let v = e.ok_json(&["prune", "--grace", "0s"]);
     let after = common::du_bytes(&data);
     assert!(
         after + (5 << 19) < before,

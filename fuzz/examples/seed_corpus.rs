@@ -140,10 +140,12 @@ fn index_seeds(dir: &Path) {
                     (BlobKind::Data, id(1), 0, 1041, 1000),
                     (BlobKind::Data, id(2), 1041, 541, 500),
                 ],
+                condemned: None,
             },
             IndexPack {
                 id: id(8),
                 blobs: vec![(BlobKind::Tree, id(3), 0, 100, 60)],
+                condemned: Some("2026-12-01T00:00:00Z".into()),
             },
         ],
     };

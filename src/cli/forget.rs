@@ -2,7 +2,7 @@
 
 use anyhow::{Result, bail};
 use lifeboat::ops::forget::{GroupBy, Policy, Within, forget_by_policy};
-use lifeboat::ops::prune::{PruneOptions, prune};
+use lifeboat::ops::prune::prune;
 use lifeboat::repo::{FileType, LockKind};
 use lifeboat::snapshot::select::{self, Filter};
 
@@ -121,14 +121,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     }
     if a.prune && !a.dry_run {
         let bar = g.progress();
-        let r = prune(
-            &repo,
-            &PruneOptions {
-                lock_wait: g.lock_wait,
-                ..Default::default()
-            },
-            &bar,
-        )?;
+        let r = prune(&repo, &super::prune::options(g, None), &bar)?;
         if !g.json && !g.quiet {
             super::prune::print(&r, false);
         }

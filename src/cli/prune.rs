@@ -11,23 +11,60 @@ pub struct Args {
     /// Repack a pack when at least this percentage of it is unused.
     #[arg(long, default_value_t = 20, value_name = "PERCENT")]
     pub repack_unused: u8,
+    /// Delete unused data only this long after a prune first found it unused, so that a
+    /// snapshot running meanwhile (on any host, whatever its locks say) never loses data it
+    /// deduplicated against [default: `prune.grace` of the configuration, else 23h]. With 0s
+    /// the next prune deletes what this one found unused.
+    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
+    pub grace: Option<std::time::Duration>,
     /// Show what would be done, change nothing.
     #[arg(long)]
     pub dry_run: bool,
 }
 
+/// Prune options from the configuration and the command line (`grace` when given).
+pub fn options(g: &Global, grace: Option<std::time::Duration>) -> PruneOptions {
+    let configured = g
+        .cfg()
+        .and_then(|c| lifeboat::config::Config::duration(&c.prune.grace));
+    PruneOptions {
+        grace: grace
+            .or(configured)
+            .unwrap_or(lifeboat::ops::prune::DEFAULT_GRACE),
+        lock_wait: g.lock_wait,
+        ..PruneOptions::default()
+    }
+}
+
 pub fn print(r: &PruneReport, dry: bool) {
+    let (deleted, condemned) = if dry {
+        ("would delete", "would mark")
+    } else {
+        ("deleted", "marked")
+    };
     println!(
-        "{}{} of {} packs deleted, {} repacked ({} moved), {} unindexed packs removed; {} freed of {}",
-        if dry { "would prune: " } else { "" },
+        "{deleted} {} of {} packs ({} freed of {}), repacked {} ({} moved)",
         r.packs_deleted,
         r.packs_total,
+        human_bytes(r.bytes_freed),
+        human_bytes(r.bytes_before),
         r.packs_repacked,
         human_bytes(r.bytes_repacked),
-        r.packs_unindexed_deleted,
-        human_bytes(r.bytes_freed),
-        human_bytes(r.bytes_before)
     );
+    if r.packs_condemned > 0 || r.packs_pending > 0 {
+        println!(
+            "{condemned} {} pack(s) unused ({} in all waiting for deletion); a prune after {} deletes them",
+            r.packs_condemned,
+            human_bytes(r.bytes_pending),
+            r.next_deletion.as_deref().unwrap_or("the grace period"),
+        );
+    }
+    if r.packs_rescued > 0 {
+        println!(
+            "took {} pack(s) marked unused back into use: a snapshot references them",
+            r.packs_rescued
+        );
+    }
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
@@ -38,7 +75,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let opts = PruneOptions {
         repack_threshold: f64::from(a.repack_unused) / 100.0,
         dry_run: a.dry_run,
-        lock_wait: g.lock_wait,
+        ..options(g, a.grace)
     };
     let bar = g.progress();
     let r = prune(&repo, &opts, &bar)?;

@@ -12,7 +12,7 @@ use chrono::Utc;
 use lifeboat::config::Config;
 use lifeboat::ops::forget::{GroupBy, forget_by_policy};
 use lifeboat::ops::metrics::{RunMetrics, StepMetrics, write_textfile};
-use lifeboat::ops::prune::{PruneOptions, prune};
+use lifeboat::ops::prune::prune;
 use lifeboat::ops::runlog::{self, RunRecord, StepRecord};
 use lifeboat::ops::verify::{VerifyOptions, verify};
 use lifeboat::repo::Repository;
@@ -232,14 +232,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     } else {
         step("prune", |s| {
             let bar = g.progress();
-            let r = prune(
-                &repo,
-                &PruneOptions {
-                    lock_wait: g.lock_wait,
-                    ..Default::default()
-                },
-                &bar,
-            )?;
+            let r = prune(&repo, &super::prune::options(g, None), &bar)?;
             s.message = format!("{} freed", human_bytes(r.bytes_freed));
             Ok(())
         })

@@ -13,20 +13,8 @@ use crate::id::Id;
 use crate::repo::Repository;
 use crate::repo::index::IdSet;
 use crate::snapshot::manifest::Snapshot;
-use crate::snapshot::tree::TreeReader;
 
 /// Every blob (tree and data) the given snapshots reference.
 pub fn referenced_blobs(repo: &Repository, snapshots: &[(Id, Snapshot)]) -> Result<IdSet> {
-    let mut used = IdSet::default();
-    for (_, s) in snapshots {
-        for tree in s.trees() {
-            used.extend(tree.iter().copied());
-            for e in TreeReader::new(repo, tree) {
-                if let Some(c) = e?.content {
-                    used.extend(c.chunks);
-                }
-            }
-        }
-    }
-    Ok(used)
+    crate::snapshot::tree::referenced_blobs(repo, snapshots.iter().map(|(_, s)| s))
 }

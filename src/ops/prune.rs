@@ -1,10 +1,22 @@
-//! `prune`: delete data no snapshot references and repack packs that are mostly unused.
+//! `prune`: delete data no snapshot references and repack packs that are mostly unused, in two
+//! phases (FORMAT.md §11).
+//!
+//! A snapshot that began before a prune may have deduplicated against blobs no saved snapshot
+//! references yet; locks are meant to keep prune out meanwhile, but a lock can be misjudged
+//! (a host whose clock runs ahead, a crashed host's lock cleared by hand, object storage with no
+//! atomic rename). So no prune deletes data it has just found unused. Phase 1 *condemns* the
+//! packs nothing references (and the packs it repacked): they stay readable, but writers stop
+//! deduplicating against them. Phase 2, in a later prune at least the grace period after the
+//! condemnation, deletes a condemned pack only if still no snapshot needs a blob that lives
+//! only there; a condemned pack a snapshot needs is taken back into use. A writer whose run
+//! outlasts the grace period is caught at commit (`repo::commit`).
 //!
 //! Order of work makes every interruption harmless: (1) copy still-used blobs out of packs to
 //! be repacked into new packs; (2) write a complete new index; (3) delete the old index files;
-//! (4) delete the emptied packs. Until (2) the old index is valid; after (2) the new one is;
-//! data is deleted only once no index points at it. Leftover packs of an interrupted run are
-//! simply unindexed and removed by the next prune.
+//! (4) delete the packs phase 2 allows. Until (2) the old index is valid; after (2) the new
+//! one is; data is deleted only once no index points at it.
+
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -15,20 +27,27 @@ use crate::repo::index::{IdMap, IdSet, IndexBlob, IndexFile, IndexPack};
 use crate::repo::{FileType, LockKind, Repository};
 use crate::snapshot::select;
 
+/// How long a condemned pack stays before a prune may delete it. Just under a day, so that a
+/// daily prune deletes what the previous day's prune condemned.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(23 * 3600);
+
 #[derive(Debug, Clone)]
 pub struct PruneOptions {
     /// Repack a pack when at least this share of it is unused (0.0 ..= 1.0).
     pub repack_threshold: f64,
+    /// How long after its condemnation a pack may be deleted.
+    pub grace: Duration,
     pub dry_run: bool,
-    pub lock_wait: std::time::Duration,
+    pub lock_wait: Duration,
 }
 
 impl Default for PruneOptions {
     fn default() -> Self {
         PruneOptions {
             repack_threshold: 0.2,
+            grace: DEFAULT_GRACE,
             dry_run: false,
-            lock_wait: std::time::Duration::ZERO,
+            lock_wait: Duration::ZERO,
         }
     }
 }
@@ -36,19 +55,51 @@ impl Default for PruneOptions {
 #[derive(Debug, Default, Serialize)]
 pub struct PruneReport {
     pub packs_total: usize,
+    /// Packs deleted by this run (condemned by an earlier run, grace period over).
     pub packs_deleted: usize,
+    /// Packs this run condemned: nothing references them (or their blobs were repacked).
+    pub packs_condemned: usize,
+    /// Condemned packs still within their grace period.
+    pub packs_pending: usize,
+    /// Condemned packs taken back into use because a snapshot references them.
+    pub packs_rescued: usize,
     pub packs_repacked: usize,
-    pub packs_unindexed_deleted: usize,
+    /// Packs found on storage that no index listed (a writer still running, or one that
+    /// died): condemned like unused packs, never deleted at once.
+    pub packs_unindexed: usize,
     pub blobs_used: usize,
     pub blobs_removed: usize,
     pub bytes_before: u64,
+    /// Bytes deleted by this run.
     pub bytes_freed: u64,
+    /// Bytes condemned or pending: freed by a later prune after the grace period.
+    pub bytes_pending: u64,
     pub bytes_repacked: u64,
+    /// When the earliest pending pack may be deleted (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_deletion: Option<String>,
     pub index_files_replaced: usize,
     pub temporary_files_removed: usize,
 }
 
 const BLOBS_PER_INDEX_FILE: usize = 100_000;
+
+/// A pack as every index file together describes it.
+struct Known {
+    pack: IndexPack,
+    /// Earliest condemnation in any index file.
+    condemned: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn parse_time(t: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+fn stored_size(p: &IndexPack) -> u64 {
+    p.blobs.iter().map(|b| u64::from(b.3)).sum()
+}
 
 pub fn prune(
     repo: &Repository,
@@ -56,60 +107,107 @@ pub fn prune(
     progress: &dyn Progress,
 ) -> Result<PruneReport> {
     let _lock = repo.lock(LockKind::Exclusive, "prune", opts.lock_wait)?;
+    let now = chrono::Utc::now();
+    let grace = chrono::Duration::from_std(opts.grace).unwrap_or(chrono::Duration::MAX);
     let mut report = PruneReport::default();
     let index_files = repo.read_index_files()?;
     // Blobs are read for repacking through the index: make it this moment's, not the one
     // loaded before the lock (another prune may have run in between).
     let mut current = crate::repo::Index::default();
-    for (_, f) in &index_files {
-        current.add_file(f);
-    }
+    current.add_files(index_files.iter().map(|(_, f)| f));
     repo.replace_index(current);
     let old_index_ids: Vec<Id> = index_files.iter().map(|(id, _)| *id).collect();
-    // Packs in the index, with their blobs; the first copy of a blob wins.
-    let mut packs: IdMap<IndexPack> = IdMap::default();
+
+    // Every pack the index files list, with all the blobs any of them lists for it.
+    let mut known: IdMap<Known> = IdMap::default();
     for (_, f) in &index_files {
         for p in &f.packs {
-            packs
-                .entry(p.id)
-                .or_insert_with(|| IndexPack {
+            let k = known.entry(p.id).or_insert_with(|| Known {
+                pack: IndexPack {
                     id: p.id,
                     blobs: Vec::new(),
-                })
-                .blobs
-                .extend(p.blobs.iter().copied());
+                    condemned: None,
+                },
+                condemned: None,
+            });
+            for b in &p.blobs {
+                if !k.pack.blobs.iter().any(|x| x.1 == b.1) {
+                    k.pack.blobs.push(*b);
+                }
+            }
+            if let Some(t) = &p.condemned {
+                // An unreadable time counts as "just now": the pack waits a full grace period.
+                let t = parse_time(t).unwrap_or(now);
+                k.condemned = Some(k.condemned.map_or(t, |c| c.min(t)));
+            }
         }
     }
     let on_disk: IdSet = repo.list_ids(FileType::Pack)?.into_iter().collect();
-    for id in packs.keys() {
-        if !on_disk.contains(id) {
+    for (id, k) in &known {
+        if k.condemned.is_none() && !on_disk.contains(id) {
             return Err(Error::corrupt(
                 format!("pack {id}"),
                 "indexed but missing; run `lifeboat verify` and fix the repository before pruning",
             ));
         }
     }
+    // Packs no index lists: a writer that is still running (it indexes its packs at
+    // checkpoints) or one that died. Indexed from their own headers and condemned.
+    let mut unindexed: Vec<IndexPack> = Vec::new();
+    let mut ids: Vec<&Id> = on_disk.iter().filter(|p| !known.contains_key(*p)).collect();
+    ids.sort();
+    for id in ids {
+        let blobs = match repo.read_pack_header(id) {
+            Ok(entries) => {
+                let mut offset = 0u32;
+                entries
+                    .iter()
+                    .map(|e| {
+                        let b = (e.kind, e.id, offset, e.stored_len, e.raw_len);
+                        offset = offset.saturating_add(e.stored_len);
+                        b
+                    })
+                    .collect()
+            }
+            // A damaged leftover: nothing can use it; it goes after the grace period.
+            Err(e) if e.is_integrity() => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        unindexed.push(IndexPack {
+            id: *id,
+            blobs,
+            condemned: None,
+        });
+    }
+    report.packs_unindexed = unindexed.len();
+
     repo.load_index()?;
     let snapshots = select::all_strict(repo)?;
     let used = super::referenced_blobs(repo, &snapshots)?;
     for id in &used {
-        if !repo.index().contains(id) {
+        if !repo.index().contains(id)
+            && !unindexed.iter().any(|p| p.blobs.iter().any(|b| b.1 == *id))
+        {
             return Err(Error::MissingBlob(*id));
         }
     }
     report.blobs_used = used.len();
     report.packs_total = on_disk.len();
 
-    // Classify packs.
+    // Phase 1 over the live packs: keep, repack or condemn.
     let mut seen = IdSet::default();
     let mut keep: Vec<IndexPack> = Vec::new();
-    let mut delete: Vec<Id> = Vec::new();
+    let mut condemn: Vec<IndexPack> = Vec::new();
     let mut repack: Vec<(Id, Vec<IndexBlob>)> = Vec::new();
-    let mut ids: Vec<&Id> = packs.keys().collect();
-    ids.sort();
-    for pid in ids {
-        let p = &packs[pid];
-        let size: u64 = p.blobs.iter().map(|b| u64::from(b.3)).sum();
+    let mut live_ids: Vec<&Id> = known
+        .iter()
+        .filter(|(_, k)| k.condemned.is_none())
+        .map(|(id, _)| id)
+        .collect();
+    live_ids.sort();
+    for pid in live_ids {
+        let p = &known[pid].pack;
+        let size = stored_size(p);
         report.bytes_before += size;
         let mut live = Vec::new();
         let mut live_bytes = 0u64;
@@ -121,36 +219,103 @@ pub fn prune(
         }
         report.blobs_removed += p.blobs.len() - live.len();
         if live.is_empty() {
-            delete.push(*pid);
-            report.bytes_freed += size;
-        } else if live.len() == p.blobs.len() {
-            keep.push(p.clone());
-        } else if (size - live_bytes) as f64 >= opts.repack_threshold * size as f64 {
-            report.bytes_freed += size - live_bytes;
+            condemn.push(p.clone());
+        } else if live.len() < p.blobs.len()
+            && (size - live_bytes) as f64 >= opts.repack_threshold * size as f64
+        {
             report.bytes_repacked += live_bytes;
             repack.push((*pid, live));
+            condemn.push(p.clone());
         } else {
-            keep.push(IndexPack {
-                id: *pid,
-                blobs: live,
-            });
+            // Unused blobs of a kept pack stay indexed: a running writer may use them.
+            keep.push(p.clone());
         }
     }
-    let unindexed: Vec<Id> = on_disk
+    // Unindexed packs: anything a snapshot uses is taken into use; the rest is condemned.
+    for p in unindexed {
+        report.bytes_before += stored_size(&p);
+        if p.blobs
+            .iter()
+            .any(|b| used.contains(&b.1) && seen.insert(b.1))
+        {
+            keep.push(p);
+        } else {
+            condemn.push(p);
+        }
+    }
+    report.packs_condemned = condemn.len();
+
+    // Phase 2 over the packs condemned earlier: rescue what a snapshot needs, delete what the
+    // grace period allows, carry the rest.
+    let mut pending: Vec<(IndexPack, chrono::DateTime<chrono::Utc>)> = Vec::new();
+    let mut delete: Vec<Id> = Vec::new();
+    let mut condemned_ids: Vec<&Id> = known
         .iter()
-        .filter(|p| !packs.contains_key(*p))
-        .copied()
+        .filter(|(_, k)| k.condemned.is_some())
+        .map(|(id, _)| id)
         .collect();
+    condemned_ids.sort();
+    for pid in condemned_ids {
+        let k = &known[pid];
+        let when = k.condemned.expect("filtered");
+        let size = stored_size(&k.pack);
+        report.bytes_before += size;
+        let needed = k
+            .pack
+            .blobs
+            .iter()
+            .filter(|b| used.contains(&b.1) && !seen.contains(&b.1))
+            .count();
+        if !on_disk.contains(pid) {
+            if needed > 0 {
+                return Err(Error::corrupt(
+                    format!("pack {pid}"),
+                    format!(
+                        "condemned and gone, yet {needed} blob(s) only it held are referenced; run `lifeboat verify`"
+                    ),
+                ));
+            }
+            // Deleted by an interrupted prune after its index was written: forget it.
+            continue;
+        }
+        if needed > 0 {
+            for b in &k.pack.blobs {
+                seen.insert(b.1);
+            }
+            report.packs_rescued += 1;
+            keep.push(k.pack.clone());
+        } else if when + grace <= now {
+            report.bytes_freed += size;
+            delete.push(*pid);
+        } else {
+            report.bytes_pending += size;
+            pending.push((k.pack.clone(), when));
+        }
+    }
     report.packs_deleted = delete.len();
+    report.packs_pending = pending.len() + condemn.len();
     report.packs_repacked = repack.len();
-    report.packs_unindexed_deleted = unindexed.len();
-    let nothing_to_do =
-        delete.is_empty() && repack.is_empty() && unindexed.is_empty() && keep.len() == packs.len();
+    report.bytes_pending += condemn
+        .iter()
+        .map(stored_size)
+        .sum::<u64>()
+        .saturating_sub(report.bytes_repacked);
+    let next = pending
+        .iter()
+        .map(|(_, t)| *t)
+        .chain((!condemn.is_empty()).then_some(now))
+        .min();
+    report.next_deletion = next.map(|t| (t + grace).to_rfc3339());
+    let nothing_to_do = delete.is_empty()
+        && repack.is_empty()
+        && condemn.is_empty()
+        && report.packs_rescued == 0
+        && report.packs_unindexed == 0;
     if opts.dry_run || (nothing_to_do && index_files.len() <= 1 + keep.len() / 1000) {
         if !opts.dry_run {
             report.temporary_files_removed = repo
                 .backend()
-                .clean_temporary(std::time::Duration::from_secs(86400))
+                .clean_temporary(Duration::from_secs(86400))
                 .unwrap_or(0);
         }
         return Ok(report);
@@ -178,9 +343,18 @@ pub fn prune(
     let finished = writer.finish()?;
     progress.finish();
 
-    // (2) A complete new index.
+    // (2) A complete new index: live packs, then the condemned ones with their time.
+    let stamp = now.to_rfc3339();
     let mut all: Vec<IndexPack> = keep;
     all.extend(finished.packs);
+    all.extend(condemn.into_iter().map(|mut p| {
+        p.condemned = Some(stamp.clone());
+        p
+    }));
+    all.extend(pending.into_iter().map(|(mut p, t)| {
+        p.condemned = Some(t.to_rfc3339());
+        p
+    }));
     let mut file = IndexFile::default();
     for p in all {
         file.packs.push(p);
@@ -198,19 +372,15 @@ pub fn prune(
             .map_err(|e| Error::io(format!("index {id}"), e))?;
     }
     report.index_files_replaced = old_index_ids.len();
-    // (4) Packs no index points at any more.
-    for id in delete
-        .iter()
-        .chain(repack.iter().map(|(p, _)| p))
-        .chain(unindexed.iter())
-    {
+    // (4) Packs condemned long enough ago that nothing needs.
+    for id in &delete {
         repo.backend()
             .remove(FileType::Pack, &id.to_hex())
             .map_err(|e| Error::io(format!("pack {id}"), e))?;
     }
     report.temporary_files_removed = repo
         .backend()
-        .clean_temporary(std::time::Duration::from_secs(86400))
+        .clean_temporary(Duration::from_secs(86400))
         .unwrap_or(0);
     repo.replace_index(crate::repo::Index::default());
     repo.load_index()?;

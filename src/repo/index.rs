@@ -1,6 +1,11 @@
 //! The index: for every blob, the pack and byte range that hold it (FORMAT.md §7). Kept in
 //! memory as a hash map; stored as sealed index files that are only ever added or replaced
 //! whole (by prune).
+//!
+//! A pack can be *condemned*: a prune found nothing referencing it and marked it for deletion
+//! by a later prune, after a grace period (FORMAT.md §11). Its blobs can still be read (a
+//! snapshot that started before the prune may have deduplicated against them), but new
+//! writes never deduplicate against them.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -45,19 +50,46 @@ pub type IdSet = std::collections::HashSet<Id, BuildHasherDefault<IdHasher>>;
 #[derive(Default, Debug)]
 pub struct Index {
     blobs: IdMap<Location>,
+    /// Packs a prune marked for deletion.
+    condemned: IdSet,
 }
 
 impl Index {
+    /// Record where a blob is. The first copy wins, except that a copy in a live pack
+    /// replaces one in a condemned pack.
     pub fn insert(&mut self, id: Id, loc: Location) {
-        self.blobs.entry(id).or_insert(loc);
+        match self.blobs.entry(id) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(loc);
+            }
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                if self.condemned.contains(&o.get().pack) && !self.condemned.contains(&loc.pack) {
+                    o.insert(loc);
+                }
+            }
+        }
     }
 
+    /// Where a blob can be read, live or condemned.
     pub fn get(&self, id: &Id) -> Option<&Location> {
         self.blobs.get(id)
     }
 
+    /// Whether a blob can be read (from a live or a condemned pack).
     pub fn contains(&self, id: &Id) -> bool {
         self.blobs.contains_key(id)
+    }
+
+    /// Whether a blob is in a live pack: what a writer may deduplicate against.
+    pub fn is_live(&self, id: &Id) -> bool {
+        self.blobs
+            .get(id)
+            .is_some_and(|l| !self.condemned.contains(&l.pack))
+    }
+
+    /// Whether a prune marked this pack for deletion.
+    pub fn is_condemned(&self, pack: &Id) -> bool {
+        self.condemned.contains(pack)
     }
 
     pub fn len(&self) -> usize {
@@ -72,7 +104,26 @@ impl Index {
         self.blobs.iter()
     }
 
+    /// Add one index file (see [`Index::add_files`]).
     pub fn add_file(&mut self, f: &IndexFile) {
+        self.add_files([f]);
+    }
+
+    /// Add index files. A pack condemned in any file is condemned: an index file that lists
+    /// it as live is one a prune has replaced and not yet deleted. Condemnations are taken
+    /// first, so a live copy of a blob wins whatever the order of the files.
+    pub fn add_files<'f>(&mut self, files: impl IntoIterator<Item = &'f IndexFile> + Clone) {
+        for f in files.clone() {
+            for p in f.packs.iter().filter(|p| p.condemned.is_some()) {
+                self.condemned.insert(p.id);
+            }
+        }
+        for f in files {
+            self.insert_file(f);
+        }
+    }
+
+    fn insert_file(&mut self, f: &IndexFile) {
         for p in &f.packs {
             for b in &p.blobs {
                 self.insert(
@@ -103,6 +154,9 @@ pub type IndexBlob = (BlobKind, Id, u32, u32, u32);
 pub struct IndexPack {
     pub id: Id,
     pub blobs: Vec<IndexBlob>,
+    /// When a prune marked the pack for deletion (RFC 3339); absent for a live pack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condemned: Option<String>,
 }
 
 impl IndexFile {

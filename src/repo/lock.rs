@@ -33,15 +33,17 @@ pub const REFRESH_EVERY: Duration = Duration::from_secs(300);
 pub const STALE_AFTER: Duration = Duration::from_secs(1800);
 
 impl LockRecord {
+    /// Time since the last refresh by this host's clock. A refresh "in the future" comes from
+    /// a host whose clock runs ahead: its holder is alive, so its age is zero, never "very
+    /// old". Only an unreadable time counts as infinitely old.
     fn age(&self) -> Duration {
         chrono::DateTime::parse_from_rfc3339(&self.refreshed)
             .ok()
-            .and_then(|t| {
+            .map_or(Duration::MAX, |t| {
                 (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
                     .to_std()
-                    .ok()
+                    .unwrap_or(Duration::ZERO)
             })
-            .unwrap_or(Duration::MAX)
     }
 
     /// Whether the holder is certainly gone: a dead process on this host, or no refresh for
@@ -261,5 +263,28 @@ mod tests {
         assert!(old.is_stale());
         old.refreshed = crate::util::now_rfc3339();
         assert!(!old.is_stale());
+    }
+
+    /// Regression (issue 10, item 2): a lock refreshed "in the future" by a host whose clock
+    /// runs ahead was taken for a stale one and deleted, and a prune went ahead.
+    #[test]
+    fn lock_refreshed_in_the_future_is_live() {
+        let (_d, b) = backend();
+        let ahead = (chrono::Utc::now() + chrono::Duration::seconds(60))
+            .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let rec = LockRecord {
+            kind: LockKind::Shared,
+            hostname: "clock-runs-ahead".into(),
+            pid: 4242,
+            created: ahead.clone(),
+            refreshed: ahead,
+            command: "snapshot".into(),
+        };
+        assert!(!rec.is_stale());
+        b.write(FileType::Lock, "bb", &serde_json::to_vec(&rec).unwrap())
+            .unwrap();
+        let err = acquire(b.clone(), LockKind::Exclusive, "prune", Duration::ZERO).unwrap_err();
+        assert!(matches!(err, Error::Locked(_)), "{err}");
+        assert_eq!(b.list(FileType::Lock).unwrap(), vec!["bb".to_string()]);
     }
 }

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use backend::{Backend, FileType, LocalBackend};
-pub use index::{Index, IndexFile, Location};
+pub use index::{IdSet, Index, IndexFile, Location};
 pub use lock::{LockGuard, LockKind};
 pub use pack::BlobKind;
 pub use writer::PackWriter;
@@ -56,6 +56,9 @@ pub struct Repository {
     data_gear: Gear,
     tree_gear: Gear,
     index: RwLock<Index>,
+    /// Every index file any [`Repository::load_index`] of this handle read: what it may
+    /// have deduplicated against (see [`Repository::secure_references`]).
+    index_seen: std::sync::Mutex<IdSet>,
     compression: Compression,
     notify: Notify,
 }
@@ -138,6 +141,7 @@ impl Repository {
             data_gear,
             tree_gear,
             index: RwLock::new(Index::default()),
+            index_seen: std::sync::Mutex::new(IdSet::default()),
             compression: Compression::default(),
             notify: Arc::new(|_: &str| {}),
         }
@@ -416,18 +420,77 @@ impl Repository {
             .collect();
         // A fresh view: another process's prune may have replaced index files and packs since
         // this one last looked, and stale entries would point into deleted packs.
-        let mut fresh = Index::default();
-        for (_, f) in files {
+        let mut good = Vec::with_capacity(files.len());
+        for (id, f) in files {
             match f {
-                Ok(f) => fresh.add_file(&f),
+                Ok(f) => good.push((id, f)),
                 Err(e) if e.is_integrity() => self.notice(&format!(
                     "{e}; skipped (blobs listed only there are unavailable; `lifeboat verify` shows the extent)"
                 )),
                 Err(e) => return Err(e),
             }
         }
+        let mut fresh = Index::default();
+        fresh.add_files(good.iter().map(|(_, f)| f));
         *self.index.write().expect("index lock") = fresh;
+        self.index_seen
+            .lock()
+            .expect("index files seen")
+            .extend(ids);
         Ok(())
+    }
+
+    /// Before a new snapshot file refers to blobs it found in the index rather than wrote:
+    /// make sure a prune that ran meanwhile did not take them away (FORMAT.md §11).
+    ///
+    /// Index files are only ever deleted by a prune, so when every file this handle ever read
+    /// is still there, no prune has condemned anything since and every blob found then is
+    /// still in a live pack. Otherwise the index is read again
+    /// and each of `blobs` is checked: one that now lives only in a condemned pack is copied
+    /// into a new pack (so no later prune deletes it), and one that is gone fails the commit.
+    pub fn secure_references(&self, blobs: impl Fn() -> Result<IdSet>) -> Result<usize> {
+        let now: IdSet = self.list_ids(FileType::Index)?.into_iter().collect();
+        let untouched = self
+            .index_seen
+            .lock()
+            .expect("index files seen")
+            .iter()
+            .all(|id| now.contains(id));
+        if untouched {
+            return Ok(0);
+        }
+        self.load_index()?;
+        // Reading the new snapshot's trees fails when a prune deleted a tree blob it reused.
+        let blobs = blobs().map_err(|e| {
+            Error::Invalid(format!(
+                "data this run found already stored and reused was deleted by a prune that ran meanwhile ({e}); nothing was saved: run it again"
+            ))
+        })?;
+        let mut copy = Vec::new();
+        for id in &blobs {
+            let index = self.index();
+            match index.get(id) {
+                Some(loc) if index.is_condemned(&loc.pack) => copy.push((*id, *loc)),
+                Some(_) => {}
+                None => {
+                    return Err(Error::Invalid(format!(
+                        "data this run found already stored and reused was deleted by a prune that ran meanwhile (blob {id}); nothing was saved: run it again"
+                    )));
+                }
+            }
+        }
+        if copy.is_empty() {
+            return Ok(0);
+        }
+        let writer = self.pack_writer();
+        for (id, loc) in &copy {
+            let sealed =
+                self.read_pack_range(&loc.pack, u64::from(loc.offset), loc.stored_len as usize)?;
+            self.open_blob(loc.kind, id, loc, &sealed)?;
+            writer.add(loc.kind, *id, loc.raw_len, sealed)?;
+        }
+        writer.finish()?;
+        Ok(copy.len())
     }
 
     /// Install the receiver of notices (see [`Notify`]).

@@ -132,18 +132,18 @@ impl<'r> PackWriter<'r> {
         self.repo
     }
 
-    /// True if the caller must store this blob: it is neither in the index nor claimed by
-    /// another worker of this writer.
+    /// True if the caller must store this blob: it is neither in a live pack of the index
+    /// nor claimed by another worker of this writer.
     pub fn claim(&self, id: &Id) -> bool {
-        if self.repo.index().contains(id) {
+        if self.repo.index().is_live(id) {
             return false;
         }
         self.claimed.lock().expect("claims").insert(*id)
     }
 
-    /// Whether a blob is already stored or being stored.
+    /// Whether a blob is already stored in a live pack or being stored.
     pub fn is_known(&self, id: &Id) -> bool {
-        self.repo.index().contains(id) || self.claimed.lock().expect("claims").contains(id)
+        self.repo.index().is_live(id) || self.claimed.lock().expect("claims").contains(id)
     }
 
     /// Hash, deduplicate, seal and store one chunk; returns its ID.
@@ -191,6 +191,7 @@ impl<'r> PackWriter<'r> {
                 .iter()
                 .map(|(e, off)| (e.kind, e.id, *off, e.stored_len, e.raw_len))
                 .collect(),
+            condemned: None,
         };
         let tx = self.to_flush.lock().expect("flush queue").clone();
         match tx {

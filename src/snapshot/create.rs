@@ -189,6 +189,8 @@ pub fn create_with(
         deployment: section,
         host: opts.host.clone(),
     };
+    // What this run reused rather than wrote must still be there (a prune may have run).
+    repo.secure_references(|| super::tree::referenced_blobs(repo, [&snapshot]))?;
     let id = repo.save_sealed(crate::repo::FileType::Snapshot, &snapshot)?;
     Ok(SnapshotResult {
         id,

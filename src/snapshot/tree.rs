@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use super::entry::{Entry, Kind};
 use crate::error::{Error, Result};
 use crate::id::Id;
-use crate::repo::{BlobKind, PackWriter, Repository};
+use crate::repo::{BlobKind, IdSet, PackWriter, Repository};
 use crate::util::{parent, path_cmp, path_problem};
 
 /// Serializes entries and stores the stream as tree blobs.
@@ -99,6 +99,26 @@ pub fn parse_stream(mut bytes: &[u8]) -> Result<Vec<Entry>> {
         out.push(e);
     }
     Ok(out)
+}
+
+/// Every blob (tree and data) the given snapshots reference: their tree blobs and the chunks
+/// of every file in them.
+pub fn referenced_blobs<'s>(
+    repo: &Repository,
+    snapshots: impl IntoIterator<Item = &'s super::manifest::Snapshot>,
+) -> Result<IdSet> {
+    let mut used = IdSet::default();
+    for s in snapshots {
+        for tree in s.trees() {
+            used.extend(tree.iter().copied());
+            for e in TreeReader::new(repo, tree) {
+                if let Some(c) = e?.content {
+                    used.extend(c.chunks);
+                }
+            }
+        }
+    }
+    Ok(used)
 }
 
 /// Reads and validates a tree stream.

@@ -431,6 +431,7 @@ pub fn store_encoded_blob(repo: &Repository, id: Id, raw_len: u32, encoded: &[u8
         packs: vec![IndexPack {
             id: pack,
             blobs: vec![(BlobKind::Data, id, 0, sealed.len() as u32, raw_len)],
+            condemned: None,
         }],
     };
     repo.save_sealed(FileType::Index, &f).expect("save index");
