@@ -1,14 +1,15 @@
 //! `lifeboat show SNAPSHOT`: what a snapshot's Docker deployment holds.
 
 use anyhow::{Result, bail};
-use lifeboat::snapshot::select::{self, Filter};
+use lifeboat::snapshot::select::{self, Need};
 use lifeboat::util::human_bytes;
 
 use super::{Exit, Global, print_json};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// `latest`, or an ID prefix of at least 8 hex digits.
+    /// `latest` (the newest snapshot with a deployment), `latest~N`, or an ID prefix of at
+    /// least 8 hex digits.
     #[arg(value_name = "SNAPSHOT")]
     pub snapshot: String,
     /// Show environment values (masked as KEY=*** by default).
@@ -19,7 +20,7 @@ pub struct Args {
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let repo = g.open()?;
     repo.load_index()?;
-    let (id, snap) = select::resolve(&repo, &a.snapshot, &Filter::default())?;
+    let (id, snap) = select::resolve(&repo, &a.snapshot, &g.filter(&[], &[]), &Need::deployment())?;
     let Some(dep) = &snap.deployment else {
         bail!(
             "snapshot {} holds no containers (it was taken without --container); `lifeboat ls {}` lists its files",
