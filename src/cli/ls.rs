@@ -26,6 +26,13 @@ pub struct Args {
     #[arg(short = 'R', long)]
     pub recursive: bool,
 
+    /// With `latest`: only snapshots of this hostname (default: this host's, when it has any).
+    #[arg(long = "hostname", value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// With `latest`: only snapshots with this tag (repeatable; names an internal tag such as
+    /// pre-update to reach those snapshots).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
     /// List the Docker deployment's data (`/volumes/NAME/...`, `/images/ID.tar`) instead of
     /// the files.
     #[arg(long)]
@@ -53,7 +60,8 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     } else {
         Need::files()
     };
-    let (_, snap, root) = select::resolve_subtree(&repo, &a.snapshot, &g.filter(&[], &[]), &need)?;
+    let (_, snap, root) =
+        select::resolve_subtree(&repo, &a.snapshot, &g.filter(&a.hosts, &a.tags), &need)?;
     let base: Vec<u8> = match &a.path {
         Some(p) => {
             lifeboat::util::normalize_abs(p.as_os_str().as_bytes()).map_err(anyhow::Error::msg)?

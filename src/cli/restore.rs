@@ -113,16 +113,20 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     if a.apply_firewall && !a.apply && !a.undo {
         crate::usage!("--apply-firewall goes with --host --apply or --host --undo");
     }
+    if let Some(name) = a
+        .snapshot
+        .as_deref()
+        .filter(|s| a.host_profile && super::snapshot::looks_like_hostname(s))
+    {
+        crate::usage!(
+            "--host takes no value: it compares with the snapshot's host profile; to pick the snapshots of host {name}, use `--hostname {name}`"
+        );
+    }
     let repo = g.open()?;
     if a.undo {
         return host_undo(g, a, &repo);
     }
     let spec = a.snapshot.as_deref().unwrap_or("latest");
-    if a.host_profile && super::snapshot::looks_like_hostname(spec) {
-        crate::usage!(
-            "--host takes no value: it compares with the snapshot's host profile; to pick the snapshots of host {spec}, use `--hostname {spec}`"
-        );
-    }
     // What `latest` must hold for this restore.
     let need = Need {
         files: a.target.is_some(),

@@ -12,6 +12,13 @@ pub struct Args {
     /// least 8 hex digits.
     #[arg(value_name = "SNAPSHOT")]
     pub snapshot: String,
+    /// With `latest`: only snapshots of this hostname (default: this host's, when it has any).
+    #[arg(long = "hostname", value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// With `latest`: only snapshots with this tag (repeatable; names an internal tag such as
+    /// pre-update to reach those snapshots).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
     /// Show environment values (masked as KEY=*** by default).
     #[arg(long)]
     pub show_secrets: bool,
@@ -20,7 +27,12 @@ pub struct Args {
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let repo = g.open()?;
     repo.load_index()?;
-    let (id, snap) = select::resolve(&repo, &a.snapshot, &g.filter(&[], &[]), &Need::deployment())?;
+    let (id, snap) = select::resolve(
+        &repo,
+        &a.snapshot,
+        &g.filter(&a.hosts, &a.tags),
+        &Need::deployment(),
+    )?;
     let Some(dep) = &snap.deployment else {
         bail!(
             "snapshot {} holds no containers (it was taken without --container); `lifeboat ls {}` lists its files",

@@ -130,15 +130,16 @@ impl Need {
     }
 
     pub fn accepts(&self, s: &Snapshot) -> bool {
+        let holds = |n: &String| {
+            let n = n.strip_prefix('/').unwrap_or(n);
+            s.deployment
+                .as_ref()
+                .is_some_and(|d| d.container(n).is_some())
+        };
         (!self.files || !s.paths.is_empty())
             && (!self.host_profile || s.host.is_some())
-            && (!(self.deployment || !self.containers.is_empty()) || s.deployment.is_some())
-            && self.containers.iter().all(|n| {
-                let n = n.strip_prefix('/').unwrap_or(n);
-                s.deployment
-                    .as_ref()
-                    .is_some_and(|d| d.container(n).is_some())
-            })
+            && (!self.deployment || s.deployment.is_some())
+            && self.containers.iter().all(holds)
             && self.group.as_ref().is_none_or(|g| *g == Group::of(s))
     }
 
