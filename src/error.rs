@@ -42,8 +42,15 @@ pub enum Error {
     #[error("repository is locked: {0}")]
     Locked(String),
 
-    #[error("no snapshot matches {0:?}")]
+    /// What was asked for, as the user would write it (an ID prefix in quotes, or `latest`
+    /// with what the command needed).
+    #[error("no snapshot matches {0}")]
     NoSuchSnapshot(String),
+
+    #[error(
+        "the repository has no snapshots yet: take one with `lifeboat snapshot PATH...` (or `lifeboat run` with a configuration file)"
+    )]
+    NoSnapshots,
 
     #[error("snapshot id {0:?} is ambiguous: {1}")]
     AmbiguousSnapshot(String, String),

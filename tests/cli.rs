@@ -136,7 +136,10 @@ fn help_of_every_command_succeeds_and_names_its_key_flags() {
                 "--host-root",
             ],
         ),
-        (&["snapshots", "--help"], &["--host", "--tag", "--path"]),
+        (
+            &["snapshots", "--help"],
+            &["--hostname", "--tag", "--path", "--latest"],
+        ),
         (
             &["update", "--help"],
             &[
@@ -191,6 +194,8 @@ fn help_of_every_command_succeeds_and_names_its_key_flags() {
                 "--keep-within",
                 "--prune",
                 "--dry-run",
+                "--hostname",
+                "--group-by",
             ],
         ),
         (

@@ -32,6 +32,7 @@ fn snap_on(host: &str, t: DateTime<Local>, tags: &[&str]) -> (Id, Snapshot) {
             program: String::new(),
             deployment: None,
             host: None,
+            selection: None,
         },
     )
 }
@@ -467,4 +468,41 @@ fn forget_refuses_to_remove_a_whole_group() {
     assert_eq!(v["removed"].as_array().map(Vec::len), Some(0), "{v}");
     let out = e.run(&["forget", "--keep-within", "10s"]);
     assert_eq!(common::code(&out), 2, "{}", common::stderr(&out));
+}
+
+/// Internal snapshots (`pre-update`: what `lifeboat update` takes of one container) are a group
+/// of their own, whatever `--group-by` says, and the newest of such a group is kept even by a
+/// policy that matches none of it: it is the way back of the last update.
+#[test]
+fn internal_snapshots_are_their_own_group_and_keep_their_newest() {
+    let list = vec![
+        snap_on("h", noon(2024, 1, 1), &[]),
+        snap_on("h", noon(2024, 1, 2), &["pre-update"]),
+        snap_on("h", noon(2024, 1, 3), &["pre-update"]),
+    ];
+    let by_host = GroupBy::parse("host").unwrap();
+    let g = apply(&list, &policy(|p| p.last = Some(1)), by_host);
+    assert_eq!(g.len(), 2, "the regular and the pre-update group");
+    let kept: Vec<&str> = g
+        .iter()
+        .flat_map(|g| &g.decisions)
+        .filter(|d| d.keep)
+        .map(|d| d.time.as_str())
+        .collect();
+    assert_eq!(kept.len(), 2, "{g:?}");
+    assert!(
+        kept.contains(&list[0].1.time.as_str()),
+        "the regular one survives"
+    );
+    let g = apply(&list, &policy(|p| p.tags = vec!["nightly".into()]), by_host);
+    let internal = g
+        .iter()
+        .find(|g| g.group.ends_with("internal=pre-update"))
+        .unwrap();
+    assert!(!internal.keeps_nothing());
+    assert_eq!(
+        internal.decisions[0].reasons,
+        vec!["newest pre-update snapshot"]
+    );
+    assert!(!internal.decisions[1].keep);
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use lifeboat::audit::{self, Inputs, Report, Severity, gather};
-use lifeboat::snapshot::select::{self, Filter};
+use lifeboat::snapshot::select::{self, Filter, Need};
 
 use super::{Exit, Global, print_json};
 
@@ -87,11 +87,8 @@ fn exit_for(worst: Option<Severity>) -> Exit {
 fn snapshot_inputs(g: &Global, a: &Args, spec: &str) -> Result<Inputs> {
     let repo = g.open()?;
     repo.load_index()?;
-    let filter = Filter {
-        hosts: a.hosts.clone(),
-        ..Filter::default()
-    };
-    let (id, snap) = select::resolve(&repo, spec, &filter)?;
+    let filter = g.filter(&a.hosts, &[]);
+    let (id, snap) = select::resolve(&repo, spec, &filter, &Need::default())?;
     let all = select::all(&repo)?;
     Ok(gather::from_snapshot(&repo, &id, &snap, &all)?)
 }
@@ -137,9 +134,10 @@ fn live_inputs(g: &Global, a: &Args) -> Result<Inputs> {
         hosts: hosts.clone(),
         ..Filter::default()
     };
-    let (id, snap) = match select::resolve(&repo, "latest", &filter) {
+    // The model comparison needs the newest snapshot with files.
+    let (id, snap) = match select::resolve(&repo, "latest", &filter, &Need::files()) {
         Ok(found) => found,
-        Err(lifeboat::Error::NoSuchSnapshot(_)) => {
+        Err(lifeboat::Error::NoSuchSnapshot(_) | lifeboat::Error::NoSnapshots) => {
             inputs.skipped.push(format!(
                 "model-changed: no snapshot of {} in the repository",
                 hosts.join(", ")

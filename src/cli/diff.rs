@@ -2,17 +2,18 @@
 //! engine drifted from a snapshot's deployment.
 
 use anyhow::Result;
-use lifeboat::ops::diff::diff;
-use lifeboat::snapshot::select::{self, Filter};
+use lifeboat::ops::diff::diff_subtrees;
+use lifeboat::snapshot::group::Group;
+use lifeboat::snapshot::select::{self, Need};
 use lifeboat::util::human_bytes;
 
 use super::{Exit, Global, print_json};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The older snapshot.
+    /// The older snapshot (`latest~1`, an ID prefix; `SNAPSHOT:/DIR` compares that directory).
     pub old: String,
-    /// The newer snapshot.
+    /// The newer snapshot; `latest` here is the newest of the older one's group.
     #[arg(required_unless_present = "live")]
     pub new: Option<String>,
     /// Compare the snapshot's containers, networks and volume contents with the live engine
@@ -30,13 +31,36 @@ pub struct Args {
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let repo = g.open()?;
     repo.load_index()?;
-    let (_, old) = select::resolve(&repo, &a.old, &Filter::default())?;
+    let filter = g.filter(&[], &[]);
     let Some(new) = &a.new else {
+        let (_, old) = select::resolve(&repo, &a.old, &filter, &Need::deployment())?;
         return live(g, a, &repo, &old);
     };
-    let (_, new) = select::resolve(&repo, new, &Filter::default())?;
+    // A relative name (`latest`, `latest~1`) resolves within the group of the other snapshot,
+    // so `diff ID latest` compares like with like.
+    let relative = |s: &str| s.starts_with("latest");
+    let within = |s: &lifeboat::snapshot::Snapshot| Need {
+        group: Some(Group::of(s)),
+        ..Need::default()
+    };
+    let ((_, old, old_root), (_, new, new_root)) = if relative(&a.old) && !relative(new) {
+        let n = select::resolve_subtree(&repo, new, &filter, &Need::default())?;
+        let o = select::resolve_subtree(&repo, &a.old, &filter, &within(&n.1))?;
+        (o, n)
+    } else {
+        let o = select::resolve_subtree(&repo, &a.old, &filter, &Need::default())?;
+        let need = if relative(new) {
+            within(&o.1)
+        } else {
+            Need::default()
+        };
+        let n = select::resolve_subtree(&repo, new, &filter, &need)?;
+        (o, n)
+    };
     let mut items = Vec::new();
-    let summary = diff(&repo, &old, &new, |i| {
+    let old_at = (&old, old_root.as_deref());
+    let new_at = (&new, new_root.as_deref());
+    let summary = diff_subtrees(&repo, old_at, new_at, |i| {
         let show = a.metadata || i.change != lifeboat::ops::diff::Change::Metadata;
         if g.json {
             if show {

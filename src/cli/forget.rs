@@ -4,7 +4,7 @@ use anyhow::{Result, bail};
 use lifeboat::ops::forget::{GroupBy, Policy, Within, forget_by_policy};
 use lifeboat::ops::prune::prune;
 use lifeboat::repo::{FileType, LockKind};
-use lifeboat::snapshot::select::{self, Filter};
+use lifeboat::snapshot::select::{self, Filter, Need};
 
 use super::{Exit, Global, print_json};
 
@@ -39,12 +39,17 @@ pub struct Args {
     /// m months, d days, h hours (e.g. 7d, 36h, 1y6m).
     #[arg(long, value_name = "DURATION", help_heading = "Policy")]
     pub keep_within: Option<Within>,
-    /// Apply the policy separately per combination of these (host, paths, tags).
+    /// Apply the policy separately per combination of these: host, paths (everything the
+    /// snapshot selected: paths, models, containers, host profile), tags. Internal snapshots
+    /// (pre-update, pre-rollback) are always their own groups.
     #[arg(long, default_value = "host,paths", value_name = "FIELDS")]
     pub group_by: String,
-    /// Only consider snapshots of this host.
-    #[arg(long = "host", value_name = "HOST")]
+    /// Only consider snapshots of this hostname (repeatable).
+    #[arg(long = "hostname", value_name = "HOST")]
     pub hosts: Vec<String>,
+    /// Not a filter here: `--host` is the host profile flag of snapshot and restore.
+    #[arg(long = "host", value_name = "HOST", hide = true)]
+    pub old_host: Vec<String>,
     /// Show what would be removed, remove nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -54,6 +59,7 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
+    super::snapshots::refuse_host_filter(&a.old_host)?;
     let repo = g.open()?;
     let policy = Policy {
         last: a.keep_last,
@@ -77,7 +83,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let (groups, remove) = if a.ids.is_empty() {
         let filter = Filter {
             hosts: a.hosts.clone(),
-            ..Default::default()
+            ..Filter::default()
         };
         let r = forget_by_policy(&repo, &policy, group_by, &filter, a.dry_run, g.lock_wait)?;
         (r.groups, r.removed)
@@ -85,7 +91,8 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         let lock = repo.lock(LockKind::Exclusive, "forget", g.lock_wait)?;
         let mut remove = Vec::new();
         for spec in &a.ids {
-            let (id, _) = select::resolve(&repo, spec, &Filter::default())?;
+            // By ID without reading the file, so a damaged snapshot can be removed.
+            let id = select::resolve_id(&repo, spec, &g.filter(&[], &[]), &Need::default())?;
             remove.push(id.to_hex());
         }
         if !a.dry_run {

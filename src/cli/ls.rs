@@ -4,18 +4,19 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use lifeboat::snapshot::select::{self, Filter};
-use lifeboat::snapshot::tree::TreeReader;
+use lifeboat::snapshot::select::{self, Need};
+use lifeboat::snapshot::tree::Subtree;
 use lifeboat::util::{is_within, parent};
 
 use super::{Exit, Global};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// `latest` or an ID prefix.
+    /// `latest` (the newest snapshot with files; with --docker, with a deployment), `latest~N`,
+    /// or an ID prefix; `SNAPSHOT:/DIR` lists that directory as if it were `/`.
     #[arg(value_name = "SNAPSHOT")]
     pub snapshot: String,
-    /// Only this absolute path and what is below it.
+    /// Only this absolute path and what is below it (inside DIR with SNAPSHOT:/DIR).
     #[arg(value_name = "PATH")]
     pub path: Option<PathBuf>,
     /// Long listing: mode, owner, size, time.
@@ -25,6 +26,13 @@ pub struct Args {
     #[arg(short = 'R', long)]
     pub recursive: bool,
 
+    /// With `latest`: only snapshots of this hostname (default: this host's, when it has any).
+    #[arg(long = "hostname", value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// With `latest`: only snapshots with this tag (repeatable; names an internal tag such as
+    /// pre-update to reach those snapshots).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
     /// List the Docker deployment's data (`/volumes/NAME/...`, `/images/ID.tar`) instead of
     /// the files.
     #[arg(long)]
@@ -47,7 +55,13 @@ fn time(ns: i64) -> String {
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let repo = g.open()?;
     repo.load_index()?;
-    let (_, snap) = select::resolve(&repo, &a.snapshot, &Filter::default())?;
+    let need = if a.docker {
+        Need::deployment()
+    } else {
+        Need::files()
+    };
+    let (_, snap, root) =
+        select::resolve_subtree(&repo, &a.snapshot, &g.filter(&a.hosts, &a.tags), &need)?;
     let base: Vec<u8> = match &a.path {
         Some(p) => {
             lifeboat::util::normalize_abs(p.as_os_str().as_bytes()).map_err(anyhow::Error::msg)?
@@ -64,7 +78,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     } else {
         &snap.tree
     };
-    for e in TreeReader::new(&repo, tree) {
+    for e in Subtree::new(&repo, tree, root.as_deref()) {
         let e = e?;
         if !is_within(&e.path, &base) {
             continue;

@@ -275,6 +275,21 @@ impl Global {
         self.cfg.as_deref()
     }
 
+    /// The snapshot filter of `--hostname` and `--tag`; without a hostname, `latest` prefers
+    /// this host (the configuration's `hostname`, else the machine's).
+    pub fn filter(&self, hosts: &[String], tags: &[String]) -> lifeboat::snapshot::select::Filter {
+        lifeboat::snapshot::select::Filter {
+            hosts: hosts.to_vec(),
+            tags: tags.to_vec(),
+            paths: Vec::new(),
+            this_host: Some(
+                self.cfg()
+                    .and_then(|c| c.hostname.clone())
+                    .unwrap_or_else(lifeboat::util::hostname),
+            ),
+        }
+    }
+
     pub fn repo_path(&self) -> Result<&PathBuf> {
         self.repo
             .as_ref()

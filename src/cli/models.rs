@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::Result;
 use lifeboat::models::{self, Status};
 use lifeboat::restore::content::ContentReader;
-use lifeboat::snapshot::select::{self, Filter};
+use lifeboat::snapshot::select::{self, Need};
 use lifeboat::util::human_bytes;
 use rayon::prelude::*;
 
@@ -85,7 +85,7 @@ fn verify(g: &Global, a: &VerifyArgs) -> Result<Exit> {
     let dirs = a.select.normalized(g)?;
     let repo = g.open()?;
     repo.load_index()?;
-    let (id, snap) = select::resolve(&repo, &a.snapshot, &Filter::default())?;
+    let (id, snap) = select::resolve(&repo, &a.snapshot, &g.filter(&[], &[]), &Need::files())?;
     let recorded = models::recorded_models(&repo, &snap, &dirs)?;
     let scan = models::scan_dirs(&recorded, &dirs);
     let bar = g.progress();
@@ -171,7 +171,7 @@ fn list(g: &Global, a: &ListArgs) -> Result<Exit> {
     let dirs = a.select.normalized(g)?;
     let repo = g.open()?;
     repo.load_index()?;
-    let (id, snap) = select::resolve(&repo, &a.snapshot, &Filter::default())?;
+    let (id, snap) = select::resolve(&repo, &a.snapshot, &g.filter(&[], &[]), &Need::files())?;
     let recorded = models::recorded_models(&repo, &snap, &dirs)?;
     let mut exit = Exit::Success;
     let listed: Vec<(Listed, bool)> = recorded

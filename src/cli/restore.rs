@@ -6,14 +6,17 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use lifeboat::restore::{RestoreOptions, restore};
-use lifeboat::snapshot::select::{self, Filter};
+use lifeboat::snapshot::select::{self, Need};
+use lifeboat::snapshot::tree::Subtree;
 use lifeboat::util::human_bytes;
 
 use super::{Exit, Global, print_json};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// `latest`, or an ID prefix of at least 8 hex digits.
+    /// `latest` (the newest snapshot with what this restore needs), `latest~N`, or an ID prefix
+    /// of at least 8 hex digits; `SNAPSHOT:/DIR` restores the contents of that directory
+    /// straight into --target.
     #[arg(value_name = "SNAPSHOT", required_unless_present = "undo")]
     pub snapshot: Option<String>,
 
@@ -73,7 +76,8 @@ pub struct Args {
     #[arg(long, help_heading = "Docker")]
     pub show_secrets: bool,
 
-    /// Restore only this absolute path of the snapshot and what is below it (repeatable).
+    /// Restore only this absolute path of the snapshot and what is below it (repeatable; with
+    /// SNAPSHOT:/DIR, a path inside DIR as if DIR were `/`).
     #[arg(short, long = "include", value_name = "PATH")]
     pub includes: Vec<PathBuf>,
 
@@ -89,7 +93,7 @@ pub struct Args {
     #[arg(long)]
     pub no_sync: bool,
 
-    /// With `latest`: only snapshots of this host.
+    /// With `latest`: only snapshots of this hostname (default: this host's, when it has any).
     #[arg(long = "hostname", value_name = "HOST")]
     pub hosts: Vec<String>,
     /// With `latest`: only snapshots with this tag.
@@ -109,17 +113,35 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     if a.apply_firewall && !a.apply && !a.undo {
         crate::usage!("--apply-firewall goes with --host --apply or --host --undo");
     }
+    if let Some(name) = a
+        .snapshot
+        .as_deref()
+        .filter(|s| a.host_profile && super::snapshot::looks_like_hostname(s))
+    {
+        crate::usage!(
+            "--host takes no value: it compares with the snapshot's host profile; to pick the snapshots of host {name}, use `--hostname {name}`"
+        );
+    }
     let repo = g.open()?;
     if a.undo {
         return host_undo(g, a, &repo);
     }
-    let filter = Filter {
-        hosts: a.hosts.clone(),
-        tags: a.tags.clone(),
-        paths: Vec::new(),
-    };
     let spec = a.snapshot.as_deref().unwrap_or("latest");
-    let (id, snap) = select::resolve(&repo, spec, &filter)?;
+    // What `latest` must hold for this restore.
+    let need = Need {
+        files: a.target.is_some(),
+        host_profile: a.host_profile,
+        deployment: a.containers,
+        containers: a.container.clone(),
+        group: None,
+    };
+    let (id, snap, subpath) =
+        select::resolve_subtree(&repo, spec, &g.filter(&a.hosts, &a.tags), &need)?;
+    if subpath.is_some() && (a.host_profile || a.containers || !a.container.is_empty()) {
+        crate::usage!(
+            "SNAPSHOT:PATH restores files only: drop --host, --containers and --container"
+        );
+    }
     let mut exit = Exit::Success;
     if a.host_profile && a.apply {
         exit = exit.worst(host_apply(g, a, &repo, &snap)?);
@@ -139,6 +161,16 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         .map(|p| lifeboat::util::normalize_abs(p.as_os_str().as_bytes()))
         .collect::<Result<_, _>>()
         .map_err(anyhow::Error::msg)?;
+    if let Some(sub) = subpath {
+        // The directory must be there (a restore of nothing would look like success).
+        repo.load_index()?;
+        if let Some(Err(e)) = Subtree::new(&repo, &snap.tree, Some(&sub)).next() {
+            return Err(anyhow::Error::new(e).context(format!("snapshot {}", id.short())));
+        }
+        // The directory's contents land directly in the target (restic's `ID:subfolder`);
+        // the target keeps its own owner and mode.
+        opts.rebase = Some(sub);
+    }
     opts.dry_run = a.dry_run;
     opts.owners = opts.owners && !a.no_owner;
     opts.report_unrestored_owners &= !a.no_owner;

@@ -197,9 +197,10 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
                 hosts: vec![hostname],
                 ..Filter::default()
             };
-            // Grouped like `lifeboat forget` (host and paths): a manual snapshot of other
-            // paths is its own group, not an older member of the job's.
-            let group_by = GroupBy::parse("host,paths").map_err(anyhow::Error::msg)?;
+            // Grouped like `lifeboat forget` (host and selection): a manual snapshot of other
+            // paths or containers is its own group, not an older member of the job's, and
+            // internal snapshots (pre-update, ...) are retained in their own groups.
+            let group_by = GroupBy::DEFAULT;
             let r = forget_by_policy(&repo, &policy, group_by, &filter, false, g.lock_wait)?;
             s.message = format!("{} snapshot(s) removed", r.removed.len());
             Ok(())

@@ -1,16 +1,24 @@
 //! `lifeboat show SNAPSHOT`: what a snapshot's Docker deployment holds.
 
 use anyhow::{Result, bail};
-use lifeboat::snapshot::select::{self, Filter};
+use lifeboat::snapshot::select::{self, Need};
 use lifeboat::util::human_bytes;
 
 use super::{Exit, Global, print_json};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// `latest`, or an ID prefix of at least 8 hex digits.
+    /// `latest` (the newest snapshot with a deployment), `latest~N`, or an ID prefix of at
+    /// least 8 hex digits.
     #[arg(value_name = "SNAPSHOT")]
     pub snapshot: String,
+    /// With `latest`: only snapshots of this hostname (default: this host's, when it has any).
+    #[arg(long = "hostname", value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// With `latest`: only snapshots with this tag (repeatable; names an internal tag such as
+    /// pre-update to reach those snapshots).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
     /// Show environment values (masked as KEY=*** by default).
     #[arg(long)]
     pub show_secrets: bool,
@@ -19,7 +27,12 @@ pub struct Args {
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let repo = g.open()?;
     repo.load_index()?;
-    let (id, snap) = select::resolve(&repo, &a.snapshot, &Filter::default())?;
+    let (id, snap) = select::resolve(
+        &repo,
+        &a.snapshot,
+        &g.filter(&a.hosts, &a.tags),
+        &Need::deployment(),
+    )?;
     let Some(dep) = &snap.deployment else {
         bail!(
             "snapshot {} holds no containers (it was taken without --container); `lifeboat ls {}` lists its files",

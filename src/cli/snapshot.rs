@@ -113,7 +113,8 @@ pub struct Args {
     #[arg(long, help_heading = "Excluding")]
     pub exclude_caches: bool,
 
-    /// Compare against this snapshot to skip unchanged files (default: the newest with the same host and paths).
+    /// Compare against this snapshot to skip unchanged files (default: the newest of the same
+    /// group: this host, the same paths, containers and host profile).
     #[arg(long, value_name = "SNAPSHOT", conflicts_with = "force")]
     pub parent: Option<String>,
 
@@ -121,7 +122,7 @@ pub struct Args {
     #[arg(long)]
     pub force: bool,
 
-    /// Record this hostname instead of the machine's.
+    /// Record this hostname instead of the machine's (restic's `--host NAME`).
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
 }
@@ -221,7 +222,28 @@ impl Args {
     }
 }
 
+/// Whether `s` reads as a hostname rather than a path or a snapshot name: what restic's
+/// `--host NAME` habit leaves behind as a positional argument.
+pub(super) fn looks_like_hostname(s: &str) -> bool {
+    let hex_id = s.len() >= 8 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    !s.is_empty()
+        && s.len() <= 253
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !s.starts_with(['-', '.'])
+        && !s.starts_with("latest")
+        && !hex_id
+}
+
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
+    if let Some(first) = a.paths.first().filter(|_| a.host_profile) {
+        let name = first.to_str().unwrap_or_default();
+        if !first.is_absolute() && !first.exists() && looks_like_hostname(name) {
+            crate::usage!(
+                "--host takes no value here: it captures this machine's host profile; to record the hostname {name}, use `--hostname {name}` (restic's --host); {name} is not a path here"
+            );
+        }
+    }
     let a = &a.with_config(g.cfg())?;
     let repo = g.open()?;
     let r = execute(g, &repo, a)?;
@@ -298,8 +320,20 @@ pub fn execute(g: &Global, repo: &Repository, a: &Args) -> Result<SnapshotResult
         }
         paths.extend(c.compose_files());
     }
+    // What was asked for: the snapshot's group (latest, retention, parent).
+    let selection = lifeboat::snapshot::group::Selection::new(
+        &a.paths,
+        &a.models,
+        Some(lifeboat::snapshot::group::Containers::new(
+            &a.containers,
+            a.all_containers,
+            &a.compose_projects,
+            &a.labels,
+        )),
+    )?;
     let opts = SnapshotOptions {
         paths,
+        selection: Some(selection),
         tags: a.tags.clone(),
         excludes,
         parent: match (&a.parent, a.force) {

@@ -8,28 +8,50 @@ use super::{Exit, Global, print_json};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Only snapshots of this host (repeatable).
-    #[arg(long = "host", value_name = "HOST")]
+    /// Only snapshots of this hostname (repeatable).
+    #[arg(long = "hostname", value_name = "HOST")]
     pub hosts: Vec<String>,
+    /// Not a filter here: `--host` is the host profile flag of snapshot and restore.
+    #[arg(long = "host", value_name = "HOST", hide = true)]
+    pub old_host: Vec<String>,
     /// Only snapshots with this tag (repeatable: all must match).
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
     /// Only snapshots of this path (repeatable).
     #[arg(long = "path", value_name = "PATH")]
     pub paths: Vec<String>,
+    /// Only the N newest snapshots of each group (host and selection; internal snapshots
+    /// apart), as restic's `snapshots --latest N`.
+    #[arg(long, value_name = "N")]
+    pub latest: Option<usize>,
+}
+
+/// `--host NAME` where a hostname filter was meant (restic's habit): say which flag it is.
+pub(super) fn refuse_host_filter(given: &[String]) -> Result<()> {
+    if let Some(h) = given.first() {
+        crate::usage!(
+            "--host is the host profile flag (snapshot --host, restore --host); filter by hostname with `--hostname {h}`"
+        );
+    }
+    Ok(())
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
+    refuse_host_filter(&a.old_host)?;
     let repo = g.open()?;
     let filter = Filter {
         hosts: a.hosts.clone(),
         tags: a.tags.clone(),
         paths: a.paths.clone(),
+        this_host: None,
     };
-    let list: Vec<_> = select::all(&repo)?
+    let mut list: Vec<_> = select::all(&repo)?
         .into_iter()
         .filter(|(_, s)| filter.matches(s))
         .collect();
+    if let Some(n) = a.latest {
+        list = lifeboat::snapshot::group::newest_per_group(list, n);
+    }
     if g.json {
         let v: Vec<_> = list
             .iter()
@@ -47,6 +69,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
                     "containers": s.deployment.as_ref().map(|d| d.containers.iter().map(|c| &c.name).collect::<Vec<_>>()),
                     "host_profile": s.host.is_some(),
                     "program": s.program,
+                    "group": lifeboat::snapshot::group::Group::of(s).to_string(),
                 })
             })
             .collect();

@@ -207,11 +207,11 @@ fn repo_view(
     warnings: &mut Vec<String>,
 ) -> Result<RepoView> {
     let snaps = lifeboat::snapshot::select::all(repo)?;
-    let undo = lifeboat::host::apply::UNDO_TAG;
+    // Internal snapshots (pre-update, host-undo, ...) are not backups of the job.
     let newest = snaps
         .iter()
         .rev()
-        .find(|(_, s)| s.hostname == hostname && !s.tags.iter().any(|t| t == undo));
+        .find(|(_, s)| s.hostname == hostname && s.internal().is_none());
     let age = newest
         .and_then(|(_, s)| s.time())
         .map(|t| (Utc::now() - t).to_std().unwrap_or_default());

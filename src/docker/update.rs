@@ -313,6 +313,16 @@ pub fn snapshot_container(
         tags: vec![tag.to_string()],
         parent: ParentChoice::Auto,
         lock_wait,
+        selection: Some(crate::snapshot::group::Selection::new(
+            &capture.compose_files(),
+            &[],
+            Some(crate::snapshot::group::Containers::new(
+                &[name.to_string()],
+                false,
+                &[],
+                &[],
+            )),
+        )?),
         ..SnapshotOptions::default()
     };
     let r = capture.quiesced(warn, || create_with(repo, &opts, Some(&capture), progress))?;
@@ -921,7 +931,12 @@ pub fn rollback(
     let current = engine.inspect_container(name)?;
     let current_id = current.as_ref().map(|c| jstr(c, "Id").to_string());
     let (id, snap) = match &opts.snapshot {
-        Some(spec) => select::resolve(repo, spec, &select::Filter::default())?,
+        Some(spec) => select::resolve(
+            repo,
+            spec,
+            &select::Filter::default(),
+            &select::Need::default(),
+        )?,
         None => {
             // A snapshot that recorded the very container running now belongs to an update
             // that was rolled back (or never happened): going back to it would change nothing.

@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::repo::Repository;
 use crate::snapshot::entry::Entry;
 use crate::snapshot::manifest::Snapshot;
-use crate::snapshot::tree::TreeReader;
+use crate::snapshot::tree::Subtree;
 use crate::util::path_cmp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -95,11 +95,22 @@ pub fn diff(
     repo: &Repository,
     old: &Snapshot,
     new: &Snapshot,
+    each: impl FnMut(&DiffItem),
+) -> Result<DiffSummary> {
+    diff_subtrees(repo, (old, None), (new, None), each)
+}
+
+/// [`diff`] of the subtrees below the given directories (`SNAPSHOT:SUBPATH`), each as if it
+/// were `/`; `None` is the whole snapshot.
+pub fn diff_subtrees(
+    repo: &Repository,
+    (old, old_root): (&Snapshot, Option<&[u8]>),
+    (new, new_root): (&Snapshot, Option<&[u8]>),
     mut each: impl FnMut(&DiffItem),
 ) -> Result<DiffSummary> {
     let mut sum = DiffSummary::default();
-    let mut a = TreeReader::new(repo, &old.tree).peekable();
-    let mut b = TreeReader::new(repo, &new.tree).peekable();
+    let mut a = Subtree::new(repo, &old.tree, old_root).peekable();
+    let mut b = Subtree::new(repo, &new.tree, new_root).peekable();
     loop {
         let order = match (a.peek(), b.peek()) {
             (None, None) => break,

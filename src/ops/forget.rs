@@ -1,7 +1,9 @@
 //! Retention: which snapshots a `--keep-*` policy keeps, with restic's semantics, so
 //! operators can carry their policies over unchanged.
 //!
-//! Snapshots are grouped (by host and paths by default) and walked newest first. `last` keeps
+//! Snapshots are grouped (by host and selection by default, see [`crate::snapshot::group`];
+//! internal snapshots such as `pre-update` always apart, and the newest of each internal group
+//! always kept) and walked newest first. `last` keeps
 //! the newest n. Each time bucket (hour, day, ISO week, month, year, in local time) keeps the
 //! newest snapshot of each of its n most recent periods that have snapshots, and the oldest
 //! snapshot too while it has counts left (restic 0.17). `tags` keeps every snapshot that has all
@@ -17,6 +19,7 @@ use chrono::{DateTime, Datelike, Days, Local, Months, Timelike, Utc};
 use serde::Serialize;
 
 use crate::id::Id;
+use crate::snapshot::group::Group;
 use crate::snapshot::manifest::Snapshot;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -157,47 +160,7 @@ fn has_tags(tags: &[String], list: &str) -> bool {
     true
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct GroupBy {
-    pub host: bool,
-    pub paths: bool,
-    pub tags: bool,
-}
-
-impl GroupBy {
-    pub fn parse(s: &str) -> Result<GroupBy, String> {
-        let mut g = GroupBy::default();
-        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            match part {
-                "host" => g.host = true,
-                "paths" => g.paths = true,
-                "tags" => g.tags = true,
-                other => {
-                    return Err(format!(
-                        "unknown group-by field {other:?} (use host, paths, tags)"
-                    ));
-                }
-            }
-        }
-        Ok(g)
-    }
-
-    fn key(&self, s: &Snapshot) -> String {
-        let mut k = Vec::new();
-        if self.host {
-            k.push(format!("host={}", s.hostname));
-        }
-        if self.paths {
-            k.push(format!("paths={}", s.paths_display().join(",")));
-        }
-        if self.tags {
-            let mut t = s.tags.clone();
-            t.sort();
-            k.push(format!("tags={}", t.join(",")));
-        }
-        k.join(" ")
-    }
-}
+pub use crate::snapshot::group::GroupBy;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Decision {
@@ -234,17 +197,28 @@ pub fn apply(
     policy: &Policy,
     group_by: GroupBy,
 ) -> Vec<GroupDecision> {
-    let mut groups: std::collections::BTreeMap<String, Vec<&(Id, Snapshot)>> = Default::default();
+    let mut groups: std::collections::BTreeMap<(String, Group), Vec<&(Id, Snapshot)>> =
+        Default::default();
     for s in snapshots {
-        groups.entry(group_by.key(&s.1)).or_default().push(s);
+        let g = group_by.group(&s.1);
+        groups.entry((g.to_string(), g)).or_default().push(s);
     }
     groups
         .into_iter()
-        .map(|(group, mut list)| {
+        .map(|((label, group), mut list)| {
             list.sort_by(|a, b| b.1.time().cmp(&a.1.time()).then(b.0.cmp(&a.0)));
+            let mut decisions = decide(&list, policy);
+            // The newest internal snapshot of its kind is the way back of the last update or
+            // rollback: no policy ages it out.
+            if let (Some(tag), Some(newest)) = (group.internal, decisions.first_mut()) {
+                if !newest.keep {
+                    newest.keep = true;
+                    newest.reasons.push(format!("newest {tag} snapshot"));
+                }
+            }
             GroupDecision {
-                group,
-                decisions: decide(&list, policy),
+                group: label,
+                decisions,
             }
         })
         .collect()
@@ -384,6 +358,7 @@ mod tests {
                 program: String::new(),
                 deployment: None,
                 host: None,
+                selection: None,
             },
         )
     }

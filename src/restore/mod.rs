@@ -195,6 +195,13 @@ fn rebase_path(path: &[u8], prefix: &[u8]) -> Option<Vec<u8>> {
     rest.starts_with(b"/").then(|| rest.to_vec())
 }
 
+/// The `unrestored_links` key of a file outside the rebased tree.
+fn outside_key(path: &[u8]) -> Vec<u8> {
+    let mut k = vec![0];
+    k.extend_from_slice(path);
+    k
+}
+
 /// Restore the entries of any tree stream (a snapshot's files, or a Docker volume's data in the
 /// deployment tree with [`RestoreOptions::rebase`]).
 pub fn restore_tree(
@@ -239,14 +246,26 @@ pub fn restore_tree(
         let mut e = entry?;
         if let Some(prefix) = &opts.rebase {
             let Some(p) = rebase_path(&e.path, prefix) else {
+                // A later name inside may link to this file: it then becomes the file. Keyed
+                // with a NUL first (no tree path has one), apart from the rebased paths.
+                if e.kind == Kind::File && e.nlink > 1 {
+                    unrestored_links.insert(outside_key(&e.path), e);
+                }
                 continue;
             };
             e.path = p;
             if e.kind == Kind::Hardlink {
                 let t = e.target.as_deref().unwrap_or_default();
-                e.target = Some(rebase_path(t, prefix).ok_or_else(|| {
-                    Error::hostile(e.path_str(), "hard link to a file outside its tree")
-                })?);
+                e.target = Some(match rebase_path(t, prefix) {
+                    Some(inside) => inside,
+                    None if unrestored_links.contains_key(&outside_key(t)) => outside_key(t),
+                    None => {
+                        return Err(Error::hostile(
+                            e.path_str(),
+                            "hard link to a file outside its tree",
+                        ));
+                    }
+                });
             }
         }
         let mut wanted = opts.includes.is_empty();

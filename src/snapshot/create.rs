@@ -5,6 +5,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::group::{Group, Selection};
 use super::manifest::{Snapshot, Summary};
 use super::pipeline;
 use super::pipeline::Session;
@@ -48,6 +49,10 @@ pub struct SnapshotOptions {
     pub expected_sha256: Vec<(Vec<u8>, [u8; 32])>,
     /// Save the snapshot even when files do not match `expected_sha256` (as warnings).
     pub allow_mismatch: bool,
+    /// What was asked for (paths, model directories, containers), recorded as the snapshot's
+    /// selection, its group; the host root is taken from `host`. `None`: derived from the
+    /// paths, the deployment and the host section (internal snapshots).
+    pub selection: Option<Selection>,
 }
 
 #[derive(Debug)]
@@ -103,10 +108,45 @@ pub fn create_with(
         .iter()
         .map(|p| p.as_os_str().as_bytes().to_vec())
         .collect();
+    // The group this snapshot will be in: its parent is the newest snapshot of the same group,
+    // never a partial or internal one of other paths or containers.
+    let mut selection = opts.selection.clone();
+    if let Some(sel) = &mut selection {
+        sel.host_root = opts.host.as_ref().map(|h| h.root.clone());
+    }
+    let probe = Snapshot {
+        version: 1,
+        time: time.clone(),
+        hostname: hostname.clone(),
+        username: String::new(),
+        tags: opts.tags.clone(),
+        paths: root_bytes
+            .iter()
+            .map(|p| serde_bytes::ByteBuf::from(p.clone()))
+            .collect(),
+        parent: None,
+        tree: Vec::new(),
+        summary: Summary::default(),
+        excludes: Vec::new(),
+        program: String::new(),
+        deployment: None,
+        host: opts.host.clone(),
+        selection,
+    };
+    let group = Group::of(&probe);
+    let group_parent = match &opts.parent {
+        ParentChoice::Id(_) => None,
+        _ => select::parent_for(repo, &group)?,
+    };
     let parent = match &opts.parent {
         ParentChoice::None => None,
-        ParentChoice::Auto => select::parent_for(repo, &hostname, &root_bytes)?,
-        ParentChoice::Id(spec) => Some(select::resolve(repo, spec, &select::Filter::default())?),
+        ParentChoice::Auto => group_parent.clone(),
+        ParentChoice::Id(spec) => Some(select::resolve(
+            repo,
+            spec,
+            &select::Filter::default(),
+            &select::Need::default(),
+        )?),
     };
     let mut excludes = opts.excludes.clone();
     if let Some(local) = repo.backend().local_root() {
@@ -123,11 +163,16 @@ pub fn create_with(
     let mut section = None;
     let mut run = Ok(());
     if let Some(src) = deployment {
-        let previous = select::all(repo)?
-            .into_iter()
-            .rev()
-            .find(|(_, s)| s.hostname == hostname && s.deployment.is_some())
-            .and_then(|(_, s)| s.deployment);
+        // The group's previous deployment; else the newest of this host (it may still share
+        // volumes and images with this one).
+        let previous = match group_parent.and_then(|(_, s)| s.deployment) {
+            Some(d) => Some(d),
+            None => select::all(repo)?
+                .into_iter()
+                .rev()
+                .find(|(_, s)| s.hostname == hostname && s.deployment.is_some())
+                .and_then(|(_, s)| s.deployment),
+        };
         match pipeline::run(&writer, progress, encoders, |s| {
             src.emit(s, previous.as_ref(), repo, readers)
         }) {
@@ -171,24 +216,20 @@ pub fn create_with(
     summary.stored_added = write.stored_bytes;
     summary.warnings = warnings.len() as u64;
     summary.duration_ms = started.elapsed().as_millis() as u64;
-    let snapshot = Snapshot {
-        version: 1,
-        time,
-        hostname,
+    let mut snapshot = Snapshot {
         username: crate::util::username(),
-        tags: opts.tags.clone(),
-        paths: root_bytes
-            .into_iter()
-            .map(serde_bytes::ByteBuf::from)
-            .collect(),
         parent: parent.map(|(id, _)| id),
         tree,
         summary,
         excludes: opts.excludes.patterns.clone(),
         program: format!("lifeboat {}", env!("CARGO_PKG_VERSION")),
         deployment: section,
-        host: opts.host.clone(),
+        ..probe
     };
+    // Every new snapshot records its selection; without one given, what it holds says it.
+    if snapshot.selection.is_none() {
+        snapshot.selection = Some(Selection::derived(&snapshot));
+    }
     // What this run reused rather than wrote must still be there (a prune may have run).
     repo.secure_references(|| super::tree::referenced_blobs(repo, [&snapshot]))?;
     let id = repo.save_sealed(crate::repo::FileType::Snapshot, &snapshot)?;

@@ -50,6 +50,10 @@ pub struct Snapshot {
     /// the file tree, under `host.root`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<crate::host::HostSection>,
+    /// What was asked for: the snapshot's group (FORMAT.md §8). Absent in snapshots made before
+    /// it was recorded; [`Snapshot::selection`] derives it for those.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<super::group::Selection>,
 }
 
 impl Snapshot {

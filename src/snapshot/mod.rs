@@ -3,6 +3,7 @@
 
 pub mod create;
 pub mod entry;
+pub mod group;
 pub mod manifest;
 pub mod pipeline;
 pub mod select;

@@ -289,3 +289,84 @@ impl Iterator for TreeReader<'_> {
         Some(r)
     }
 }
+
+/// The entries of a tree stream below `root`, with paths as if `root` were `/`: what
+/// `SNAPSHOT:SUBPATH` stands for. A hard link keeps its target's original path when that lies
+/// outside the subtree (restore turns such a link into a file). `root` `/` is the whole tree.
+/// A `root` that is missing, or not a directory, ends the walk with an error.
+pub struct Subtree<'r> {
+    inner: TreeReader<'r>,
+    root: Vec<u8>,
+    /// Whether the root entry was seen (entries below it are contiguous, so the walk can stop
+    /// at the first entry after them).
+    seen: bool,
+    done: bool,
+}
+
+impl<'r> Subtree<'r> {
+    pub fn new(repo: &'r Repository, ids: &[Id], root: Option<&[u8]>) -> Self {
+        Subtree {
+            inner: TreeReader::new(repo, ids),
+            root: root.unwrap_or(b"/").to_vec(),
+            seen: false,
+            done: false,
+        }
+    }
+}
+
+/// `path` relative to `root` as an absolute path, or `None` outside it.
+pub fn rebase(path: &[u8], root: &[u8]) -> Option<Vec<u8>> {
+    if root == b"/" {
+        return Some(path.to_vec());
+    }
+    if path == root {
+        return Some(b"/".to_vec());
+    }
+    let rest = path.strip_prefix(root)?;
+    rest.starts_with(b"/").then(|| rest.to_vec())
+}
+
+impl Iterator for Subtree<'_> {
+    type Item = Result<Entry>;
+
+    fn next(&mut self) -> Option<Result<Entry>> {
+        while !self.done {
+            let mut e = match self.inner.next() {
+                Some(Ok(e)) => e,
+                Some(Err(err)) => return Some(Err(err)),
+                None => {
+                    self.done = true;
+                    if self.seen || self.root == b"/" {
+                        return None;
+                    }
+                    return Some(Err(Error::Invalid(format!(
+                        "{} is not in this snapshot (see `lifeboat ls`)",
+                        crate::util::show(&self.root)
+                    ))));
+                }
+            };
+            let Some(p) = rebase(&e.path, &self.root) else {
+                if self.seen {
+                    self.done = true;
+                }
+                continue;
+            };
+            if !self.seen && e.kind != Kind::Dir {
+                self.done = true;
+                return Some(Err(Error::Invalid(format!(
+                    "{} is not a directory in this snapshot",
+                    crate::util::show(&self.root)
+                ))));
+            }
+            self.seen = true;
+            e.path = p;
+            if e.kind == Kind::Hardlink {
+                if let Some(t) = e.target.as_deref().and_then(|t| rebase(t, &self.root)) {
+                    e.target = Some(t);
+                }
+            }
+            return Some(Ok(e));
+        }
+        None
+    }
+}

@@ -397,6 +397,7 @@ pub fn save_snapshot(repo: &Repository, tree: Vec<Id>) -> String {
         program: "security test".into(),
         deployment: None,
         host: None,
+        selection: None,
     };
     repo.save_sealed(FileType::Snapshot, &snap)
         .expect("save snapshot")
