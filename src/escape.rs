@@ -124,7 +124,10 @@ mod tests {
         assert_eq!(bytes(b"back\\slash"), "back\\\\slash");
         assert_eq!(bytes(b"bad\xff\xfeutf8"), "bad\\xff\\xfeutf8");
         // C1 CSI and a right-to-left override, as their UTF-8 bytes.
-        assert_eq!(bytes("x\u{9b}y\u{202e}z".as_bytes()), "x\\xc2\\x9by\\xe2\\x80\\xaez");
+        assert_eq!(
+            bytes("x\u{9b}y\u{202e}z".as_bytes()),
+            "x\\xc2\\x9by\\xe2\\x80\\xaez"
+        );
         assert_eq!(text("a\nb\\"), "a\\nb\\\\");
     }
 

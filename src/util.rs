@@ -109,13 +109,13 @@ pub fn is_within(p: &[u8], dir: &[u8]) -> bool {
 /// escaped ([`crate::escape::bytes`]). For data (`--json`, files) use
 /// [`crate::escape::json_fields`] or keep the bytes.
 pub fn show(p: &[u8]) -> String {
-    String::from_utf8_lossy(p).into_owned()
+    crate::escape::bytes(p)
 }
 
 /// [`show`] for a filesystem path.
-pub fn show_path(p: &std::path::Path) -> String {
+pub fn show_path(p: impl AsRef<Path>) -> String {
     use std::os::unix::ffi::OsStrExt;
-    crate::escape::bytes(p.as_os_str().as_bytes())
+    crate::escape::bytes(p.as_ref().as_os_str().as_bytes())
 }
 
 /// Where snapshot path `p` (absolute) lands under `root`: `root` `/` gives `p` itself, never

@@ -31,7 +31,10 @@ pub fn unlock(g: &Global, a: &UnlockArgs) -> Result<Exit> {
         }
     } else {
         for (_, rec) in &live {
-            eprintln!("still held: {}", rec.describe());
+            eprintln!(
+                "still held: {}",
+                lifeboat::escape::controls(&rec.describe())
+            );
         }
     }
     if !g.quiet {

@@ -82,10 +82,13 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
 
 /// The paths, and the containers of the deployment, if any.
 fn what_it_holds(s: &lifeboat::snapshot::Snapshot) -> String {
-    let mut parts = s.paths_display();
+    let mut parts: Vec<String> = s.paths.iter().map(|p| lifeboat::util::show(p)).collect();
     if let Some(d) = &s.deployment {
         let names: Vec<&str> = d.containers.iter().map(|c| c.name.as_str()).collect();
-        parts.push(format!("containers: {}", names.join(",")));
+        parts.push(format!(
+            "containers: {}",
+            lifeboat::escape::text(&names.join(","))
+        ));
     }
     parts.join(" ")
 }

@@ -66,7 +66,9 @@ impl Snapshot {
             .chain(self.deployment.as_ref().map(|d| d.tree.as_slice()))
     }
 
+    /// The paths as text for data (filters, `--json`): exact when UTF-8 (people see them
+    /// through [`crate::util::show`]).
     pub fn paths_display(&self) -> Vec<String> {
-        self.paths.iter().map(|p| crate::util::show(p)).collect()
+        self.paths.iter().map(|p| crate::escape::lossy(p)).collect()
     }
 }
