@@ -1,6 +1,6 @@
 //! `lifeboat show SNAPSHOT`: what a snapshot's Docker deployment holds.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use lifeboat::escape::text as esc;
 use lifeboat::snapshot::select::{self, Filter};
 use lifeboat::util::human_bytes;
@@ -22,11 +22,29 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     repo.load_index()?;
     let (id, snap) = select::resolve(&repo, &a.snapshot, &Filter::default())?;
     let Some(dep) = &snap.deployment else {
-        bail!(
-            "snapshot {} holds no containers (it was taken without --container); `lifeboat ls {}` lists its files",
-            id.short(),
-            id.short()
-        );
+        // Not an error: the snapshot is fine, it just holds files only.
+        if g.json {
+            print_json(&serde_json::json!({
+                "snapshot": id.to_hex(),
+                "time": snap.time,
+                "deployment": null,
+                "paths": snap.paths_display(),
+            }))?;
+        } else {
+            println!(
+                "snapshot {} of {} at {} holds no Docker deployment (taken without --container); files: {}",
+                id.short(),
+                esc(&snap.hostname),
+                snap.time,
+                snap.paths
+                    .iter()
+                    .map(|p| lifeboat::util::show(p))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            println!("`lifeboat ls {}` lists them", id.short());
+        }
+        return Ok(Exit::Success);
     };
     let o = lifeboat::docker::report::overview(&repo, dep, a.show_secrets)?;
     if g.json {
