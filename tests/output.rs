@@ -282,3 +282,310 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+// ---------------------------------------------------------------------------------------------
+// Errors under --json
+// ---------------------------------------------------------------------------------------------
+
+/// The one JSON object a failing command prints on stdout under `--json`, checked against
+/// the exit code.
+fn json_error(what: &str, out: &Output) -> Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!(
+            "{what}: stdout is not one JSON object ({e}):\n{text}\nstderr: {}",
+            stderr(out)
+        )
+    });
+    assert_eq!(v["exit"], code(out), "{what}: {v}");
+    assert!(
+        v["error"].as_str().is_some_and(|s| !s.is_empty()),
+        "{what}: {v}"
+    );
+    assert!(v["code"].is_string(), "{what}: {v}");
+    assert!(
+        stderr(out).contains("error"),
+        "{what}: stderr keeps the message for people"
+    );
+    v
+}
+
+#[test]
+fn json_errors_are_one_object_on_stdout_with_code_and_exit() {
+    let e = Env::new();
+    let d = hostile_tree(&e);
+    let id = e.snapshot(&d);
+    let cases: Vec<(Vec<&str>, &str, i32)> = vec![
+        (
+            vec!["--json", "restore", "deadbeef", "--target", "/tmp/x"],
+            "failure",
+            1,
+        ),
+        // Parse errors by clap itself, and usage errors found after parsing.
+        (vec!["--json", "restore"], "usage", 2),
+        (vec!["restore", "--no-such-flag", "--json"], "usage", 2),
+        (
+            vec![
+                "--json",
+                "restore",
+                &id,
+                "--target",
+                "t",
+                "--apply-firewall",
+            ],
+            "usage",
+            2,
+        ),
+    ];
+    for (args, want, exit) in cases {
+        let out = e.run(&args);
+        let v = json_error(&format!("{args:?}"), &out);
+        assert_eq!(
+            (v["code"].as_str().unwrap(), code(&out)),
+            (want, exit),
+            "{args:?}: {v}"
+        );
+    }
+    // No repository there.
+    let out = common::lifeboat_cmd()
+        .env("LIFEBOAT_PASSWORD", PASSWORD)
+        .args(["--json", "--repo"])
+        .arg(e.path("nowhere"))
+        .arg("snapshots")
+        .output()
+        .unwrap();
+    let v = json_error("no repository", &out);
+    assert_eq!(
+        (v["code"].as_str().unwrap(), code(&out)),
+        ("no_repository", 10),
+        "{v}"
+    );
+    assert!(v["hint"].as_str().unwrap().contains("lifeboat init"), "{v}");
+    // The wrong password.
+    let out = e
+        .cmd()
+        .env("LIFEBOAT_PASSWORD", "not the password")
+        .args(["--json", "snapshots"])
+        .output()
+        .unwrap();
+    let v = json_error("wrong password", &out);
+    assert_eq!(
+        (v["code"].as_str().unwrap(), code(&out)),
+        ("wrong_password", 12),
+        "{v}"
+    );
+    // Damaged data: the snapshot file cut short.
+    let snap_file = std::fs::read_dir(e.repo.join("snapshots"))
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&id[..8])
+        })
+        .unwrap();
+    let bytes = std::fs::read(&snap_file).unwrap();
+    std::fs::write(&snap_file, &bytes[..bytes.len() / 2]).unwrap();
+    let out = e.run(&["--json", "ls", &id]);
+    let v = json_error("damaged snapshot", &out);
+    assert_eq!(
+        (v["code"].as_str().unwrap(), code(&out)),
+        ("integrity", 4),
+        "{v}"
+    );
+    // Without --json, stdout stays empty and stderr has the message.
+    let out = e.run(&["restore", "deadbeef", "--target", "/tmp/x"]);
+    assert!(out.stdout.is_empty());
+    assert!(stderr(&out).starts_with("error: "), "{}", stderr(&out));
+}
+
+#[test]
+fn no_repository_given_is_a_usage_error() {
+    let out = common::lifeboat_cmd().args(["snapshots"]).output().unwrap();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("--repo"), "{}", stderr(&out));
+    let out = common::lifeboat_cmd()
+        .args(["--json", "snapshots"])
+        .output()
+        .unwrap();
+    assert_eq!(json_error("no repository given", &out)["code"], "usage");
+}
+
+#[test]
+fn a_missing_config_file_is_reported_once_as_a_usage_error() {
+    let e = Env::new();
+    let missing = e.path("missing.toml");
+    let out = e
+        .cmd()
+        .arg("--config")
+        .arg(&missing)
+        .arg("snapshots")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert_eq!(err.matches("missing.toml").count(), 1, "{err}");
+    let out = e
+        .cmd()
+        .arg("--config")
+        .arg(&missing)
+        .args(["--json", "snapshots"])
+        .output()
+        .unwrap();
+    let v = json_error("missing config", &out);
+    assert_eq!(v["code"], "usage");
+    assert!(v["hint"].as_str().unwrap().contains("config check"), "{v}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small things in the output
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn restore_dry_run_to_root_prints_paths_without_a_double_slash() {
+    let e = Env::new();
+    let d = hostile_tree(&e);
+    let id = e.snapshot(&d);
+    let out = e.ok(&["restore", &id, "--target", "/", "--dry-run"]);
+    assert!(!out.contains("//"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.ends_with(&format!(" {}", d.join("plain").display()))),
+        "{out}"
+    );
+    let out = e.ok(&["restore", &id, "--target", "/tmp/x/", "--dry-run"]);
+    assert!(!out.contains("//"), "{out}");
+}
+
+#[test]
+fn wrong_password_hint_names_the_password_source_and_a_step_that_works() {
+    let e = Env::new();
+    let out = e
+        .cmd()
+        .env("LIFEBOAT_PASSWORD", "nope")
+        .arg("snapshots")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 12);
+    let err = stderr(&out);
+    let hint = err
+        .lines()
+        .find(|l| l.starts_with("hint:"))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        !hint.contains("key list"),
+        "key list needs the password: {hint}"
+    );
+    assert!(hint.contains("LIFEBOAT_PASSWORD"), "{hint}");
+    assert!(hint.contains("key add"), "{hint}");
+    assert!(!err.contains("nope"), "the password itself is never shown");
+    let f = e.path("pw");
+    std::fs::write(&f, "nope\n").unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = common::lifeboat_cmd()
+        .arg("--repo")
+        .arg(&e.repo)
+        .arg("--password-file")
+        .arg(&f)
+        .arg("snapshots")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 12);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("{}", f.display())) && err.contains("--password-file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn show_on_a_snapshot_without_containers_says_so_and_succeeds() {
+    let e = Env::new();
+    let d = hostile_tree(&e);
+    let id = e.snapshot(&d);
+    let out = e.run(&["show", &id]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("no Docker deployment"), "{text}");
+    assert!(text.contains(&d.display().to_string()), "{text}");
+    let v = e.ok_json(&["show", &id]);
+    assert!(v["deployment"].is_null(), "{v}");
+    assert_eq!(v["snapshot"], id.as_str());
+}
+
+#[test]
+fn subcommand_help_lists_global_options_under_their_own_heading() {
+    for sub in ["restore", "snapshot", "ls"] {
+        let out = common::lifeboat_cmd()
+            .args([sub, "--help"])
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        let (own, global) = help
+            .split_once("Global options:")
+            .unwrap_or_else(|| panic!("{sub} --help has no Global options heading:\n{help}"));
+        for flag in [
+            "--repo",
+            "--password-file",
+            "--json",
+            "--lock-wait",
+            "--log-format",
+        ] {
+            assert!(
+                global.contains(flag),
+                "{sub}: {flag} not under Global options"
+            );
+            assert!(
+                !own.contains(flag),
+                "{sub}: {flag} among the command's own options"
+            );
+        }
+    }
+}
+
+/// Run with stdout on a pipe whose reading end is already closed (`| head -0`).
+fn into_closed_pipe(mut c: Command) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    c.stdout(writer).stderr(Stdio::piped()).stdin(Stdio::null());
+    c.output().unwrap()
+}
+
+#[test]
+fn a_closed_stdout_pipe_ends_the_command_quietly_with_success() {
+    let e = Env::new();
+    let d = hostile_tree(&e);
+    let id = e.snapshot(&d);
+    let mut completions = common::lifeboat_cmd();
+    completions.args(["completions", "bash"]);
+    let mut snapshots = e.cmd();
+    snapshots.arg("snapshots");
+    let mut ls = e.cmd();
+    ls.args(["ls", "-l", &id]);
+    let mut diff = e.cmd();
+    diff.args(["diff", &id, &id]);
+    let mut json = e.cmd();
+    json.args(["--json", "snapshots"]);
+    let mut json_lines = e.cmd();
+    json_lines.args(["--json", "ls", &id]);
+    for (name, c) in [
+        ("completions", completions),
+        ("snapshots", snapshots),
+        ("ls", ls),
+        ("diff", diff),
+        ("--json snapshots", json),
+        ("--json ls", json_lines),
+    ] {
+        let out = into_closed_pipe(c);
+        assert_eq!(code(&out), 0, "{name}: {}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("panicked"),
+            "{name}: {}",
+            stderr(&out)
+        );
+    }
+    // The repository is left unlocked.
+    assert_eq!(std::fs::read_dir(e.repo.join("locks")).unwrap().count(), 0);
+}

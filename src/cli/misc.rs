@@ -51,7 +51,11 @@ pub struct CompletionsArgs {
 
 pub fn completions(a: &CompletionsArgs) -> Result<Exit> {
     let mut cmd = Cli::command();
-    clap_complete::generate(a.shell, &mut cmd, "lifeboat", &mut std::io::stdout());
+    // Generated whole, then written with its error returned (clap_complete panics on a
+    // failed write, such as a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(a.shell, &mut cmd, "lifeboat", &mut script);
+    super::out::write_all(&script)?;
     Ok(Exit::Success)
 }
 
