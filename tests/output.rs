@@ -589,3 +589,59 @@ fn a_closed_stdout_pipe_ends_the_command_quietly_with_success() {
     // The repository is left unlocked.
     assert_eq!(std::fs::read_dir(e.repo.join("locks")).unwrap().count(), 0);
 }
+
+#[test]
+fn config_check_reports_every_problem_with_file_line_and_key() {
+    let e = Env::bare();
+    let f = e.path("bad.toml");
+    std::fs::write(
+        &f,
+        "[repository]\npath = \"relative/repo\"\nlock_wait = \"soon\"\n\n[snapshot]\npaths = [\"/x\"]\nexclud = [\"*.tmp\"]\n\n[retention]\nkeep_daily = \"seven\"\nkeep_within = \"2 fortnights\"\n",
+    )
+    .unwrap();
+    let out = common::lifeboat_cmd()
+        .args(["config", "check"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    let file = f.display().to_string();
+    for want in [
+        format!("{file}:2: `repository.path`"),
+        format!("{file}:3: `repository.lock_wait`"),
+        format!("{file}:7: "),
+        format!("{file}:10: "),
+        format!("{file}:11: `retention.keep_within`"),
+    ] {
+        assert!(err.contains(&want), "{want} not reported:\n{err}");
+    }
+    assert!(err.contains("exclud"), "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error: ")).count(),
+        5,
+        "{err}"
+    );
+    let out = common::lifeboat_cmd()
+        .args(["--json", "config", "check"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["errors"].as_array().unwrap().len(), 5, "{v}");
+    // A syntax error stops the reading there: reported alone, with its line.
+    std::fs::write(&f, "[repository]\npath = \"/srv/r\"\nlock_wait = \n").unwrap();
+    let out = common::lifeboat_cmd()
+        .args(["config", "check"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains(&format!("{file}:3:")),
+        "{}",
+        stderr(&out)
+    );
+}
