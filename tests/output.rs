@@ -3,6 +3,7 @@
 //! and the small things an operator trips over in the output.
 
 mod common;
+mod docker_support;
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -643,5 +644,78 @@ fn config_check_reports_every_problem_with_file_line_and_key() {
         stderr(&out).contains(&format!("{file}:3:")),
         "{}",
         stderr(&out)
+    );
+}
+
+#[test]
+fn docker_snapshot_summary_numbers_mean_one_thing_each_and_agree() {
+    if !docker_support::docker_available() {
+        return;
+    }
+    docker_support::ensure_test_image();
+    let px = docker_support::Prefix::new();
+    let e = Env::new();
+    let c = px.n("sum");
+    docker_support::docker(&[
+        "run",
+        "-d",
+        "--name",
+        &c,
+        "-v",
+        &format!("{}:/data", px.n("sum-vol")),
+        docker_support::IMAGE_1,
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM INT; while :; do sleep 1; done",
+    ]);
+    docker_support::docker(&[
+        "exec",
+        &c,
+        "sh",
+        "-c",
+        "head -c 300000 /dev/urandom > /data/big",
+    ]);
+    let text = e.ok(&["snapshot", "--container", &c]);
+    let v = e.ok_json(&["snapshot", "--container", &c]);
+    let data = &v["deployment"]["data"];
+    let (volume_bytes, image_bytes) = (
+        data["volume_bytes"].as_u64().unwrap(),
+        data["image_bytes"].as_u64().unwrap(),
+    );
+    // The volumes' bytes are the volumes' alone (300 000 bytes and the image's small anonymous
+    // volume), the image archive is counted apart, and together they are the snapshot's size.
+    assert!((300_000..400_000).contains(&volume_bytes), "{v}");
+    assert!(image_bytes > 1 << 20, "{v}");
+    assert_eq!(
+        volume_bytes + image_bytes,
+        v["size"].as_u64().unwrap(),
+        "{v}"
+    );
+    let shown: u64 = e.ok_json(&["show", v["id"].as_str().unwrap()])["deployment"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(shown, volume_bytes);
+    // The text says the same numbers, and the size `snapshots` lists.
+    let human = |n: u64| lifeboat::util::human_bytes(n);
+    let docker_line = text.lines().find(|l| l.starts_with("docker:")).unwrap();
+    assert!(
+        docker_line.contains(&format!(" files, {};", human(volume_bytes)))
+            && docker_line.contains(&format!("{} archived", human(image_bytes))),
+        "{text}"
+    );
+    let size = human(v["size"].as_u64().unwrap());
+    let saved = text.lines().find(|l| l.starts_with("snapshot ")).unwrap();
+    assert!(saved.contains(&format!("saved: {size} in")), "{text}");
+    let short = &saved["snapshot ".len().."snapshot ".len() + 8];
+    let table = e.ok(&["snapshots"]);
+    let row = table.lines().find(|l| l.starts_with(short)).unwrap();
+    assert!(row.contains(&size), "{row} vs {text}");
+    assert_eq!(
+        e.ok_json(&["snapshots"])[0]["size"].as_u64(),
+        v["size"].as_u64(),
+        "the first snapshot holds the same data"
     );
 }

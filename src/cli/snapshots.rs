@@ -44,6 +44,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
                     "paths": s.paths_display(),
                     "parent": s.parent.map(|p| p.to_hex()),
                     "summary": s.summary,
+                    "size": s.total_bytes(),
                     "containers": s.deployment.as_ref().map(|d| d.containers.iter().map(|c| &c.name).collect::<Vec<_>>()),
                     "host_profile": s.host.is_some(),
                     "program": s.program,
@@ -72,7 +73,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             t,
             s.hostname,
             s.tags.join(","),
-            human_bytes(s.summary.bytes + s.deployment.as_ref().map_or(0, |d| d.summary.bytes)),
+            human_bytes(s.total_bytes()),
             what_it_holds(s)
         );
     }
