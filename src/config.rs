@@ -234,11 +234,76 @@ fn line_of(text: &str, table: &str, key: &str) -> Option<usize> {
     None
 }
 
+/// The dotted key set on 1-based `line` (`table.key`), or the table a header line names.
+fn key_at(text: &str, line: usize) -> String {
+    let mut table = String::new();
+    for (i, l) in text.lines().enumerate().take(line) {
+        let l = l.trim();
+        if let Some(h) = l.strip_prefix('[').and_then(|h| h.split(']').next()) {
+            table = h.trim_matches(|c| c == '[' || c == ' ').to_string();
+            if i + 1 == line {
+                return table;
+            }
+        } else if i + 1 == line {
+            let key = l
+                .split_once('=')
+                .map_or("", |(k, _)| k.trim().trim_matches('"'));
+            return match (table.is_empty(), key.is_empty()) {
+                (_, true) => table,
+                (true, false) => key.to_string(),
+                (false, false) => format!("{table}.{key}"),
+            };
+        }
+    }
+    String::new()
+}
+
+/// Blank (keeping the line count) the lines `span` touches, and for a table header the
+/// table's lines up to the next header, so the text reads on without them. False when nothing
+/// changed.
+fn blank_lines(text: &mut String, span: std::ops::Range<usize>) -> bool {
+    let start = text[..span.start.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let line_end = |from: usize| text[from..].find('\n').map_or(text.len(), |i| from + i);
+    let mut end = line_end(span.end.saturating_sub(1).max(start).min(text.len()));
+    if text[start..end].trim_start().starts_with('[') {
+        // A whole table: up to the next header.
+        while end < text.len() {
+            let next = end + 1;
+            let next_end = line_end(next);
+            if text[next..next_end].trim_start().starts_with('[') {
+                break;
+            }
+            end = next_end;
+        }
+    }
+    // Byte for byte, so that later errors' offsets still point into the original text.
+    let blanked: String = text[start..end]
+        .chars()
+        .map(|c| match c {
+            '\n' => "\n".to_string(),
+            c => " ".repeat(c.len_utf8()),
+        })
+        .collect();
+    if blanked == text[start..end] {
+        return false;
+    }
+    text.replace_range(start..end, &blanked);
+    true
+}
+
 impl Config {
     /// Read and validate `path`.
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         Config::parse(&text, path)
+    }
+
+    /// Read `path` and find every problem in it ([`Config::check`]).
+    pub fn check_file(path: &Path) -> std::result::Result<Config, Vec<Error>> {
+        let text = std::fs::read_to_string(path).map_err(|e| vec![Error::io(path, e)])?;
+        Config::check(&text, path)
     }
 
     /// The configuration at `explicit`, or at [`DEFAULT_PATH`] when that exists, or none.
@@ -252,38 +317,90 @@ impl Config {
         }
     }
 
-    /// Parse and validate configuration text; `file` names it in errors.
+    /// Parse and validate configuration text; `file` names it in errors. With several
+    /// problems the error is the first one and says how many more [`Config::check`] finds.
     pub fn parse(text: &str, file: &Path) -> Result<Config> {
-        let mut cfg: Config = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-            at(file, line, "", e.message().trim())
-        })?;
-        cfg.source = Some(file.to_path_buf());
-        cfg.validate(text, file)?;
-        Ok(cfg)
+        Config::check(text, file).map_err(|mut errors| {
+            let more = errors.len() - 1;
+            let first = errors.swap_remove(0);
+            if more == 0 {
+                first
+            } else {
+                Error::Invalid(format!(
+                    "{first} (and {more} more: `lifeboat config check` lists every problem)"
+                ))
+            }
+        })
     }
 
-    fn validate(&self, text: &str, file: &Path) -> Result<()> {
-        let err = |table: &str, key: &str, msg: String| {
+    /// Every problem of configuration text, each naming file, line and key (never empty on
+    /// error). A syntax error ends the reading there; a key that is unknown or has a value of
+    /// the wrong type is reported and its lines set aside, and the rest is read on.
+    pub fn check(text: &str, file: &Path) -> std::result::Result<Config, Vec<Error>> {
+        let line_at = |pos: usize| text[..pos.min(text.len())].matches('\n').count() + 1;
+        // A value that does not fit is named by its key; a syntax error by its line alone.
+        let problem = |e: &toml::de::Error, named: bool| {
+            let line = e.span().map(|s| line_at(s.start));
+            let key = line
+                .filter(|_| named)
+                .map(|l| key_at(text, l))
+                .unwrap_or_default();
+            (line, at(file, line, &key, e.message().trim()))
+        };
+        if let Err(e) = toml::from_str::<toml::Table>(text) {
+            return Err(vec![problem(&e, false).1]);
+        }
+        let mut errors = Vec::new();
+        let mut work = text.to_string();
+        // Each round sets aside at least one line, so this ends; the bound is a backstop.
+        for _ in 0..=text.lines().count() {
+            match toml::from_str::<Config>(&work) {
+                Ok(mut cfg) => {
+                    cfg.source = Some(file.to_path_buf());
+                    errors.extend(cfg.validate(text, file));
+                    if errors.is_empty() {
+                        return Ok(cfg);
+                    }
+                    break;
+                }
+                Err(e) => {
+                    errors.push(problem(&e, true));
+                    let set_aside = e.span().is_some_and(|span| blank_lines(&mut work, span));
+                    if !set_aside || toml::from_str::<toml::Table>(&work).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        // In the order of the file.
+        errors.sort_by_key(|(line, _)| line.unwrap_or(usize::MAX));
+        Err(errors.into_iter().map(|(_, e)| e).collect())
+    }
+
+    /// Every problem of the values (paths, durations, names) that parsed, with its line.
+    fn validate(&self, text: &str, file: &Path) -> Vec<(Option<usize>, Error)> {
+        let mut errors = Vec::new();
+        let mut err = |table: &str, key: &str, msg: String| {
             let full = if table.is_empty() {
                 key.to_string()
             } else {
                 format!("{table}.{key}")
             };
-            at(file, line_of(text, table, key), &full, msg)
+            let line = line_of(text, table, key);
+            errors.push((line, at(file, line, &full, msg)));
         };
         if let Some(n) = &self.name {
-            crate::ops::runlog::validate_job(n).map_err(|e| err("", "name", e.to_string()))?;
+            if let Err(e) = crate::ops::runlog::validate_job(n) {
+                err("", "name", e.to_string());
+            }
         }
         let r = &self.repository;
         if r.password_file.is_some() && r.password_command.is_some() {
-            return Err(err(
+            err(
                 "repository",
                 "password_command",
                 "give either password_file or password_command, not both".into(),
-            ));
+            );
         }
         let durations: &[(&str, &str, &Option<String>)] = &[
             ("repository", "lock_wait", &r.lock_wait),
@@ -301,7 +418,9 @@ impl Config {
         ];
         for &(table, key, value) in durations {
             if let Some(v) = value {
-                crate::util::parse_duration(v).map_err(|m| err(table, key, m))?;
+                if let Err(m) = crate::util::parse_duration(v) {
+                    err(table, key, m);
+                }
             }
         }
         let paths: Vec<(&str, &str, &PathBuf)> = [
@@ -332,42 +451,45 @@ impl Config {
         .collect();
         for (table, key, p) in paths {
             if !p.is_absolute() {
-                return Err(err(
+                err(
                     table,
                     key,
                     format!("{} must be an absolute path", p.display()),
-                ));
+                );
             }
         }
         if let Some(w) = &self.retention.keep_within {
-            w.parse::<crate::ops::forget::Within>()
-                .map_err(|m| err("retention", "keep_within", m.to_string()))?;
+            if let Err(m) = w.parse::<crate::ops::forget::Within>() {
+                err("retention", "keep_within", m.to_string());
+            }
         }
         if let Some(f) = &self.monitoring.log_format {
             if f != "text" && f != "json" {
-                return Err(err(
+                err(
                     "monitoring",
                     "log_format",
                     format!("{f:?}: use \"text\" or \"json\""),
-                ));
+                );
             }
         }
         if let Some(s) = &self.verify.read_data_subset {
-            parse_subset(s).map_err(|m| err("verify", "read_data_subset", m))?;
+            if let Err(m) = parse_subset(s) {
+                err("verify", "read_data_subset", m);
+            }
         }
         for (key, list) in [
             ("include", &self.host.include),
             ("exclude", &self.host.exclude),
         ] {
-            if let Some(p) = list.iter().find(|p| !p.starts_with('/')) {
-                return Err(err(
+            for p in list.iter().filter(|p| !p.starts_with('/')) {
+                err(
                     "host",
                     key,
                     format!("{p:?} must be an absolute path like /etc/wireguard"),
-                ));
+                );
             }
         }
-        Ok(())
+        errors
     }
 
     /// The job name (`name`, else `default`).
@@ -490,6 +612,35 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains(":2: `host.include`"), "{e}");
+    }
+
+    #[test]
+    fn check_finds_every_problem_in_file_order() {
+        let text = "[snapshot]\nexclude = \"ünïcödé, not a list\"\npathz = 1\n[nope]\nx = 1\n[retention]\nkeep_within = \"soon\"\n";
+        let errors: Vec<String> = Config::check(text, Path::new("/c.toml"))
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(errors.len(), 4, "{errors:#?}");
+        assert!(
+            errors[0].starts_with("/c.toml:2: `snapshot.exclude`: "),
+            "{errors:#?}"
+        );
+        assert!(
+            errors[1].starts_with("/c.toml:3: `snapshot.pathz`: "),
+            "{errors:#?}"
+        );
+        assert!(errors[2].starts_with("/c.toml:4: `nope`: "), "{errors:#?}");
+        assert!(
+            errors[3].starts_with("/c.toml:7: `retention.keep_within`: "),
+            "{errors:#?}"
+        );
+        // `parse` gives the first and says how many more there are.
+        let e = Config::parse(text, Path::new("/c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("/c.toml:2:") && e.contains("3 more"), "{e}");
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub enum Error {
     #[error("snapshot id {0:?} is ambiguous: {1}")]
     AmbiguousSnapshot(String, String),
 
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", crate::util::show_path(path))]
     Io {
         path: PathBuf,
         #[source]

@@ -13,6 +13,7 @@ pub mod config;
 pub mod crypto;
 pub mod docker;
 pub mod error;
+pub mod escape;
 pub mod host;
 pub mod id;
 pub mod interrupt;

@@ -28,7 +28,7 @@ use crate::repo::Repository;
 use crate::snapshot::entry::{Entry, Kind};
 use crate::snapshot::manifest::Snapshot;
 use crate::snapshot::tree::TreeReader;
-use crate::util::{is_within, parent, show};
+use crate::util::{is_within, parent};
 
 /// File extensions (lowercase, without the dot) that mark a file as model weights.
 pub const MODEL_EXTENSIONS: &[&str] = &[
@@ -106,7 +106,7 @@ pub fn recorded_models(
                 let target = e.target.as_deref().and_then(|t| linked.get(t));
                 let Some((size, content)) = target else {
                     return Err(Error::corrupt(
-                        format!("tree entry {:?}", e.path_str()),
+                        format!("tree entry {}", e.path_str()),
                         "hard link to a file without content",
                     ));
                 };
@@ -295,7 +295,7 @@ pub fn verify_live(
 fn check_one(m: &Entry, progress: &dyn Progress, hashed: &AtomicU64) -> ModelCheck {
     let recorded = m.content.as_ref().map(|c| c.sha256).unwrap_or_default();
     let mut check = ModelCheck {
-        path: m.path_str(),
+        path: crate::escape::lossy(&m.path),
         status: Status::Unchanged,
         size: m.size,
         size_now: None,
@@ -508,14 +508,14 @@ fn find_new(
     found
         .into_iter()
         .map(|(p, size)| NewFile {
-            path: show(&p),
+            path: crate::escape::lossy(&p),
             size,
         })
         .collect()
 }
 
 fn ser_path<S: serde::Serializer>(p: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_str(&show(p))
+    s.serialize_str(&crate::escape::lossy(p))
 }
 
 /// What the header of a `.safetensors` file declares.

@@ -105,9 +105,37 @@ pub fn is_within(p: &[u8], dir: &[u8]) -> bool {
     dir == b"/" || p == dir || (p.starts_with(dir) && p.get(dir.len()) == Some(&b'/'))
 }
 
-/// Lossy display of a byte path.
+/// A byte path (or name) for people: control characters, invalid UTF-8 and backslashes
+/// escaped ([`crate::escape::bytes`]). For data (`--json`, files) use
+/// [`crate::escape::json_fields`] or keep the bytes.
 pub fn show(p: &[u8]) -> String {
-    String::from_utf8_lossy(p).into_owned()
+    crate::escape::bytes(p)
+}
+
+/// [`show`] for a filesystem path.
+pub fn show_path(p: impl AsRef<Path>) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    crate::escape::bytes(p.as_ref().as_os_str().as_bytes())
+}
+
+/// Where snapshot path `p` (absolute) lands under `root`: `root` `/` gives `p` itself, never
+/// `//p`; a trailing slash on `root` is not doubled either.
+pub fn under(root: &Path, p: &[u8]) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = root.as_os_str().as_bytes().to_vec();
+    while out.last() == Some(&b'/') {
+        out.pop();
+    }
+    if p != b"/" {
+        if p.first() != Some(&b'/') {
+            out.push(b'/');
+        }
+        out.extend_from_slice(p);
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    }
+    out
 }
 
 /// Serde for `[u8; 32]` as a CBOR byte string.
@@ -265,6 +293,11 @@ mod tests {
         assert_eq!(normalize_abs(b"/a//b/./c/").unwrap(), b"/a/b/c");
         assert_eq!(normalize_abs(b"///").unwrap(), b"/");
         assert!(normalize_abs(b"/a/../b").is_err() && normalize_abs(b"a/b").is_err());
+        assert_eq!(under(Path::new("/"), b"/etc/x"), b"/etc/x");
+        assert_eq!(under(Path::new("/tmp/r/"), b"/etc"), b"/tmp/r/etc");
+        assert_eq!(under(Path::new("/tmp/r"), b"/"), b"/tmp/r");
+        assert_eq!(under(Path::new("/"), b"/"), b"/");
+        assert_eq!(under(Path::new("rel"), b"/a"), b"rel/a");
     }
 
     #[test]

@@ -96,7 +96,7 @@ fn config_check_names_file_line_and_key() {
     let out = with_config(&bad, &["snapshots"]);
     assert_eq!(common::code(&out), 2);
     assert!(
-        common::stderr(&out).contains(":3: unknown field `exclud`"),
+        common::stderr(&out).contains(":3: `snapshot.exclud`: unknown field `exclud`"),
         "{}",
         common::stderr(&out)
     );

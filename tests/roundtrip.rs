@@ -783,14 +783,14 @@ fn ls_shows_entries_plain_long_and_json() {
     let src = s(&f.src).to_string();
     let p = |rel: &str| format!("{src}/{rel}");
 
-    // Plain, whole snapshot: every path of the tree (lossy for the non-UTF-8 names).
+    // Plain, whole snapshot: every path of the tree (non-UTF-8 bytes escaped as `\xNN`).
     let plain = e.ok(&["ls", &id]);
     let lines: Vec<&str> = plain.lines().collect();
     for rel in orig.keys() {
         let want = if rel.is_empty() {
             src.clone()
         } else {
-            format!("{src}/{}", String::from_utf8_lossy(rel))
+            format!("{src}/{}", lifeboat::escape::bytes(rel))
         };
         assert!(lines.contains(&want.as_str()), "ls lacks {want}");
     }
@@ -900,6 +900,13 @@ fn ls_shows_entries_plain_long_and_json() {
     assert_eq!(find("special/fifo")["type"], "fifo");
     assert_eq!(find("special/sock")["type"], "socket");
     assert_eq!(find("unicode/日本語のファイル.txt")["type"], "file");
+    // A name that is not UTF-8: `path` is readable, `path_hex` exact.
+    let bad = find("unicode/bad-\u{fffd}\u{fffd}");
+    assert_eq!(
+        hex::decode(bad["path_hex"].as_str().unwrap()).unwrap(),
+        [p("unicode/bad-").as_bytes(), b"\xff\xfe"].concat()
+    );
+    assert!(find("small.txt").get("path_hex").is_none());
     if f.root {
         assert_eq!(find("owned/file")["uid"], 1234);
         assert_eq!(find("owned/file")["gid"], 5678);

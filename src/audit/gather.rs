@@ -182,7 +182,7 @@ pub fn models_from_snapshots(
         m.compared += 1;
         if c.sha256 != *sha_was {
             m.changed.push(ModelChange {
-                path: e.path_str(),
+                path: crate::escape::lossy(&e.path),
                 sha256_was: hex::encode(sha_was),
                 sha256_now: Some(hex::encode(c.sha256)),
                 size_was: *size_was,

@@ -164,7 +164,8 @@ fn live_inputs(g: &Global, a: &Args) -> Result<Inputs> {
 }
 
 fn print_text(r: &Report, hidden: usize, min: Severity) {
-    println!("audit of {}", r.source);
+    use lifeboat::escape::text as esc;
+    println!("audit of {}", esc(&r.source));
     for sev in Severity::ALL.iter().rev() {
         let group: Vec<_> = r.findings.iter().filter(|f| f.severity == *sev).collect();
         if group.is_empty() {
@@ -172,14 +173,14 @@ fn print_text(r: &Report, hidden: usize, min: Severity) {
         }
         println!("\n{} ({})", sev.label().to_ascii_uppercase(), group.len());
         for f in group {
-            println!("  {:<28} {}: {}", f.id, f.subject, f.message);
-            println!("  {:<28} {}", "", f.evidence);
+            println!("  {:<28} {}: {}", f.id, esc(&f.subject), esc(&f.message));
+            println!("  {:<28} {}", "", esc(&f.evidence));
         }
     }
     if !r.skipped.is_empty() {
         println!();
         for s in &r.skipped {
-            println!("skipped: {s}");
+            println!("skipped: {}", esc(s));
         }
     }
     let counts = r.counts();

@@ -41,15 +41,21 @@ fn check(g: &Global, a: &CheckArgs) -> Result<Exit> {
         .clone()
         .or_else(|| g.config.clone())
         .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
-    let cfg = match Config::load(&file) {
+    let cfg = match Config::check_file(&file) {
         Ok(c) => c,
-        Err(e) => {
+        Err(errors) => {
+            let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
             if g.json {
-                print_json(
-                    &serde_json::json!({ "file": file, "ok": false, "error": e.to_string() }),
-                )?;
+                print_json(&serde_json::json!({
+                    "file": file,
+                    "ok": false,
+                    "error": errors.first(),
+                    "errors": errors,
+                }))?;
             } else {
-                super::log::error(&e.to_string());
+                for e in &errors {
+                    super::log::error(e);
+                }
             }
             return Ok(Exit::Usage);
         }

@@ -2,10 +2,11 @@
 //! engine drifted from a snapshot's deployment.
 
 use anyhow::Result;
+use lifeboat::escape::text as esc;
 use lifeboat::ops::diff::diff_subtrees;
 use lifeboat::snapshot::group::Group;
 use lifeboat::snapshot::select::{self, Need};
-use lifeboat::util::human_bytes;
+use lifeboat::util::{human_bytes, show};
 
 use super::{Exit, Global, print_json};
 
@@ -61,18 +62,18 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let old_at = (&old, old_root.as_deref());
     let new_at = (&new, new_root.as_deref());
     let summary = diff_subtrees(&repo, old_at, new_at, |i| {
-        let show = a.metadata || i.change != lifeboat::ops::diff::Change::Metadata;
+        let listed = a.metadata || i.change != lifeboat::ops::diff::Change::Metadata;
         if g.json {
-            if show {
+            if listed {
                 items.push(i.clone());
             }
-        } else if show {
+        } else if listed {
             let fields = if i.fields.is_empty() {
                 String::new()
             } else {
                 format!("  ({})", i.fields.join(", "))
             };
-            println!("{}  {}{}", i.change.symbol(), i.path, fields);
+            println!("{}  {}{}", i.change.symbol(), show(&i.path), fields);
         }
     })?;
     if g.json {
@@ -114,7 +115,7 @@ fn live(
         print_json(&serde_json::json!({ "drift": drift, "clean": drift.is_empty() }))?;
     } else {
         for m in &drift.missing {
-            println!("missing   {m}");
+            println!("missing   {}", esc(m));
         }
         for (kind, list) in [
             ("container", &drift.containers),
@@ -123,19 +124,22 @@ fn live(
             for (name, diffs) in list {
                 for d in diffs {
                     println!(
-                        "changed   {kind} {name}: {}: {} -> {}",
-                        d.field, d.expected, d.actual
+                        "changed   {kind} {}: {}: {} -> {}",
+                        esc(name),
+                        esc(&d.field),
+                        d.expected,
+                        d.actual
                     );
                 }
             }
         }
         for v in &drift.volumes {
             if let Some(why) = &v.unchecked {
-                println!("unchecked volume {}: {why}", v.name);
+                println!("unchecked volume {}: {}", esc(&v.name), esc(why));
             }
             for (sym, list) in [("+", &v.added), ("-", &v.removed), ("M", &v.modified)] {
                 for p in list {
-                    println!("{sym}  volume {}:{p}", v.name);
+                    println!("{sym}  volume {}:{}", esc(&v.name), esc(p));
                 }
             }
         }

@@ -87,6 +87,30 @@ impl Exit {
         Exit::Failure
     }
 
+    /// The code's name in `--json` errors (`"code"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Exit::Success => "success",
+            Exit::Failure => "failure",
+            Exit::Usage => "usage",
+            Exit::Partial => "partial",
+            Exit::Integrity => "integrity",
+            Exit::NoRepository => "no_repository",
+            Exit::Locked => "locked",
+            Exit::WrongPassword => "wrong_password",
+            Exit::AuditLow => "audit_low",
+            Exit::AuditMedium => "audit_medium",
+            Exit::AuditHigh => "audit_high",
+            Exit::AuditCritical => "audit_critical",
+            Exit::RunHook => "run_hook",
+            Exit::RunSnapshot => "run_snapshot",
+            Exit::RunForget => "run_forget",
+            Exit::RunPrune => "run_prune",
+            Exit::RunVerify => "run_verify",
+            Exit::Interrupted => "interrupted",
+        }
+    }
+
     /// One line of advice for the user, when there is one.
     pub fn hint(self) -> Option<&'static str> {
         match self {
@@ -94,7 +118,7 @@ impl Exit {
                 Some("check --repo / LIFEBOAT_REPO, or create one with `lifeboat init`")
             }
             Exit::WrongPassword => Some(
-                "check LIFEBOAT_PASSWORD_FILE / LIFEBOAT_PASSWORD_COMMAND; `lifeboat key list` shows the keys",
+                "check that the password source gives the password of one of the repository's keys; someone with a working password can add a key with `lifeboat key add`",
             ),
             Exit::Locked => Some(
                 "wait for the other command, use --lock-wait, or run `lifeboat unlock` if it died",

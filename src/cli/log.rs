@@ -20,11 +20,14 @@ pub fn is_json() -> bool {
 }
 
 /// One event. In text mode `info` prints the bare message (not at all with --quiet), other
-/// levels prefix it.
+/// levels prefix it. Control characters in the message are escaped in both modes (names are
+/// escaped where messages are built; this catches any that were not, so a message is always
+/// one line and never drives the terminal).
 pub fn event(level: &str, event: &str, message: &str, fields: serde_json::Value) {
     if level == "info" && QUIET.load(Ordering::Relaxed) {
         return;
     }
+    let message = lifeboat::escape::controls(message);
     let mut err = std::io::stderr().lock();
     if is_json() {
         let mut obj = serde_json::Map::new();
@@ -36,7 +39,7 @@ pub fn event(level: &str, event: &str, message: &str, fields: serde_json::Value)
         );
         obj.insert("level".into(), level.into());
         obj.insert("event".into(), event.into());
-        obj.insert("message".into(), message.into());
+        obj.insert("message".into(), message.as_str().into());
         if let serde_json::Value::Object(f) = fields {
             obj.extend(f);
         }

@@ -4,9 +4,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use anyhow::Result;
+use lifeboat::escape::text as esc;
 use lifeboat::snapshot::select::{self, Need};
 use lifeboat::snapshot::tree::Subtree;
-use lifeboat::util::{is_within, parent};
+use lifeboat::util::{is_within, parent, show};
 
 use super::{Exit, Global};
 
@@ -89,8 +90,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             continue;
         }
         if g.json {
-            let v = serde_json::json!({
-                "path": e.path_str(),
+            let mut v = serde_json::json!({
                 "type": e.kind.label(),
                 "mode": format!("{:04o}", e.mode),
                 "uid": e.uid, "gid": e.gid, "user": e.user, "group": e.group,
@@ -98,28 +98,35 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
                 "mtime": time(e.mtime),
                 "mtime_ns": e.mtime,
                 "sha256": e.content.as_ref().map(|c| hex::encode(c.sha256)),
-                "target": e.target.as_ref().map(|t| lifeboat::util::show(t)),
+                "target": null,
             });
+            // Names exact: `path` (and `path_hex` when not UTF-8), the same for `target`.
+            if let Some(o) = v.as_object_mut() {
+                o.extend(lifeboat::escape::json_fields("path", &e.path));
+                if let Some(t) = &e.target {
+                    o.extend(lifeboat::escape::json_fields("target", t));
+                }
+            }
             serde_json::to_writer(&mut out, &v)?;
             writeln!(out)?;
         } else if a.long {
             let link = e
                 .target
                 .as_ref()
-                .map(|t| format!(" -> {}", lifeboat::util::show(t)))
+                .map(|t| format!(" -> {}", show(t)))
                 .unwrap_or_default();
             writeln!(
                 out,
                 "{} {:>8} {:>8} {:>12} {} {}{}",
                 e.mode_string(),
                 e.user
-                    .clone()
+                    .as_deref()
                     .filter(|u| !u.is_empty())
-                    .unwrap_or_else(|| e.uid.to_string()),
+                    .map_or_else(|| e.uid.to_string(), esc),
                 e.group
-                    .clone()
+                    .as_deref()
                     .filter(|g| !g.is_empty())
-                    .unwrap_or_else(|| e.gid.to_string()),
+                    .map_or_else(|| e.gid.to_string(), esc),
                 e.size,
                 time(e.mtime),
                 e.path_str(),

@@ -31,7 +31,10 @@ pub fn unlock(g: &Global, a: &UnlockArgs) -> Result<Exit> {
         }
     } else {
         for (_, rec) in &live {
-            eprintln!("still held: {}", rec.describe());
+            eprintln!(
+                "still held: {}",
+                lifeboat::escape::controls(&rec.describe())
+            );
         }
     }
     if !g.quiet {
@@ -48,7 +51,11 @@ pub struct CompletionsArgs {
 
 pub fn completions(a: &CompletionsArgs) -> Result<Exit> {
     let mut cmd = Cli::command();
-    clap_complete::generate(a.shell, &mut cmd, "lifeboat", &mut std::io::stdout());
+    // Generated whole, then written with its error returned (clap_complete panics on a
+    // failed write, such as a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(a.shell, &mut cmd, "lifeboat", &mut script);
+    super::out::write_all(&script)?;
     Ok(Exit::Success)
 }
 

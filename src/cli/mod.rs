@@ -1,8 +1,26 @@
 //! The command-line interface: argument definitions (clap), shared options, and dispatch to
 //! one module per subcommand. Commands print; the library never does.
 
+// `println!`/`print!` for this module and every command module declared below (textual
+// scope): they write through `out::write`, which turns a closed stdout pipe into a quiet,
+// successful end instead of std's panic.
+macro_rules! println {
+    () => {
+        $crate::cli::out::write(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::out::write(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+macro_rules! print {
+    ($($arg:tt)*) => {
+        $crate::cli::out::write(format_args!($($arg)*))
+    };
+}
+
 mod exit;
 mod log;
+mod out;
 mod password;
 mod progress;
 
@@ -33,7 +51,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 use lifeboat::repo::{LocalBackend, Repository};
 
@@ -60,7 +78,7 @@ pub use exit::{Exit, UsageError};
     after_help = "Quick start:\n  export LIFEBOAT_REPO=/srv/lifeboat LIFEBOAT_PASSWORD_FILE=/root/.lifeboat-pass\n  lifeboat init\n  lifeboat snapshot /srv/models /etc\n  lifeboat snapshots\n  lifeboat restore latest --target /tmp/restore"
 )]
 pub struct Cli {
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Global options")]
     pub global: Global,
     #[command(subcommand)]
     pub command: Command,
@@ -291,9 +309,9 @@ impl Global {
     }
 
     pub fn repo_path(&self) -> Result<&PathBuf> {
-        self.repo
-            .as_ref()
-            .context("no repository given: use --repo DIR or set LIFEBOAT_REPO")
+        self.repo.as_ref().ok_or_else(|| {
+            UsageError("no repository given: use --repo DIR or set LIFEBOAT_REPO".into()).into()
+        })
     }
 
     /// Open the repository named by --repo with the password from the usual sources.
@@ -324,7 +342,8 @@ static NOTICED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::n
 /// Print JSON to stdout.
 pub fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, v)?;
+    // As an io::Error, so that a closed pipe is recognised as one.
+    serde_json::to_writer_pretty(&mut out, v).map_err(std::io::Error::from)?;
     writeln!(out)?;
     Ok(())
 }
@@ -333,6 +352,8 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .is_some_and(|j| j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
     })
 }
 
@@ -372,12 +393,134 @@ fn given(m: &clap::ArgMatches, id: &str) -> bool {
     ) || m.subcommand().is_some_and(|(_, sub)| given(sub, id))
 }
 
+/// Whether `--json` is on the command line (before any `--`): clap's own errors are then
+/// reported as JSON too, although parsing failed.
+fn json_in_args() -> bool {
+    std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
+}
+
+/// A clap error: help and version print as usual; a usage error prints for people on stderr
+/// and, under `--json`, as the JSON error object on stdout.
+fn clap_error(e: &clap::Error, json: bool) -> ExitCode {
+    if !e.use_stderr() || !json {
+        e.exit();
+    }
+    let _ = e.print();
+    let rendered = e.render().to_string();
+    // The first paragraph, on one line: "the following required arguments were not provided:
+    // --target <DIR>".
+    let first = rendered.split("\n\n").next().unwrap_or_default();
+    let mut lines = first.trim_start_matches("error: ").lines().map(str::trim);
+    let mut message = lines.next().unwrap_or_default().to_string();
+    let rest: Vec<&str> = lines.filter(|l| !l.is_empty()).collect();
+    if !rest.is_empty() {
+        message = format!("{message} {}", rest.join(", "));
+    }
+    print_error_json(
+        &message,
+        Exit::Usage,
+        Some("`lifeboat COMMAND --help` shows the usage"),
+    );
+    Exit::Usage.into()
+}
+
+/// The error object `--json` prints on stdout instead of a result: the message with its
+/// causes, the exit code's name and number, and the hint when there is one.
+fn print_error_json(message: &str, code: Exit, hint: Option<&str>) {
+    let mut v = serde_json::json!({
+        "error": lifeboat::escape::controls(message),
+        "code": code.name(),
+        "exit": code as u8,
+    });
+    if let Some(h) = hint {
+        v["hint"] = h.into();
+    }
+    // Nothing more can be done when stdout is gone; stderr has the message already.
+    let _ = print_json(&v);
+}
+
+/// Report a command's failure: on stderr for people (through the log), and under `--json`
+/// as one JSON object on stdout.
+fn fail(g: &Global, e: &anyhow::Error, code: Exit, hint: Option<&str>) -> ExitCode {
+    let text = error_text(e);
+    log::error(&text);
+    if let Some(h) = hint {
+        log::hint(h);
+    }
+    if g.json {
+        print_error_json(&text, code, hint);
+    }
+    code.into()
+}
+
+/// Where the password came from, for the wrong-password hint (never the password itself,
+/// nor the password command's text, which may carry a credential).
+fn password_hint(g: &Global, m: &clap::ArgMatches) -> String {
+    use clap::parser::ValueSource;
+    fn source(m: &clap::ArgMatches, id: &str) -> Option<ValueSource> {
+        m.try_get_raw(id)
+            .ok()
+            .flatten()
+            .and(m.value_source(id))
+            .filter(|s| *s != ValueSource::DefaultValue)
+            .or_else(|| m.subcommand().and_then(|(_, sub)| source(sub, id)))
+    }
+    let origin = |id: &str, flag: &str, env: &str, key: &str| match source(m, id) {
+        Some(ValueSource::CommandLine) => flag.to_string(),
+        Some(ValueSource::EnvVariable) => env.to_string(),
+        _ => match g.cfg().and_then(|c| c.source.as_deref()) {
+            Some(f) => format!("{key} in {}", lifeboat::util::show_path(f)),
+            None => key.to_string(),
+        },
+    };
+    let from = if let Some(f) = &g.password_file {
+        format!(
+            "the password was read from {} ({})",
+            lifeboat::util::show_path(f),
+            origin(
+                "password_file",
+                "--password-file",
+                "LIFEBOAT_PASSWORD_FILE",
+                "repository.password_file"
+            )
+        )
+    } else if g.password_command.is_some() {
+        format!(
+            "the password came from the password command ({})",
+            origin(
+                "password_command",
+                "--password-command",
+                "LIFEBOAT_PASSWORD_COMMAND",
+                "repository.password_command"
+            )
+        )
+    } else if std::env::var_os("LIFEBOAT_PASSWORD").is_some() {
+        "the password came from LIFEBOAT_PASSWORD".to_string()
+    } else {
+        "the password was typed at the prompt".to_string()
+    };
+    format!(
+        "{from}; check that it is the password of one of this repository's keys (with a password that works, `lifeboat key add` adds another)"
+    )
+}
+
 pub fn main() -> ExitCode {
     use clap::{CommandFactory, FromArgMatches};
-    let matches = Cli::command().get_matches();
-    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let json = json_in_args();
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return clap_error(&e, json),
+    };
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => return clap_error(&e, json),
+    };
     cli.global.lock_wait_given = given(&matches, "lock_wait");
     install_signal_handlers();
+    log::init(&cli.global);
     // `config check` reports on the file itself; the others read it before they start.
     let reads_config = !matches!(
         cli.command,
@@ -388,16 +531,45 @@ pub fn main() -> ExitCode {
         && cli.global.config.as_ref().is_some_and(|c| !c.exists());
     if reads_config && !config_may_be_missing {
         if let Err(e) = cli.global.load_config() {
-            eprintln!("error: {e:#}");
-            eprintln!(
-                "hint: `lifeboat config check` shows the problem; `lifeboat config example` a valid file"
+            return fail(
+                &cli.global,
+                &e,
+                Exit::Usage,
+                Some(
+                    "`lifeboat config check` shows every problem; `lifeboat config example` a valid file",
+                ),
             );
-            return Exit::Usage.into();
         }
     }
     log::init(&cli.global);
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(&cli)));
+    let result = match run {
+        Ok(r) => r,
+        Err(payload) => match payload.downcast::<out::Unwritable>() {
+            Ok(u) => Err(anyhow::Error::new(u.0).context("writing to stdout")),
+            Err(other) => std::panic::resume_unwind(other),
+        },
+    };
+    match result {
+        Ok(Exit::Success | Exit::Partial) if NOTICED.load(std::sync::atomic::Ordering::Relaxed) => {
+            Exit::Integrity.into()
+        }
+        Ok(code) => code.into(),
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = Exit::of(&e);
+            let hint = match code {
+                Exit::WrongPassword => Some(password_hint(&cli.global, &matches)),
+                _ => code.hint().map(str::to_string),
+            };
+            fail(&cli.global, &e, code, hint.as_deref())
+        }
+    }
+}
+
+fn dispatch(cli: &Cli) -> Result<Exit> {
     let g = &cli.global;
-    let result = match &cli.command {
+    match &cli.command {
         Command::Init(a) => init::run(g, a),
         Command::Key(c) => key::run(g, c),
         Command::Snapshot(a) => snapshot::run(g, a),
@@ -420,20 +592,5 @@ pub fn main() -> ExitCode {
         Command::Unlock(a) => misc::unlock(g, a),
         Command::Completions(a) => misc::completions(a),
         Command::Man(a) => misc::man(a),
-    };
-    match result {
-        Ok(Exit::Success | Exit::Partial) if NOTICED.load(std::sync::atomic::Ordering::Relaxed) => {
-            Exit::Integrity.into()
-        }
-        Ok(code) => code.into(),
-        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
-        Err(e) => {
-            let code = Exit::of(&e);
-            log::error(&error_text(&e));
-            if let Some(h) = code.hint() {
-                log::hint(h);
-            }
-            code.into()
-        }
     }
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
+use lifeboat::escape::text as esc;
 use lifeboat::models::{self, Status};
 use lifeboat::restore::content::ContentReader;
 use lifeboat::snapshot::select::{self, Need};
@@ -104,10 +105,10 @@ fn verify(g: &Global, a: &VerifyArgs) -> Result<Exit> {
     }
     if g.quiet {
         for m in r.models.iter().filter(|m| m.status != Status::Unchanged) {
-            println!("{:<10} {}", m.status.label(), m.path);
+            println!("{:<10} {}", m.status.label(), esc(&m.path));
         }
         for n in &r.new {
-            println!("{:<10} {}", "new", n.path);
+            println!("{:<10} {}", "new", esc(&n.path));
         }
         return Ok(exit);
     }
@@ -121,12 +122,12 @@ fn verify(g: &Global, a: &VerifyArgs) -> Result<Exit> {
     );
     for m in &r.models {
         match &m.detail {
-            Some(d) => println!("{:<10} {}  ({d})", m.status.label(), m.path),
-            None => println!("{:<10} {}", m.status.label(), m.path),
+            Some(d) => println!("{:<10} {}  ({})", m.status.label(), esc(&m.path), esc(d)),
+            None => println!("{:<10} {}", m.status.label(), esc(&m.path)),
         }
     }
     for n in &r.new {
-        println!("{:<10} {}  ({})", "new", n.path, human_bytes(n.size));
+        println!("{:<10} {}  ({})", "new", esc(&n.path), human_bytes(n.size));
     }
     let c = &r.counts;
     let mut parts = vec![
@@ -179,7 +180,7 @@ fn list(g: &Global, a: &ListArgs) -> Result<Exit> {
         .map(|e| {
             let content = e.content.as_ref().expect("recorded models have content");
             let mut l = Listed {
-                path: e.path_str(),
+                path: lifeboat::escape::lossy(&e.path),
                 size: e.size,
                 sha256: hex::encode(content.sha256),
                 safetensors: None,
@@ -202,11 +203,11 @@ fn list(g: &Global, a: &ListArgs) -> Result<Exit> {
         .collect();
     for (l, repo_error) in &listed {
         if *repo_error {
-            eprintln!(
-                "warning: {}: {}",
-                l.path,
+            super::log::warn(&format!(
+                "{}: {}",
+                esc(&l.path),
                 l.header_error.as_deref().unwrap_or_default()
-            );
+            ));
             exit = Exit::Integrity;
         }
     }
@@ -231,7 +232,7 @@ fn list(g: &Global, a: &ListArgs) -> Result<Exit> {
                     s.parameters
                 )
             }
-            (None, Some(e)) => format!("  [{e}]"),
+            (None, Some(e)) => format!("  [{}]", esc(e)),
             (None, None) => String::new(),
         };
         writeln!(
@@ -239,7 +240,7 @@ fn list(g: &Global, a: &ListArgs) -> Result<Exit> {
             "{}  {:>10}  {}{}",
             l.sha256,
             human_bytes(l.size),
-            l.path,
+            esc(&l.path),
             info
         )?;
     }

@@ -5,10 +5,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
+use lifeboat::escape::text as esc;
 use lifeboat::restore::{RestoreOptions, restore};
 use lifeboat::snapshot::select::{self, Need};
 use lifeboat::snapshot::tree::Subtree;
-use lifeboat::util::human_bytes;
+use lifeboat::util::{human_bytes, show, show_path, under};
 
 use super::{Exit, Global, print_json};
 
@@ -106,7 +107,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         if !inc.is_absolute() {
             bail!(
                 "--include {} must be an absolute path as shown by `lifeboat ls`",
-                inc.display()
+                show_path(inc)
             );
         }
     }
@@ -183,14 +184,14 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     } else {
         if a.dry_run {
             for p in &r.plan {
-                println!("{:<8} {}{}", p.action, target.display(), p.path);
+                println!("{:<8} {}", p.action, show(&under(target, &p.path)));
             }
             println!("dry run: {} action(s), nothing written", r.plan.len());
         } else if !r.errors.is_empty() {
             println!(
                 "restore of snapshot {} to {} FAILED for {} object(s); {} files written ({}), {} unchanged",
                 id.short(),
-                target.display(),
+                show_path(target),
                 r.errors.len(),
                 r.files_written,
                 human_bytes(r.bytes_written),
@@ -200,7 +201,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             println!(
                 "restored snapshot {} to {}: {} files written ({}), {} unchanged, {} dirs, {} links, {} special",
                 id.short(),
-                target.display(),
+                show_path(target),
                 r.files_written,
                 human_bytes(r.bytes_written),
                 r.files_unchanged,
@@ -267,12 +268,12 @@ fn run_docker(
                     "{}{:<20} {}",
                     if a.dry_run { "would " } else { "" },
                     s.action,
-                    s.object
+                    esc(&s.object)
                 );
             }
         }
         for c in &report.conflicts {
-            eprintln!("conflict: {c}");
+            eprintln!("conflict: {}", esc(c));
         }
         print_problems(&report, &shown);
         if a.dry_run {
@@ -316,14 +317,14 @@ fn host_diff(
         for d in &diffs {
             match (&d.diff, &d.note) {
                 (Some(text), _) => print!("{text}"),
-                (None, Some(note)) => println!("{} {}: {note}", d.change, d.path),
-                (None, None) => println!("{} {}", d.change, d.path),
+                (None, Some(note)) => println!("{} {}: {}", d.change, esc(&d.path), esc(note)),
+                (None, None) => println!("{} {}", d.change, esc(&d.path)),
             }
         }
         if diffs.is_empty() {
             println!(
                 "host configuration under {} matches the snapshot",
-                a.host_root.display()
+                show_path(&a.host_root)
             );
         } else {
             println!(
@@ -369,8 +370,8 @@ fn host_apply(
         let detail = !g.quiet || a.dry_run;
         for c in r.checks.iter().filter(|_| detail) {
             match &c.detail {
-                Some(d) => println!("check {:<40} {} ({d})", c.what, c.status),
-                None => println!("check {:<40} {}", c.what, c.status),
+                Some(d) => println!("check {:<40} {} ({})", esc(&c.what), c.status, esc(d)),
+                None => println!("check {:<40} {}", esc(&c.what), c.status),
             }
         }
         let verb = if a.dry_run { "would write " } else { "write " };
@@ -383,17 +384,17 @@ fn host_apply(
                 "extra" if a.delete => println!(
                     "{}remove  {}",
                     if a.dry_run { "would " } else { "" },
-                    d.path
+                    esc(&d.path)
                 ),
                 "extra" => println!(
                     "keep    {} (not in the snapshot; --delete removes it)",
-                    d.path
+                    esc(&d.path)
                 ),
-                change => println!("{verb}{:<8} {}", change, d.path),
+                change => println!("{verb}{:<8} {}", change, esc(&d.path)),
             }
         }
         for f in r.firewall.iter().filter(|_| detail) {
-            println!("loaded  {} ({})", f.argv.join(" "), f.status);
+            println!("loaded  {} ({})", esc(&f.argv.join(" ")), esc(&f.status));
         }
         for w in &r.warnings {
             super::log::warn(w);
@@ -403,16 +404,16 @@ fn host_apply(
         } else if let Some(u) = &r.undo_snapshot {
             println!(
                 "host profile applied to {}: {} file(s) written, {} removed; undo with `lifeboat restore --host --undo --host-root {}` (snapshot {})",
-                a.host_root.display(),
+                show_path(&a.host_root),
                 r.files_written,
                 r.removed.len(),
-                a.host_root.display(),
+                show_path(&a.host_root),
                 &u[..8]
             );
         } else {
             println!(
                 "host configuration under {} already matches the snapshot",
-                a.host_root.display()
+                show_path(&a.host_root)
             );
         }
     }
@@ -432,10 +433,10 @@ fn host_undo(g: &Global, a: &Args, repo: &lifeboat::repo::Repository) -> Result<
         print_json(&serde_json::json!({ "host_root": a.host_root, "undo": r }))?;
     } else if a.dry_run {
         for p in &r.would_write {
-            println!("would put back {p}");
+            println!("would put back {}", esc(p));
         }
         for p in &r.removed {
-            println!("would remove   {p}");
+            println!("would remove   {}", esc(p));
         }
         println!(
             "dry run: undo snapshot {} would be applied; nothing changed",
@@ -444,7 +445,7 @@ fn host_undo(g: &Global, a: &Args, repo: &lifeboat::repo::Repository) -> Result<
     } else {
         for p in &r.removed {
             if !g.quiet {
-                println!("removed {p}");
+                println!("removed {}", esc(p));
             }
         }
         for w in &r.warnings {
@@ -453,7 +454,7 @@ fn host_undo(g: &Global, a: &Args, repo: &lifeboat::repo::Repository) -> Result<
         println!(
             "undone: {} file(s) put back under {}, {} removed (undo snapshot {} applied and deleted)",
             r.files_written,
-            a.host_root.display(),
+            show_path(&a.host_root),
             r.removed.len(),
             &r.undo_snapshot[..8]
         );
@@ -475,13 +476,16 @@ pub(super) fn print_problems(
         super::log::warn(w);
     }
     for (n, e) in &report.failures {
-        super::log::error(&format!("container {n}: {e}"));
+        super::log::error(&format!("container {}: {e}", esc(n)));
     }
     for (n, diffs) in shown {
         for d in diffs {
             eprintln!(
-                "differs: container {n}: {}: snapshot {} , now {}",
-                d.field, d.expected, d.actual
+                "differs: container {}: {}: snapshot {} , now {}",
+                esc(n),
+                esc(&d.field),
+                d.expected,
+                d.actual
             );
         }
     }

@@ -80,7 +80,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
                     "{}{:<22} {}",
                     if a.dry_run { "would " } else { "" },
                     s.action,
-                    s.object
+                    lifeboat::escape::text(&s.object)
                 );
             }
         }

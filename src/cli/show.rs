@@ -1,6 +1,7 @@
 //! `lifeboat show SNAPSHOT`: what a snapshot's Docker deployment holds.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
+use lifeboat::escape::text as esc;
 use lifeboat::snapshot::select::{self, Need};
 use lifeboat::util::human_bytes;
 
@@ -34,11 +35,29 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         &Need::deployment(),
     )?;
     let Some(dep) = &snap.deployment else {
-        bail!(
-            "snapshot {} holds no containers (it was taken without --container); `lifeboat ls {}` lists its files",
-            id.short(),
-            id.short()
-        );
+        // Not an error: the snapshot is fine, it just holds files only.
+        if g.json {
+            print_json(&serde_json::json!({
+                "snapshot": id.to_hex(),
+                "time": snap.time,
+                "deployment": null,
+                "paths": snap.paths_display(),
+            }))?;
+        } else {
+            println!(
+                "snapshot {} of {} at {} holds no Docker deployment (taken without --container); files: {}",
+                id.short(),
+                esc(&snap.hostname),
+                snap.time,
+                snap.paths
+                    .iter()
+                    .map(|p| lifeboat::util::show(p))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            println!("`lifeboat ls {}` lists them", id.short());
+        }
+        return Ok(Exit::Success);
     };
     let o = lifeboat::docker::report::overview(&repo, dep, a.show_secrets)?;
     if g.json {
@@ -53,26 +72,30 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     println!(
         "snapshot {} of {} at {} (Docker {}, API {})",
         id.short(),
-        snap.hostname,
+        esc(&snap.hostname),
         snap.time,
-        dep.engine.version,
-        dep.engine.api_version
+        esc(&dep.engine.version),
+        esc(&dep.engine.api_version)
     );
     println!("\ncontainers:");
     for c in &o.containers {
-        println!("  {} ({})", c.name, c.state);
-        println!("    image    {} ({})", c.image, short(&c.image_id));
+        println!("  {} ({})", esc(&c.name), esc(&c.state));
+        println!(
+            "    image    {} ({})",
+            esc(&c.image),
+            esc(short(&c.image_id))
+        );
         if !c.ports.is_empty() {
-            println!("    ports    {}", c.ports.join(", "));
+            println!("    ports    {}", esc(&c.ports.join(", ")));
         }
         for m in &c.mounts {
-            println!("    mount    {m}");
+            println!("    mount    {}", esc(m));
         }
         if !c.networks.is_empty() {
-            println!("    networks {}", c.networks.join(", "));
+            println!("    networks {}", esc(&c.networks.join(", ")));
         }
         for e in &c.env {
-            println!("    env      {e}");
+            println!("    env      {}", esc(e));
         }
     }
     if !o.volumes.is_empty() {
@@ -80,7 +103,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         for v in &o.volumes {
             println!(
                 "  {}{}  {} files, {}{}",
-                v.name,
+                esc(&v.name),
                 if v.anonymous { " (anonymous)" } else { "" },
                 v.files,
                 human_bytes(v.bytes),
@@ -93,9 +116,9 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         for n in &o.networks {
             println!(
                 "  {}  {} {}{}",
-                n.name,
-                n.driver,
-                n.subnets.join(", "),
+                esc(&n.name),
+                esc(&n.driver),
+                esc(&n.subnets.join(", ")),
                 if n.internal { " internal" } else { "" }
             );
         }
@@ -105,8 +128,8 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         for i in &o.images {
             println!(
                 "  {}  {}  {}{}",
-                short(&i.id),
-                i.tags.join(", "),
+                esc(short(&i.id)),
+                esc(&i.tags.join(", ")),
                 human_bytes(i.size),
                 if i.archived { "" } else { "  (reference only)" }
             );

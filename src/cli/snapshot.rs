@@ -247,7 +247,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let a = &a.with_config(g.cfg())?;
     let repo = g.open()?;
     let r = execute(g, &repo, a)?;
-    print(g, &r);
+    print(g, &repo, &r);
     Ok(if r.warnings.is_empty() {
         Exit::Success
     } else {
@@ -365,27 +365,38 @@ pub fn execute(g: &Global, repo: &Repository, a: &Args) -> Result<SnapshotResult
 }
 
 /// Print a snapshot's result: JSON, or a short summary.
-pub fn print(g: &Global, r: &SnapshotResult) {
-    if let Err(e) = print_inner(g, r) {
+pub fn print(g: &Global, repo: &Repository, r: &SnapshotResult) {
+    if let Err(e) = print_inner(g, repo, r) {
         super::log::warn(&format!("printing the summary: {e}"));
     }
 }
 
-fn print_inner(g: &Global, r: &SnapshotResult) -> Result<()> {
+/// Each number means one thing: the files' size, the volumes' and the image archives' sizes,
+/// what was read and added this run, and the snapshot's size (all of its data, as
+/// `snapshots` lists it).
+fn print_inner(g: &Global, repo: &Repository, r: &SnapshotResult) -> Result<()> {
     let s = &r.snapshot.summary;
+    let dep = r.snapshot.deployment.as_ref();
+    let sizes = match dep {
+        Some(d) => Some(lifeboat::docker::report::data_sizes(repo, d)?),
+        None => None,
+    };
+    let bytes_read = s.bytes_read + dep.map_or(0, |d| d.summary.bytes_read);
     if g.json {
         print_json(&serde_json::json!({
             "id": r.id.to_hex(),
             "short_id": r.id.short(),
             "time": r.snapshot.time,
             "parent": r.snapshot.parent.map(|p| p.to_hex()),
+            "size": r.snapshot.total_bytes(),
             "summary": s,
-            "deployment": r.snapshot.deployment.as_ref().map(|d| serde_json::json!({
+            "deployment": dep.map(|d| serde_json::json!({
                 "containers": d.containers.iter().map(|c| &c.name).collect::<Vec<_>>(),
                 "volumes": d.volumes.iter().map(|v| &v.name).collect::<Vec<_>>(),
                 "networks": d.networks.iter().map(|n| &n.name).collect::<Vec<_>>(),
                 "images": d.images.iter().map(|i| &i.id).collect::<Vec<_>>(),
                 "summary": d.summary,
+                "data": sizes,
             })),
             "host": r.snapshot.host.as_ref().map(|h| serde_json::json!({
                 "root": h.root,
@@ -396,31 +407,40 @@ fn print_inner(g: &Global, r: &SnapshotResult) -> Result<()> {
             "warnings": r.warnings,
         }))?;
     } else if !g.quiet {
+        if dep.is_none() || !r.snapshot.paths.is_empty() {
+            println!(
+                "files:  {} new, {} changed, {} unmodified; {} dirs, {} other; {}",
+                s.files_new,
+                s.files_changed,
+                s.files_unmodified,
+                s.dirs,
+                s.others,
+                human_bytes(s.bytes)
+            );
+        }
+        if let (Some(d), Some(z)) = (dep, sizes) {
+            println!(
+                "docker: {} container(s), {} network(s); {} volume(s), {} files, {}; {} image(s), {} archived",
+                d.containers.len(),
+                d.networks.len(),
+                d.volumes.len(),
+                z.volume_files,
+                human_bytes(z.volume_bytes),
+                d.images.len(),
+                human_bytes(z.image_bytes)
+            );
+        }
         println!(
-            "files: {} new, {} changed, {} unmodified; {} dirs, {} other",
-            s.files_new, s.files_changed, s.files_unmodified, s.dirs, s.others
-        );
-        println!(
-            "data:  read {}, added {} ({} stored) in {} blobs",
-            human_bytes(s.bytes_read),
+            "data:   {} read, {} added ({} stored) in {} blobs",
+            human_bytes(bytes_read),
             human_bytes(s.raw_added),
             human_bytes(s.stored_added),
             s.blobs_added
         );
-        if let Some(d) = &r.snapshot.deployment {
-            println!(
-                "docker: {} container(s), {} volume(s) ({} read), {} network(s), {} image(s)",
-                d.containers.len(),
-                d.volumes.len(),
-                human_bytes(d.summary.bytes_read),
-                d.networks.len(),
-                d.images.len()
-            );
-        }
         println!(
-            "snapshot {} saved ({} in {:.2}s)",
+            "snapshot {} saved: {} in {:.2}s",
             r.id.short(),
-            human_bytes(s.bytes),
+            human_bytes(r.snapshot.total_bytes()),
             s.duration_ms as f64 / 1000.0
         );
         if !r.warnings.is_empty() {

@@ -66,6 +66,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
                     "paths": s.paths_display(),
                     "parent": s.parent.map(|p| p.to_hex()),
                     "summary": s.summary,
+                    "size": s.total_bytes(),
                     "containers": s.deployment.as_ref().map(|d| d.containers.iter().map(|c| &c.name).collect::<Vec<_>>()),
                     "host_profile": s.host.is_some(),
                     "program": s.program,
@@ -95,7 +96,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             t,
             s.hostname,
             s.tags.join(","),
-            human_bytes(s.summary.bytes + s.deployment.as_ref().map_or(0, |d| d.summary.bytes)),
+            human_bytes(s.total_bytes()),
             what_it_holds(s)
         );
     }
@@ -105,10 +106,13 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
 
 /// The paths, and the containers of the deployment, if any.
 fn what_it_holds(s: &lifeboat::snapshot::Snapshot) -> String {
-    let mut parts = s.paths_display();
+    let mut parts: Vec<String> = s.paths.iter().map(|p| lifeboat::util::show(p)).collect();
     if let Some(d) = &s.deployment {
         let names: Vec<&str> = d.containers.iter().map(|c| c.name.as_str()).collect();
-        parts.push(format!("containers: {}", names.join(",")));
+        parts.push(format!(
+            "containers: {}",
+            lifeboat::escape::text(&names.join(","))
+        ));
     }
     parts.join(" ")
 }

@@ -284,7 +284,7 @@ fn show_report(r: &UpdateReport, quiet: bool) {
             eprintln!(
                 "error: the update of {name} to {} failed: {}",
                 r.plan.image,
-                r.reason.as_deref().unwrap_or("unknown reason")
+                lifeboat::escape::controls(r.reason.as_deref().unwrap_or("unknown reason"))
             );
             eprintln!(
                 "rolled back: {name} is the original container again ({}){}",
@@ -294,7 +294,8 @@ fn show_report(r: &UpdateReport, quiet: bool) {
             if !r.logs.is_empty() {
                 eprintln!("last {} log line(s) of the new container:", r.logs.len());
                 for l in &r.logs {
-                    eprintln!("  | {l}");
+                    // The container's own output: escaped, it cannot drive the terminal.
+                    eprintln!("  | {}", lifeboat::escape::text(l));
                 }
             }
             eprintln!(

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::compare::{self, Difference};
 use super::engine::Engine;
-use super::model::{Deployment, VOLUMES_DIR, jget, jstr};
+use super::model::{Deployment, IMAGES_DIR, VOLUMES_DIR, jget, jstr};
 use crate::error::Result;
 use crate::repo::Repository;
 use crate::snapshot::entry::Kind;
@@ -72,6 +72,35 @@ fn strings(v: Option<&Value>) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A deployment's data by kind (its summary counts them together): volume files and image
+/// archives, from its tree.
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct DataSizes {
+    pub volume_files: u64,
+    pub volume_bytes: u64,
+    pub image_archives: u64,
+    pub image_bytes: u64,
+}
+
+pub fn data_sizes(repo: &Repository, dep: &Deployment) -> Result<DataSizes> {
+    let mut d = DataSizes::default();
+    let (volumes, images) = (format!("{VOLUMES_DIR}/"), format!("{IMAGES_DIR}/"));
+    for e in TreeReader::new(repo, &dep.tree) {
+        let e = e?;
+        if e.kind != Kind::File {
+            continue;
+        }
+        if e.path.starts_with(volumes.as_bytes()) {
+            d.volume_files += 1;
+            d.volume_bytes += e.size;
+        } else if e.path.starts_with(images.as_bytes()) {
+            d.image_archives += 1;
+            d.image_bytes += e.size;
+        }
+    }
+    Ok(d)
 }
 
 /// `KEY=value` → `KEY=***`.

@@ -39,7 +39,10 @@ impl Change {
 #[derive(Debug, Clone, Serialize)]
 pub struct DiffItem {
     pub change: Change,
-    pub path: String,
+    /// The exact path (`path`, and `path_hex` when it is not UTF-8, in JSON); shown to people
+    /// through [`crate::util::show`].
+    #[serde(flatten, serialize_with = "crate::escape::path_fields")]
+    pub path: Vec<u8>,
     /// Which metadata fields differ (for `metadata` changes).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<&'static str>,
@@ -127,7 +130,7 @@ pub fn diff_subtrees(
                 sum.bytes_removed += x.size;
                 Some(DiffItem {
                     change: Change::Removed,
-                    path: x.path_str(),
+                    path: x.path.clone(),
                     fields: Vec::new(),
                 })
             }
@@ -137,7 +140,7 @@ pub fn diff_subtrees(
                 sum.bytes_added += y.size;
                 Some(DiffItem {
                     change: Change::Added,
-                    path: y.path_str(),
+                    path: y.path.clone(),
                     fields: Vec::new(),
                 })
             }
@@ -156,7 +159,7 @@ pub fn diff_subtrees(
                     }
                     DiffItem {
                         change,
-                        path: y.path_str(),
+                        path: y.path.clone(),
                         fields,
                     }
                 })

@@ -82,7 +82,9 @@ impl RestoreOptions {
 #[derive(Debug, Clone, Serialize)]
 pub struct Planned {
     pub action: &'static str,
-    pub path: String,
+    /// The snapshot path, exact (see [`crate::escape::path_fields`]).
+    #[serde(flatten, serialize_with = "crate::escape::path_fields")]
+    pub path: Vec<u8>,
     pub size: u64,
 }
 
@@ -131,7 +133,7 @@ impl Ctx<'_> {
     }
 
     fn show(&self, path: &[u8]) -> String {
-        format!("{}{}", self.opts.target.display(), crate::util::show(path))
+        crate::util::show(&crate::util::under(&self.opts.target, path))
     }
 
     fn warn(&self, path: &[u8], problems: MetaProblems) {
@@ -164,7 +166,7 @@ impl Ctx<'_> {
     fn plan(&self, action: &'static str, e: &Entry) {
         self.report.lock().expect("report").plan.push(Planned {
             action,
-            path: e.path_str(),
+            path: e.path.clone(),
             size: e.size,
         });
     }
@@ -361,7 +363,7 @@ pub fn restore_tree(
     let mut report = ctx.report.into_inner().expect("report");
     report
         .plan
-        .sort_by(|a, b| crate::util::path_cmp(a.path.as_bytes(), b.path.as_bytes()));
+        .sort_by(|a, b| crate::util::path_cmp(&a.path, &b.path));
     Ok(report)
 }
 
@@ -452,7 +454,7 @@ fn restore_file(ctx: &Ctx<'_>, e: &Entry) -> Result<FileOutcome> {
             if ctx.opts.dry_run {
                 return Ok(FileOutcome::Planned(Planned {
                     action: "keep",
-                    path: e.path_str(),
+                    path: e.path.clone(),
                     size: e.size,
                 }));
             }
@@ -477,7 +479,7 @@ fn restore_file(ctx: &Ctx<'_>, e: &Entry) -> Result<FileOutcome> {
         };
         return Ok(FileOutcome::Planned(Planned {
             action,
-            path: e.path_str(),
+            path: e.path.clone(),
             size: e.size,
         }));
     }

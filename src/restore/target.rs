@@ -97,7 +97,7 @@ impl Target {
 
     /// Where a snapshot path lands, for messages.
     pub fn display(&self, snap_path: &[u8]) -> String {
-        format!("{}{}", self.root_path.display(), show(snap_path))
+        show(&crate::util::under(&self.root_path, snap_path))
     }
 
     /// The descriptor of the directory at snapshot path `dir` (`/` is the target itself),

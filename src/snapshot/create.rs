@@ -204,9 +204,9 @@ pub fn create_with(
         let problems = crate::models::check_expected(repo, &tree, &opts.expected_sha256)?;
         if !problems.is_empty() && !opts.allow_mismatch {
             return Err(Error::Invalid(format!(
-                "refusing to save the snapshot: {} file(s) do not match the expected SHA-256 list:\n  {}\n(the data written stays unreferenced until `lifeboat prune`; --allow-mismatch saves it anyway)",
+                "refusing to save the snapshot: {} file(s) do not match the expected SHA-256 list: {} (the data written stays unreferenced until `lifeboat prune`; --allow-mismatch saves it anyway)",
                 problems.len(),
-                problems.join("\n  ")
+                problems.join("; ")
             )));
         }
         warnings.extend(problems);

@@ -70,7 +70,15 @@ impl Snapshot {
             .chain(self.deployment.as_ref().map(|d| d.tree.as_slice()))
     }
 
+    /// The size of everything the snapshot holds: its files, and its deployment's volume data
+    /// and image archives (what `snapshots` lists as its size).
+    pub fn total_bytes(&self) -> u64 {
+        self.summary.bytes + self.deployment.as_ref().map_or(0, |d| d.summary.bytes)
+    }
+
+    /// The paths as text for data (filters, `--json`): exact when UTF-8 (people see them
+    /// through [`crate::util::show`]).
     pub fn paths_display(&self) -> Vec<String> {
-        self.paths.iter().map(|p| crate::util::show(p)).collect()
+        self.paths.iter().map(|p| crate::escape::lossy(p)).collect()
     }
 }

@@ -190,12 +190,7 @@ impl<'r> TreeReader<'r> {
 impl Validator {
     /// Check the next entry of a stream against every rule; remembers what it needs.
     pub fn check(&mut self, e: &Entry) -> Result<()> {
-        let hostile = |why: &str| {
-            Err(Error::hostile(
-                format!("tree entry {:?}", e.path_str()),
-                why,
-            ))
-        };
+        let hostile = |why: &str| Err(Error::hostile(format!("tree entry {}", e.path_str()), why));
         if let Some(p) = path_problem(&e.path) {
             return hostile(p);
         }

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::snapshot::entry::{Entry, Kind, Xattr};
 use crate::snapshot::pipeline::{DigestSource, Session, Slot};
-use crate::util::{path_cmp, show};
+use crate::util::{path_cmp, show, show_path};
 
 const CACHEDIR_SIGNATURE: &[u8] = b"Signature: 8a477f597d28d172789f06886806bc55";
 
@@ -379,13 +379,11 @@ impl<I: Iterator<Item = Result<Entry>>> Walker<'_, '_, '_, I> {
         let one_fs = self.excludes.one_file_system;
         let caches = self.excludes.caches;
         if std::fs::symlink_metadata(root).is_ok_and(|m| m.file_type().is_symlink()) {
-            let to = std::fs::read_link(root)
-                .map(|t| t.display().to_string())
-                .unwrap_or_default();
+            let to = std::fs::read_link(root).map(show_path).unwrap_or_default();
             // A notice, not a warning: nothing was lost, but it is rarely what was meant.
             self.s.progress().warn(&format!(
                 "{} is a symlink to {to}: only the link is recorded (name the target to include its contents)",
-                root.display()
+                show_path(root)
             ));
         }
         let walker = walkdir::WalkDir::new(root)
@@ -401,10 +399,7 @@ impl<I: Iterator<Item = Result<Entry>>> Walker<'_, '_, '_, I> {
             let de = match next {
                 Ok(de) => de,
                 Err(err) => {
-                    let p = err
-                        .path()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default();
+                    let p = err.path().map(show_path).unwrap_or_default();
                     self.s.warn(format!(
                         "{p}: {}",
                         err.io_error()
@@ -432,7 +427,7 @@ impl<I: Iterator<Item = Result<Entry>>> Walker<'_, '_, '_, I> {
             let md = match de.metadata() {
                 Ok(md) => md,
                 Err(err) => {
-                    self.s.warn(format!("{}: {err}", path.display()));
+                    self.s.warn(format!("{}: {err}", show_path(path)));
                     continue;
                 }
             };
@@ -443,11 +438,11 @@ impl<I: Iterator<Item = Result<Entry>>> Walker<'_, '_, '_, I> {
                 Ok(e) => e,
                 Err(err) if err.kind() == io::ErrorKind::NotFound => {
                     self.s
-                        .warn(format!("{}: vanished during the snapshot", path.display()));
+                        .warn(format!("{}: vanished during the snapshot", show_path(path)));
                     continue;
                 }
                 Err(err) => {
-                    self.s.warn(format!("{}: {err}", path.display()));
+                    self.s.warn(format!("{}: {err}", show_path(path)));
                     continue;
                 }
             };
@@ -551,12 +546,12 @@ fn read_file(s: &Session<'_, '_>, job: ReadJob) {
     let file = match open_for_read(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            s.warn(format!("{}: vanished during the snapshot", path.display()));
+            s.warn(format!("{}: vanished during the snapshot", show_path(path)));
             s.skip(slot);
             return;
         }
         Err(e) => {
-            s.warn(format!("{}: {e}", path.display()));
+            s.warn(format!("{}: {e}", show_path(path)));
             s.skip(slot);
             return;
         }
@@ -566,13 +561,13 @@ fn read_file(s: &Session<'_, '_>, job: ReadJob) {
         Ok(_) => {
             s.warn(format!(
                 "{}: replaced by another file during the snapshot",
-                path.display()
+                show_path(path)
             ));
             s.skip(slot);
             return;
         }
         Err(e) => {
-            s.warn(format!("{}: {e}", path.display()));
+            s.warn(format!("{}: {e}", show_path(path)));
             s.skip(slot);
             return;
         }
@@ -602,7 +597,7 @@ fn read_file(s: &Session<'_, '_>, job: ReadJob) {
             if changed || n != expected {
                 s.warn(format!(
                     "{}: changed while being read; the snapshot holds what was read",
-                    path.display()
+                    show_path(path)
                 ));
             }
             if extents.is_none() {
@@ -618,7 +613,7 @@ fn read_file(s: &Session<'_, '_>, job: ReadJob) {
             s.skip(slot);
         }
         Err(e) => {
-            s.warn(format!("{}: read failed: {e}", path.display()));
+            s.warn(format!("{}: read failed: {e}", show_path(path)));
             s.skip(slot);
         }
     }
