@@ -7,9 +7,13 @@ mod common;
 mod docker_support;
 
 use std::process::Output;
+use std::time::Duration;
 
 use common::{Env, code};
-use docker_support::{IMAGE_1, Prefix, docker, docker_available, ensure_test_image};
+use docker_support::{
+    IMAGE_1, Prefix, docker, docker_available, ensure_test_image, inspect, inspect_kind,
+    is_running, wait_for,
+};
 use serde_json::Value;
 
 /// A command that stops within a second on SIGTERM (plain `sleep` as PID 1 ignores it).
@@ -130,4 +134,147 @@ fn diff_between_snapshots_reports_container_changes() {
     let same = fx.ok(&["diff", &s2, &s2]);
     assert!(!same.contains(&format!("container {svc}")), "{same}");
     assert!(same.contains("docker: no change"), "{same}");
+}
+
+/// A container whose loop appends to a file in its named volume while `/writer-on` exists in
+/// its own root file system (so the restored container, fresh from the image, does not write),
+/// and which ignores SIGTERM: a stop takes its whole stop timeout, while it keeps writing.
+fn writer(name: &str, extra: &[&str]) {
+    let vol = format!("{name}-vol:/data");
+    let mut a = vec![
+        "--name",
+        name,
+        "-v",
+        vol.as_str(),
+        "--stop-timeout",
+        "2",
+    ];
+    a.extend_from_slice(extra);
+    a.extend_from_slice(&[
+        IMAGE_1,
+        "sh",
+        "-c",
+        "trap '' TERM; while :; do [ -e /writer-on ] && echo appended >> /data/log; sleep 0.1; done",
+    ]);
+    docker_run(&a);
+    docker(&[
+        "exec",
+        name,
+        "sh",
+        "-c",
+        "printf 'snapshot line 1\\nsnapshot line 2\\n' > /data/log; echo keep > /data/keep.txt",
+    ]);
+}
+
+/// After the snapshot: the writer starts appending, and a file appears that the snapshot lacks.
+fn diverge(name: &str) {
+    docker(&[
+        "exec",
+        name,
+        "sh",
+        "-c",
+        "touch /writer-on; echo later > /data/extra.txt",
+    ]);
+    let appended = wait_for(Duration::from_secs(10), || {
+        docker(&["exec", name, "cat", "/data/log"]).contains("appended")
+    });
+    assert!(appended, "the writer in {name} does not write");
+}
+
+fn volume_file(name: &str, rel: &str) -> Option<String> {
+    let mp = inspect_kind("volume", &format!("{name}-vol"))["Mountpoint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::read_to_string(format!("{mp}/{rel}")).ok()
+}
+
+/// `restore --container X --replace` stops (and sets aside) the old container before writing
+/// its volumes: the restored log holds exactly the snapshot's bytes, with no line the old
+/// container appended after them. With the default `--volume-data exact` a file created after
+/// the snapshot is removed; with `merge` it stays.
+#[test]
+fn replace_stops_the_old_container_before_writing_its_volumes() {
+    let Some(fx) = Fx::new() else { return };
+    for (mode, extra_kept) in [(None, false), (Some("merge"), true)] {
+        let w = fx.n(if extra_kept { "merge" } else { "exact" });
+        writer(&w, &[]);
+        let (snap, _) = fx.snapshot(&["--container", &w]);
+        diverge(&w);
+        let old_id = inspect(&w)["Id"].as_str().unwrap().to_string();
+        let mut args = vec!["restore", snap.as_str(), "--container", w.as_str(), "--replace"];
+        if let Some(m) = mode {
+            args.extend_from_slice(&["--volume-data", m]);
+        }
+        let out = fx.run(&args);
+        assert_eq!(code(&out), 0, "{args:?}: {}", show(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        // The order: set aside, then the volume's data, then the new container.
+        let pos = |what: &str| {
+            stdout
+                .find(what)
+                .unwrap_or_else(|| panic!("no {what:?} in\n{stdout}"))
+        };
+        assert!(pos("rename aside") < pos("restore volume data"), "{stdout}");
+        assert!(pos("restore volume data") < pos("create container"), "{stdout}");
+        assert_eq!(
+            volume_file(&w, "log").as_deref(),
+            Some("snapshot line 1\nsnapshot line 2\n"),
+            "the old container wrote into the volume after it was restored ({args:?})"
+        );
+        assert_eq!(volume_file(&w, "keep.txt").as_deref(), Some("keep\n"));
+        assert_eq!(
+            volume_file(&w, "extra.txt").is_some(),
+            extra_kept,
+            "a file the snapshot lacks, with {mode:?}"
+        );
+        assert!(is_running(&w), "{w} not running after the restore");
+        assert_ne!(inspect(&w)["Id"].as_str().unwrap(), old_id);
+        assert!(
+            !docker_support::exists("container", &old_id),
+            "the old container was not removed"
+        );
+    }
+}
+
+/// When the new container cannot start (its published port is taken), the old container comes
+/// back, running, and the output says its volumes now hold the snapshot's data.
+#[test]
+fn failed_replace_puts_the_old_container_back_and_says_what_the_volumes_hold() {
+    let Some(fx) = Fx::new() else { return };
+    let w = fx.n("fail");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let publish = format!("127.0.0.1:{port}:8080");
+    writer(&w, &["-p", &publish]);
+    let (snap, _) = fx.snapshot(&["--container", &w]);
+    // The same container without the port, and the port taken by someone else.
+    docker(&["rm", "-f", &w]);
+    writer(&w, &[]);
+    let old_id = inspect(&w)["Id"].as_str().unwrap().to_string();
+    let _taken = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    docker(&["exec", &w, "sh", "-c", "echo later > /data/extra.txt"]);
+
+    let args = ["restore", snap.as_str(), "--container", w.as_str(), "--replace"];
+    let out = fx.run(&args);
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all.contains("put back"), "{all}");
+    assert!(
+        all.contains(&format!("{w}-vol")) && all.contains("the snapshot's data"),
+        "the output must say what the volumes hold now:\n{all}"
+    );
+    assert!(!all.contains("every restored container matches"), "{all}");
+    assert_eq!(inspect(&w)["Id"].as_str().unwrap(), old_id);
+    assert!(
+        wait_for(Duration::from_secs(10), || is_running(&w)),
+        "the old container is not running again"
+    );
+    assert_eq!(fx.px.containers(), vec![w.clone()], "leftover containers");
+    assert_eq!(volume_file(&w, "extra.txt"), None, "exact is the default");
 }

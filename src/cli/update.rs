@@ -252,10 +252,9 @@ fn show_plan(p: &Plan) {
         println!("would stop             {}", p.container);
     }
     println!(
-        "would rename aside     {} -> {}.lifeboat-old-{}",
+        "would rename aside     {} -> {}",
         p.container,
-        p.container,
-        short(&p.old_id)
+        lifeboat::docker::apply::aside_name(&p.container, &p.old_id)
     );
     println!("would create container {} from {}", p.container, p.image);
     if p.running {

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::apply::{self, ApplyOptions, ApplyReport, Aside, Step, VolumeData, short};
+use super::apply::{
+    self, ASIDE_MARK, ApplyOptions, ApplyReport, Aside, Step, VolumeData, aside_name, short,
+};
 use super::capture::{Capture, CaptureOptions, LABEL_EXCLUDE, Selection, VolumeAccess};
 use super::engine::Engine;
 use super::model::{jget, jstr};
@@ -33,8 +35,6 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/lifeboat";
 pub const LOG_LINES: usize = 20;
 /// How often the new container's state is read while waiting for it to be healthy.
 const POLL: Duration = Duration::from_millis(100);
-/// What an old container is renamed to while aside: `NAME.lifeboat-old-<short id>`.
-const ASIDE_MARK: &str = ".lifeboat-old-";
 
 #[derive(Debug, Clone)]
 pub struct UpdateOptions {
@@ -419,7 +419,7 @@ pub fn execute(
     let mut journal = Journal {
         container: name.to_string(),
         old_id: plan.old_id.clone(),
-        aside: format!("{name}{ASIDE_MARK}{}", short(&plan.old_id)),
+        aside: aside_name(name, &plan.old_id),
         was_running: running,
         old_image_id: plan.old_image_id.clone(),
         new_image: plan.image.clone(),
@@ -958,28 +958,22 @@ pub fn rollback(
         )));
     }
     let mut pre_rollback = None;
-    let mut stopped = None;
-    if opts.volumes && !opts.dry_run {
-        if let Some(c) = &current {
-            pre_rollback = Some(
-                snapshot_container(
-                    engine,
-                    repo,
-                    name,
-                    PRE_ROLLBACK_TAG,
-                    opts.lock_wait,
-                    progress,
-                    warn,
-                )?
-                .to_hex(),
-            );
-            // Quiet volumes while they are written.
-            if jget(c, "State.Running").and_then(Value::as_bool) == Some(true) {
-                engine.stop(jstr(c, "Id"))?;
-                stopped = Some(jstr(c, "Id").to_string());
-            }
-        }
+    if opts.volumes && !opts.dry_run && current.is_some() {
+        pre_rollback = Some(
+            snapshot_container(
+                engine,
+                repo,
+                name,
+                PRE_ROLLBACK_TAG,
+                opts.lock_wait,
+                progress,
+                warn,
+            )?
+            .to_hex(),
+        );
     }
+    // The current container is stopped and set aside before any volume data is written, and
+    // put back (running again) when the rollback fails.
     let applied = apply::apply(
         engine,
         repo,
@@ -998,16 +992,6 @@ pub fn rollback(
         },
         progress,
     );
-    // A failed rollback leaves the container it replaced as it was: running again.
-    let failed = applied.as_ref().map_or(true, |r| !r.failures.is_empty());
-    if let (true, Some(cid)) = (failed, &stopped) {
-        if let Err(e) = engine.start(cid) {
-            warn(format!(
-                "could not start {name} ({}) again: {e}",
-                short(cid)
-            ));
-        }
-    }
     let mut applied = applied?;
     // The update moved the tag (a pull, a build): the old image comes back by ID, as the
     // warning says. That is what a rollback is for, not a difference.
