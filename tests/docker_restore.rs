@@ -216,6 +216,8 @@ fn replace_stops_the_old_container_before_writing_its_volumes() {
                 .unwrap_or_else(|| panic!("no {what:?} in\n{stdout}"))
         };
         assert!(pos("rename aside") < pos("restore volume data"), "{stdout}");
+        // The name `update` gives a container it sets aside, too.
+        pos(&format!("{w} -> {w}.lifeboat-old-{}", &old_id[..12]));
         assert!(pos("restore volume data") < pos("create container"), "{stdout}");
         assert_eq!(
             volume_file(&w, "log").as_deref(),
