@@ -280,3 +280,66 @@ fn failed_replace_puts_the_old_container_back_and_says_what_the_volumes_hold() {
     assert_eq!(fx.px.containers(), vec![w.clone()], "leftover containers");
     assert_eq!(volume_file(&w, "extra.txt"), None, "exact is the default");
 }
+
+/// A bind mount's host directory is not part of a container's capture: `snapshot` names each
+/// one in a warning (which does not make the snapshot partial: exit 0), unless the snapshot's
+/// paths hold it.
+#[test]
+fn snapshot_warns_about_bind_mounts_it_does_not_capture() {
+    let Some(fx) = Fx::new() else { return };
+    let api = fx.n("api");
+    let models = fx.e.path("srv/models");
+    std::fs::create_dir_all(&models).unwrap();
+    std::fs::write(models.join("weights.bin"), b"w").unwrap();
+    let config = fx.e.path("srv/app.conf");
+    std::fs::write(&config, b"c").unwrap();
+    let (models_s, config_s) = (
+        models.to_str().unwrap().to_string(),
+        config.to_str().unwrap().to_string(),
+    );
+    docker_run(&[
+        "--name",
+        &api,
+        "-v",
+        &format!("{models_s}:/models:ro"),
+        "--mount",
+        &format!("type=bind,source={config_s},target=/etc/app.conf"),
+        "-v",
+        "/var/run/docker.sock:/var/run/docker.sock",
+        IMAGE_1,
+        "sh",
+        "-c",
+        IDLE,
+    ]);
+    let warning = |src: &str, dest: &str| {
+        format!(
+            "container {api}: bind mount {src} -> {dest} not captured (add the path to the snapshot: lifeboat snapshot {src} --container {api})"
+        )
+    };
+    let out = fx.run(&["snapshot", "--container", &api]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&warning(&models_s, "/models")), "{err}");
+    assert!(err.contains(&warning(&config_s, "/etc/app.conf")), "{err}");
+    // A socket is not data to back up.
+    assert!(!err.contains("docker.sock"), "{err}");
+
+    // In --json, the list is there for scripts too.
+    let (_, v) = fx.snapshot(&["--container", &api]);
+    let skipped = v["bind_mounts_not_captured"].to_string();
+    assert!(skipped.contains(&models_s) && skipped.contains("/models"), "{v}");
+
+    // The models directory given as a path: only the config file is left to warn about.
+    let out = fx.run(&["snapshot", &models_s, "--container", &api]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains(&warning(&models_s, "/models")), "{err}");
+    assert!(err.contains(&warning(&config_s, "/etc/app.conf")), "{err}");
+
+    // A directory holding both: no warning at all.
+    let srv = fx.e.path("srv");
+    let out = fx.run(&["snapshot", srv.to_str().unwrap(), "--container", &api]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("bind mount"), "{err}");
+}
