@@ -343,3 +343,46 @@ fn snapshot_warns_about_bind_mounts_it_does_not_capture() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("bind mount"), "{err}");
 }
+
+/// `rollback --state-dir DIR` means what it means for `update`: the rollback holds the
+/// container's update lock in `DIR/updates` (so it refuses while an update of that container
+/// runs) and refuses while an interrupted update of it is recorded there.
+#[test]
+fn rollback_uses_the_update_state_dir() {
+    let Some(fx) = Fx::new() else { return };
+    let api = fx.n("api");
+    docker_run(&["--name", &api, IMAGE_1, "sh", "-c", IDLE]);
+    let state = fx.e.path("state");
+    let updates = state.join("updates");
+    std::fs::create_dir_all(&updates).unwrap();
+    let lock = updates.join(format!("{api}.lock"));
+    // Another process holds the container's lock, as a running update does.
+    // One process (the shell becomes `sleep`) holds it, so killing that process frees it.
+    let mut holder = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"exec 9>"$1" && flock 9 && exec sleep 60"#)
+        .arg("sh")
+        .arg(&lock)
+        .spawn()
+        .expect("sh and flock(1) from util-linux");
+    assert!(
+        wait_for(Duration::from_secs(10), || lock.exists()),
+        "flock did not take {}",
+        lock.display()
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let state_s = state.to_str().unwrap();
+    let out = fx.run(&["rollback", &api, "--state-dir", state_s]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("an update or rollback of {api} is running")), "{err}");
+
+    // No lock held, no journal: it gets as far as looking for a pre-update snapshot.
+    let out = fx.run(&["rollback", &api, "--state-dir", state_s]);
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("is running"), "{err}");
+    assert!(err.contains("pre-update"), "{err}");
+}

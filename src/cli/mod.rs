@@ -190,7 +190,8 @@ pub enum Command {
     /// snapshot if it is gone); with --volumes its volume data too, otherwise volumes keep the
     /// data they have now. The current container is replaced the safe way (renamed aside,
     /// removed only once the snapshot's one runs) and the result is compared field by field
-    /// with the snapshot.
+    /// with the snapshot. Like `update`, it repairs interrupted updates recorded in --state-dir
+    /// first and holds the container's update lock.
     Rollback(rollback::Args),
     /// Check the repository's structure, and with --read-data every byte.
     #[command(alias = "check")]

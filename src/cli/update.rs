@@ -304,7 +304,7 @@ fn show_report(r: &UpdateReport, quiet: bool) {
     }
 }
 
-fn show_recoveries(rs: &[Recovery]) {
+pub(super) fn show_recoveries(rs: &[Recovery]) {
     for r in rs {
         for a in &r.actions {
             println!("recovered {}: {a}", r.container);

@@ -892,6 +892,11 @@ pub struct RollbackOptions {
     pub volumes: bool,
     pub dry_run: bool,
     pub lock_wait: Duration,
+    /// Where update journals and per-container locks are kept (in `updates/`), as for
+    /// [`UpdateOptions::state_dir`]: a rollback holds the container's lock, so an update and a
+    /// rollback of one container never run at once, and refuses while an interrupted update of
+    /// it is recorded there.
+    pub state_dir: PathBuf,
 }
 
 #[derive(Debug, Serialize)]
@@ -918,6 +923,25 @@ pub fn rollback(
     progress: &dyn Progress,
     warn: &dyn Fn(String),
 ) -> Result<RollbackReport> {
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        let dir = updates_dir(&opts.state_dir)?;
+        let lock = ContainerLock::take(&dir, name)?.ok_or_else(|| {
+            Error::Docker(format!(
+                "an update or rollback of {name} is running (it holds {})",
+                dir.join(format!("{name}.lock")).display()
+            ))
+        })?;
+        if journal_path(&dir, name).exists() {
+            return Err(Error::Docker(format!(
+                "an interrupted update of {name} is recorded in {}: run `lifeboat update --recover --state-dir {}` first",
+                journal_path(&dir, name).display(),
+                opts.state_dir.display()
+            )));
+        }
+        Some(lock)
+    };
     let current = engine.inspect_container(name)?;
     let current_id = current.as_ref().map(|c| jstr(c, "Id").to_string());
     let (id, snap) = match &opts.snapshot {
