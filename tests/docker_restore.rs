@@ -386,3 +386,39 @@ fn rollback_uses_the_update_state_dir() {
     assert!(!err.contains("is running"), "{err}");
     assert!(err.contains("pre-update"), "{err}");
 }
+
+/// A `lifeboat.pre-snapshot` command runs in the container with the container's environment,
+/// never lifeboat's: the repository password is not in it.
+#[test]
+fn pre_snapshot_exec_gets_no_lifeboat_secret() {
+    let Some(fx) = Fx::new() else { return };
+    let db = fx.n("db");
+    let vol = format!("{db}-vol:/data");
+    docker_run(&[
+        "--name",
+        &db,
+        "-v",
+        &vol,
+        "-e",
+        "OWN=container-value",
+        "-l",
+        "lifeboat.pre-snapshot=env > /data/hook.env",
+        IMAGE_1,
+        "sh",
+        "-c",
+        IDLE,
+    ]);
+    let out = fx
+        .e
+        .cmd()
+        .env("AWS_SECRET_ACCESS_KEY", "aws-secret-4901")
+        .args(["snapshot", "--container", &db])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let env = volume_file(&db, "hook.env").expect("the hook ran");
+    assert!(env.contains("OWN=container-value"), "{env}");
+    assert!(!env.contains("LIFEBOAT_"), "{env}");
+    assert!(!env.contains(common::PASSWORD), "{env}");
+    assert!(!env.contains("aws-secret-4901"), "{env}");
+}
