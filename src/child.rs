@@ -169,8 +169,20 @@ pub fn run(cmd: &mut Command, opts: &Options<'_>) -> Result<Finished, Failure> {
     let mut readers = 0;
     let limit = opts.output_limit;
     for (is_out, stream) in [
-        (true, child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>)),
-        (false, child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>)),
+        (
+            true,
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        ),
+        (
+            false,
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        ),
     ] {
         if let Some(mut r) = stream {
             readers += 1;

@@ -45,7 +45,11 @@ fn assert_scrubbed(dump: &Path, password: &str) {
             dump.display()
         );
     }
-    assert!(!text.contains(password), "{}: the password leaked", dump.display());
+    assert!(
+        !text.contains(password),
+        "{}: the password leaked",
+        dump.display()
+    );
     for (k, v) in SECRETS {
         assert!(
             !text.contains(k) && !text.contains(v),
@@ -239,7 +243,11 @@ fn scheduled_units_carry_no_password() {
         assert!(!text.contains("PASSWORD"), "{}: {text}", f.display());
         assert!(!text.contains("Environment"), "{}: {text}", f.display());
         for (k, v) in SECRETS {
-            assert!(!text.contains(k) && !text.contains(v), "{}: {text}", f.display());
+            assert!(
+                !text.contains(k) && !text.contains(v),
+                "{}: {text}",
+                f.display()
+            );
         }
     }
 }

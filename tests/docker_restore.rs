@@ -94,7 +94,14 @@ fn diff_between_snapshots_reports_container_changes() {
     let vol = format!("{svc}-vol:/data");
     let run = |token: &str, extra: &[&str]| {
         let env = format!("API_TOKEN={token}");
-        let mut a = vec!["--name", svc.as_str(), "-e", env.as_str(), "-v", vol.as_str()];
+        let mut a = vec![
+            "--name",
+            svc.as_str(),
+            "-e",
+            env.as_str(),
+            "-v",
+            vol.as_str(),
+        ];
         a.extend_from_slice(extra);
         a.extend_from_slice(&[IMAGE_1, "sh", "-c", IDLE]);
         docker_run(&a);
@@ -114,7 +121,10 @@ fn diff_between_snapshots_reports_container_changes() {
         )),
         "{out}"
     );
-    assert!(out.contains(&format!("+  volume {svc}-vol:/new.txt")), "{out}");
+    assert!(
+        out.contains(&format!("+  volume {svc}-vol:/new.txt")),
+        "{out}"
+    );
     assert!(
         out.contains(&format!("container {svc}: HostConfig.Memory")),
         "{out}"
@@ -124,11 +134,17 @@ fn diff_between_snapshots_reports_container_changes() {
 
     let v: Value = serde_json::from_str(&fx.ok(&["--json", "diff", &s1, &s2])).unwrap();
     let text = v["deployment"].to_string();
-    assert!(text.contains("Config.Env") && text.contains("HostConfig.Memory"), "{v}");
+    assert!(
+        text.contains("Config.Env") && text.contains("HostConfig.Memory"),
+        "{v}"
+    );
     assert!(!text.contains(SECRET1) && !text.contains(SECRET2), "{v}");
 
     let shown = fx.ok(&["diff", &s1, &s2, "--show-secrets"]);
-    assert!(shown.contains(SECRET1) && shown.contains(SECRET2), "{shown}");
+    assert!(
+        shown.contains(SECRET1) && shown.contains(SECRET2),
+        "{shown}"
+    );
 
     // The same snapshot twice: no deployment change.
     let same = fx.ok(&["diff", &s2, &s2]);
@@ -141,14 +157,7 @@ fn diff_between_snapshots_reports_container_changes() {
 /// and which ignores SIGTERM: a stop takes its whole stop timeout, while it keeps writing.
 fn writer(name: &str, extra: &[&str]) {
     let vol = format!("{name}-vol:/data");
-    let mut a = vec![
-        "--name",
-        name,
-        "-v",
-        vol.as_str(),
-        "--stop-timeout",
-        "2",
-    ];
+    let mut a = vec!["--name", name, "-v", vol.as_str(), "--stop-timeout", "2"];
     a.extend_from_slice(extra);
     a.extend_from_slice(&[
         IMAGE_1,
@@ -202,7 +211,13 @@ fn replace_stops_the_old_container_before_writing_its_volumes() {
         let (snap, _) = fx.snapshot(&["--container", &w]);
         diverge(&w);
         let old_id = inspect(&w)["Id"].as_str().unwrap().to_string();
-        let mut args = vec!["restore", snap.as_str(), "--container", w.as_str(), "--replace"];
+        let mut args = vec![
+            "restore",
+            snap.as_str(),
+            "--container",
+            w.as_str(),
+            "--replace",
+        ];
         if let Some(m) = mode {
             args.extend_from_slice(&["--volume-data", m]);
         }
@@ -218,7 +233,10 @@ fn replace_stops_the_old_container_before_writing_its_volumes() {
         assert!(pos("rename aside") < pos("restore volume data"), "{stdout}");
         // The name `update` gives a container it sets aside, too.
         pos(&format!("{w} -> {w}.lifeboat-old-{}", &old_id[..12]));
-        assert!(pos("restore volume data") < pos("create container"), "{stdout}");
+        assert!(
+            pos("restore volume data") < pos("create container"),
+            "{stdout}"
+        );
         assert_eq!(
             volume_file(&w, "log").as_deref(),
             Some("snapshot line 1\nsnapshot line 2\n"),
@@ -258,7 +276,13 @@ fn failed_replace_puts_the_old_container_back_and_says_what_the_volumes_hold() {
     let _taken = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
     docker(&["exec", &w, "sh", "-c", "echo later > /data/extra.txt"]);
 
-    let args = ["restore", snap.as_str(), "--container", w.as_str(), "--replace"];
+    let args = [
+        "restore",
+        snap.as_str(),
+        "--container",
+        w.as_str(),
+        "--replace",
+    ];
     let out = fx.run(&args);
     assert_eq!(code(&out), 1, "{}", show(&out));
     let all = format!(
@@ -327,7 +351,10 @@ fn snapshot_warns_about_bind_mounts_it_does_not_capture() {
     // In --json, the list is there for scripts too.
     let (_, v) = fx.snapshot(&["--container", &api]);
     let skipped = v["bind_mounts_not_captured"].to_string();
-    assert!(skipped.contains(&models_s) && skipped.contains("/models"), "{v}");
+    assert!(
+        skipped.contains(&models_s) && skipped.contains("/models"),
+        "{v}"
+    );
 
     // The models directory given as a path: only the config file is left to warn about.
     let out = fx.run(&["snapshot", &models_s, "--container", &api]);
@@ -377,7 +404,10 @@ fn rollback_uses_the_update_state_dir() {
     let _ = holder.wait();
     assert_eq!(code(&out), 1, "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("an update or rollback of {api} is running")), "{err}");
+    assert!(
+        err.contains(&format!("an update or rollback of {api} is running")),
+        "{err}"
+    );
 
     // No lock held, no journal: it gets as far as looking for a pre-update snapshot.
     let out = fx.run(&["rollback", &api, "--state-dir", state_s]);
@@ -408,13 +438,12 @@ fn pre_snapshot_exec_gets_no_lifeboat_secret() {
         "-c",
         IDLE,
     ]);
-    let out = fx
-        .e
-        .cmd()
-        .env("AWS_SECRET_ACCESS_KEY", "aws-secret-4901")
-        .args(["snapshot", "--container", &db])
-        .output()
-        .unwrap();
+    let out =
+        fx.e.cmd()
+            .env("AWS_SECRET_ACCESS_KEY", "aws-secret-4901")
+            .args(["snapshot", "--container", &db])
+            .output()
+            .unwrap();
     assert_eq!(code(&out), 0, "{}", show(&out));
     let env = volume_file(&db, "hook.env").expect("the hook ran");
     assert!(env.contains("OWN=container-value"), "{env}");

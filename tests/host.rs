@@ -643,7 +643,10 @@ fn undo_dry_run_lists_and_changes_nothing() {
         .unwrap();
     assert_eq!(common::code(&apply), 0, "{}", common::stderr(&apply));
     let applied = |p: &str| std::fs::read_to_string(b.join(p)).ok();
-    assert_eq!(applied("etc/ssh/sshd_config").as_deref(), Some("PermitRootLogin no\n"));
+    assert_eq!(
+        applied("etc/ssh/sshd_config").as_deref(),
+        Some("PermitRootLogin no\n")
+    );
 
     let out = e.ok(&[
         "restore",
@@ -656,13 +659,19 @@ fn undo_dry_run_lists_and_changes_nothing() {
     assert!(out.contains("would put back /etc/ssh/sshd_config"), "{out}");
     assert!(out.contains("would remove   /etc/sudoers.d"), "{out}");
     assert!(out.contains("nothing changed"), "{out}");
-    assert_eq!(applied("etc/ssh/sshd_config").as_deref(), Some("PermitRootLogin no\n"));
+    assert_eq!(
+        applied("etc/ssh/sshd_config").as_deref(),
+        Some("PermitRootLogin no\n")
+    );
     assert!(b.join("etc/sudoers.d/90-ops").exists());
     let v = e.ok_json(&["snapshots", "--tag", "host-undo"]);
     assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
 
     // The real undo still has its snapshot to apply.
     e.ok(&["restore", "--host", "--undo", "--host-root", common::s(&b)]);
-    assert_eq!(applied("etc/ssh/sshd_config").as_deref(), Some("PermitRootLogin yes\n"));
+    assert_eq!(
+        applied("etc/ssh/sshd_config").as_deref(),
+        Some("PermitRootLogin yes\n")
+    );
     assert!(!b.join("etc/sudoers.d").exists());
 }

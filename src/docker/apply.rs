@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::capture::{BUILTIN_NETWORKS, dependency_order, peers_of};
 pub use super::aside::{ASIDE_MARK, Aside, aside_name, short};
+use super::capture::{BUILTIN_NETWORKS, dependency_order, peers_of};
 use super::compare::{self, Difference};
 use super::engine::Engine;
 use super::model::{Deployment, VolumeRecord, image_path, jget, jstr};

@@ -430,7 +430,8 @@ pub fn deployment_diff(
         match new.container(&a.name) {
             None => d.removed.push(format!("container {}", a.name)),
             Some(b) => {
-                let diffs = compare::compare_containers_with(&a.inspect, &old_ids, &b.inspect, &new_ids);
+                let diffs =
+                    compare::compare_containers_with(&a.inspect, &old_ids, &b.inspect, &new_ids);
                 if !diffs.is_empty() {
                     d.containers.push((a.name.clone(), diffs));
                 }
@@ -440,12 +441,18 @@ pub fn deployment_diff(
                         .into_iter()
                         .flatten()
                         .filter(|m| jstr(m, "Type") == "volume")
-                        .map(|m| (jstr(m, "Destination").to_string(), jstr(m, "Name").to_string()))
+                        .map(|m| {
+                            (
+                                jstr(m, "Destination").to_string(),
+                                jstr(m, "Name").to_string(),
+                            )
+                        })
                         .collect()
                 };
                 let later = mounts(&b.inspect);
                 for (dest, name) in mounts(&a.inspect) {
-                    let is_anon = |n: &str| new.volume(n).or(old.volume(n)).is_some_and(|v| v.anonymous);
+                    let is_anon =
+                        |n: &str| new.volume(n).or(old.volume(n)).is_some_and(|v| v.anonymous);
                     if let Some(other) = later.get(&dest).filter(|o| is_anon(o) && is_anon(&name)) {
                         anon.insert(name, other.clone());
                     }
@@ -519,24 +526,25 @@ fn volume_data_diff(
 ) -> Result<Vec<VolumeDrift>> {
     use crate::ops::diff::{Change, DiffItem, diff_entries};
     // Each side's entries of one volume, relative to it: `/volumes/<name>/rel` -> `/rel`.
-    let by_volume = |tree: &[crate::id::Id]| -> Result<BTreeMap<String, Vec<crate::snapshot::entry::Entry>>> {
-        let mut out: BTreeMap<String, Vec<_>> = BTreeMap::new();
-        let prefix = format!("{VOLUMES_DIR}/");
-        for e in TreeReader::new(repo, tree) {
-            let mut e = e?;
-            let Some(rest) = e.path.strip_prefix(prefix.as_bytes()) else {
-                continue;
-            };
-            let (name, rel) = match rest.iter().position(|b| *b == b'/') {
-                Some(i) => (&rest[..i], rest[i..].to_vec()),
-                None => (rest, b"/".to_vec()),
-            };
-            let name = String::from_utf8_lossy(name).into_owned();
-            e.path = rel;
-            out.entry(name).or_default().push(e);
-        }
-        Ok(out)
-    };
+    let by_volume =
+        |tree: &[crate::id::Id]| -> Result<BTreeMap<String, Vec<crate::snapshot::entry::Entry>>> {
+            let mut out: BTreeMap<String, Vec<_>> = BTreeMap::new();
+            let prefix = format!("{VOLUMES_DIR}/");
+            for e in TreeReader::new(repo, tree) {
+                let mut e = e?;
+                let Some(rest) = e.path.strip_prefix(prefix.as_bytes()) else {
+                    continue;
+                };
+                let (name, rel) = match rest.iter().position(|b| *b == b'/') {
+                    Some(i) => (&rest[..i], rest[i..].to_vec()),
+                    None => (rest, b"/".to_vec()),
+                };
+                let name = String::from_utf8_lossy(name).into_owned();
+                e.path = rel;
+                out.entry(name).or_default().push(e);
+            }
+            Ok(out)
+        };
     if pairs.is_empty() {
         return Ok(Vec::new());
     }
@@ -548,21 +556,30 @@ fn volume_data_diff(
             name: a.name.clone(),
             ..VolumeDrift::default()
         };
-        let (x, y) = (before.get(&a.name).unwrap_or(&none), after.get(&b.name).unwrap_or(&none));
-        diff_entries(x.iter().cloned().map(Ok), y.iter().cloned().map(Ok), |i: &DiffItem| {
-            let list = match i.change {
-                Change::Added => &mut vd.added,
-                Change::Removed => &mut vd.removed,
-                Change::Modified | Change::Type => &mut vd.modified,
-                Change::Metadata
-                    if i.fields.iter().any(|f| matches!(*f, "mode" | "owner" | "target")) =>
-                {
-                    &mut vd.modified
-                }
-                Change::Metadata => return,
-            };
-            list.push(i.path.clone());
-        })?;
+        let (x, y) = (
+            before.get(&a.name).unwrap_or(&none),
+            after.get(&b.name).unwrap_or(&none),
+        );
+        diff_entries(
+            x.iter().cloned().map(Ok),
+            y.iter().cloned().map(Ok),
+            |i: &DiffItem| {
+                let list = match i.change {
+                    Change::Added => &mut vd.added,
+                    Change::Removed => &mut vd.removed,
+                    Change::Modified | Change::Type => &mut vd.modified,
+                    Change::Metadata
+                        if i.fields
+                            .iter()
+                            .any(|f| matches!(*f, "mode" | "owner" | "target")) =>
+                    {
+                        &mut vd.modified
+                    }
+                    Change::Metadata => return,
+                };
+                list.push(i.path.clone());
+            },
+        )?;
         if !(vd.added.is_empty() && vd.removed.is_empty() && vd.modified.is_empty()) {
             out.push(vd);
         }

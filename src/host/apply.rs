@@ -359,7 +359,12 @@ fn check_sshd(stage: &Path) -> Result<Check> {
     std::fs::write(&check_file, rewritten + "\n").map_err(|e| Error::io(&check_file, e))?;
     let sshd_name = sshd.display().to_string();
     let check_name = check_file.display().to_string();
-    let out = super::run_tool("sshd -t", &[&sshd_name, "-t", "-f", &check_name], None, true);
+    let out = super::run_tool(
+        "sshd -t",
+        &[&sshd_name, "-t", "-f", &check_name],
+        None,
+        true,
+    );
     match out.status.as_str() {
         "ok" | "failed" => {}
         "timeout" => {
@@ -611,7 +616,12 @@ fn undo_with(
 }
 
 fn run_with_input(argv: &[&str], input: &str) -> CommandOutput {
-    super::run_tool(argv.first().copied().unwrap_or(""), argv, Some(input.as_bytes()), false)
+    super::run_tool(
+        argv.first().copied().unwrap_or(""),
+        argv,
+        Some(input.as_bytes()),
+        false,
+    )
 }
 
 /// Remove the host path `path` under `live_root` and everything below it, never following a

@@ -109,11 +109,7 @@ pub fn diff_trees(
     new: &[Id],
     each: impl FnMut(&DiffItem),
 ) -> Result<DiffSummary> {
-    diff_entries(
-        TreeReader::new(repo, old),
-        TreeReader::new(repo, new),
-        each,
-    )
+    diff_entries(TreeReader::new(repo, old), TreeReader::new(repo, new), each)
 }
 
 /// Merge two entry streams, each in tree order, and report every difference.
