@@ -88,7 +88,8 @@ pub struct Global {
     )]
     pub password_file: Option<PathBuf>,
 
-    /// Run this shell command and use its output as the password.
+    /// Run this shell command and use its output as the password (killed after 60s, or
+    /// LIFEBOAT_PASSWORD_COMMAND_TIMEOUT).
     #[arg(
         long,
         env = "LIFEBOAT_PASSWORD_COMMAND",
