@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod child;
 pub mod chunk;
 pub mod config;
 pub mod crypto;

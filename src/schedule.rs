@@ -264,14 +264,15 @@ fn check_calendar_text(spec: &str) -> Result<()> {
 /// control characters).
 pub fn check_calendar(spec: &str) -> Result<Option<String>> {
     check_calendar_text(spec)?;
-    let out = match Command::new("systemd-analyze")
-        .args(["calendar", "--", spec])
-        .env("SYSTEMD_COLORS", "0")
-        .output()
-    {
+    let out = match run_systemd_tool(
+        Command::new("systemd-analyze").args(["calendar", "--", spec]),
+        "systemd-analyze",
+    ) {
         Ok(o) => o,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io("systemd-analyze", e)),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
     };
     if !out.status.success() {
         let why = String::from_utf8_lossy(&out.stderr);
@@ -290,6 +291,25 @@ pub fn check_calendar(spec: &str) -> Result<Option<String>> {
 // systemctl
 // ---------------------------------------------------------------------------------------------
 
+/// Run a systemd tool through [`crate::child`] (no secrets in its environment, a time limit),
+/// without colors; a tool that cannot be started is an I/O error naming it.
+fn run_systemd_tool(cmd: &mut Command, name: &str) -> Result<crate::child::Finished> {
+    use crate::child::{self, Failure, Options};
+    cmd.env("SYSTEMD_COLORS", "0");
+    match child::run(
+        cmd,
+        &Options {
+            timeout: Duration::from_secs(300),
+            ..Options::default()
+        },
+    ) {
+        Ok(done) => Ok(done),
+        Err(Failure::Start(e) | Failure::Wait(e)) => Err(Error::io(name, e)),
+        Err(Failure::Interrupted) => Err(Error::Interrupted),
+        Err(e @ Failure::TimedOut(_)) => Err(Error::Invalid(format!("{name} {e}"))),
+    }
+}
+
 /// Whether systemd is the running init (sd_booted(3)'s test).
 pub fn systemd_running() -> bool {
     Path::new("/run/systemd/system").is_dir()
@@ -297,12 +317,12 @@ pub fn systemd_running() -> bool {
 
 /// Run `systemctl ARGS`; its stdout, or an error with its stderr.
 pub fn systemctl(args: &[&str]) -> Result<String> {
-    let out = Command::new("systemctl")
-        .args(args)
-        .env("SYSTEMD_COLORS", "0")
-        .env("SYSTEMD_PAGER", "")
-        .output()
-        .map_err(|e| Error::io("systemctl", e))?;
+    let out = run_systemd_tool(
+        Command::new("systemctl")
+            .args(args)
+            .env("SYSTEMD_PAGER", ""),
+        "systemctl",
+    )?;
     if !out.status.success() {
         return Err(Error::Invalid(format!(
             "`systemctl {}` failed: {}",

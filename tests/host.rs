@@ -574,3 +574,104 @@ fn config_extends_and_trims_the_profile() {
         "{ls}"
     );
 }
+
+/// An apply whose writes are all refused (the live `/etc/ssh` is a symlink, which the confined
+/// writer never follows) changed nothing: it says so, instead of "putting the previous files
+/// back failed too", and leaves no `host-undo` snapshot behind.
+#[test]
+fn refused_apply_says_nothing_was_written() {
+    let e = Env::new();
+    let a = e.path("host-a");
+    put(&a, "etc/ssh/sshd_config", "PermitRootLogin no\n", 0o644);
+    e.ok(&[
+        "snapshot",
+        "--host",
+        "--host-root",
+        common::s(&a),
+        "--no-host-commands",
+    ]);
+    let b = e.path("host-b");
+    put(&b, "elsewhere/sshd_config", "PermitRootLogin yes\n", 0o644);
+    std::fs::create_dir_all(b.join("etc")).unwrap();
+    std::os::unix::fs::symlink("../elsewhere", b.join("etc/ssh")).unwrap();
+    // No sshd here: the check must not be what refuses.
+    let out = e
+        .cmd()
+        .env("PATH", "/nonexistent")
+        .args(["restore", "latest", "--host", "--host-root"])
+        .arg(&b)
+        .arg("--apply")
+        .output()
+        .unwrap();
+    let err = common::stderr(&out);
+    assert_eq!(common::code(&out), 1, "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    assert!(!err.contains("failed too"), "{err}");
+    assert!(err.contains("refusing to write through"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(b.join("elsewhere/sshd_config")).unwrap(),
+        "PermitRootLogin yes\n"
+    );
+    let v = e.ok_json(&["snapshots", "--tag", "host-undo"]);
+    assert_eq!(v.as_array().map(Vec::len), Some(0), "{v}");
+}
+
+/// `restore --host --undo --dry-run` (as docs/HOST.md describes it) lists what the undo would
+/// put back and remove, changes nothing, and keeps the undo snapshot for the real undo.
+#[test]
+fn undo_dry_run_lists_and_changes_nothing() {
+    let e = Env::new();
+    let a = e.path("host-a");
+    put(&a, "etc/ssh/sshd_config", "PermitRootLogin no\n", 0o644);
+    put(&a, "etc/sudoers.d/90-ops", "ops ALL=(ALL) ALL\n", 0o440);
+    e.ok(&[
+        "snapshot",
+        "--host",
+        "--host-root",
+        common::s(&a),
+        "--no-host-commands",
+    ]);
+    let b = e.path("host-b");
+    put(&b, "etc/ssh/sshd_config", "PermitRootLogin yes\n", 0o644);
+    let apply = e
+        .cmd()
+        .env("PATH", "/nonexistent")
+        .args(["restore", "latest", "--host", "--host-root"])
+        .arg(&b)
+        .arg("--apply")
+        .output()
+        .unwrap();
+    assert_eq!(common::code(&apply), 0, "{}", common::stderr(&apply));
+    let applied = |p: &str| std::fs::read_to_string(b.join(p)).ok();
+    assert_eq!(
+        applied("etc/ssh/sshd_config").as_deref(),
+        Some("PermitRootLogin no\n")
+    );
+
+    let out = e.ok(&[
+        "restore",
+        "--host",
+        "--undo",
+        "--host-root",
+        common::s(&b),
+        "--dry-run",
+    ]);
+    assert!(out.contains("would put back /etc/ssh/sshd_config"), "{out}");
+    assert!(out.contains("would remove   /etc/sudoers.d"), "{out}");
+    assert!(out.contains("nothing changed"), "{out}");
+    assert_eq!(
+        applied("etc/ssh/sshd_config").as_deref(),
+        Some("PermitRootLogin no\n")
+    );
+    assert!(b.join("etc/sudoers.d/90-ops").exists());
+    let v = e.ok_json(&["snapshots", "--tag", "host-undo"]);
+    assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
+
+    // The real undo still has its snapshot to apply.
+    e.ok(&["restore", "--host", "--undo", "--host-root", common::s(&b)]);
+    assert_eq!(
+        applied("etc/ssh/sshd_config").as_deref(),
+        Some("PermitRootLogin yes\n")
+    );
+    assert!(!b.join("etc/sudoers.d").exists());
+}

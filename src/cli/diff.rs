@@ -14,7 +14,9 @@ use super::{Exit, Global, print_json};
 pub struct Args {
     /// The older snapshot (`latest~1`, an ID prefix; `SNAPSHOT:/DIR` compares that directory).
     pub old: String,
-    /// The newer snapshot; `latest` here is the newest of the older one's group.
+    /// The newer snapshot; `latest` here is the newest of the older one's group. Files are
+    /// compared, and so are the deployments (containers field by field, networks, volumes with
+    /// their contents, images).
     #[arg(required_unless_present = "live")]
     pub new: Option<String>,
     /// Compare the snapshot's containers, networks and volume contents with the live engine
@@ -76,9 +78,17 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             println!("{}  {}{}", i.change.symbol(), show(&i.path), fields);
         }
     })?;
+    let deployment = deployment(a, &repo, &old, &new)?;
     if g.json {
-        print_json(&serde_json::json!({ "changes": items, "summary": summary }))?;
+        let mut v = serde_json::json!({ "changes": items, "summary": summary });
+        if let Some(d) = &deployment {
+            v["deployment"] = serde_json::to_value(d)?;
+        }
+        print_json(&v)?;
     } else {
+        if let Some(d) = &deployment {
+            print_deployment(d);
+        }
         println!(
             "\n{} added, {} removed, {} modified, {} type changed, {} metadata only; +{} -{}",
             summary.added,
@@ -91,6 +101,65 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         );
     }
     Ok(Exit::Success)
+}
+
+/// The deployments of two snapshots compared (`None` when neither has one), environment
+/// values masked unless `--show-secrets`.
+fn deployment(
+    a: &Args,
+    repo: &lifeboat::repo::Repository,
+    old: &lifeboat::snapshot::Snapshot,
+    new: &lifeboat::snapshot::Snapshot,
+) -> Result<Option<lifeboat::docker::report::DeploymentDiff>> {
+    if old.deployment.is_none() && new.deployment.is_none() {
+        return Ok(None);
+    }
+    let mut d = lifeboat::docker::report::deployment_diff(
+        repo,
+        old.deployment.as_ref(),
+        new.deployment.as_ref(),
+    )?;
+    if !a.show_secrets {
+        d.mask_secrets();
+    }
+    Ok(Some(d))
+}
+
+/// A deployment comparison in the words of `diff --live`.
+fn print_deployment(d: &lifeboat::docker::report::DeploymentDiff) {
+    for x in &d.added {
+        println!("added     {}", esc(x));
+    }
+    for x in &d.removed {
+        println!("removed   {}", esc(x));
+    }
+    for (kind, list) in [
+        ("container", &d.containers),
+        ("network", &d.networks),
+        ("volume", &d.volumes),
+    ] {
+        for (name, diffs) in list {
+            for x in diffs {
+                println!(
+                    "changed   {kind} {}: {}: {} -> {}",
+                    esc(name),
+                    esc(&x.field),
+                    esc(&x.expected.to_string()),
+                    esc(&x.actual.to_string())
+                );
+            }
+        }
+    }
+    for v in &d.data {
+        for (sym, list) in [("+", &v.added), ("-", &v.removed), ("M", &v.modified)] {
+            for p in list {
+                println!("{sym}  volume {}:{}", esc(&v.name), esc(p));
+            }
+        }
+    }
+    if d.is_empty() {
+        println!("docker: no change in containers, networks, volumes or images");
+    }
 }
 
 fn live(

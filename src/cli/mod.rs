@@ -106,7 +106,8 @@ pub struct Global {
     )]
     pub password_file: Option<PathBuf>,
 
-    /// Run this shell command and use its output as the password.
+    /// Run this shell command and use its output as the password (killed after 60s, or
+    /// LIFEBOAT_PASSWORD_COMMAND_TIMEOUT).
     #[arg(
         long,
         env = "LIFEBOAT_PASSWORD_COMMAND",
@@ -208,7 +209,8 @@ pub enum Command {
     /// snapshot if it is gone); with --volumes its volume data too, otherwise volumes keep the
     /// data they have now. The current container is replaced the safe way (renamed aside,
     /// removed only once the snapshot's one runs) and the result is compared field by field
-    /// with the snapshot.
+    /// with the snapshot. Like `update`, it repairs interrupted updates recorded in --state-dir
+    /// first and holds the container's update lock.
     Rollback(rollback::Args),
     /// Check the repository's structure, and with --read-data every byte.
     #[command(alias = "check")]

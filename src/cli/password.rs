@@ -5,7 +5,8 @@
 use std::io::IsTerminal;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use zeroize::Zeroizing;
@@ -38,21 +39,57 @@ pub fn from_file(path: &Path) -> Result<Password> {
     Ok(strip_newline(bytes))
 }
 
+/// How long a password command may take unless `LIFEBOAT_PASSWORD_COMMAND_TIMEOUT` says.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+const TIMEOUT_VAR: &str = "LIFEBOAT_PASSWORD_COMMAND_TIMEOUT";
+
+fn command_timeout() -> Result<Duration> {
+    let Some(v) = std::env::var_os(TIMEOUT_VAR) else {
+        return Ok(COMMAND_TIMEOUT);
+    };
+    match v.to_str().map(super::parse_duration) {
+        Some(Ok(d)) if !d.is_zero() => Ok(d),
+        _ => crate::usage!(
+            "{TIMEOUT_VAR}={:?} is not a duration like 30s or 5m",
+            v.to_string_lossy()
+        ),
+    }
+}
+
+/// Run the password command (`sh -c CMD`, the terminal as its stdin so it can prompt) through
+/// [`lifeboat::child`]: no secret variable in its environment, killed with its process group
+/// after the timeout. It is named by its program only: its arguments may hold a secret.
 fn from_command(cmd: &str) -> Result<Password> {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .stdin(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running the password command")?;
+    use lifeboat::child::{self, Input, Options, Sink};
+    let timeout = command_timeout()?;
+    let name = format!("the password command ({})", child::program_name(cmd));
+    let out = child::run(
+        Command::new("sh").arg("-c").arg(cmd),
+        &Options {
+            stdin: Input::Inherit,
+            stdout: Sink::Capture,
+            stderr: Sink::Inherit,
+            timeout,
+            output_limit: 64 << 10,
+        },
+    );
+    let out = match out {
+        Ok(o) => o,
+        Err(e @ child::Failure::TimedOut(_)) => bail!(
+            "{name} {e}; no password obtained (set {TIMEOUT_VAR}, e.g. 5m, if it needs longer)"
+        ),
+        Err(child::Failure::Interrupted) => return Err(lifeboat::Error::Interrupted.into()),
+        Err(e) => bail!("{name} {e}; no password obtained"),
+    };
+    let mut stdout = Zeroizing::new(out.stdout);
     if !out.status.success() {
         bail!(
-            "the password command failed ({}); no password obtained",
-            out.status
+            "the password command failed ({}; program {}); no password obtained",
+            out.status,
+            child::program_name(cmd)
         );
     }
-    Ok(strip_newline(out.stdout))
+    Ok(strip_newline(std::mem::take(&mut *stdout)))
 }
 
 fn prompt(msg: &str) -> Result<Password> {

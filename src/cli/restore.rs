@@ -64,9 +64,16 @@ pub struct Args {
     pub container: Vec<String>,
 
     /// Replace existing containers (and restore volume data into existing volumes): the old
-    /// container is stopped and renamed aside, and removed only when the new one is up.
+    /// containers are stopped and renamed aside before any volume data is written, and removed
+    /// only when the new one is up (put back, running again, when it fails).
     #[arg(long, help_heading = "Docker")]
     pub replace: bool,
+
+    /// With --replace, what happens to files an existing volume has that the snapshot lacks:
+    /// `exact` (the default) removes them, so the volume holds exactly the snapshot's files;
+    /// `merge` keeps them.
+    #[arg(long, value_name = "MODE", value_parser = ["exact", "merge"], requires = "replace", help_heading = "Docker")]
+    pub volume_data: Option<String>,
 
     /// Write volume data through the Engine API (a helper container) even when the volume's
     /// mountpoint is reachable here; the default writes local mountpoints directly.
@@ -241,13 +248,18 @@ fn run_docker(
         bail!("this snapshot holds no containers (it was taken without --container)");
     };
     let engine = lifeboat::docker::Engine::connect().context("Docker")?;
+    use lifeboat::docker::apply::VolumeData;
     let opts = ApplyOptions {
         names: a.container.clone(),
         replace: a.replace,
         dry_run: a.dry_run,
         lock_wait: g.lock_wait,
         via_api: a.volumes_via_api,
-        ..ApplyOptions::default()
+        volume_data: match a.volume_data.as_deref() {
+            Some("merge") => VolumeData::Write,
+            _ if a.replace => VolumeData::Exact,
+            _ => VolumeData::Write,
+        },
     };
     let bar = g.progress();
     let report = apply(&engine, repo, dep, &opts, &bar)?;

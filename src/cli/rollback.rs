@@ -2,10 +2,12 @@
 //! snapshot recorded it (config and image, with `--volumes` its volume data too), through the
 //! same restore as `restore --container NAME --replace`.
 
+use std::path::PathBuf;
+
 use anyhow::{Context, Result};
 use lifeboat::docker::Engine;
 use lifeboat::docker::compare::shown_differences;
-use lifeboat::docker::update::{RollbackOptions, rollback};
+use lifeboat::docker::update::{self, RollbackOptions, rollback};
 
 use super::{Exit, Global, print_json};
 
@@ -33,17 +35,47 @@ pub struct Args {
     /// Show secret values (environment) in reported differences.
     #[arg(long)]
     pub show_secrets: bool,
+
+    /// Where update journals are kept (in `updates/`), as for `update` [default:
+    /// monitoring.state_dir from the configuration, or /var/lib/lifeboat]. Interrupted updates
+    /// recorded there are repaired first, and the rollback holds the container's update lock.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let repo = g.open()?;
     let engine = Engine::connect().context("Docker")?;
+    let state_dir = a
+        .state_dir
+        .clone()
+        .or_else(|| g.cfg().and_then(|c| c.monitoring.state_dir.clone()))
+        .unwrap_or_else(|| PathBuf::from(update::DEFAULT_STATE_DIR));
+    if !a.dry_run {
+        // As `update` does: what an interrupted update left is repaired first.
+        let recovered = update::recover(&engine, &state_dir).with_context(|| {
+            format!(
+                "repairing interrupted updates recorded in {}",
+                state_dir.join("updates").display()
+            )
+        })?;
+        if !g.json {
+            super::update::show_recoveries(&recovered);
+        }
+        if recovered.iter().any(|r| r.error.is_some()) {
+            anyhow::bail!(
+                "an interrupted update could not be repaired (see above); fix it, then run `lifeboat update --recover --state-dir {}`",
+                state_dir.display()
+            );
+        }
+    }
     let bar = g.progress();
     let opts = RollbackOptions {
         snapshot: a.snapshot.clone(),
         volumes: a.volumes,
         dry_run: a.dry_run,
         lock_wait: g.lock_wait,
+        state_dir,
     };
     let warn = |m: String| bar.suspend(|| super::log::warn(&m.to_string()));
     let r = rollback(&engine, &repo, &a.container, &opts, &bar, &warn).with_context(|| {

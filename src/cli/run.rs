@@ -4,7 +4,7 @@
 //! Prometheus metrics. A failed snapshot never lets `forget` age out the good ones.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -417,18 +417,14 @@ pub fn repo_totals(repo: &Repository) -> Result<(u64, u64)> {
 /// How a hook is named in logs and errors: its position and program, never its arguments
 /// (a command line may carry a credential).
 fn hook_name(i: usize, h: &str) -> String {
-    let program = h.split_whitespace().next().unwrap_or("");
-    let more = if h.split_whitespace().nth(1).is_some() {
-        " …"
-    } else {
-        ""
-    };
-    format!("hook #{} ({program}{more})", i + 1)
+    format!("hook #{} ({})", i + 1, lifeboat::child::program_name(h))
 }
 
 /// Run shell hooks in order; the first failure stops them. `error` is exported to `on_error`
-/// hooks as LIFEBOAT_ERROR.
+/// hooks as LIFEBOAT_ERROR. Hooks start through [`lifeboat::child`]: no password or other
+/// secret in their environment, their process group killed after `timeout`.
 fn run_hooks(hooks: &[String], job: &str, error: Option<&str>, timeout: Duration) -> Result<()> {
+    use lifeboat::child::{self, Failure, Input, Options, Sink};
     for (i, h) in hooks.iter().enumerate() {
         let name = hook_name(i, h);
         log::event(
@@ -438,30 +434,26 @@ fn run_hooks(hooks: &[String], job: &str, error: Option<&str>, timeout: Duration
             serde_json::json!({ "hook": i + 1 }),
         );
         let mut cmd = Command::new("sh");
-        // A hook's output goes to stderr: stdout carries the run's summary (`--json`).
-        cmd.arg("-c")
-            .arg(h)
-            .env("LIFEBOAT_JOB", job)
-            .stdin(Stdio::null())
-            .stdout(std::io::stderr());
+        cmd.arg("-c").arg(h).env("LIFEBOAT_JOB", job);
         if let Some(e) = error {
             cmd.env("LIFEBOAT_ERROR", e);
         }
-        let mut child = cmd.spawn().with_context(|| format!("starting {name}"))?;
-        let t = Instant::now();
-        let status = loop {
-            if let Some(st) = child.try_wait()? {
-                break st;
-            }
-            if t.elapsed() > timeout {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!(
-                    "{name} ran longer than {}s and was killed",
-                    timeout.as_secs()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        // A hook's output goes to stderr: stdout carries the run's summary (`--json`).
+        let opts = Options {
+            stdin: Input::Null,
+            stdout: Sink::Stderr,
+            stderr: Sink::Inherit,
+            timeout,
+            ..Options::default()
+        };
+        let status = match child::run(&mut cmd, &opts) {
+            Ok(done) => done.status,
+            Err(Failure::TimedOut(_)) => bail!(
+                "{name} ran longer than {} and was killed",
+                child::show_duration(timeout)
+            ),
+            Err(Failure::Interrupted) => return Err(lifeboat::Error::Interrupted.into()),
+            Err(e) => bail!("{name} {e}"),
         };
         if !status.success() {
             bail!("{name} failed ({status})");

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use lifeboat::config::Config;
-use lifeboat::docker::capture::{Capture, CaptureOptions, Selection, VolumeAccess};
+use lifeboat::docker::capture::{BindMount, Capture, CaptureOptions, Selection, VolumeAccess};
 use lifeboat::repo::Repository;
 use lifeboat::snapshot::create::{ParentChoice, SnapshotOptions, SnapshotResult, create_with};
 use lifeboat::source::fs::Excludes;
@@ -246,8 +246,8 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     }
     let a = &a.with_config(g.cfg())?;
     let repo = g.open()?;
-    let r = execute(g, &repo, a)?;
-    print(g, &repo, &r);
+    let (r, binds) = execute_with_binds(g, &repo, a)?;
+    print(g, &repo, &r, &binds);
     Ok(if r.warnings.is_empty() {
         Exit::Success
     } else {
@@ -257,6 +257,17 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
 
 /// Take the snapshot `a` describes (already merged with the configuration).
 pub fn execute(g: &Global, repo: &Repository, a: &Args) -> Result<SnapshotResult> {
+    Ok(execute_with_binds(g, repo, a)?.0)
+}
+
+/// [`execute`], and the bind mounts of the captured containers that the snapshot's paths do
+/// not hold: each is named in a warning that does not make the snapshot partial (its exit code
+/// stays 0), since nothing the snapshot set out to read was missed.
+fn execute_with_binds(
+    g: &Global,
+    repo: &Repository,
+    a: &Args,
+) -> Result<(SnapshotResult, Vec<BindMount>)> {
     let mut excludes = Excludes {
         patterns: a.excludes.clone(),
         one_file_system: a.one_file_system,
@@ -354,19 +365,30 @@ pub fn execute(g: &Global, repo: &Repository, a: &Args) -> Result<SnapshotResult
         allow_mismatch: a.allow_mismatch,
         ..Default::default()
     };
+    let binds = capture
+        .as_ref()
+        .map(|c| c.uncaptured_binds(&opts.paths))
+        .unwrap_or_default();
+    for b in &binds {
+        super::log::warn(&format!(
+            "container {}: bind mount {} -> {} not captured (add the path to the snapshot: lifeboat snapshot {} --container {})",
+            b.container, b.source, b.destination, b.source, b.container
+        ));
+    }
     let bar = g.progress();
-    Ok(match &capture {
+    let r = match &capture {
         Some(c) => {
             let warn = |m: String| super::log::warn(&m);
             c.quiesced(&warn, || create_with(repo, &opts, Some(c), &bar))?
         }
         None => create_with(repo, &opts, None, &bar)?,
-    })
+    };
+    Ok((r, binds))
 }
 
 /// Print a snapshot's result: JSON, or a short summary.
-pub fn print(g: &Global, repo: &Repository, r: &SnapshotResult) {
-    if let Err(e) = print_inner(g, repo, r) {
+fn print(g: &Global, repo: &Repository, r: &SnapshotResult, binds: &[BindMount]) {
+    if let Err(e) = print_inner(g, repo, r, binds) {
         super::log::warn(&format!("printing the summary: {e}"));
     }
 }
@@ -374,7 +396,12 @@ pub fn print(g: &Global, repo: &Repository, r: &SnapshotResult) {
 /// Each number means one thing: the files' size, the volumes' and the image archives' sizes,
 /// what was read and added this run, and the snapshot's size (all of its data, as
 /// `snapshots` lists it).
-fn print_inner(g: &Global, repo: &Repository, r: &SnapshotResult) -> Result<()> {
+fn print_inner(
+    g: &Global,
+    repo: &Repository,
+    r: &SnapshotResult,
+    binds: &[BindMount],
+) -> Result<()> {
     let s = &r.snapshot.summary;
     let dep = r.snapshot.deployment.as_ref();
     let sizes = match dep {
@@ -405,6 +432,7 @@ fn print_inner(g: &Global, repo: &Repository, r: &SnapshotResult) -> Result<()> 
                 "commands": h.commands.iter().map(|c| (c.name.clone(), c.status.clone())).collect::<std::collections::BTreeMap<_, _>>(),
             })),
             "warnings": r.warnings,
+            "bind_mounts_not_captured": binds,
         }))?;
     } else if !g.quiet {
         if dep.is_none() || !r.snapshot.paths.is_empty() {

@@ -252,10 +252,9 @@ fn show_plan(p: &Plan) {
         println!("would stop             {}", p.container);
     }
     println!(
-        "would rename aside     {} -> {}.lifeboat-old-{}",
+        "would rename aside     {} -> {}",
         p.container,
-        p.container,
-        short(&p.old_id)
+        lifeboat::docker::apply::aside_name(&p.container, &p.old_id)
     );
     println!("would create container {} from {}", p.container, p.image);
     if p.running {
@@ -306,7 +305,7 @@ fn show_report(r: &UpdateReport, quiet: bool) {
     }
 }
 
-fn show_recoveries(rs: &[Recovery]) {
+pub(super) fn show_recoveries(rs: &[Recovery]) {
     for r in rs {
         for a in &r.actions {
             println!("recovered {}: {a}", r.container);

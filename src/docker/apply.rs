@@ -1,16 +1,18 @@
 //! Restoring a deployment onto an engine: images (loaded when their ID is missing), networks,
 //! volumes with their data, then containers in dependency order, started when they were
 //! running. Existing objects are never destroyed before their replacement works: without
-//! `replace` they are left alone and reported; with it the old container is stopped and renamed
-//! aside, and removed only once the new one is up (put back on failure). Afterwards every
-//! created container is inspected and compared with the snapshot.
+//! `replace` they are left alone and reported; with it the old containers are stopped and
+//! renamed aside ([`Aside`]) before any volume data is written, and each is removed only once
+//! its replacement is up (put back on failure). Afterwards every created container is inspected
+//! and compared with the snapshot.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 
+pub use super::aside::{ASIDE_MARK, Aside, aside_name, short};
 use super::capture::{BUILTIN_NETWORKS, dependency_order, peers_of};
 use super::compare::{self, Difference};
 use super::engine::Engine;
@@ -83,96 +85,6 @@ impl ApplyReport {
     }
 }
 
-/// A container stopped and renamed aside so that its replacement can take its name: removed
-/// once the replacement works, put back when it does not. `restore --replace` and `lifeboat
-/// update` both go through it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Aside {
-    /// The name the container had, and its replacement gets.
-    pub name: String,
-    /// The old container's ID (it is found by ID, whatever its name is now).
-    pub id: String,
-    /// Its name while aside.
-    pub aside: String,
-    /// Whether it was running: it is started again when put back.
-    pub was_running: bool,
-}
-
-impl Aside {
-    /// Stop container `name` if it runs (the engine's stop: its own stop signal and timeout)
-    /// and rename it to `aside`. When the rename fails it is started again.
-    pub fn set(engine: &Engine, name: &str, aside: &str) -> Result<Aside> {
-        let old = engine
-            .inspect_container(name)?
-            .ok_or_else(|| Error::Docker(format!("no container named {name}")))?;
-        let a = Aside {
-            name: name.to_string(),
-            id: jstr(&old, "Id").to_string(),
-            aside: aside.to_string(),
-            was_running: jget(&old, "State.Running").and_then(Value::as_bool) == Some(true),
-        };
-        a.stop_and_rename(engine)?;
-        Ok(a)
-    }
-
-    /// The second half of [`Aside::set`], for a caller that recorded `self` first.
-    pub fn stop_and_rename(&self, engine: &Engine) -> Result<()> {
-        if self.was_running {
-            engine.stop(&self.id)?;
-        }
-        if let Err(e) = engine.rename(&self.id, &self.aside) {
-            if self.was_running {
-                let _ = engine.start(&self.id);
-            }
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    /// The replacement failed: remove whatever container now has the name (never the old one)
-    /// with the anonymous volumes the engine made for it, except those mounted at `keep`
-    /// (carried over from the old container); rename the old container back and start it if it
-    /// was running.
-    pub fn put_back(&self, engine: &Engine, keep: &[&str]) -> Result<()> {
-        if let Some(now) = engine.inspect_container(&self.name)? {
-            if jstr(&now, "Id") != self.id {
-                engine.remove_with_anonymous_volumes(jstr(&now, "Id"), keep);
-                if engine.inspect_container(&self.name)?.is_some() {
-                    return Err(Error::Docker(format!(
-                        "could not remove the replacement of {} to put the old container back",
-                        self.name
-                    )));
-                }
-            }
-        }
-        let old = engine.inspect_container(&self.id)?.ok_or_else(|| {
-            Error::Docker(format!(
-                "the old container {} ({}) is gone: nothing to put back",
-                self.name,
-                short(&self.id)
-            ))
-        })?;
-        if jstr(&old, "Name").trim_start_matches('/') != self.name {
-            engine.rename(&self.id, &self.name)?;
-        }
-        let running = jget(&old, "State.Running").and_then(Value::as_bool) == Some(true);
-        if self.was_running && !running {
-            engine.start(&self.id)?;
-        }
-        Ok(())
-    }
-
-    /// The replacement works: remove the old container. Its volumes and its image stay.
-    pub fn remove_old(&self, engine: &Engine) -> Result<()> {
-        engine.remove_container(&self.id)
-    }
-}
-
-/// The first 12 hex digits of a container ID, as `docker ps` shows it.
-pub fn short(id: &str) -> &str {
-    id.get(..12).unwrap_or(id)
-}
-
 struct Ctx<'a> {
     engine: &'a Engine,
     repo: &'a Repository,
@@ -180,6 +92,10 @@ struct Ctx<'a> {
     opts: &'a ApplyOptions,
     progress: &'a dyn Progress,
     report: ApplyReport,
+    /// Existing volumes whose data this restore wrote (for what a put-back container finds).
+    written: BTreeSet<String>,
+    /// Running containers (not set aside) by the volumes they mount, looked up once.
+    users: Option<BTreeMap<String, Vec<String>>>,
 }
 
 pub fn apply(
@@ -223,6 +139,8 @@ pub fn apply(
         opts,
         progress,
         report: ApplyReport::default(),
+        written: BTreeSet::new(),
+        users: None,
     };
     // Conflicts first: without --replace an existing container is left alone.
     let mut todo = Vec::new();
@@ -267,17 +185,60 @@ pub fn apply(
     for n in &networks {
         cx.ensure_network(n)?;
     }
+    // The containers to replace are stopped and set aside (dependents first) before any
+    // volume data is written: nothing may write into a volume while it is restored.
+    let mut asides: BTreeMap<String, Aside> = BTreeMap::new();
+    for name in todo.iter().rev() {
+        let Some(live) = engine.inspect_container(name)? else {
+            continue;
+        };
+        let id = jstr(&live, "Id").to_string();
+        let aside = aside_name(name, &id);
+        if jget(&live, "State.Running").and_then(Value::as_bool) == Some(true) {
+            cx.report.step("stop", format!("{name} ({})", short(&id)));
+        }
+        cx.report.step("rename aside", format!("{name} -> {aside}"));
+        if opts.dry_run {
+            continue;
+        }
+        match Aside::set(engine, name, &aside) {
+            Ok(a) => {
+                asides.insert(name.clone(), a);
+            }
+            Err(e) => {
+                cx.put_back_all(&mut asides);
+                return Err(Error::Docker(format!(
+                    "setting {name} aside: {e}; nothing was replaced and no volume data written"
+                )));
+            }
+        }
+    }
     let mut volumes = BTreeSet::new();
     for n in &todo {
         volumes.extend(specs[n].named_volumes.iter().cloned());
     }
     for v in &volumes {
-        cx.ensure_volume(v)?;
+        if let Err(e) = cx.ensure_volume(v, &asides) {
+            let written: Vec<String> = cx.written.iter().cloned().collect();
+            cx.put_back_all(&mut asides);
+            if !written.is_empty() {
+                cx.report.warnings.push(format!(
+                    "volume(s) {} already hold the snapshot's data",
+                    written.join(", ")
+                ));
+            }
+            return Err(e);
+        }
     }
     for name in &todo {
-        crate::interrupt::check()?;
-        if let Err(e) = cx.container(name, &specs[name]) {
+        if let Err(e) = crate::interrupt::check() {
+            cx.put_back_all(&mut asides);
+            return Err(e);
+        }
+        let aside = asides.remove(name);
+        if let Err(e) = cx.container(name, &specs[name], aside) {
             if matches!(e, Error::Interrupted) {
+                cx.put_back_all(&mut asides);
                 return Err(e);
             }
             cx.report.failures.push((name.clone(), e.to_string()));
@@ -373,7 +334,7 @@ impl Ctx<'_> {
         self.engine.create_network(body)
     }
 
-    fn ensure_volume(&mut self, name: &str) -> Result<()> {
+    fn ensure_volume(&mut self, name: &str, asides: &BTreeMap<String, Aside>) -> Result<()> {
         let Some(rec) = self.dep.volume(name) else {
             return Ok(());
         };
@@ -387,6 +348,23 @@ impl Ctx<'_> {
                     "volume {name} exists: its data was left alone (use --replace to restore the snapshot's data into it)"
                 ));
                 return Ok(());
+            }
+            if !self.opts.dry_run {
+                let running: Vec<String> = self
+                    .running_users()?
+                    .get(name)
+                    .into_iter()
+                    .flatten()
+                    .filter(|c| !asides.contains_key(*c))
+                    .cloned()
+                    .collect();
+                if !running.is_empty() {
+                    self.report.warnings.push(format!(
+                        "volume {name} is also mounted by running container(s) {}, not replaced by this restore: its data was written while they run (stop them first for a consistent restore)",
+                        running.join(", ")
+                    ));
+                }
+                self.written.insert(name.to_string());
             }
         } else {
             self.report.step("create volume", name);
@@ -490,20 +468,13 @@ impl Ctx<'_> {
         })
     }
 
-    fn container(&mut self, name: &str, spec: &CreateSpec) -> Result<()> {
+    /// Create and start container `name`; `aside`: the container it replaces, stopped and set
+    /// aside already (removed once the new one works, put back when it does not).
+    fn container(&mut self, name: &str, spec: &CreateSpec, aside: Option<Aside>) -> Result<()> {
         let rec = self
             .dep
             .container(name)
             .ok_or_else(|| Error::Invalid(format!("container {name} not in snapshot")))?;
-        let old = self.engine.inspect_container(name)?;
-        let aside = format!(
-            "{name}-lifeboat-replaced-{}",
-            chrono::Utc::now().format("%Y%m%d%H%M%S")
-        );
-        if old.is_some() {
-            self.report
-                .step("rename aside", format!("{name} -> {aside}"));
-        }
         self.report.step("create container", name);
         if self.opts.dry_run {
             if spec.running {
@@ -511,8 +482,8 @@ impl Ctx<'_> {
             }
             return Ok(());
         }
-        let set_aside = match &old {
-            Some(_) => Some(Aside::set(self.engine, name, &aside)?),
+        let old = match &aside {
+            Some(a) => self.engine.inspect_container(&a.id)?,
             None => None,
         };
         let mut spec = spec.clone();
@@ -545,7 +516,7 @@ impl Ctx<'_> {
         let keep: Vec<&str> = carried.iter().map(|(d, _)| d.as_str()).collect();
         match self.create_and_start(rec, &spec, &keep) {
             Ok(()) => {
-                if let Some(a) = &set_aside {
+                if let Some(a) = &aside {
                     self.report.step("remove replaced container", &a.aside);
                     a.remove_old(self.engine)?;
                 }
@@ -568,11 +539,29 @@ impl Ctx<'_> {
                 Ok(())
             }
             Err(e) => {
-                match &set_aside {
+                match &aside {
                     Some(a) => {
                         a.put_back(self.engine, &keep)?;
+                        self.report.step(
+                            "put back",
+                            format!("{} -> {name} ({})", a.aside, short(&a.id)),
+                        );
+                        let mounted = old.as_ref().map(named_volumes).unwrap_or_default();
+                        let overwritten: Vec<&str> = mounted
+                            .iter()
+                            .map(String::as_str)
+                            .filter(|v| self.written.contains(*v))
+                            .collect();
+                        let data = if overwritten.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                "; its volume(s) {} now hold the snapshot's data (written by this restore), not what they held before",
+                                overwritten.join(", ")
+                            )
+                        };
                         self.report.warnings.push(format!(
-                            "container {name}: the replacement failed; the previous container was put back"
+                            "container {name}: the replacement failed; the previous container was put back{data}"
                         ));
                     }
                     None => self.engine.remove_with_anonymous_volumes(name, &[]),
@@ -658,6 +647,43 @@ impl Ctx<'_> {
 }
 
 impl Ctx<'_> {
+    /// Put every container still aside back (renamed and started as it was); what fails is
+    /// reported as a warning.
+    fn put_back_all(&mut self, asides: &mut BTreeMap<String, Aside>) {
+        for (name, a) in std::mem::take(asides) {
+            match a.put_back(self.engine, &[]) {
+                Ok(()) => self.report.step(
+                    "put back",
+                    format!("{} -> {name} ({})", a.aside, short(&a.id)),
+                ),
+                Err(e) => self.report.warnings.push(format!(
+                    "container {name}: could not put the previous container back from {}: {e}",
+                    a.aside
+                )),
+            }
+        }
+    }
+
+    /// Running containers by the named volumes they mount (looked up once per restore).
+    fn running_users(&mut self) -> Result<&BTreeMap<String, Vec<String>>> {
+        if self.users.is_none() {
+            let mut users: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for c in self.engine.list_containers()? {
+                let Some(i) = self.engine.inspect_container(&c.id)? else {
+                    continue;
+                };
+                if jget(&i, "State.Running").and_then(Value::as_bool) != Some(true) {
+                    continue;
+                }
+                for v in named_volumes(&i) {
+                    users.entry(v).or_default().push(c.name.clone());
+                }
+            }
+            self.users = Some(users);
+        }
+        Ok(self.users.get_or_insert_default())
+    }
+
     /// Delete what the live volume at `mountpoint` has beyond the snapshot's data at `data`
     /// (and what has another type there), so the restore leaves exactly the snapshot's files.
     /// Returns how many top-most objects were removed.
@@ -685,6 +711,18 @@ impl Ctx<'_> {
         }
         remove_not_in(mountpoint, b"", &want)
     }
+}
+
+/// The volumes a container inspect mounts, by name.
+fn named_volumes(inspect: &Value) -> Vec<String> {
+    jget(inspect, "Mounts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|m| jstr(m, "Type") == "volume")
+        .map(|m| jstr(m, "Name").to_string())
+        .filter(|n| !n.is_empty())
+        .collect()
 }
 
 /// Remove the objects below `dir` (relative path `rel`) that `want` does not list with the

@@ -34,6 +34,15 @@ const COMPOSE_PROJECT: &str = "com.docker.compose.project";
 const COMPOSE_FILES: &str = "com.docker.compose.project.config_files";
 const COMPOSE_DIR: &str = "com.docker.compose.project.working_dir";
 
+/// A bind mount of a captured container: its host path, recorded and replayed as configuration,
+/// and what the container sees it as.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BindMount {
+    pub container: String,
+    pub source: String,
+    pub destination: String,
+}
+
 /// Networks every engine has; they are never created or recorded.
 pub const BUILTIN_NETWORKS: [&str; 3] = ["bridge", "host", "none"];
 
@@ -311,6 +320,41 @@ impl<'e> Capture<'e> {
                 if !f.trim().is_empty() && p.exists() && !out.contains(&p) {
                     out.push(p);
                 }
+            }
+        }
+        out
+    }
+
+    /// The bind mounts of the captured containers whose host source none of `paths` (the
+    /// snapshot's file paths) holds: a bind mount is configuration, its contents are not part
+    /// of the deployment. Sockets and devices (`/var/run/docker.sock`, `/dev/nvidia0`) are not
+    /// data and are left out.
+    pub fn uncaptured_binds(&self, paths: &[PathBuf]) -> Vec<BindMount> {
+        let resolve = |p: &std::path::Path| {
+            std::fs::canonicalize(p)
+                .or_else(|_| std::path::absolute(p))
+                .unwrap_or_else(|_| p.to_path_buf())
+        };
+        let held: Vec<PathBuf> = paths.iter().map(|p| resolve(p)).collect();
+        let mut out = Vec::new();
+        for c in &self.deployment.containers {
+            for m in jget(&c.inspect, "Mounts")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|m| jstr(m, "Type") == "bind")
+            {
+                let source = jstr(m, "Source");
+                let src = resolve(std::path::Path::new(source));
+                let data = std::fs::metadata(&src).map_or(true, |md| md.is_dir() || md.is_file());
+                if !data || held.iter().any(|h| src.starts_with(h)) {
+                    continue;
+                }
+                out.push(BindMount {
+                    container: c.name.clone(),
+                    source: source.to_string(),
+                    destination: jstr(m, "Destination").to_string(),
+                });
             }
         }
         out

@@ -342,10 +342,9 @@ pub fn mask_env(v: &Value) -> Value {
     out
 }
 
-/// A copy of `d` with environment values masked when its field is (under) an `Env`.
-#[must_use]
 /// Per-container differences as they may be shown: environment values masked unless
 /// `show_secrets`.
+#[must_use]
 pub fn shown_differences(
     differences: &[(String, Vec<Difference>)],
     show_secrets: bool,
@@ -363,15 +362,25 @@ pub fn shown_differences(
         .collect()
 }
 
+/// A copy of `d` with environment values masked when its field is (under) an `Env`. When both
+/// sides are lists, only the entries that differ are kept, so that which variables changed stays
+/// visible once their values are hidden.
 pub fn mask_difference(d: &Difference) -> Difference {
     let under_env = d.field.split('.').any(|part| part == "Env");
     if !under_env {
         return d.clone();
     }
+    let (expected, actual) = match (&d.expected, &d.actual) {
+        (Value::Array(e), Value::Array(a)) => (
+            Value::Array(e.iter().filter(|x| !a.contains(x)).cloned().collect()),
+            Value::Array(a.iter().filter(|x| !e.contains(x)).cloned().collect()),
+        ),
+        (e, a) => (e.clone(), a.clone()),
+    };
     Difference {
         field: d.field.clone(),
-        expected: mask_entries(&d.expected),
-        actual: mask_entries(&d.actual),
+        expected: mask_entries(&expected),
+        actual: mask_entries(&actual),
     }
 }
 
@@ -693,6 +702,17 @@ mod tests {
             actual: Value::Null,
         };
         assert_eq!(mask_difference(&d).expected, json!(["TOKEN=***"]));
+        // Only the entries that differ, so a changed value is seen without being shown.
+        let d = Difference {
+            field: "Config.Env".into(),
+            expected: json!(["A=1", "B=2", "P=x"]),
+            actual: json!(["A=1", "B=3", "P=x", "N=y"]),
+        };
+        let m = mask_difference(&d);
+        assert_eq!(
+            (m.expected, m.actual),
+            (json!(["B=***"]), json!(["B=***", "N=***"]))
+        );
         let d = Difference {
             field: "HostConfig.Memory".into(),
             expected: json!("A=b"),

@@ -3,6 +3,7 @@
 //! rest of lifeboat sees the typed records of [`model`] and ordinary snapshot entries.
 
 pub mod apply;
+pub mod aside;
 pub mod capture;
 pub mod compare;
 pub mod engine;

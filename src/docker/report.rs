@@ -399,3 +399,219 @@ pub fn live_drift(engine: &Engine, repo: &Repository, dep: &Deployment) -> Resul
     }
     Ok(d)
 }
+
+/// How the deployment of one snapshot differs from another's (`diff SNAP1 SNAP2`), with the
+/// same field comparison as a restore's check and `diff --live`.
+#[derive(Debug, Default, Serialize)]
+pub struct DeploymentDiff {
+    /// Objects only the newer snapshot has: `container api`, `network n`, `volume v`,
+    /// `image sha256:… (tags)`.
+    pub added: Vec<String>,
+    /// Objects only the older snapshot has.
+    pub removed: Vec<String>,
+    /// Configuration differences per container in both (older → newer).
+    pub containers: Vec<(String, Vec<Difference>)>,
+    pub networks: Vec<(String, Vec<Difference>)>,
+    /// Volume configuration (driver, options, labels).
+    pub volumes: Vec<(String, Vec<Difference>)>,
+    /// Volume contents, for volumes in both (an anonymous volume is matched with the one the
+    /// same container mounts at the same place).
+    pub data: Vec<VolumeDrift>,
+}
+
+impl DeploymentDiff {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty()
+            && self.removed.is_empty()
+            && self.containers.is_empty()
+            && self.networks.is_empty()
+            && self.volumes.is_empty()
+            && self.data.is_empty()
+    }
+
+    /// Environment values replaced by `***`.
+    pub fn mask_secrets(&mut self) {
+        for (_, diffs) in self.containers.iter_mut().chain(self.networks.iter_mut()) {
+            *diffs = diffs.iter().map(compare::mask_difference).collect();
+        }
+    }
+}
+
+/// Compare the deployments of two snapshots (either may have none).
+pub fn deployment_diff(
+    repo: &Repository,
+    old: Option<&Deployment>,
+    new: Option<&Deployment>,
+) -> Result<DeploymentDiff> {
+    let empty = Deployment::default();
+    let (old, new) = (old.unwrap_or(&empty), new.unwrap_or(&empty));
+    let mut d = DeploymentDiff::default();
+    let ids = |dep: &Deployment| -> std::collections::HashMap<String, String> {
+        dep.containers
+            .iter()
+            .map(|c| (c.id.clone(), c.name.clone()))
+            .collect()
+    };
+    let (old_ids, new_ids) = (ids(old), ids(new));
+    // Anonymous volume names in the older snapshot -> the newer one's at the same mount.
+    let mut anon: BTreeMap<String, String> = BTreeMap::new();
+    for a in &old.containers {
+        match new.container(&a.name) {
+            None => d.removed.push(format!("container {}", a.name)),
+            Some(b) => {
+                let diffs =
+                    compare::compare_containers_with(&a.inspect, &old_ids, &b.inspect, &new_ids);
+                if !diffs.is_empty() {
+                    d.containers.push((a.name.clone(), diffs));
+                }
+                let mounts = |c: &Value| -> BTreeMap<String, String> {
+                    jget(c, "Mounts")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter(|m| jstr(m, "Type") == "volume")
+                        .map(|m| {
+                            (
+                                jstr(m, "Destination").to_string(),
+                                jstr(m, "Name").to_string(),
+                            )
+                        })
+                        .collect()
+                };
+                let later = mounts(&b.inspect);
+                for (dest, name) in mounts(&a.inspect) {
+                    let is_anon =
+                        |n: &str| new.volume(n).or(old.volume(n)).is_some_and(|v| v.anonymous);
+                    if let Some(other) = later.get(&dest).filter(|o| is_anon(o) && is_anon(&name)) {
+                        anon.insert(name, other.clone());
+                    }
+                }
+            }
+        }
+    }
+    for b in &new.containers {
+        if old.container(&b.name).is_none() {
+            d.added.push(format!("container {}", b.name));
+        }
+    }
+    for a in &old.networks {
+        match new.network(&a.name) {
+            None => d.removed.push(format!("network {}", a.name)),
+            Some(b) => {
+                let diffs = compare::compare_networks(&a.inspect, &b.inspect);
+                if !diffs.is_empty() {
+                    d.networks.push((a.name.clone(), diffs));
+                }
+            }
+        }
+    }
+    for b in &new.networks {
+        if old.network(&b.name).is_none() {
+            d.added.push(format!("network {}", b.name));
+        }
+    }
+    // Volumes: pairs (older name, newer name).
+    let mut pairs = Vec::new();
+    for a in &old.volumes {
+        let counterpart = anon.get(&a.name).unwrap_or(&a.name);
+        match new.volume(counterpart) {
+            None => d.removed.push(format!("volume {}", a.name)),
+            Some(b) => pairs.push((a, b)),
+        }
+    }
+    for b in &new.volumes {
+        if !pairs.iter().any(|(_, p)| p.name == b.name) {
+            d.added.push(format!("volume {}", b.name));
+        }
+    }
+    for (a, b) in &pairs {
+        let diffs = compare::compare_volumes(&a.inspect, &b.inspect);
+        if !diffs.is_empty() {
+            d.volumes.push((a.name.clone(), diffs));
+        }
+    }
+    let image = |i: &super::model::ImageRecord| format!("image {} ({})", i.id, i.tags.join(", "));
+    for a in &old.images {
+        if new.image(&a.id).is_none() {
+            d.removed.push(image(a));
+        }
+    }
+    for b in &new.images {
+        if old.image(&b.id).is_none() {
+            d.added.push(image(b));
+        }
+    }
+    d.data = volume_data_diff(repo, old, new, &pairs)?;
+    Ok(d)
+}
+
+/// The contents of each pair of volumes (older, newer), from the two deployment trees: what
+/// was added, removed, and changed (contents, kind, mode, owner or link target).
+fn volume_data_diff(
+    repo: &Repository,
+    old: &Deployment,
+    new: &Deployment,
+    pairs: &[(&super::model::VolumeRecord, &super::model::VolumeRecord)],
+) -> Result<Vec<VolumeDrift>> {
+    use crate::ops::diff::{Change, DiffItem, diff_entries};
+    // Each side's entries of one volume, relative to it: `/volumes/<name>/rel` -> `/rel`.
+    let by_volume =
+        |tree: &[crate::id::Id]| -> Result<BTreeMap<String, Vec<crate::snapshot::entry::Entry>>> {
+            let mut out: BTreeMap<String, Vec<_>> = BTreeMap::new();
+            let prefix = format!("{VOLUMES_DIR}/");
+            for e in TreeReader::new(repo, tree) {
+                let mut e = e?;
+                let Some(rest) = e.path.strip_prefix(prefix.as_bytes()) else {
+                    continue;
+                };
+                let (name, rel) = match rest.iter().position(|b| *b == b'/') {
+                    Some(i) => (&rest[..i], rest[i..].to_vec()),
+                    None => (rest, b"/".to_vec()),
+                };
+                let name = String::from_utf8_lossy(name).into_owned();
+                e.path = rel;
+                out.entry(name).or_default().push(e);
+            }
+            Ok(out)
+        };
+    if pairs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (before, after) = (by_volume(&old.tree)?, by_volume(&new.tree)?);
+    let none = Vec::new();
+    let mut out = Vec::new();
+    for (a, b) in pairs {
+        let mut vd = VolumeDrift {
+            name: a.name.clone(),
+            ..VolumeDrift::default()
+        };
+        let (x, y) = (
+            before.get(&a.name).unwrap_or(&none),
+            after.get(&b.name).unwrap_or(&none),
+        );
+        diff_entries(
+            x.iter().cloned().map(Ok),
+            y.iter().cloned().map(Ok),
+            |i: &DiffItem| {
+                let list = match i.change {
+                    Change::Added => &mut vd.added,
+                    Change::Removed => &mut vd.removed,
+                    Change::Modified | Change::Type => &mut vd.modified,
+                    Change::Metadata
+                        if i.fields
+                            .iter()
+                            .any(|f| matches!(*f, "mode" | "owner" | "target")) =>
+                    {
+                        &mut vd.modified
+                    }
+                    Change::Metadata => return,
+                };
+                list.push(crate::escape::lossy(&i.path));
+            },
+        )?;
+        if !(vd.added.is_empty() && vd.removed.is_empty() && vd.modified.is_empty()) {
+            out.push(vd);
+        }
+    }
+    Ok(out)
+}

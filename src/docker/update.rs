@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::apply::{self, ApplyOptions, ApplyReport, Aside, Step, VolumeData, short};
+use super::apply::{
+    self, ASIDE_MARK, ApplyOptions, ApplyReport, Aside, Step, VolumeData, aside_name, short,
+};
 use super::capture::{Capture, CaptureOptions, LABEL_EXCLUDE, Selection, VolumeAccess};
 use super::engine::Engine;
 use super::model::{jget, jstr};
@@ -33,8 +35,6 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/lifeboat";
 pub const LOG_LINES: usize = 20;
 /// How often the new container's state is read while waiting for it to be healthy.
 const POLL: Duration = Duration::from_millis(100);
-/// What an old container is renamed to while aside: `NAME.lifeboat-old-<short id>`.
-const ASIDE_MARK: &str = ".lifeboat-old-";
 
 #[derive(Debug, Clone)]
 pub struct UpdateOptions {
@@ -429,7 +429,7 @@ pub fn execute(
     let mut journal = Journal {
         container: name.to_string(),
         old_id: plan.old_id.clone(),
-        aside: format!("{name}{ASIDE_MARK}{}", short(&plan.old_id)),
+        aside: aside_name(name, &plan.old_id),
         was_running: running,
         old_image_id: plan.old_image_id.clone(),
         new_image: plan.image.clone(),
@@ -902,6 +902,11 @@ pub struct RollbackOptions {
     pub volumes: bool,
     pub dry_run: bool,
     pub lock_wait: Duration,
+    /// Where update journals and per-container locks are kept (in `updates/`), as for
+    /// [`UpdateOptions::state_dir`]: a rollback holds the container's lock, so an update and a
+    /// rollback of one container never run at once, and refuses while an interrupted update of
+    /// it is recorded there.
+    pub state_dir: PathBuf,
 }
 
 #[derive(Debug, Serialize)]
@@ -928,6 +933,25 @@ pub fn rollback(
     progress: &dyn Progress,
     warn: &dyn Fn(String),
 ) -> Result<RollbackReport> {
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        let dir = updates_dir(&opts.state_dir)?;
+        let lock = ContainerLock::take(&dir, name)?.ok_or_else(|| {
+            Error::Docker(format!(
+                "an update or rollback of {name} is running (it holds {})",
+                dir.join(format!("{name}.lock")).display()
+            ))
+        })?;
+        if journal_path(&dir, name).exists() {
+            return Err(Error::Docker(format!(
+                "an interrupted update of {name} is recorded in {}: run `lifeboat update --recover --state-dir {}` first",
+                journal_path(&dir, name).display(),
+                opts.state_dir.display()
+            )));
+        }
+        Some(lock)
+    };
     let current = engine.inspect_container(name)?;
     let current_id = current.as_ref().map(|c| jstr(c, "Id").to_string());
     let (id, snap) = match &opts.snapshot {
@@ -973,28 +997,22 @@ pub fn rollback(
         )));
     }
     let mut pre_rollback = None;
-    let mut stopped = None;
-    if opts.volumes && !opts.dry_run {
-        if let Some(c) = &current {
-            pre_rollback = Some(
-                snapshot_container(
-                    engine,
-                    repo,
-                    name,
-                    PRE_ROLLBACK_TAG,
-                    opts.lock_wait,
-                    progress,
-                    warn,
-                )?
-                .to_hex(),
-            );
-            // Quiet volumes while they are written.
-            if jget(c, "State.Running").and_then(Value::as_bool) == Some(true) {
-                engine.stop(jstr(c, "Id"))?;
-                stopped = Some(jstr(c, "Id").to_string());
-            }
-        }
+    if opts.volumes && !opts.dry_run && current.is_some() {
+        pre_rollback = Some(
+            snapshot_container(
+                engine,
+                repo,
+                name,
+                PRE_ROLLBACK_TAG,
+                opts.lock_wait,
+                progress,
+                warn,
+            )?
+            .to_hex(),
+        );
     }
+    // The current container is stopped and set aside before any volume data is written, and
+    // put back (running again) when the rollback fails.
     let applied = apply::apply(
         engine,
         repo,
@@ -1013,16 +1031,6 @@ pub fn rollback(
         },
         progress,
     );
-    // A failed rollback leaves the container it replaced as it was: running again.
-    let failed = applied.as_ref().map_or(true, |r| !r.failures.is_empty());
-    if let (true, Some(cid)) = (failed, &stopped) {
-        if let Err(e) = engine.start(cid) {
-            warn(format!(
-                "could not start {name} ({}) again: {e}",
-                short(cid)
-            ));
-        }
-    }
     let mut applied = applied?;
     // The update moved the tag (a pull, a build): the old image comes back by ID, as the
     // warning says. That is what a rollback is for, not a difference.

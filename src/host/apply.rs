@@ -15,10 +15,8 @@
 //! created, and then deletes that undo snapshot, so a second undo steps back one more apply.
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
@@ -257,6 +255,21 @@ pub fn apply(
     match written {
         Ok(n) => report.files_written = n,
         Err(e) => {
+            // Writes refused before any took place (a symlinked directory, a read-only
+            // file system): the host is as it was; there is nothing to put back.
+            let unchanged = diff_live(repo, snap, &live_root).is_ok_and(|now| {
+                let key = |d: &FileDiff| (d.path.clone(), d.change);
+                now.iter().map(key).eq(report.changes.iter().map(key))
+            });
+            if unchanged {
+                let _lock = repo.lock(LockKind::Exclusive, "host apply", opts.lock_wait)?;
+                repo.backend()
+                    .remove(RepoFile::Snapshot, &undo.to_hex())
+                    .map_err(|err| Error::io(format!("snapshot {}", undo.short()), err))?;
+                return Err(Error::Invalid(format!(
+                    "applying the host profile failed: {e}; nothing was written"
+                )));
+            }
             let back = undo_with(repo, &live_root, undo, opts, progress);
             return Err(Error::Invalid(match back {
                 Ok(_) => format!("applying the host profile failed and was rolled back: {e}"),
@@ -344,16 +357,26 @@ fn check_sshd(stage: &Path) -> Result<Check> {
         .join("\n");
     let check_file = ssh_dir.join(".lifeboat-sshd-check");
     std::fs::write(&check_file, rewritten + "\n").map_err(|e| Error::io(&check_file, e))?;
-    let out = Command::new(&sshd)
-        .arg("-t")
-        .arg("-f")
-        .arg(&check_file)
-        .stdin(Stdio::null())
-        .env("LC_ALL", "C")
-        .output()
-        .map_err(|e| Error::io(&sshd, e))?;
-    if !out.status.success() {
-        let msg = String::from_utf8_lossy(&out.stderr)
+    let sshd_name = sshd.display().to_string();
+    let check_name = check_file.display().to_string();
+    let out = super::run_tool(
+        "sshd -t",
+        &[&sshd_name, "-t", "-f", &check_name],
+        None,
+        true,
+    );
+    match out.status.as_str() {
+        "ok" | "failed" => {}
+        "timeout" => {
+            return Err(Error::Invalid(format!(
+                "refusing to install the snapshot's {SSHD_CONFIG}: `sshd -t` did not finish; nothing was written"
+            )));
+        }
+        _ => return Err(Error::io(&sshd, std::io::Error::other(out.stderr))),
+    }
+    if out.status != "ok" {
+        let msg = out
+            .stderr
             .replace(&check_file.display().to_string(), SSHD_CONFIG)
             .replace(&ssh_dir.display().to_string(), "/etc/ssh");
         return Err(Error::Invalid(format!(
@@ -593,45 +616,12 @@ fn undo_with(
 }
 
 fn run_with_input(argv: &[&str], input: &str) -> CommandOutput {
-    let mut out = CommandOutput {
-        name: argv[0].to_string(),
-        argv: argv.iter().map(|s| (*s).to_string()).collect(),
-        status: "error".into(),
-        exit_code: None,
-        stdout: String::new(),
-        stderr: String::new(),
-    };
-    let child = Command::new(argv[0])
-        .args(&argv[1..])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => {
-            out.status = if e.kind() == std::io::ErrorKind::NotFound {
-                "missing".into()
-            } else {
-                "error".into()
-            };
-            out.stderr = e.to_string();
-            return out;
-        }
-    };
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(input.as_bytes());
-    }
-    match child.wait_with_output() {
-        Ok(o) => {
-            out.status = if o.status.success() { "ok" } else { "failed" }.into();
-            out.exit_code = o.status.code();
-            out.stdout = String::from_utf8_lossy(&o.stdout).into_owned();
-            out.stderr = String::from_utf8_lossy(&o.stderr).into_owned();
-        }
-        Err(e) => out.stderr = e.to_string(),
-    }
-    out
+    super::run_tool(
+        argv.first().copied().unwrap_or(""),
+        argv,
+        Some(input.as_bytes()),
+        false,
+    )
 }
 
 /// Remove the host path `path` under `live_root` and everything below it, never following a

@@ -10,8 +10,8 @@ pub mod apply;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -69,7 +69,7 @@ pub const COMMANDS: &[(&str, &str, &[&str])] = &[
 
 /// Longest a tool may run, and most output kept from it.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
-const MAX_OUTPUT: u64 = 16 << 20;
+const MAX_OUTPUT: usize = 16 << 20;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostSection {
@@ -237,71 +237,62 @@ pub fn run_firewall_commands() -> Vec<CommandOutput> {
 }
 
 pub(crate) fn run_one(name: &str, prog: &str, args: &[&str]) -> CommandOutput {
+    let argv: Vec<&str> = std::iter::once(prog).chain(args.iter().copied()).collect();
+    run_tool(name, &argv, None, true)
+}
+
+/// Run a tool through [`crate::child`] (no secrets in its environment, killed after
+/// [`COMMAND_TIMEOUT`]), `input` on its stdin, under `LC_ALL=C` when `c_locale`; a missing
+/// tool is status `missing`, a failing one `failed`, one that ran too long `timeout`.
+pub(crate) fn run_tool(
+    name: &str,
+    argv: &[&str],
+    input: Option<&[u8]>,
+    c_locale: bool,
+) -> CommandOutput {
+    use crate::child::{self, Failure, Input, Options};
     let mut out = CommandOutput {
         name: name.to_string(),
-        argv: std::iter::once(prog)
-            .chain(args.iter().copied())
-            .map(str::to_string)
-            .collect(),
+        argv: argv.iter().map(|s| (*s).to_string()).collect(),
         status: String::new(),
         exit_code: None,
         stdout: String::new(),
         stderr: String::new(),
     };
-    let child = Command::new(prog)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env("LC_ALL", "C")
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            out.status = "missing".into();
-            return out;
+    let Some((prog, args)) = argv.split_first() else {
+        out.status = "error".into();
+        return out;
+    };
+    let mut cmd = Command::new(prog);
+    cmd.args(args);
+    if c_locale {
+        cmd.env("LC_ALL", "C");
+    }
+    let opts = Options {
+        stdin: input.map_or(Input::Null, Input::Bytes),
+        timeout: COMMAND_TIMEOUT,
+        output_limit: MAX_OUTPUT,
+        ..Options::default()
+    };
+    match child::run(&mut cmd, &opts) {
+        Ok(done) => {
+            out.stdout = String::from_utf8_lossy(&done.stdout).into_owned();
+            out.stderr = String::from_utf8_lossy(&done.stderr).into_owned();
+            if done.status.success() {
+                out.status = "ok".into();
+            } else {
+                out.status = "failed".into();
+                out.exit_code = done.status.code();
+            }
         }
+        Err(Failure::Start(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            out.status = "missing".into();
+        }
+        Err(Failure::TimedOut(_)) => out.status = "timeout".into(),
         Err(e) => {
             out.status = "error".into();
             out.stderr = e.to_string();
-            return out;
         }
-    };
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let read = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut s = Vec::new();
-            if let Some(r) = r {
-                let _ = r.take(MAX_OUTPUT).read_to_end(&mut s);
-            }
-            String::from_utf8_lossy(&s).into_owned()
-        })
-    };
-    let so = read(stdout.map(|s| Box::new(s) as Box<dyn Read + Send>));
-    let se = read(stderr.map(|s| Box::new(s) as Box<dyn Read + Send>));
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break Some(st),
-            Ok(None) if started.elapsed() > COMMAND_TIMEOUT => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(_) => break None,
-        }
-    };
-    out.stdout = so.join().unwrap_or_default();
-    out.stderr = se.join().unwrap_or_default();
-    match status {
-        Some(st) if st.success() => out.status = "ok".into(),
-        Some(st) => {
-            out.status = "failed".into();
-            out.exit_code = st.code();
-        }
-        None => out.status = "timeout".into(),
     }
     out
 }

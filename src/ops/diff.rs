@@ -5,10 +5,11 @@ use std::cmp::Ordering;
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::id::Id;
 use crate::repo::Repository;
 use crate::snapshot::entry::Entry;
 use crate::snapshot::manifest::Snapshot;
-use crate::snapshot::tree::Subtree;
+use crate::snapshot::tree::{Subtree, TreeReader};
 use crate::util::path_cmp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -93,7 +94,8 @@ fn compare(a: &Entry, b: &Entry) -> Option<(Change, Vec<&'static str>)> {
     }
 }
 
-/// Walk both snapshots and report every difference (calls `each` in path order).
+/// Walk both snapshots' file trees and report every difference (calls `each` in path order).
+/// Their deployments are compared by [`crate::docker::report::deployment_diff`].
 pub fn diff(
     repo: &Repository,
     old: &Snapshot,
@@ -109,11 +111,34 @@ pub fn diff_subtrees(
     repo: &Repository,
     (old, old_root): (&Snapshot, Option<&[u8]>),
     (new, new_root): (&Snapshot, Option<&[u8]>),
+    each: impl FnMut(&DiffItem),
+) -> Result<DiffSummary> {
+    diff_entries(
+        Subtree::new(repo, &old.tree, old_root),
+        Subtree::new(repo, &new.tree, new_root),
+        each,
+    )
+}
+
+/// Walk two trees (a snapshot's file tree or deployment tree) and report every difference.
+pub fn diff_trees(
+    repo: &Repository,
+    old: &[Id],
+    new: &[Id],
+    each: impl FnMut(&DiffItem),
+) -> Result<DiffSummary> {
+    diff_entries(TreeReader::new(repo, old), TreeReader::new(repo, new), each)
+}
+
+/// Merge two entry streams, each in tree order, and report every difference.
+pub fn diff_entries(
+    old: impl Iterator<Item = Result<Entry>>,
+    new: impl Iterator<Item = Result<Entry>>,
     mut each: impl FnMut(&DiffItem),
 ) -> Result<DiffSummary> {
     let mut sum = DiffSummary::default();
-    let mut a = Subtree::new(repo, &old.tree, old_root).peekable();
-    let mut b = Subtree::new(repo, &new.tree, new_root).peekable();
+    let mut a = old.peekable();
+    let mut b = new.peekable();
     loop {
         let order = match (a.peek(), b.peek()) {
             (None, None) => break,
