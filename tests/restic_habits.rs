@@ -1,0 +1,187 @@
+//! restic habits that must just work: `key list` marking the key in use, `key add` asking for
+//! the new password, `find` across snapshots, `stats` in restic's modes, and `tag`.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Output, Stdio};
+
+use common::{Env, PASSWORD, code, has_tool, lifeboat_cmd, s, stderr};
+use serde_json::Value;
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+const CHEAP_KDF: [&str; 6] = [
+    "--kdf-memory",
+    "8",
+    "--kdf-iterations",
+    "1",
+    "--kdf-parallelism",
+    "1",
+];
+
+/// The binary with `--repo` and `password` in LIFEBOAT_PASSWORD, stdin closed (no terminal).
+fn with_password(e: &Env, password: &str, args: &[&str]) -> Output {
+    let mut c = lifeboat_cmd();
+    c.env("LIFEBOAT_PASSWORD", password)
+        .arg("--repo")
+        .arg(&e.repo)
+        .args(args)
+        .stdin(Stdio::null());
+    c.output().expect("run lifeboat")
+}
+
+fn key_files(e: &Env) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(e.repo.join("keys"))
+        .unwrap()
+        .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn add_key_from_file(e: &Env, new_pw: &str) -> String {
+    let f = e.path("new-password");
+    std::fs::write(&f, format!("{new_pw}\n")).unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut args = vec!["key", "add", "--new-password-file", s(&f)];
+    args.extend_from_slice(&CHEAP_KDF);
+    e.ok_json(&args)["added"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn key_list_marks_the_key_the_password_opens() {
+    let e = Env::new();
+    let first = key_files(&e).remove(0);
+    let second = add_key_from_file(&e, "second password");
+    for (pw, current) in [(PASSWORD, &first), ("second password", &second)] {
+        let out = with_password(&e, pw, &["--json", "key", "list"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let keys: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let marked: Vec<&str> = keys
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["current"] == true)
+            .map(|k| k["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(marked, [current.as_str()], "{keys}");
+        assert!(
+            keys.as_array()
+                .unwrap()
+                .iter()
+                .all(|k| k["current"].is_boolean()),
+            "every key says whether it is current: {keys}"
+        );
+        // The table marks the same key with `*`.
+        let out = with_password(&e, pw, &["key", "list"]);
+        let text = stdout(&out);
+        let starred: Vec<&str> = text.lines().filter(|l| l.starts_with('*')).collect();
+        assert_eq!(starred.len(), 1, "{text}");
+        assert!(starred[0].contains(&current[..8]), "{text}");
+    }
+}
+
+#[test]
+fn key_add_never_reuses_the_repository_password_as_the_new_one() {
+    let e = Env::new();
+    let before = key_files(&e);
+    // LIFEBOAT_PASSWORD opens the repository; without a terminal and without
+    // --new-password-file there is no new password, and that is a usage error.
+    let mut args = vec!["key", "add"];
+    args.extend_from_slice(&CHEAP_KDF);
+    let out = with_password(&e, PASSWORD, &args);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--new-password-file"),
+        "{}",
+        stderr(&out)
+    );
+    // The same with --password-file.
+    let pwf = e.path("pw");
+    std::fs::write(&pwf, format!("{PASSWORD}\n")).unwrap();
+    let mut c = lifeboat_cmd();
+    c.arg("--repo")
+        .arg(&e.repo)
+        .arg("--password-file")
+        .arg(&pwf)
+        .args(&args)
+        .stdin(Stdio::null());
+    let out = c.output().unwrap();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert_eq!(key_files(&e), before, "no key file was added");
+}
+
+/// `lifeboat ARGS` on a pseudo-terminal (util-linux `script`), typing `input`.
+fn on_terminal(e: &Env, args: &[&str], input: &str) -> Option<Output> {
+    if !has_tool("script") {
+        eprintln!("skipping: no `script` to provide a terminal");
+        return None;
+    }
+    let mut line = format!(
+        "{} --repo {}",
+        env!("CARGO_BIN_EXE_lifeboat"),
+        e.repo.display()
+    );
+    for a in args {
+        line.push(' ');
+        line.push_str(a);
+    }
+    let mut c = Command::new("script");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("LIFEBOAT_") {
+            c.env_remove(&k);
+        }
+    }
+    c.env("LIFEBOAT_NO_CONFIG", "1")
+        .env("LIFEBOAT_PASSWORD", PASSWORD)
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    Some(child.wait_with_output().unwrap())
+}
+
+#[test]
+fn key_add_on_a_terminal_asks_for_the_new_password_twice() {
+    let e = Env::new();
+    let mut args = vec!["key", "add"];
+    args.extend_from_slice(&CHEAP_KDF);
+    let Some(out) = on_terminal(&e, &args, "typed new pw\ntyped new pw\n") else {
+        return;
+    };
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("new password:"), "{text}");
+    assert!(text.contains("repeat the new password:"), "{text}");
+    assert_eq!(key_files(&e).len(), 2);
+    // The typed password opens the repository, as the key in use.
+    let out = with_password(&e, "typed new pw", &["--json", "key", "list"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let keys: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["current"] == true)
+            .count(),
+        1
+    );
+    // Two different entries are refused and add nothing.
+    let Some(out) = on_terminal(&e, &args, "one\nanother\n") else {
+        return;
+    };
+    assert_ne!(code(&out), 0);
+    assert!(stdout(&out).contains("differ"), "{}", stdout(&out));
+    assert_eq!(key_files(&e).len(), 2);
+}
