@@ -4,6 +4,7 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use common::{Env, PASSWORD, code, has_tool, lifeboat_cmd, s, stderr};
@@ -184,4 +185,185 @@ fn key_add_on_a_terminal_asks_for_the_new_password_twice() {
     assert_ne!(code(&out), 0);
     assert!(stdout(&out).contains("differ"), "{}", stdout(&out));
     assert_eq!(key_files(&e).len(), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// tag
+// ---------------------------------------------------------------------------------------------
+
+fn tree(e: &Env, name: &str) -> PathBuf {
+    let d = e.path(name);
+    std::fs::create_dir_all(d.join("sub")).unwrap();
+    std::fs::write(d.join("a.txt"), b"alpha\n").unwrap();
+    std::fs::write(d.join("sub/b.bin"), common::random_bytes(7, 100_000)).unwrap();
+    d
+}
+
+fn snapshot_files(e: &Env) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(e.repo.join("snapshots"))
+        .unwrap()
+        .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// `snapshots --json` as (id, tags).
+fn listed(e: &Env) -> Vec<(String, Vec<String>)> {
+    e.ok_json(&["snapshots"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().to_string(),
+                s["tags"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_str().unwrap().to_string())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn tag_rewrites_the_snapshot_under_a_new_id_that_records_the_original() {
+    let e = Env::new();
+    let src = tree(&e, "data");
+    let first = e.snapshot(&src);
+    let v = e.ok_json(&["tag", "--add", "keep", "--add", "gpu", &first[..8]]);
+    let changed = v["changed"].as_array().unwrap();
+    assert_eq!(changed.len(), 1, "{v}");
+    let second = changed[0]["new"].as_str().unwrap().to_string();
+    assert_eq!(changed[0]["old"], first.as_str());
+    assert_eq!(changed[0]["original"], first.as_str());
+    assert_ne!(second, first);
+    assert_eq!(snapshot_files(&e), [second.clone()], "the old file is gone");
+    assert_eq!(
+        listed(&e),
+        [(second.clone(), vec!["keep".into(), "gpu".into()])]
+    );
+
+    // A second change keeps the first ID as the original; remove and add in one go.
+    let v = e.ok_json(&["tag", "--remove", "keep", "--add", "weekly", "latest"]);
+    let third = v["changed"][0]["new"].as_str().unwrap().to_string();
+    assert_eq!(v["changed"][0]["original"], first.as_str());
+    assert_eq!(
+        listed(&e),
+        [(third.clone(), vec!["gpu".into(), "weekly".into()])]
+    );
+
+    // Nothing to change: the snapshot keeps its ID.
+    let v = e.ok_json(&["tag", "--add", "gpu", &third[..8]]);
+    assert_eq!(v["changed"].as_array().unwrap().len(), 0);
+    assert_eq!(v["unchanged"][0], third.as_str());
+    assert_eq!(snapshot_files(&e), [third.clone()]);
+
+    // --set replaces; --set '' clears.
+    e.ok(&["tag", "--set", "only", &third[..8]]);
+    assert_eq!(listed(&e)[0].1, ["only"]);
+    e.ok(&["tag", "--set", "", "latest"]);
+    assert!(listed(&e)[0].1.is_empty());
+
+    // The rewritten snapshot is whole: its files restore and verify.
+    let target = e.path("restored");
+    e.ok(&["restore", "latest", "--target", s(&target)]);
+    assert!(common::same_content(
+        &src.join("sub/b.bin"),
+        &common::restored_path(&target, &src.join("sub/b.bin"))
+    ));
+    e.ok(&["verify", "--read-data"]);
+}
+
+#[test]
+fn tag_without_snapshots_changes_every_snapshot_the_filters_match() {
+    let e = Env::new();
+    let src = tree(&e, "data");
+    e.ok(&["snapshot", "--hostname", "alpha", s(&src)]);
+    e.ok(&["snapshot", "--hostname", "beta", s(&src)]);
+    e.ok(&["snapshot", "--hostname", "beta", "--tag", "x", s(&src)]);
+    let v = e.ok_json(&["tag", "--hostname", "beta", "--add", "moved"]);
+    assert_eq!(v["changed"].as_array().unwrap().len(), 2, "{v}");
+    let hosts_tags: Vec<(String, Vec<String>)> = e
+        .ok_json(&["snapshots"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["hostname"].as_str().unwrap().to_string(),
+                serde_json::from_value(s["tags"].clone()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        hosts_tags,
+        [
+            ("alpha".into(), vec![]),
+            ("beta".into(), vec!["moved".to_string()]),
+            ("beta".into(), vec!["x".to_string(), "moved".to_string()]),
+        ]
+    );
+    // --tag narrows further.
+    let v = e.ok_json(&["tag", "--tag", "x", "--remove", "moved"]);
+    assert_eq!(v["changed"].as_array().unwrap().len(), 1, "{v}");
+    // Nonsense is a usage error before anything is touched.
+    for args in [
+        &["tag", "latest"][..],
+        &["tag", "--set", "a", "--add", "b", "latest"][..],
+        &["tag", "--add", "", "latest"][..],
+    ] {
+        let out = e.run(args);
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn tag_takes_an_exclusive_lock() {
+    let e = Env::new();
+    let src = tree(&e, "data");
+    let id = e.snapshot(&src);
+    // A live shared lock (a running snapshot: this test's own, living pid).
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    let lock = serde_json::json!({
+        "kind": "shared", "hostname": host, "pid": std::process::id(),
+        "created": now, "refreshed": now, "command": "snapshot",
+    });
+    let p = e.repo.join("locks").join(hex::encode([7u8; 32]));
+    std::fs::write(&p, lock.to_string()).unwrap();
+    let out = e.run(&["tag", "--add", "x", &id[..8]]);
+    assert_eq!(code(&out), 11, "{}", stderr(&out));
+    assert_eq!(snapshot_files(&e), [id.clone()]);
+    std::fs::remove_file(&p).unwrap();
+    e.ok(&["tag", "--add", "x", &id[..8]]);
+}
+
+/// If the old file cannot be deleted, the new one is already saved: the snapshot exists twice,
+/// never zero times.
+#[test]
+fn tag_never_loses_a_snapshot_when_the_old_file_cannot_be_deleted() {
+    let e = Env::new();
+    let src = tree(&e, "data");
+    let id = e.snapshot(&src);
+    let old = e.repo.join("snapshots").join(&id);
+    let pin = Command::new("chattr").arg("+i").arg(&old).output();
+    if !pin.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipping: chattr +i is not available here");
+        return;
+    }
+    let out = e.run(&["tag", "--add", "x", &id[..8]]);
+    let _ = Command::new("chattr").arg("-i").arg(&old).output();
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains(&id[..8]), "{}", stderr(&out));
+    let files = snapshot_files(&e);
+    assert_eq!(files.len(), 2, "old and new both kept: {files:?}");
+    assert!(files.contains(&id));
+    let tags: Vec<Vec<String>> = listed(&e).into_iter().map(|(_, t)| t).collect();
+    assert!(tags.contains(&vec!["x".to_string()]), "{tags:?}");
 }

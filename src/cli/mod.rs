@@ -2,6 +2,7 @@
 //! one module per subcommand. Commands print; the library never does.
 
 mod exit;
+mod filter;
 mod log;
 mod password;
 mod progress;
@@ -24,6 +25,7 @@ mod show;
 mod snapshot;
 mod snapshots;
 mod status;
+mod tag;
 mod update;
 mod verify;
 
@@ -197,6 +199,8 @@ pub enum Command {
     Verify(verify::Args),
     /// Remove snapshots by ID or by a retention policy.
     Forget(forget::Args),
+    /// Add, remove or replace the tags of snapshots (each changed one gets a new ID).
+    Tag(tag::Args),
     /// Delete data no snapshot uses and repack partly used packs.
     Prune(prune::Args),
     /// Run a job regularly: install, list or remove its systemd timer (or cron entry).
@@ -397,6 +401,7 @@ pub fn main() -> ExitCode {
         Command::Rollback(a) => rollback::run(g, a),
         Command::Verify(a) => verify::run(g, a),
         Command::Forget(a) => forget::run(g, a),
+        Command::Tag(a) => tag::run(g, a),
         Command::Prune(a) => prune::run(g, a),
         Command::Schedule(c) => schedule::run(g, c),
         Command::Config(c) => config::run(g, c),

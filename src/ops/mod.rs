@@ -6,6 +6,7 @@ pub mod forget;
 pub mod metrics;
 pub mod prune;
 pub mod runlog;
+pub mod tag;
 pub mod verify;
 
 use crate::error::Result;

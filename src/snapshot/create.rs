@@ -182,6 +182,7 @@ pub fn create_with(
             .map(serde_bytes::ByteBuf::from)
             .collect(),
         parent: parent.map(|(id, _)| id),
+        original: None,
         tree,
         summary,
         excludes: opts.excludes.patterns.clone(),
