@@ -2,6 +2,7 @@
 //! the new password, `find` across snapshots, `stats` in restic's modes, and `tag`.
 
 mod common;
+mod security_support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -366,4 +367,151 @@ fn tag_never_loses_a_snapshot_when_the_old_file_cannot_be_deleted() {
     assert!(files.contains(&id));
     let tags: Vec<Vec<String>> = listed(&e).into_iter().map(|(_, t)| t).collect();
     assert!(tags.contains(&vec!["x".to_string()]), "{tags:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// find
+// ---------------------------------------------------------------------------------------------
+
+/// `find --json` as (short snapshot ID, path) pairs, in output order.
+fn found(e: &Env, args: &[&str]) -> Vec<(String, String)> {
+    let mut all = vec!["--json", "find"];
+    all.extend_from_slice(args);
+    e.ok(&all)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap_or_else(|err| panic!("{err}: {l}"));
+            (
+                v["short_id"].as_str().unwrap().to_string(),
+                v["path"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn find_matches_names_and_full_paths_across_snapshots() {
+    let e = Env::new();
+    let d = e.path("srv");
+    std::fs::create_dir_all(d.join("models/llama")).unwrap();
+    std::fs::write(d.join("models/llama/weights.BIN"), b"w1").unwrap();
+    std::fs::write(d.join("models/llama/config.json"), b"{}").unwrap();
+    std::fs::write(d.join("notes.txt"), b"n").unwrap();
+    let one = e.snapshot(&d)[..8].to_string();
+    std::fs::remove_file(d.join("models/llama/weights.BIN")).unwrap();
+    std::fs::write(d.join("models/new.bin"), b"w2").unwrap();
+    let two = e.ok_json(&["snapshot", "--hostname", "other", s(&d)])["short_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p = |rel: &str| format!("{}/{rel}", d.display());
+
+    // By name: case matters unless -i.
+    assert_eq!(found(&e, &["*.bin"]), [(two.clone(), p("models/new.bin"))]);
+    assert_eq!(
+        found(&e, &["-i", "*.bin"]),
+        [
+            (one.clone(), p("models/llama/weights.BIN")),
+            (two.clone(), p("models/new.bin")),
+        ]
+    );
+    // A pattern with a / matches the whole path; * stays within a component, ** does not.
+    let under_models = format!("{}/models/*", d.display());
+    assert_eq!(
+        found(&e, &[&under_models]),
+        [
+            (one.clone(), p("models/llama")),
+            (two.clone(), p("models/llama")),
+            (two.clone(), p("models/new.bin")),
+        ]
+    );
+    let deep = format!("{}/**/config.json", d.display());
+    assert_eq!(
+        found(&e, &[&deep, "notes.txt"]),
+        [
+            (one.clone(), p("models/llama/config.json")),
+            (one.clone(), p("notes.txt")),
+            (two.clone(), p("models/llama/config.json")),
+            (two.clone(), p("notes.txt")),
+        ]
+    );
+    // --snapshot and the filters limit the search.
+    assert_eq!(
+        found(&e, &["--snapshot", &one, "notes.txt"]),
+        [(one.clone(), p("notes.txt"))]
+    );
+    assert_eq!(
+        found(&e, &["--hostname", "other", "notes.txt"]),
+        [(two.clone(), p("notes.txt"))]
+    );
+
+    // Human output: one line per match, snapshot ID first, then as `ls -l`.
+    let text = e.ok(&["find", "notes.txt", "--snapshot", &two]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let fields: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(fields[0], two);
+    assert!(fields[3].starts_with("-rw"), "{text}");
+    assert_eq!(fields[6], "1", "size: {text}");
+    assert!(lines[0].ends_with(&p("notes.txt")), "{text}");
+
+    // A broken pattern is a usage error.
+    let out = e.run(&["find", "[oops"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+}
+
+#[test]
+fn find_reports_matches_in_snapshot_order_with_many_snapshots_and_matches() {
+    let e = Env::new();
+    let d = e.path("many");
+    std::fs::create_dir_all(&d).unwrap();
+    // More matches per snapshot than a searcher buffers ahead, so later snapshots must wait
+    // for earlier ones to be printed.
+    for i in 0..700 {
+        std::fs::write(d.join(format!("f{i:04}.dat")), i.to_string()).unwrap();
+    }
+    let mut ids = Vec::new();
+    for k in 0..7 {
+        std::fs::write(d.join(format!("only-in-{k}.dat")), b"x").unwrap();
+        ids.push(e.snapshot(&d)[..8].to_string());
+    }
+    let got = found(&e, &["*.dat"]);
+    let mut want = Vec::new();
+    for (k, id) in ids.iter().enumerate() {
+        let mut names: Vec<String> = (0..700).map(|i| format!("f{i:04}.dat")).collect();
+        names.extend((0..=k).map(|j| format!("only-in-{j}.dat")));
+        names.sort();
+        want.extend(
+            names
+                .into_iter()
+                .map(|n| (id.clone(), format!("{}/{n}", d.display()))),
+        );
+    }
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "matches out of snapshot or tree order");
+    // A closed pipe ends the search quietly.
+    let mut c = e.cmd();
+    c.args(["find", "*.dat"]).stdout(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn find_reports_a_damaged_snapshot_and_searches_the_others() {
+    let e = Env::new();
+    let d = tree(&e, "data");
+    let good = e.snapshot(&d)[..8].to_string();
+    let repo = security_support::open(&e);
+    let bad = security_support::save_snapshot(&repo, vec![lifeboat::Id::random()]);
+    let out = e.run(&["--json", "find", "a.txt"]);
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(stderr(&out).contains(&bad[..8]), "{}", stderr(&out));
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", stdout(&out));
+    assert_eq!(lines[0]["short_id"], good.as_str());
 }

@@ -3,6 +3,7 @@
 
 mod exit;
 mod filter;
+mod find;
 mod log;
 mod password;
 mod progress;
@@ -153,6 +154,8 @@ pub enum Command {
     Ls(ls::Args),
     /// Show what changed between two snapshots, or between a snapshot and the live engine.
     Diff(diff::Args),
+    /// Find files by name or path pattern across snapshots.
+    Find(find::Args),
     /// Security report of a snapshot or the live host: container hardening, sshd, firewall,
     /// Docker daemon settings, changed model files; each finding with its evidence.
     ///
@@ -393,6 +396,7 @@ pub fn main() -> ExitCode {
         Command::Snapshots(a) => snapshots::run(g, a),
         Command::Ls(a) => ls::run(g, a),
         Command::Diff(a) => diff::run(g, a),
+        Command::Find(a) => find::run(g, a),
         Command::Show(a) => show::run(g, a),
         Command::Audit(a) => audit::run(g, a),
         Command::Models(c) => models::run(g, c),

@@ -2,6 +2,7 @@
 //! between snapshots, and the records of scheduled runs (Prometheus metrics, run log).
 
 pub mod diff;
+pub mod find;
 pub mod forget;
 pub mod metrics;
 pub mod prune;

@@ -50,7 +50,10 @@ impl Excludes {
     }
 }
 
-struct Matcher {
+/// Glob patterns as `--exclude` reads them (and `find` searches with): a pattern with a `/` is
+/// matched against the absolute path, one without against the last component's name; `*` and
+/// `?` never cross a `/`, `**` does.
+pub struct Matcher {
     full: GlobSet,
     name: GlobSet,
     paths: Vec<Vec<u8>>,
@@ -58,14 +61,26 @@ struct Matcher {
 
 impl Matcher {
     fn new(ex: &Excludes) -> Result<Matcher> {
+        let mut m = Matcher::globs(&ex.patterns, false, "exclude pattern")?;
+        m.paths = ex
+            .paths
+            .iter()
+            .map(|p| p.as_os_str().as_bytes().to_vec())
+            .collect();
+        Ok(m)
+    }
+
+    /// Compile `patterns`; `what` names them in errors.
+    pub fn globs(patterns: &[String], case_insensitive: bool, what: &str) -> Result<Matcher> {
         let mut full = GlobSetBuilder::new();
         let mut name = GlobSetBuilder::new();
-        for p in &ex.patterns {
+        for p in patterns {
             let g = globset::GlobBuilder::new(p)
                 .literal_separator(true)
                 .backslash_escape(true)
+                .case_insensitive(case_insensitive)
                 .build()
-                .map_err(|e| Error::Invalid(format!("exclude pattern {p:?}: {e}")))?;
+                .map_err(|e| Error::Invalid(format!("{what} {p:?}: {e}")))?;
             if p.contains('/') {
                 full.add(g)
             } else {
@@ -74,28 +89,23 @@ impl Matcher {
         }
         let build = |b: GlobSetBuilder| {
             b.build()
-                .map_err(|e| Error::Invalid(format!("exclude patterns: {e}")))
+                .map_err(|e| Error::Invalid(format!("{what}s: {e}")))
         };
         Ok(Matcher {
             full: build(full)?,
             name: build(name)?,
-            paths: ex
-                .paths
-                .iter()
-                .map(|p| p.as_os_str().as_bytes().to_vec())
-                .collect(),
+            paths: Vec::new(),
         })
+    }
+
+    /// Whether a pattern matches `path` (absolute).
+    pub fn is_match(&self, path: &Path) -> bool {
+        self.full.is_match(path) || path.file_name().is_some_and(|n| self.name.is_match(n))
     }
 
     fn excludes(&self, path: &Path) -> bool {
         let b = path.as_os_str().as_bytes();
-        if self.paths.iter().any(|p| crate::util::is_within(b, p)) {
-            return true;
-        }
-        if self.full.is_match(path) {
-            return true;
-        }
-        path.file_name().is_some_and(|n| self.name.is_match(n))
+        self.paths.iter().any(|p| crate::util::is_within(b, p)) || self.is_match(path)
     }
 }
 
