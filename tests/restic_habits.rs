@@ -515,3 +515,105 @@ fn find_reports_a_damaged_snapshot_and_searches_the_others() {
     assert_eq!(lines.len(), 1, "{}", stdout(&out));
     assert_eq!(lines[0]["short_id"], good.as_str());
 }
+
+// ---------------------------------------------------------------------------------------------
+// stats
+// ---------------------------------------------------------------------------------------------
+
+fn stats(e: &Env, args: &[&str]) -> Value {
+    let mut all = vec!["stats"];
+    all.extend_from_slice(args);
+    e.ok_json(&all)
+}
+
+#[test]
+fn stats_restore_size_counts_the_files_a_restore_writes() {
+    let e = Env::new();
+    let d = e.path("data");
+    std::fs::create_dir_all(d.join("sub")).unwrap();
+    std::fs::write(d.join("a"), vec![1u8; 1000]).unwrap();
+    std::fs::write(d.join("sub/b"), common::random_bytes(3, 30_000)).unwrap();
+    std::fs::hard_link(d.join("sub/b"), d.join("b-link")).unwrap();
+    std::os::unix::fs::symlink("a", d.join("sym")).unwrap();
+    let one = e.snapshot(&d);
+    std::fs::write(d.join("c"), vec![2u8; 500]).unwrap();
+    let two = e.snapshot(&d);
+
+    let v = stats(&e, &[&one[..8]]);
+    assert_eq!(v["mode"], "restore-size");
+    assert_eq!(v["snapshots_count"], 1);
+    // a, sub/b and its second name: the link's bytes are written once.
+    assert_eq!(v["total_file_count"], 3);
+    assert_eq!(v["total_size"], 31_000);
+    // Without snapshots: all of them, each counted as restored.
+    let v = stats(&e, &[]);
+    assert_eq!(v["snapshots_count"], 2);
+    assert_eq!(v["total_file_count"], 3 + 4);
+    assert_eq!(v["total_size"], 31_000 + 31_500);
+    assert_eq!(stats(&e, &[&one[..8], &two[..8]]), v);
+    // Human output names the mode and the numbers.
+    let text = e.ok(&["stats"]);
+    assert!(text.contains("restore-size"), "{text}");
+    assert!(text.contains("Total File Count:  7"), "{text}");
+}
+
+#[test]
+fn stats_raw_data_counts_each_referenced_blob_once_with_its_stored_size() {
+    let e = Env::new();
+    let d = e.path("data");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("big"), common::random_bytes(9, 3 << 20)).unwrap();
+    std::fs::write(d.join("text"), "hello world\n".repeat(20_000)).unwrap();
+    let one = e.snapshot(&d);
+    std::fs::write(d.join("more"), common::random_bytes(10, 1 << 20)).unwrap();
+    e.snapshot(&d);
+
+    // Nothing was pruned or forgotten: every blob in the index is referenced, so the index's
+    // totals are the answer for all snapshots.
+    let repo = security_support::open(&e);
+    let (mut count, mut stored, mut raw) = (0u64, 0u64, 0u64);
+    for (_, f) in repo.read_index_files().unwrap() {
+        for p in &f.packs {
+            for b in &p.blobs {
+                count += 1;
+                stored += u64::from(b.3);
+                raw += u64::from(b.4);
+            }
+        }
+    }
+    let all = stats(&e, &["--mode", "raw-data"]);
+    assert_eq!(all["total_blob_count"], count);
+    assert_eq!(all["total_size"], stored);
+    assert_eq!(all["total_uncompressed_size"], raw);
+    let ratio = all["compression_ratio"].as_f64().unwrap();
+    assert!((ratio - raw as f64 / stored as f64).abs() < 1e-9);
+    assert!(ratio > 1.0, "the text compresses: {all}");
+    // The first snapshot alone references fewer blobs; the second shares them (deduplicated).
+    let first = stats(&e, &["--mode", "raw-data", &one[..8]]);
+    let second = stats(&e, &["--mode", "raw-data", "latest"]);
+    let n = |v: &Value| v["total_blob_count"].as_u64().unwrap();
+    assert!(n(&first) < n(&all));
+    assert!(
+        n(&first) + n(&second) > n(&all),
+        "shared blobs counted once"
+    );
+}
+
+#[test]
+fn stats_files_by_contents_counts_each_distinct_content_once() {
+    let e = Env::new();
+    let d = e.path("data");
+    std::fs::create_dir_all(d.join("copy")).unwrap();
+    let body = common::random_bytes(4, 50_000);
+    std::fs::write(d.join("model.bin"), &body).unwrap();
+    std::fs::write(d.join("copy/model.bin"), &body).unwrap();
+    std::fs::write(d.join("other"), b"12345").unwrap();
+    e.snapshot(&d);
+    e.snapshot(&d);
+    let v = stats(&e, &["--mode", "files-by-contents"]);
+    assert_eq!(v["snapshots_count"], 2);
+    assert_eq!(v["total_file_count"], 2);
+    assert_eq!(v["total_size"], 50_005);
+    let out = e.run(&["stats", "--mode", "blobs"]);
+    assert_eq!(code(&out), 2);
+}

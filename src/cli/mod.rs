@@ -25,6 +25,7 @@ mod schedule;
 mod show;
 mod snapshot;
 mod snapshots;
+mod stats;
 mod status;
 mod tag;
 mod update;
@@ -156,6 +157,8 @@ pub enum Command {
     Diff(diff::Args),
     /// Find files by name or path pattern across snapshots.
     Find(find::Args),
+    /// Sizes of snapshots: as restored, as stored (deduplicated), or by unique contents.
+    Stats(stats::Args),
     /// Security report of a snapshot or the live host: container hardening, sshd, firewall,
     /// Docker daemon settings, changed model files; each finding with its evidence.
     ///
@@ -397,6 +400,7 @@ pub fn main() -> ExitCode {
         Command::Ls(a) => ls::run(g, a),
         Command::Diff(a) => diff::run(g, a),
         Command::Find(a) => find::run(g, a),
+        Command::Stats(a) => stats::run(g, a),
         Command::Show(a) => show::run(g, a),
         Command::Audit(a) => audit::run(g, a),
         Command::Models(c) => models::run(g, c),

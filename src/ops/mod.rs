@@ -7,6 +7,7 @@ pub mod forget;
 pub mod metrics;
 pub mod prune;
 pub mod runlog;
+pub mod stats;
 pub mod tag;
 pub mod verify;
 
