@@ -617,3 +617,65 @@ fn stats_files_by_contents_counts_each_distinct_content_once() {
     let out = e.run(&["stats", "--mode", "blobs"]);
     assert_eq!(code(&out), 2);
 }
+
+#[test]
+fn help_of_find_stats_and_tag_teaches_with_examples() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["find", "--help"],
+            &[
+                "<PATTERN>",
+                "--snapshot",
+                "--hostname",
+                "--tag",
+                "--path",
+                "--ignore-case",
+                "Examples:",
+                "lifeboat find",
+            ],
+        ),
+        (
+            &["stats", "--help"],
+            &[
+                "[SNAPSHOT]",
+                "--mode",
+                "restore-size",
+                "raw-data",
+                "files-by-contents",
+                "--hostname",
+                "Examples:",
+                "lifeboat stats",
+            ],
+        ),
+        (
+            &["tag", "--help"],
+            &[
+                "--add",
+                "--remove",
+                "--set",
+                "--hostname",
+                "--tag",
+                "--path",
+                "Examples:",
+                "new ID",
+            ],
+        ),
+        (
+            &["key", "add", "--help"],
+            &["--new-password-file", "Examples:"],
+        ),
+        (&["key", "list", "--help"], &["current", "Examples:"]),
+        (&["--help"], &["find", "stats", "tag"]),
+    ];
+    for (args, needles) in cases {
+        let out = lifeboat_cmd().args(*args).output().unwrap();
+        assert_eq!(code(&out), 0, "lifeboat {args:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        for n in *needles {
+            assert!(
+                text.contains(n),
+                "lifeboat {args:?} does not mention {n}:\n{text}"
+            );
+        }
+    }
+}
