@@ -11,7 +11,7 @@ use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::bounded;
 use globset::{GlobSet, GlobSetBuilder};
@@ -265,7 +265,8 @@ struct ReadJob {
 }
 
 /// Walk `roots` (already normalised) and push every entry into the session. Changed files are
-/// read by `readers` threads.
+/// read by `readers` threads. Once the walk is done (readers may still be busy), the exact
+/// totals of the files it recorded are announced to the progress receiver.
 pub fn walk<I>(
     s: &Session<'_, '_>,
     roots: &[PathBuf],
@@ -276,7 +277,7 @@ pub fn walk<I>(
 where
     I: Iterator<Item = Result<Entry>>,
 {
-    walk_inner(s, roots, None, excludes, parent, readers).map(drop)
+    walk_inner(s, roots, None, excludes, parent, readers, true).map(drop)
 }
 
 /// Walk one directory but record it under another name: `root` itself becomes `as_path` and
@@ -302,6 +303,7 @@ where
         excludes,
         parent,
         readers,
+        false,
     )
 }
 
@@ -312,6 +314,7 @@ fn walk_inner<I>(
     excludes: &Excludes,
     parent: Option<ParentCursor<I>>,
     readers: usize,
+    announce_totals: bool,
 ) -> Result<Option<ParentCursor<I>>>
 where
     I: Iterator<Item = Result<Entry>>,
@@ -342,8 +345,13 @@ where
             last: None,
             rebase,
             tx,
+            total_bytes: 0,
+            total_files: 0,
         };
         let r = roots.iter().try_for_each(|root| w.walk_root(root));
+        if announce_totals && r.is_ok() && !s.has_failed() {
+            s.progress().totals(w.total_bytes, w.total_files);
+        }
         let cursor = w.parent.take();
         drop(w);
         r.map(|()| cursor)
@@ -362,6 +370,9 @@ struct Walker<'a, 's, 'r, I: Iterator<Item = Result<Entry>>> {
     /// (real root, recorded name): paths below the root are recorded below the name.
     rebase: Option<(Vec<u8>, Vec<u8>)>,
     tx: crossbeam_channel::Sender<ReadJob>,
+    /// Sizes and number of the regular files emitted so far (hard links not counted).
+    total_bytes: u64,
+    total_files: u64,
 }
 
 impl<I: Iterator<Item = Result<Entry>>> Walker<'_, '_, '_, I> {
@@ -493,6 +504,8 @@ impl<I: Iterator<Item = Result<Entry>>> Walker<'_, '_, '_, I> {
                 }
             }
         }
+        self.total_files += 1;
+        self.total_bytes = self.total_bytes.saturating_add(e.size);
         if let Some(prev) = previous {
             let reusable = prev.same_file_state(&e)
                 && prev
@@ -502,6 +515,8 @@ impl<I: Iterator<Item = Result<Entry>>> Walker<'_, '_, '_, I> {
             if reusable {
                 e.content = prev.content;
                 self.s.files_unmodified.fetch_add(1, Ordering::Relaxed);
+                // Done without reading: counted, but not shown as the file being read.
+                self.s.progress().advance(e.size);
                 self.s.progress().item(&e.path_str());
                 self.s.push(e);
                 return;
@@ -524,6 +539,68 @@ impl<I: Iterator<Item = Result<Entry>>> Walker<'_, '_, '_, I> {
                 .fail(Error::Invalid("internal: reader threads stopped".into()));
         }
     }
+}
+
+/// Sizes and number of the regular files a walk of `roots` with `excludes` records (hard links
+/// once), from metadata alone: the totals a snapshot without a parent shows while its walk is
+/// still throttled by the readers. Follows the walk's rules (excludes, one file system,
+/// CACHEDIR.TAG, symlinks not followed); reads no file and no extended attribute. Returns
+/// `None` when `stop` is set before it is done.
+pub fn prescan(
+    roots: &[PathBuf],
+    excludes: &Excludes,
+    stop: &AtomicBool,
+) -> Result<Option<(u64, u64)>> {
+    let matcher = Matcher::new(excludes)?;
+    let (mut bytes, mut files) = (0u64, 0u64);
+    let mut links: HashSet<(u64, u64)> = HashSet::new();
+    let mut caches: HashSet<PathBuf> = HashSet::new();
+    for root in roots {
+        let mut it = walkdir::WalkDir::new(root)
+            .follow_links(false)
+            .follow_root_links(false)
+            .same_file_system(excludes.one_file_system)
+            .into_iter();
+        while let Some(next) = it.next() {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            let Ok(de) = next else { continue };
+            let path = de.path();
+            let is_dir = de.file_type().is_dir();
+            if de.depth() > 0 && matcher.excludes(path) {
+                if is_dir {
+                    it.skip_current_dir();
+                }
+                continue;
+            }
+            if excludes.caches && de.depth() > 0 {
+                let in_cache = path.parent().is_some_and(|p| caches.contains(p));
+                if in_cache && de.file_name() != OsStr::new("CACHEDIR.TAG") {
+                    if is_dir {
+                        it.skip_current_dir();
+                    }
+                    continue;
+                }
+            }
+            if is_dir {
+                if excludes.caches && is_cache_dir(path) {
+                    caches.insert(path.to_path_buf());
+                }
+                continue;
+            }
+            if !de.file_type().is_file() {
+                continue;
+            }
+            let Ok(md) = de.metadata() else { continue };
+            if md.nlink() > 1 && !links.insert((md.dev(), md.ino())) {
+                continue;
+            }
+            files += 1;
+            bytes = bytes.saturating_add(md.size());
+        }
+    }
+    Ok(Some((bytes, files)))
 }
 
 fn is_cache_dir(dir: &Path) -> bool {
@@ -554,6 +631,15 @@ fn read_file(s: &Session<'_, '_>, job: ReadJob) {
         mut entry,
         path,
     } = job;
+    // The size the walk saw and announced in the totals: what this file adds to the progress,
+    // whether it is read, skipped or turns out to have holes.
+    let walked = entry.size;
+    let name = show(&entry.path);
+    let skip = |slot: Slot| {
+        s.progress().advance(walked);
+        s.progress().item(&name);
+        s.skip(slot);
+    };
     if s.has_failed() {
         s.skip(slot);
         return;
@@ -562,12 +648,12 @@ fn read_file(s: &Session<'_, '_>, job: ReadJob) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             s.warn(format!("{}: vanished during the snapshot", path.display()));
-            s.skip(slot);
+            skip(slot);
             return;
         }
         Err(e) => {
             s.warn(format!("{}: {e}", path.display()));
-            s.skip(slot);
+            skip(slot);
             return;
         }
     };
@@ -578,12 +664,12 @@ fn read_file(s: &Session<'_, '_>, job: ReadJob) {
                 "{}: replaced by another file during the snapshot",
                 path.display()
             ));
-            s.skip(slot);
+            skip(slot);
             return;
         }
         Err(e) => {
             s.warn(format!("{}: {e}", path.display()));
-            s.skip(slot);
+            skip(slot);
             return;
         }
     };
@@ -592,6 +678,7 @@ fn read_file(s: &Session<'_, '_>, job: ReadJob) {
     } else {
         None
     };
+    s.progress().reading(&name);
     let result = match &extents {
         Some(ext) => s.ingest_source(SparseReader::new(&file, ext.clone(), before.size())),
         None => s.ingest(&file),
@@ -620,15 +707,19 @@ fn read_file(s: &Session<'_, '_>, job: ReadJob) {
             }
             content.extents = extents;
             entry.content = Some(content);
-            s.progress().item(&show(&entry.path));
+            // Holes (and a file that shrank) were not read but count as done.
+            s.progress().advance(walked.saturating_sub(n));
+            s.progress().item(&name);
             s.complete(slot, entry);
         }
         Err(e) if s.has_failed() => {
             let _ = e;
+            s.progress().item(&name);
             s.skip(slot);
         }
         Err(e) => {
             s.warn(format!("{}: read failed: {e}", path.display()));
+            s.progress().item(&name);
             s.skip(slot);
         }
     }
