@@ -12,7 +12,8 @@ use std::sync::atomic::AtomicBool;
 use lifeboat::progress::Progress;
 use lifeboat::repo::{LocalBackend, Repository};
 use lifeboat::snapshot::create::{ParentChoice, SnapshotOptions, SnapshotResult, create};
-use lifeboat::source::fs::{Excludes, prescan};
+use lifeboat::source::fs::Excludes;
+use lifeboat::source::prescan::prescan;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Ev {
@@ -253,7 +254,9 @@ fn prescan_counts_what_the_snapshot_records() {
     let repo = repo(tmp.path());
     let d = tree(tmp.path());
     let stop = AtomicBool::new(false);
-    let (bytes, files) = prescan(&[d.clone()], &excludes(), &stop).unwrap().unwrap();
+    let (bytes, files) = prescan(std::slice::from_ref(&d), &excludes(), &stop)
+        .unwrap()
+        .unwrap();
     let (r, evs) = snapshot(&repo, &options(&d, ParentChoice::None));
     assert_eq!(
         (bytes, files),

@@ -241,7 +241,11 @@ fn tag_rewrites_the_snapshot_under_a_new_id_that_records_the_original() {
     assert_eq!(changed[0]["old"], first.as_str());
     assert_eq!(changed[0]["original"], first.as_str());
     assert_ne!(second, first);
-    assert_eq!(snapshot_files(&e), [second.clone()], "the old file is gone");
+    assert_eq!(
+        snapshot_files(&e),
+        [second.as_str()],
+        "the old file is gone"
+    );
     assert_eq!(
         listed(&e),
         [(second.clone(), vec!["keep".into(), "gpu".into()])]
@@ -260,7 +264,7 @@ fn tag_rewrites_the_snapshot_under_a_new_id_that_records_the_original() {
     let v = e.ok_json(&["tag", "--add", "gpu", &third[..8]]);
     assert_eq!(v["changed"].as_array().unwrap().len(), 0);
     assert_eq!(v["unchanged"][0], third.as_str());
-    assert_eq!(snapshot_files(&e), [third.clone()]);
+    assert_eq!(snapshot_files(&e), [third.as_str()]);
 
     // --set replaces; --set '' clears.
     e.ok(&["tag", "--set", "only", &third[..8]]);
@@ -340,7 +344,7 @@ fn tag_takes_an_exclusive_lock() {
     std::fs::write(&p, lock.to_string()).unwrap();
     let out = e.run(&["tag", "--add", "x", &id[..8]]);
     assert_eq!(code(&out), 11, "{}", stderr(&out));
-    assert_eq!(snapshot_files(&e), [id.clone()]);
+    assert_eq!(snapshot_files(&e), [id.as_str()]);
     std::fs::remove_file(&p).unwrap();
     e.ok(&["tag", "--add", "x", &id[..8]]);
 }

@@ -24,6 +24,8 @@ const BUFFERED: usize = 256;
 
 /// What the search of one snapshot yields, in tree order.
 #[derive(Debug)]
+// Nearly every value is a match: boxing it would only add an allocation per match.
+#[allow(clippy::large_enum_variant)]
 pub enum Found {
     /// An entry that matches.
     Match(Entry),

@@ -113,7 +113,9 @@ fn files_run(
                     // pre-scan takes only CPU time the snapshot leaves idle.
                     let _ =
                         rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
-                    if let Ok(Some((bytes, files))) = fs::prescan(roots, excludes, done) {
+                    if let Ok(Some((bytes, files))) =
+                        crate::source::prescan::prescan(roots, excludes, done)
+                    {
                         let _g = announce.lock();
                         if !walked.load(Ordering::SeqCst) && !done.load(Ordering::SeqCst) {
                             progress.totals(bytes, files);

@@ -11,7 +11,7 @@ use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use crossbeam_channel::bounded;
 use globset::{GlobSet, GlobSetBuilder};
@@ -60,7 +60,7 @@ pub struct Matcher {
 }
 
 impl Matcher {
-    fn new(ex: &Excludes) -> Result<Matcher> {
+    pub(crate) fn new(ex: &Excludes) -> Result<Matcher> {
         let mut m = Matcher::globs(&ex.patterns, false, "exclude pattern")?;
         m.paths = ex
             .paths
@@ -103,7 +103,7 @@ impl Matcher {
         self.full.is_match(path) || path.file_name().is_some_and(|n| self.name.is_match(n))
     }
 
-    fn excludes(&self, path: &Path) -> bool {
+    pub(crate) fn excludes(&self, path: &Path) -> bool {
         let b = path.as_os_str().as_bytes();
         self.paths.iter().any(|p| crate::util::is_within(b, p)) || self.is_match(path)
     }
@@ -541,69 +541,7 @@ impl<I: Iterator<Item = Result<Entry>>> Walker<'_, '_, '_, I> {
     }
 }
 
-/// Sizes and number of the regular files a walk of `roots` with `excludes` records (hard links
-/// once), from metadata alone: the totals a snapshot without a parent shows while its walk is
-/// still throttled by the readers. Follows the walk's rules (excludes, one file system,
-/// CACHEDIR.TAG, symlinks not followed); reads no file and no extended attribute. Returns
-/// `None` when `stop` is set before it is done.
-pub fn prescan(
-    roots: &[PathBuf],
-    excludes: &Excludes,
-    stop: &AtomicBool,
-) -> Result<Option<(u64, u64)>> {
-    let matcher = Matcher::new(excludes)?;
-    let (mut bytes, mut files) = (0u64, 0u64);
-    let mut links: HashSet<(u64, u64)> = HashSet::new();
-    let mut caches: HashSet<PathBuf> = HashSet::new();
-    for root in roots {
-        let mut it = walkdir::WalkDir::new(root)
-            .follow_links(false)
-            .follow_root_links(false)
-            .same_file_system(excludes.one_file_system)
-            .into_iter();
-        while let Some(next) = it.next() {
-            if stop.load(Ordering::Relaxed) {
-                return Ok(None);
-            }
-            let Ok(de) = next else { continue };
-            let path = de.path();
-            let is_dir = de.file_type().is_dir();
-            if de.depth() > 0 && matcher.excludes(path) {
-                if is_dir {
-                    it.skip_current_dir();
-                }
-                continue;
-            }
-            if excludes.caches && de.depth() > 0 {
-                let in_cache = path.parent().is_some_and(|p| caches.contains(p));
-                if in_cache && de.file_name() != OsStr::new("CACHEDIR.TAG") {
-                    if is_dir {
-                        it.skip_current_dir();
-                    }
-                    continue;
-                }
-            }
-            if is_dir {
-                if excludes.caches && is_cache_dir(path) {
-                    caches.insert(path.to_path_buf());
-                }
-                continue;
-            }
-            if !de.file_type().is_file() {
-                continue;
-            }
-            let Ok(md) = de.metadata() else { continue };
-            if md.nlink() > 1 && !links.insert((md.dev(), md.ino())) {
-                continue;
-            }
-            files += 1;
-            bytes = bytes.saturating_add(md.size());
-        }
-    }
-    Ok(Some((bytes, files)))
-}
-
-fn is_cache_dir(dir: &Path) -> bool {
+pub(crate) fn is_cache_dir(dir: &Path) -> bool {
     let mut buf = [0u8; 43];
     File::open(dir.join("CACHEDIR.TAG"))
         .and_then(|mut f| f.read_exact(&mut buf))
