@@ -26,6 +26,7 @@ fn snap_on(host: &str, t: DateTime<Local>, tags: &[&str]) -> (Id, Snapshot) {
             tags: tags.iter().map(|s| s.to_string()).collect(),
             paths: vec![serde_bytes::ByteBuf::from(b"/srv/models".to_vec())],
             parent: None,
+            original: None,
             tree: vec![],
             summary: Default::default(),
             excludes: vec![],

@@ -2,17 +2,29 @@
 
 use std::path::PathBuf;
 
+use std::io::IsTerminal;
+
 use anyhow::Result;
 
-use super::{Exit, Global, password, print_json};
+use super::{Exit, Global, UsageError, password, print_json};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Cmd {
-    /// List key files.
+    /// List key files; `*` (JSON: `"current": true`) marks the one the given password opens.
+    #[command(
+        after_help = "Examples:\n  lifeboat key list\n  lifeboat key list --json | jq -r '.[] | select(.current) | .id'"
+    )]
     List,
     /// Add a password (a new key file wrapping the same master key).
+    ///
+    /// The new password is typed twice on the terminal, or read from --new-password-file.
+    /// It is never taken from LIFEBOAT_PASSWORD, --password-file or --password-command: those
+    /// open the repository.
+    #[command(
+        after_help = "Examples:\n  lifeboat key add                                    # prompts twice for the new password\n  lifeboat key add --new-password-file /root/ops-pass  # scripts: first line of the file"
+    )]
     Add {
-        /// Read the new password from this file instead of prompting.
+        /// Read the new password from this file (first line) instead of prompting.
         #[arg(long, value_name = "FILE")]
         new_password_file: Option<PathBuf>,
         #[command(flatten)]
@@ -34,12 +46,13 @@ pub fn run(g: &Global, c: &Cmd) -> Result<Exit> {
                 print_json(&keys)?;
             } else {
                 println!(
-                    "{:<10} {:<32} {:<16} {:<12} argon2id",
+                    "  {:<10} {:<32} {:<16} {:<12} argon2id",
                     "ID", "created", "host", "user"
                 );
                 for k in keys {
                     println!(
-                        "{:<10} {:<32} {:<16} {:<12} m={}MiB t={} p={}",
+                        "{} {:<10} {:<32} {:<16} {:<12} m={}MiB t={} p={}",
+                        if k.current { '*' } else { ' ' },
                         &k.id[..8],
                         k.created,
                         k.hostname,
@@ -59,14 +72,13 @@ pub fn run(g: &Global, c: &Cmd) -> Result<Exit> {
             params.check_bounds("--kdf-* options")?;
             let pw = match new_password_file {
                 Some(f) => password::from_file(f)?,
-                None => password::new_password(
-                    &Global {
-                        password_file: None,
-                        password_command: None,
-                        ..g.clone()
-                    },
-                    None,
-                )?,
+                None if std::io::stdin().is_terminal() => password::prompt_new()?,
+                None => {
+                    return Err(UsageError(
+                        "no new password: give it with --new-password-file FILE, or run on a terminal to type it twice (the password that opens the repository is never reused as the new one)".into(),
+                    )
+                    .into());
+                }
             };
             let id = repo.add_key(&pw, params)?;
             if g.json {
@@ -76,8 +88,7 @@ pub fn run(g: &Global, c: &Cmd) -> Result<Exit> {
             }
         }
         Cmd::Remove { id } => {
-            let pw = password::get(g)?;
-            let name = repo.remove_key(id, &pw)?;
+            let name = repo.remove_key(id)?;
             if g.json {
                 print_json(&serde_json::json!({ "removed": name }))?;
             } else {

@@ -19,6 +19,8 @@ macro_rules! print {
 }
 
 mod exit;
+mod filter;
+mod find;
 mod log;
 mod out;
 mod password;
@@ -41,7 +43,9 @@ mod schedule;
 mod show;
 mod snapshot;
 mod snapshots;
+mod stats;
 mod status;
+mod tag;
 mod update;
 mod verify;
 
@@ -170,6 +174,10 @@ pub enum Command {
     Ls(ls::Args),
     /// Show what changed between two snapshots, or between a snapshot and the live engine.
     Diff(diff::Args),
+    /// Find files by name or path pattern across snapshots.
+    Find(find::Args),
+    /// Sizes of snapshots: as restored, as stored (deduplicated), or by unique contents.
+    Stats(stats::Args),
     /// Security report of a snapshot or the live host: container hardening, sshd, firewall,
     /// Docker daemon settings, changed model files; each finding with its evidence.
     ///
@@ -217,6 +225,8 @@ pub enum Command {
     Verify(verify::Args),
     /// Remove snapshots by ID or by a retention policy.
     Forget(forget::Args),
+    /// Add, remove or replace the tags of snapshots (each changed one gets a new ID).
+    Tag(tag::Args),
     /// Delete data no snapshot uses and repack partly used packs.
     Prune(prune::Args),
     /// Run a job regularly: install, list or remove its systemd timer (or cron entry).
@@ -578,6 +588,8 @@ fn dispatch(cli: &Cli) -> Result<Exit> {
         Command::Snapshots(a) => snapshots::run(g, a),
         Command::Ls(a) => ls::run(g, a),
         Command::Diff(a) => diff::run(g, a),
+        Command::Find(a) => find::run(g, a),
+        Command::Stats(a) => stats::run(g, a),
         Command::Show(a) => show::run(g, a),
         Command::Audit(a) => audit::run(g, a),
         Command::Models(c) => models::run(g, c),
@@ -586,6 +598,7 @@ fn dispatch(cli: &Cli) -> Result<Exit> {
         Command::Rollback(a) => rollback::run(g, a),
         Command::Verify(a) => verify::run(g, a),
         Command::Forget(a) => forget::run(g, a),
+        Command::Tag(a) => tag::run(g, a),
         Command::Prune(a) => prune::run(g, a),
         Command::Schedule(c) => schedule::run(g, c),
         Command::Config(c) => config::run(g, c),

@@ -130,6 +130,12 @@ pub fn new_password(g: &Global, file: Option<&Path>) -> Result<Password> {
     if !interactive {
         return get(g);
     }
+    prompt_new()
+}
+
+/// A new password typed twice on the terminal (never taken from the repository's password
+/// sources: `key add` must not silently add the password already in use).
+pub fn prompt_new() -> Result<Password> {
     let a = prompt("new password: ")?;
     let b = prompt("repeat the new password: ")?;
     if a != b {

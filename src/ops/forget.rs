@@ -352,6 +352,7 @@ mod tests {
                 tags: tags.iter().map(|s| s.to_string()).collect(),
                 paths: vec![serde_bytes::ByteBuf::from(b"/data".to_vec())],
                 parent: None,
+                original: None,
                 tree: vec![],
                 summary: Default::default(),
                 excludes: vec![],

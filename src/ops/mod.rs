@@ -2,10 +2,13 @@
 //! between snapshots, and the records of scheduled runs (Prometheus metrics, run log).
 
 pub mod diff;
+pub mod find;
 pub mod forget;
 pub mod metrics;
 pub mod prune;
 pub mod runlog;
+pub mod stats;
+pub mod tag;
 pub mod verify;
 
 use crate::error::Result;

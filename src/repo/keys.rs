@@ -42,6 +42,8 @@ pub struct KeyInfo {
     pub memory_kib: u32,
     pub iterations: u32,
     pub parallelism: u32,
+    /// Whether this is the key the password in use opened.
+    pub current: bool,
 }
 
 impl KeyFile {
@@ -139,6 +141,7 @@ impl KeyFile {
             memory_kib: self.kdf.memory_kib,
             iterations: self.kdf.iterations,
             parallelism: self.kdf.parallelism,
+            current: false,
         }
     }
 }

@@ -61,6 +61,8 @@ pub struct Repository {
     index_seen: std::sync::Mutex<IdSet>,
     compression: Compression,
     notify: Notify,
+    /// Name of the key file the password opened (`keys/<name>`).
+    key_in_use: String,
 }
 
 /// Receives notices about damage that a command works around (a damaged index or snapshot file
@@ -128,10 +130,15 @@ impl Repository {
         backend
             .write(FileType::Config, "config", &file)
             .map_err(|e| Error::io(format!("{loc}/config"), e))?;
-        Ok(Self::assemble(backend, keys, config))
+        Ok(Self::assemble(backend, keys, config, key_id.to_hex()))
     }
 
-    fn assemble(backend: Arc<dyn Backend>, keys: MasterKeys, config: RepoConfig) -> Repository {
+    fn assemble(
+        backend: Arc<dyn Backend>,
+        keys: MasterKeys,
+        config: RepoConfig,
+        key_in_use: String,
+    ) -> Repository {
         let data_gear = Gear::new(config.chunker, keys.chunker_seed);
         let tree_gear = Gear::new(config.tree_chunker, keys.chunker_seed.rotate_left(32));
         Repository {
@@ -144,6 +151,7 @@ impl Repository {
             index_seen: std::sync::Mutex::new(IdSet::default()),
             compression: Compression::default(),
             notify: Arc::new(|_: &str| {}),
+            key_in_use,
         }
     }
 
@@ -175,7 +183,7 @@ impl Repository {
     /// Open an existing repository with `password`.
     pub fn open(backend: Arc<dyn Backend>, password: &[u8]) -> Result<Repository> {
         let file = Self::check_format(&*backend)?;
-        let keys = Self::unlock(&*backend, password)?.0;
+        let (keys, key_in_use) = Self::unlock(&*backend, password)?;
         let header = &file[..12];
         let cbor = crypto::open(&keys.meta_key, &labelled_ad("config", header), &file[12..])
             .map_err(|e| Error::corrupt("config", e))?;
@@ -196,7 +204,7 @@ impl Repository {
                 format!("pack size {} out of bounds", config.pack_size),
             ));
         }
-        Ok(Self::assemble(backend, keys, config))
+        Ok(Self::assemble(backend, keys, config, key_in_use))
     }
 
     /// Find the key file `password` opens. Distinguishes a wrong password from damaged keys.
@@ -298,13 +306,20 @@ impl Repository {
                 .read(FileType::Key, &name)
                 .map_err(|e| Error::io("keys", e))?;
             let (kf, _) = keys::KeyFile::parse(&name, &bytes)?;
-            out.push(kf.info(&name));
+            let mut info = kf.info(&name);
+            info.current = name == self.key_in_use;
+            out.push(info);
         }
         Ok(out)
     }
 
+    /// Name of the key file the password opened (`keys/<name>`).
+    pub fn key_in_use(&self) -> &str {
+        &self.key_in_use
+    }
+
     /// Remove a key file by ID prefix. The last key, and the key in use, cannot be removed.
-    pub fn remove_key(&self, prefix: &str, password: &[u8]) -> Result<String> {
+    pub fn remove_key(&self, prefix: &str) -> Result<String> {
         let names = self
             .backend
             .list(FileType::Key)
@@ -324,8 +339,7 @@ impl Repository {
                 "refusing to remove the last key: the repository would be unreadable".into(),
             ));
         }
-        let (_, in_use) = Self::unlock(&*self.backend, password)?;
-        if in_use == name {
+        if self.key_in_use == name {
             return Err(Error::Invalid(
                 "refusing to remove the key in use; open the repository with another password first".into(),
             ));
@@ -660,11 +674,17 @@ mod tests {
         let k2 = r.add_key(b"second", cheap()).unwrap();
         Repository::open(b.clone(), b"second").unwrap();
         assert_eq!(r.list_keys().unwrap().len(), 2);
-        assert!(
-            r.remove_key(&k2.to_hex()[..8], b"second").is_err(),
-            "key in use"
-        );
-        r.remove_key(&k2.to_hex()[..8], b"pw").unwrap();
+        let r2 = Repository::open(b.clone(), b"second").unwrap();
+        assert_eq!(r2.key_in_use(), k2.to_hex());
+        let current: Vec<bool> = r2
+            .list_keys()
+            .unwrap()
+            .iter()
+            .map(|k| k.current == (k.id == k2.to_hex()))
+            .collect();
+        assert_eq!(current, [true, true], "exactly the opened key is current");
+        assert!(r2.remove_key(&k2.to_hex()[..8]).is_err(), "key in use");
+        r.remove_key(&k2.to_hex()[..8]).unwrap();
         assert!(matches!(
             Repository::open(b, b"second"),
             Err(Error::WrongPassword)

@@ -3,6 +3,7 @@
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::group::{Group, Selection};
@@ -78,6 +79,102 @@ pub trait DeploymentSource {
     fn finish(&self, tree: Vec<Id>, summary: Summary) -> Deployment;
 }
 
+/// The files' pipeline run, with progress totals: the parent's totals as the first estimate,
+/// or without a parent a pre-scan of the selection on a thread of its own; the walk announces
+/// the exact totals when it is done (see `docs/BENCHMARKS.md` for what the pre-scan costs).
+#[allow(clippy::too_many_arguments)]
+fn files_run(
+    repo: &Repository,
+    writer: &crate::repo::PackWriter<'_>,
+    progress: &dyn Progress,
+    encoders: usize,
+    readers: usize,
+    roots: &[PathBuf],
+    excludes: &Excludes,
+    parent: Option<&Snapshot>,
+) -> Result<(Vec<Id>, Summary, Vec<String>)> {
+    progress.start("snapshot", None);
+    if let Some(p) = parent {
+        progress.totals(p.summary.bytes, p.summary.files);
+    }
+    // Set when the run ends: the pre-scan is then of no use.
+    let done = AtomicBool::new(false);
+    // Set when the walk announced its exact totals.
+    let walked = AtomicBool::new(false);
+    // The walk's announcement and the pre-scan's must not cross: the later of the two would win.
+    let announce = std::sync::Mutex::new(());
+    let totals = Totals {
+        inner: progress,
+        walked: &walked,
+        announce: &announce,
+    };
+    std::thread::scope(|scope| {
+        if parent.is_none() && progress.visible() {
+            let (done, walked, announce) = (&done, &walked, &announce);
+            std::thread::Builder::new()
+                .name("prescan".into())
+                .spawn_scoped(scope, move || {
+                    // The lowest CPU priority (Linux applies it to this thread alone): the
+                    // pre-scan takes only CPU time the snapshot leaves idle.
+                    let _ =
+                        rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
+                    if let Ok(Some((bytes, files))) =
+                        crate::source::prescan::prescan(roots, excludes, done)
+                    {
+                        let _g = announce.lock();
+                        if !walked.load(Ordering::SeqCst) && !done.load(Ordering::SeqCst) {
+                            progress.totals(bytes, files);
+                        }
+                    }
+                })
+                .expect("spawn prescan");
+        }
+        let r = pipeline::run(writer, &totals, encoders, |s| {
+            let cursor = parent.map(|p| ParentCursor::new(TreeReader::new(repo, &p.tree)));
+            fs::walk(s, roots, excludes, cursor, readers)
+        });
+        done.store(true, Ordering::SeqCst);
+        r
+    })
+}
+
+/// Passes progress through, noting when the walk announced its exact totals so that a slower
+/// pre-scan does not replace them.
+struct Totals<'a> {
+    inner: &'a dyn Progress,
+    walked: &'a AtomicBool,
+    announce: &'a std::sync::Mutex<()>,
+}
+
+impl Progress for Totals<'_> {
+    fn start(&self, phase: &str, total: Option<u64>) {
+        self.inner.start(phase, total);
+    }
+    fn totals(&self, bytes: u64, items: u64) {
+        let _g = self.announce.lock();
+        self.walked.store(true, Ordering::SeqCst);
+        self.inner.totals(bytes, items);
+    }
+    fn advance(&self, bytes: u64) {
+        self.inner.advance(bytes);
+    }
+    fn reading(&self, name: &str) {
+        self.inner.reading(name);
+    }
+    fn item(&self, name: &str) {
+        self.inner.item(name);
+    }
+    fn warn(&self, message: &str) {
+        self.inner.warn(message);
+    }
+    fn finish(&self) {
+        self.inner.finish();
+    }
+    fn visible(&self) -> bool {
+        self.inner.visible()
+    }
+}
+
 pub fn create(
     repo: &Repository,
     opts: &SnapshotOptions,
@@ -132,6 +229,7 @@ pub fn create_with(
         deployment: None,
         host: opts.host.clone(),
         selection,
+        original: None,
     };
     let group = Group::of(&probe);
     let group_parent = match &opts.parent {
@@ -158,7 +256,6 @@ pub fn create_with(
     let readers = opts.readers.unwrap_or(cpus).max(1);
     let encoders = opts.encoders.unwrap_or(cpus).max(1);
     let writer = repo.pack_writer();
-    progress.start("snapshot", None);
     let mut warnings = Vec::new();
     let mut section = None;
     let mut run = Ok(());
@@ -173,6 +270,7 @@ pub fn create_with(
                 .find(|(_, s)| s.hostname == hostname && s.deployment.is_some())
                 .and_then(|(_, s)| s.deployment),
         };
+        progress.start("docker", None);
         match pipeline::run(&writer, progress, encoders, |s| {
             src.emit(s, previous.as_ref(), repo, readers)
         }) {
@@ -187,12 +285,16 @@ pub fn create_with(
         if roots.is_empty() {
             return Ok((Vec::new(), Summary::default(), Vec::new()));
         }
-        pipeline::run(&writer, progress, encoders, |s| {
-            let cursor = parent
-                .as_ref()
-                .map(|(_, p)| ParentCursor::new(TreeReader::new(repo, &p.tree)));
-            fs::walk(s, &roots, &excludes, cursor, readers)
-        })
+        files_run(
+            repo,
+            &writer,
+            progress,
+            encoders,
+            readers,
+            &roots,
+            &excludes,
+            parent.as_ref().map(|(_, p)| p),
+        )
     });
     // Even a failed or interrupted run indexes the packs it wrote, so the next run reuses them.
     let finished = writer.finish();
@@ -219,6 +321,7 @@ pub fn create_with(
     let mut snapshot = Snapshot {
         username: crate::util::username(),
         parent: parent.map(|(id, _)| id),
+        original: None,
         tree,
         summary,
         excludes: opts.excludes.patterns.clone(),

@@ -36,6 +36,10 @@ pub struct Snapshot {
     pub paths: Vec<serde_bytes::ByteBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<Id>,
+    /// The ID this snapshot was first saved under, when it was rewritten since (`lifeboat tag`
+    /// saves a changed copy under a new ID and deletes the old file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<Id>,
     pub tree: Vec<Id>,
     #[serde(default)]
     pub summary: Summary,

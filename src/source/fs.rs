@@ -50,22 +50,37 @@ impl Excludes {
     }
 }
 
-struct Matcher {
+/// Glob patterns as `--exclude` reads them (and `find` searches with): a pattern with a `/` is
+/// matched against the absolute path, one without against the last component's name; `*` and
+/// `?` never cross a `/`, `**` does.
+pub struct Matcher {
     full: GlobSet,
     name: GlobSet,
     paths: Vec<Vec<u8>>,
 }
 
 impl Matcher {
-    fn new(ex: &Excludes) -> Result<Matcher> {
+    pub(crate) fn new(ex: &Excludes) -> Result<Matcher> {
+        let mut m = Matcher::globs(&ex.patterns, false, "exclude pattern")?;
+        m.paths = ex
+            .paths
+            .iter()
+            .map(|p| p.as_os_str().as_bytes().to_vec())
+            .collect();
+        Ok(m)
+    }
+
+    /// Compile `patterns`; `what` names them in errors.
+    pub fn globs(patterns: &[String], case_insensitive: bool, what: &str) -> Result<Matcher> {
         let mut full = GlobSetBuilder::new();
         let mut name = GlobSetBuilder::new();
-        for p in &ex.patterns {
+        for p in patterns {
             let g = globset::GlobBuilder::new(p)
                 .literal_separator(true)
                 .backslash_escape(true)
+                .case_insensitive(case_insensitive)
                 .build()
-                .map_err(|e| Error::Invalid(format!("exclude pattern {p:?}: {e}")))?;
+                .map_err(|e| Error::Invalid(format!("{what} {p:?}: {e}")))?;
             if p.contains('/') {
                 full.add(g)
             } else {
@@ -74,28 +89,23 @@ impl Matcher {
         }
         let build = |b: GlobSetBuilder| {
             b.build()
-                .map_err(|e| Error::Invalid(format!("exclude patterns: {e}")))
+                .map_err(|e| Error::Invalid(format!("{what}s: {e}")))
         };
         Ok(Matcher {
             full: build(full)?,
             name: build(name)?,
-            paths: ex
-                .paths
-                .iter()
-                .map(|p| p.as_os_str().as_bytes().to_vec())
-                .collect(),
+            paths: Vec::new(),
         })
     }
 
-    fn excludes(&self, path: &Path) -> bool {
+    /// Whether a pattern matches `path` (absolute).
+    pub fn is_match(&self, path: &Path) -> bool {
+        self.full.is_match(path) || path.file_name().is_some_and(|n| self.name.is_match(n))
+    }
+
+    pub(crate) fn excludes(&self, path: &Path) -> bool {
         let b = path.as_os_str().as_bytes();
-        if self.paths.iter().any(|p| crate::util::is_within(b, p)) {
-            return true;
-        }
-        if self.full.is_match(path) {
-            return true;
-        }
-        path.file_name().is_some_and(|n| self.name.is_match(n))
+        self.paths.iter().any(|p| crate::util::is_within(b, p)) || self.is_match(path)
     }
 }
 
@@ -255,7 +265,8 @@ struct ReadJob {
 }
 
 /// Walk `roots` (already normalised) and push every entry into the session. Changed files are
-/// read by `readers` threads.
+/// read by `readers` threads. Once the walk is done (readers may still be busy), the exact
+/// totals of the files it recorded are announced to the progress receiver.
 pub fn walk<I>(
     s: &Session<'_, '_>,
     roots: &[PathBuf],
@@ -266,7 +277,7 @@ pub fn walk<I>(
 where
     I: Iterator<Item = Result<Entry>>,
 {
-    walk_inner(s, roots, None, excludes, parent, readers).map(drop)
+    walk_inner(s, roots, None, excludes, parent, readers, true).map(drop)
 }
 
 /// Walk one directory but record it under another name: `root` itself becomes `as_path` and
@@ -292,6 +303,7 @@ where
         excludes,
         parent,
         readers,
+        false,
     )
 }
 
@@ -302,6 +314,7 @@ fn walk_inner<I>(
     excludes: &Excludes,
     parent: Option<ParentCursor<I>>,
     readers: usize,
+    announce_totals: bool,
 ) -> Result<Option<ParentCursor<I>>>
 where
     I: Iterator<Item = Result<Entry>>,
@@ -332,8 +345,13 @@ where
             last: None,
             rebase,
             tx,
+            total_bytes: 0,
+            total_files: 0,
         };
         let r = roots.iter().try_for_each(|root| w.walk_root(root));
+        if announce_totals && r.is_ok() && !s.has_failed() {
+            s.progress().totals(w.total_bytes, w.total_files);
+        }
         let cursor = w.parent.take();
         drop(w);
         r.map(|()| cursor)
@@ -352,6 +370,9 @@ struct Walker<'a, 's, 'r, I: Iterator<Item = Result<Entry>>> {
     /// (real root, recorded name): paths below the root are recorded below the name.
     rebase: Option<(Vec<u8>, Vec<u8>)>,
     tx: crossbeam_channel::Sender<ReadJob>,
+    /// Sizes and number of the regular files emitted so far (hard links not counted).
+    total_bytes: u64,
+    total_files: u64,
 }
 
 impl<I: Iterator<Item = Result<Entry>>> Walker<'_, '_, '_, I> {
@@ -478,6 +499,8 @@ impl<I: Iterator<Item = Result<Entry>>> Walker<'_, '_, '_, I> {
                 }
             }
         }
+        self.total_files += 1;
+        self.total_bytes = self.total_bytes.saturating_add(e.size);
         if let Some(prev) = previous {
             let reusable = prev.same_file_state(&e)
                 && prev
@@ -487,6 +510,8 @@ impl<I: Iterator<Item = Result<Entry>>> Walker<'_, '_, '_, I> {
             if reusable {
                 e.content = prev.content;
                 self.s.files_unmodified.fetch_add(1, Ordering::Relaxed);
+                // Done without reading: counted, but not shown as the file being read.
+                self.s.progress().advance(e.size);
                 self.s.progress().item(&e.path_str());
                 self.s.push(e);
                 return;
@@ -511,7 +536,7 @@ impl<I: Iterator<Item = Result<Entry>>> Walker<'_, '_, '_, I> {
     }
 }
 
-fn is_cache_dir(dir: &Path) -> bool {
+pub(crate) fn is_cache_dir(dir: &Path) -> bool {
     let mut buf = [0u8; 43];
     File::open(dir.join("CACHEDIR.TAG"))
         .and_then(|mut f| f.read_exact(&mut buf))
@@ -539,6 +564,15 @@ fn read_file(s: &Session<'_, '_>, job: ReadJob) {
         mut entry,
         path,
     } = job;
+    // The size the walk saw and announced in the totals: what this file adds to the progress,
+    // whether it is read, skipped or turns out to have holes.
+    let walked = entry.size;
+    let name = show(&entry.path);
+    let skip = |slot: Slot| {
+        s.progress().advance(walked);
+        s.progress().item(&name);
+        s.skip(slot);
+    };
     if s.has_failed() {
         s.skip(slot);
         return;
@@ -547,12 +581,12 @@ fn read_file(s: &Session<'_, '_>, job: ReadJob) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             s.warn(format!("{}: vanished during the snapshot", show_path(path)));
-            s.skip(slot);
+            skip(slot);
             return;
         }
         Err(e) => {
             s.warn(format!("{}: {e}", show_path(path)));
-            s.skip(slot);
+            skip(slot);
             return;
         }
     };
@@ -563,12 +597,12 @@ fn read_file(s: &Session<'_, '_>, job: ReadJob) {
                 "{}: replaced by another file during the snapshot",
                 show_path(path)
             ));
-            s.skip(slot);
+            skip(slot);
             return;
         }
         Err(e) => {
             s.warn(format!("{}: {e}", show_path(path)));
-            s.skip(slot);
+            skip(slot);
             return;
         }
     };
@@ -577,6 +611,7 @@ fn read_file(s: &Session<'_, '_>, job: ReadJob) {
     } else {
         None
     };
+    s.progress().reading(&name);
     let result = match &extents {
         Some(ext) => s.ingest_source(SparseReader::new(&file, ext.clone(), before.size())),
         None => s.ingest(&file),
@@ -605,15 +640,19 @@ fn read_file(s: &Session<'_, '_>, job: ReadJob) {
             }
             content.extents = extents;
             entry.content = Some(content);
-            s.progress().item(&show(&entry.path));
+            // Holes (and a file that shrank) were not read but count as done.
+            s.progress().advance(walked.saturating_sub(n));
+            s.progress().item(&name);
             s.complete(slot, entry);
         }
         Err(e) if s.has_failed() => {
             let _ = e;
+            s.progress().item(&name);
             s.skip(slot);
         }
         Err(e) => {
             s.warn(format!("{}: read failed: {e}", show_path(path)));
+            s.progress().item(&name);
             s.skip(slot);
         }
     }

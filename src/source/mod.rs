@@ -2,3 +2,4 @@
 //! profile produce the same [`crate::snapshot::Entry`] values.
 
 pub mod fs;
+pub mod prescan;

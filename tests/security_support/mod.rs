@@ -391,6 +391,7 @@ pub fn save_snapshot(repo: &Repository, tree: Vec<Id>) -> String {
         tags: Vec::new(),
         paths: vec![serde_bytes::ByteBuf::from(b"/".to_vec())],
         parent: None,
+        original: None,
         tree,
         summary: Default::default(),
         excludes: Vec::new(),
