@@ -342,6 +342,7 @@ mod tests {
             deployment: None,
             host: None,
             selection: None,
+            original: None,
         }
     }
 
