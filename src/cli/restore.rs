@@ -1,12 +1,11 @@
 //! `lifeboat restore SNAPSHOT --target DIR`: restore files; `--containers` / `--container NAME`:
 //! restore the snapshot's Docker deployment onto the engine.
 
-use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use lifeboat::escape::text as esc;
-use lifeboat::restore::{RestoreOptions, restore};
+use lifeboat::restore::{Overwrite, RestoreOptions, restore};
 use lifeboat::snapshot::select::{self, Need};
 use lifeboat::snapshot::tree::Subtree;
 use lifeboat::util::{human_bytes, show, show_path, under};
@@ -39,11 +38,6 @@ pub struct Args {
     /// installed; what was replaced is kept in a `host-undo` snapshot for --undo.
     #[arg(long, requires = "host_profile", help_heading = "Host")]
     pub apply: bool,
-
-    /// With --apply: also remove files inside the profile that the snapshot does not have
-    /// (a `sudoers.d` drop-in added since, say). They go into the undo snapshot too.
-    #[arg(long, requires = "apply", help_heading = "Host")]
-    pub delete: bool,
 
     /// With --apply (or --undo): check the firewall rule sets first (`iptables-restore
     /// --test`, `nft -c`), then load them after the files are in place.
@@ -84,10 +78,33 @@ pub struct Args {
     #[arg(long, help_heading = "Docker")]
     pub show_secrets: bool,
 
-    /// Restore only this absolute path of the snapshot and what is below it (repeatable; with
-    /// SNAPSHOT:/DIR, a path inside DIR as if DIR were `/`).
-    #[arg(short, long = "include", value_name = "PATH")]
-    pub includes: Vec<PathBuf>,
+    /// Restore only this, with what is below it and the directories leading to it
+    /// (repeatable): an absolute path of the snapshot as `lifeboat ls` shows it, or a glob
+    /// pattern as --exclude takes (`*.safetensors`, `/srv/models/**/config.json`). With
+    /// SNAPSHOT:/DIR, paths inside DIR as if DIR were `/`.
+    #[arg(short, long = "include", value_name = "PATH|PATTERN")]
+    pub includes: Vec<String>,
+
+    /// Leave out what matches this glob pattern, with everything below it (repeatable): with a
+    /// `/` it is matched against the whole path, without one against each name (`*.tmp`).
+    #[arg(short = 'e', long = "exclude", value_name = "PATTERN")]
+    pub excludes: Vec<String>,
+
+    /// What to do with a file already in the target: `always` replaces it unless it holds
+    /// the snapshot's bytes (checked by SHA-256); `if-changed` trusts a matching size and
+    /// modification time instead of reading it; `if-newer` replaces it only with a newer
+    /// version; `never` leaves every existing file alone. Metadata is fixed in place for
+    /// files kept with `always` and `if-changed`.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = OverwriteArg::Always)]
+    pub overwrite: OverwriteArg,
+
+    /// Remove what the snapshot does not have. With --target: files and directories inside
+    /// the snapshot's own paths (never in the directories that merely lead to them) and within
+    /// what --include selects; what --exclude leaves out is kept. With --host --apply: files
+    /// inside the profile (a `sudoers.d` drop-in added since, say), kept in the undo snapshot.
+    /// Try it with --dry-run.
+    #[arg(long)]
+    pub delete: bool,
 
     /// Show what would be written, write nothing.
     #[arg(long)]
@@ -109,15 +126,33 @@ pub struct Args {
     pub tags: Vec<String>,
 }
 
-pub fn run(g: &Global, a: &Args) -> Result<Exit> {
-    for inc in &a.includes {
-        if !inc.is_absolute() {
-            bail!(
-                "--include {} must be an absolute path as shown by `lifeboat ls`",
-                show_path(inc)
-            );
+/// `--overwrite` values (restic 0.17's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OverwriteArg {
+    Always,
+    IfChanged,
+    IfNewer,
+    Never,
+}
+
+impl From<OverwriteArg> for Overwrite {
+    fn from(o: OverwriteArg) -> Overwrite {
+        match o {
+            OverwriteArg::Always => Overwrite::Always,
+            OverwriteArg::IfChanged => Overwrite::IfChanged,
+            OverwriteArg::IfNewer => Overwrite::IfNewer,
+            OverwriteArg::Never => Overwrite::Never,
         }
     }
+}
+
+/// An `--include` that is an absolute path without glob characters names exactly that path;
+/// anything else is a pattern.
+fn is_plain_path(s: &str) -> bool {
+    s.starts_with('/') && !s.contains(['*', '?', '[', '{', '\\'])
+}
+
+pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     if a.apply_firewall && !a.apply && !a.undo {
         crate::usage!("--apply-firewall goes with --host --apply or --host --undo");
     }
@@ -163,12 +198,17 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         return Ok(exit);
     };
     let mut opts = RestoreOptions::new(target);
-    opts.includes = a
-        .includes
+    let (paths, patterns): (Vec<&String>, Vec<&String>) =
+        a.includes.iter().partition(|i| is_plain_path(i));
+    opts.includes = paths
         .iter()
-        .map(|p| lifeboat::util::normalize_abs(p.as_os_str().as_bytes()))
+        .map(|p| lifeboat::util::normalize_abs(p.as_bytes()))
         .collect::<Result<_, _>>()
-        .map_err(anyhow::Error::msg)?;
+        .map_err(|e| super::UsageError(format!("--include: {e}")))?;
+    opts.include_patterns = patterns.into_iter().cloned().collect();
+    opts.exclude_patterns.clone_from(&a.excludes);
+    opts.overwrite = a.overwrite.into();
+    opts.delete = a.delete;
     if let Some(sub) = subpath {
         // The directory must be there (a restore of nothing would look like success).
         repo.load_index()?;
@@ -216,6 +256,29 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
                 r.links,
                 r.special
             );
+            if r.files_replaced > 0 {
+                println!(
+                    "{} existing file(s) held other bytes and were replaced by the snapshot's (--overwrite never or if-newer keeps them)",
+                    r.files_replaced
+                );
+            }
+            if r.skipped_existing > 0 {
+                println!(
+                    "{} existing object(s) left as they were (--overwrite {})",
+                    r.skipped_existing,
+                    if a.overwrite == OverwriteArg::Never {
+                        "never"
+                    } else {
+                        "if-newer"
+                    }
+                );
+            }
+            if r.deleted > 0 {
+                println!(
+                    "{} object(s) not in the snapshot deleted (--delete)",
+                    r.deleted
+                );
+            }
         }
         for w in &r.warnings {
             super::log::warn(&w.to_string());

@@ -414,26 +414,25 @@ impl Ctx<'_> {
             }
             return self.upload_volume(rec, data, into);
         }
-        if fresh {
-            empty_dir(&mountpoint)?;
-        } else if self.opts.volume_data == VolumeData::Exact {
-            let removed = self.remove_extras(rec, data, &mountpoint)?;
-            if removed > 0 {
-                self.report.step(
-                    "remove files not in the snapshot",
-                    format!("{into} ({removed})"),
-                );
-            }
-        }
         let mut ro = RestoreOptions::new(&mountpoint);
         ro.rebase = Some(data.as_bytes().to_vec());
         ro.root_metadata = true;
+        // A volume the engine just created may hold what the image had at the mount point;
+        // with `exact`, an existing one loses what the snapshot lacks. One mechanism for both:
+        // restore's --delete, confined to the volume.
+        ro.delete = fresh || self.opts.volume_data == VolumeData::Exact;
         let r = restore_tree(self.repo, &self.dep.tree, None, &ro, self.progress)?;
         if let Some(first) = r.errors.first() {
             return Err(Error::Docker(format!(
                 "volume {into}: {} object(s) could not be restored; first: {first}",
                 r.errors.len()
             )));
+        }
+        if r.deleted > 0 && !fresh {
+            self.report.step(
+                "remove files not in the snapshot",
+                format!("{into} ({})", r.deleted),
+            );
         }
         self.report.warnings.extend(r.warnings);
         Ok(())
@@ -683,34 +682,6 @@ impl Ctx<'_> {
         }
         Ok(self.users.get_or_insert_default())
     }
-
-    /// Delete what the live volume at `mountpoint` has beyond the snapshot's data at `data`
-    /// (and what has another type there), so the restore leaves exactly the snapshot's files.
-    /// Returns how many top-most objects were removed.
-    fn remove_extras(
-        &self,
-        rec: &VolumeRecord,
-        data: &str,
-        mountpoint: &std::path::Path,
-    ) -> Result<u64> {
-        let prefix = data.as_bytes();
-        let mut want: std::collections::HashMap<Vec<u8>, bool> = Default::default();
-        for e in TreeReader::new(self.repo, &self.dep.tree) {
-            let e = e?;
-            if let Some(rest) = e.path.strip_prefix(prefix) {
-                if rest.is_empty() || rest.starts_with(b"/") {
-                    want.insert(rest.to_vec(), e.kind == crate::snapshot::entry::Kind::Dir);
-                }
-            }
-        }
-        if want.is_empty() {
-            return Err(Error::corrupt(
-                format!("volume {}", rec.name),
-                "no data in the deployment tree",
-            ));
-        }
-        remove_not_in(mountpoint, b"", &want)
-    }
 }
 
 /// The volumes a container inspect mounts, by name.
@@ -723,56 +694,4 @@ fn named_volumes(inspect: &Value) -> Vec<String> {
         .map(|m| jstr(m, "Name").to_string())
         .filter(|n| !n.is_empty())
         .collect()
-}
-
-/// Remove the objects below `dir` (relative path `rel`) that `want` does not list with the
-/// same directory-ness; recurse into directories it lists. Symlinks are never followed.
-fn remove_not_in(
-    dir: &std::path::Path,
-    rel: &[u8],
-    want: &std::collections::HashMap<Vec<u8>, bool>,
-) -> Result<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let mut removed = 0;
-    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let entry = entry.map_err(|e| Error::io(dir, e))?;
-        let path = entry.path();
-        let is_dir = entry.file_type().map_err(|e| Error::io(&path, e))?.is_dir();
-        let mut r = rel.to_vec();
-        r.push(b'/');
-        r.extend_from_slice(entry.file_name().as_bytes());
-        match want.get(&r) {
-            Some(&snap_dir) if snap_dir == is_dir => {
-                if is_dir {
-                    removed += remove_not_in(&path, &r, want)?;
-                }
-            }
-            _ => {
-                let res = if is_dir {
-                    std::fs::remove_dir_all(&path)
-                } else {
-                    std::fs::remove_file(&path)
-                };
-                res.map_err(|e| Error::io(&path, e))?;
-                removed += 1;
-            }
-        }
-    }
-    Ok(removed)
-}
-
-/// Remove everything inside `dir` (not following symlinks), keeping `dir` itself.
-fn empty_dir(dir: &std::path::Path) -> Result<()> {
-    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let entry = entry.map_err(|e| Error::io(dir, e))?;
-        let path = entry.path();
-        let is_dir = entry.file_type().map_err(|e| Error::io(&path, e))?.is_dir();
-        let r = if is_dir {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
-        r.map_err(|e| Error::io(&path, e))?;
-    }
-    Ok(())
 }

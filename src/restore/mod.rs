@@ -6,8 +6,10 @@
 //! is never replaced by anything unverified. Files that already match are left alone. All
 //! writes go through [`target::Target`], which cannot be led outside the target.
 
+mod choose;
 pub mod content;
 mod links;
+mod sweep;
 pub mod target;
 mod write;
 
@@ -28,7 +30,6 @@ use crate::repo::{LockKind, Repository};
 use crate::snapshot::entry::{Content, Entry, Kind};
 use crate::snapshot::manifest::Snapshot;
 use crate::snapshot::tree::TreeReader;
-use crate::util::is_within;
 use target::{
     Existing, InPlace, MetaProblems, Obj, Target, apply_metadata, create_temp, errno_io,
     open_created,
@@ -37,11 +38,37 @@ use target::{
 /// Entries handled per batch: bounds memory on huge snapshots.
 const BATCH: usize = 4096;
 
+/// What to do with an object already at a restored file's place (restic 0.17's `--overwrite`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Overwrite {
+    /// Replace it unless it holds the snapshot's bytes (checked by SHA-256); fix metadata.
+    #[default]
+    Always,
+    /// Like `always`, but a file with the snapshot's size and modification time is taken to
+    /// hold its bytes without reading it.
+    IfChanged,
+    /// Replace it only when the snapshot's version is newer (modification time).
+    IfNewer,
+    /// Leave every existing object as it is.
+    Never,
+}
+
 #[derive(Debug, Clone)]
 pub struct RestoreOptions {
     pub target: PathBuf,
-    /// Absolute snapshot paths to restore (with everything below them); empty means all.
+    /// Absolute snapshot paths to restore (with everything below them); with no paths and no
+    /// include patterns, everything is restored.
     pub includes: Vec<Vec<u8>>,
+    /// Glob patterns (as `--exclude` of a snapshot reads them) of what to restore: a match
+    /// brings everything below it, and the directories leading to it.
+    pub include_patterns: Vec<String>,
+    /// Glob patterns of what to leave out, with everything below it.
+    pub exclude_patterns: Vec<String>,
+    pub overwrite: Overwrite,
+    /// Remove what the target holds and the snapshot does not, inside the directories the
+    /// restore owns (see `sweep`).
+    pub delete: bool,
     pub dry_run: bool,
     /// Restore numeric owners (default: when running as root).
     pub owners: bool,
@@ -66,6 +93,10 @@ impl RestoreOptions {
         RestoreOptions {
             target: target.into(),
             includes: Vec::new(),
+            include_patterns: Vec::new(),
+            exclude_patterns: Vec::new(),
+            overwrite: Overwrite::Always,
+            delete: false,
             dry_run: false,
             owners: crate::util::is_root(),
             report_unrestored_owners: !crate::util::is_root(),
@@ -91,7 +122,13 @@ pub struct Planned {
 #[derive(Debug, Default, Serialize)]
 pub struct RestoreReport {
     pub files_written: u64,
+    /// Of the files written, those that replaced an existing file with other bytes.
+    pub files_replaced: u64,
     pub files_unchanged: u64,
+    /// Existing objects left as they were because of `--overwrite if-newer|never`.
+    pub skipped_existing: u64,
+    /// Objects removed by `--delete`.
+    pub deleted: u64,
     pub bytes_written: u64,
     pub dirs: u64,
     pub links: u64,
@@ -105,8 +142,11 @@ pub struct RestoreReport {
 }
 
 enum FileOutcome {
-    Written(u64),
+    /// Bytes written, and whether an existing file with other bytes was replaced.
+    Written(u64, bool),
     Unchanged,
+    /// Left as it was by the `--overwrite` policy.
+    Skipped,
     Planned(Planned),
 }
 
@@ -146,8 +186,12 @@ impl Ctx<'_> {
     }
 
     fn error(&self, e: &Entry, err: &Error) {
+        self.error_at(&e.path, err);
+    }
+
+    fn error_at(&self, path: &[u8], err: &Error) {
         let mut r = self.report.lock().expect("report");
-        r.errors.push(format!("{}: {err}", e.path_str()));
+        r.errors.push(format!("{}: {err}", crate::util::show(path)));
         if err.is_integrity() {
             r.damaged += 1;
         }
@@ -164,11 +208,34 @@ impl Ctx<'_> {
     }
 
     fn plan(&self, action: &'static str, e: &Entry) {
-        self.report.lock().expect("report").plan.push(Planned {
-            action,
-            path: e.path.clone(),
-            size: e.size,
-        });
+        self.plan_path(action, e.path.clone(), e.size);
+    }
+
+    fn plan_path(&self, action: &'static str, path: Vec<u8>, size: u64) {
+        self.report
+            .lock()
+            .expect("report")
+            .plan
+            .push(Planned { action, path, size });
+    }
+
+    /// Whether the `--overwrite` policy leaves the object at `name` in `dir` (whatever it is)
+    /// as it is; counted, and planned in a dry run.
+    fn keeps_existing(&self, e: &Entry, dir: &OwnedFd, name: &[u8]) -> bool {
+        let keep = match self.opts.overwrite {
+            Overwrite::Always | Overwrite::IfChanged => false,
+            Overwrite::Never => true,
+            Overwrite::IfNewer => rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| e.mtime <= target::mtime_ns(&st)),
+        };
+        if keep {
+            if self.opts.dry_run {
+                self.plan("skip", e);
+            } else {
+                self.report.lock().expect("report").skipped_existing += 1;
+            }
+        }
+        keep
     }
 }
 
@@ -179,10 +246,13 @@ pub fn restore(
     opts: &RestoreOptions,
     progress: &dyn Progress,
 ) -> Result<RestoreReport> {
-    restore_tree(
+    let paths: Vec<Vec<u8>> = snapshot.paths.iter().map(|p| p.to_vec()).collect();
+    let roots = sweep::roots(&paths, opts.rebase.as_deref());
+    restore_stream(
         repo,
         &snapshot.tree,
         Some(snapshot.summary.bytes),
+        &roots,
         opts,
         progress,
     )
@@ -206,6 +276,7 @@ fn outside_key(path: &[u8]) -> Vec<u8> {
 
 /// Restore the entries of any tree stream (a snapshot's files, or a Docker volume's data in the
 /// deployment tree with [`RestoreOptions::rebase`]).
+/// The whole tree is the caller's (a volume's data): `--delete` sweeps all of it.
 pub fn restore_tree(
     repo: &Repository,
     tree: &[Id],
@@ -213,6 +284,28 @@ pub fn restore_tree(
     opts: &RestoreOptions,
     progress: &dyn Progress,
 ) -> Result<RestoreReport> {
+    restore_stream(repo, tree, total_bytes, &[b"/".to_vec()], opts, progress)
+}
+
+/// [`restore_tree`], with `--delete` owning only what lies at or below `roots`.
+fn restore_stream(
+    repo: &Repository,
+    tree: &[Id],
+    total_bytes: Option<u64>,
+    roots: &[Vec<u8>],
+    opts: &RestoreOptions,
+    progress: &dyn Progress,
+) -> Result<RestoreReport> {
+    let mut chooser = choose::Chooser::new(
+        &opts.includes,
+        &opts.include_patterns,
+        &opts.exclude_patterns,
+    )?;
+    let mut sweep = if opts.delete {
+        Some(sweep::Sweep::new(roots.to_vec(), &opts.exclude_patterns)?)
+    } else {
+        None
+    };
     let _lock = repo.lock(LockKind::Shared, "restore", opts.lock_wait)?;
     repo.load_index()?;
     // A dry run into a target that does not exist yet opens nothing: everything is "create".
@@ -233,7 +326,6 @@ pub fn restore_tree(
     progress.start("restore", total_bytes);
     let mut dirs: Vec<Entry> = Vec::new();
     let mut batch: Vec<Entry> = Vec::new();
-    let mut matched = vec![false; opts.includes.len()];
     // With --include, the first name of a hard-linked file may be left out while a later name
     // is wanted: that name then becomes the file, and further names link to it.
     let mut unrestored_links: HashMap<Vec<u8>, Entry> = HashMap::new();
@@ -270,20 +362,23 @@ pub fn restore_tree(
                 });
             }
         }
-        let mut wanted = opts.includes.is_empty();
-        for (inc, m) in opts.includes.iter().zip(matched.iter_mut()) {
-            if is_within(&e.path, inc) {
-                *m = true;
-                wanted = true;
-            } else if e.kind == Kind::Dir && is_within(inc, &e.path) {
-                wanted = true;
-            }
+        let verdict = chooser.judge(&e);
+        if let Some(sweep) = &mut sweep {
+            sweep.see(
+                &ctx,
+                &e,
+                matches!(verdict, choose::Verdict::Restore { owned: true, .. }),
+            );
         }
-        if !wanted {
+        let choose::Verdict::Restore { ancestors, .. } = verdict else {
             if e.kind == Kind::File && e.nlink > 1 {
                 unrestored_links.insert(e.path.clone(), e);
             }
             continue;
+        };
+        for d in ancestors {
+            restore_dir(&ctx, &d);
+            dirs.push(d);
         }
         if !opts.owners
             && opts.report_unrestored_owners
@@ -317,17 +412,15 @@ pub fn restore_tree(
         }
     }
     process_batch(&ctx, batch);
+    if let Some(sweep) = &mut sweep {
+        sweep.finish(&ctx);
+    }
     crate::interrupt::check()?;
     if !opts.dry_run {
         links::settle(&ctx);
     }
-    let unmatched: Vec<String> = opts
-        .includes
-        .iter()
-        .zip(&matched)
-        .filter(|(_, m)| !**m)
-        .map(|(i, _)| crate::util::show(i))
-        .collect();
+    // An exclude that matches nothing is harmless; an include that does is a mistake.
+    let (unmatched, _) = chooser.unmatched();
     if foreign_owned > 0 && !opts.dry_run {
         ctx.report.lock().expect("report").warnings.push(format!(
             "owners of {foreign_owned} object(s) were not restored: they belong to other users and this restore is not running as root"
@@ -378,6 +471,18 @@ fn restore_dir(ctx: &Ctx<'_>, e: &Entry) {
         }
         return;
     }
+    if ctx.opts.delete && e.path != b"/" {
+        // Something else where the snapshot has a directory: --delete makes way for it.
+        if let Ok((parent, name)) = ctx.target().parent_of(&e.path, true) {
+            let other = kind_at(&parent, name).is_some_and(|k| k != FileType::Directory);
+            if other {
+                if let Err(err) = sweep::clear(ctx, &parent, name, &e.path) {
+                    ctx.error(e, &err);
+                    return;
+                }
+            }
+        }
+    }
     match ctx.target().dir(&e.path, true) {
         Ok(_) => ctx.report.lock().expect("report").dirs += 1,
         Err(err) => ctx.error(e, &err),
@@ -388,11 +493,13 @@ fn process_batch(ctx: &Ctx<'_>, batch: Vec<Entry>) {
     let (files, others): (Vec<Entry>, Vec<Entry>) =
         batch.into_iter().partition(|e| e.kind == Kind::File);
     files.par_iter().for_each(|e| match restore_file(ctx, e) {
-        Ok(FileOutcome::Written(n)) => {
+        Ok(FileOutcome::Written(n, replaced)) => {
             let mut r = ctx.report.lock().expect("report");
             r.files_written += 1;
+            r.files_replaced += u64::from(replaced);
             r.bytes_written += n;
         }
+        Ok(FileOutcome::Skipped) => ctx.progress.advance(e.size),
         Ok(FileOutcome::Unchanged) => {
             ctx.progress.advance(e.size);
             ctx.report.lock().expect("report").files_unchanged += 1;
@@ -429,11 +536,23 @@ fn restore_file(ctx: &Ctx<'_>, e: &Entry) -> Result<FileOutcome> {
         },
     };
     let existing = dir.as_ref().and_then(|d| kind_at(d, name));
+    if let (Some(d), Some(_)) = (&dir, existing) {
+        if ctx.keeps_existing(e, d, name) {
+            return Ok(FileOutcome::Skipped);
+        }
+    }
     if existing == Some(FileType::Directory) {
-        return Err(Error::Unsafe(format!(
-            "{} is a directory; remove it to restore this file",
-            ctx.show(&e.path)
-        )));
+        match &dir {
+            // --delete makes the target match: the directory goes, the file takes its place.
+            Some(d) if ctx.opts.delete && !ctx.opts.dry_run => sweep::clear(ctx, d, name, &e.path)?,
+            _ if ctx.opts.delete => {}
+            _ => {
+                return Err(Error::Unsafe(format!(
+                    "{} is a directory; remove it (or restore with --delete) to restore this file",
+                    ctx.show(&e.path)
+                )));
+            }
+        }
     }
     // An existing regular file is opened once; everything decided about it goes through that
     // descriptor (see `Existing`), so a name swapped in meanwhile is never acted on.
@@ -443,7 +562,8 @@ fn restore_file(ctx: &Ctx<'_>, e: &Entry) -> Result<FileOutcome> {
     };
     if let Some(old) = &present {
         let same_bytes = old.stat.st_size as u64 == e.size
-            && crate::util::sha256_of(&old.file).ok() == Some(content.sha256);
+            && ((ctx.opts.overwrite == Overwrite::IfChanged && old.mtime() == e.mtime)
+                || crate::util::sha256_of(&old.file).ok() == Some(content.sha256));
         let in_place = match old.in_place(e, ctx.opts.owners) {
             // The other links are checked once every name of the snapshot is in place.
             InPlace::IfLinksAccountedFor if e.nlink > 1 => InPlace::IfLinksAccountedFor,
@@ -484,7 +604,8 @@ fn restore_file(ctx: &Ctx<'_>, e: &Entry) -> Result<FileOutcome> {
         }));
     }
     let dir = dir.expect("created when not a dry run");
-    write_staged(ctx, e, content, &dir, name).map(FileOutcome::Written)
+    let n = write_staged(ctx, e, content, &dir, name)?;
+    Ok(FileOutcome::Written(n, present.is_some()))
 }
 
 /// Write a file under a temporary name in `dir`, verify it, give it its metadata and rename
@@ -523,6 +644,15 @@ fn write_staged(
 /// given their metadata, then renamed into place.
 fn restore_other(ctx: &Ctx<'_>, e: &Entry) -> Result<()> {
     if ctx.opts.dry_run {
+        let at = ctx
+            .target
+            .as_ref()
+            .and_then(|t| t.parent_of(&e.path, false).ok());
+        if let Some((d, n)) = at {
+            if kind_at(&d, n).is_some() && ctx.keeps_existing(e, &d, n) {
+                return Ok(());
+            }
+        }
         ctx.plan(
             match e.kind {
                 Kind::Symlink => "symlink",
@@ -535,11 +665,18 @@ fn restore_other(ctx: &Ctx<'_>, e: &Entry) -> Result<()> {
     }
     let shown = ctx.show(&e.path);
     let (dir, name) = ctx.target().parent_of(&e.path, true)?;
-    if kind_at(&dir, name) == Some(FileType::Directory) {
-        return Err(Error::Unsafe(format!(
-            "{shown} is a directory; remove it to restore this {}",
-            e.kind.label()
-        )));
+    let existing = kind_at(&dir, name);
+    if existing.is_some() && ctx.keeps_existing(e, &dir, name) {
+        return Ok(());
+    }
+    if existing == Some(FileType::Directory) {
+        if !ctx.opts.delete {
+            return Err(Error::Unsafe(format!(
+                "{shown} is a directory; remove it (or restore with --delete) to restore this {}",
+                e.kind.label()
+            )));
+        }
+        sweep::clear(ctx, &dir, name, &e.path)?;
     }
     let tmp = target::temp_name();
     let io = |err: rustix::io::Errno| Error::io(&shown, errno_io(err));

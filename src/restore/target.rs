@@ -328,6 +328,11 @@ impl Existing {
         })
     }
 
+    /// Modification time in nanoseconds since the epoch.
+    pub fn mtime(&self) -> i64 {
+        mtime_ns(&self.stat)
+    }
+
     /// Whether `e`'s metadata can be applied to this inode without giving it away. A change
     /// of owner is only ever made on an inode restore created itself (a process of the
     /// present owner may hold it open for writing), and never on one that lives on another
@@ -342,6 +347,13 @@ impl Existing {
             InPlace::IfLinksAccountedFor
         }
     }
+}
+
+/// A stat's modification time in nanoseconds since the epoch (as entries record it).
+pub fn mtime_ns(st: &rustix::fs::Stat) -> i64 {
+    st.st_mtime
+        .saturating_mul(1_000_000_000)
+        .saturating_add(st.st_mtime_nsec as i64)
 }
 
 /// Whether an existing file's metadata may be fixed in place (see [`Existing::in_place`]).
