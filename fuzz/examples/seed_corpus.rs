@@ -166,6 +166,10 @@ fn snapshot_seeds(dir: &Path) {
         summary: lifeboat::snapshot::Summary::default(),
         excludes: vec!["*.tmp".into()],
         program: "lifeboat 0.1.0".into(),
+        deployment: None,
+        host: None,
+        selection: None,
+        original: None,
     };
     write(dir, "snapshot_file", "full", &cbor(&s));
 }
