@@ -38,46 +38,13 @@ pub struct Args {
     pub filter: FilterArgs,
 }
 
-fn local_time(ns: i64) -> String {
-    chrono::DateTime::from_timestamp(
-        ns.div_euclid(1_000_000_000),
-        ns.rem_euclid(1_000_000_000) as u32,
-    )
-    .map(|t| {
-        t.with_timezone(&chrono::Local)
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string()
-    })
-    .unwrap_or_default()
-}
-
-fn owner(name: Option<&String>, id: u32) -> String {
-    name.filter(|n| !n.is_empty())
-        .cloned()
-        .unwrap_or_else(|| id.to_string())
-}
-
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let matcher = Matcher::globs(&a.patterns, a.ignore_case, "pattern")
         .map_err(|e| super::UsageError(e.to_string()))?;
     let repo = g.open()?;
     repo.load_index()?;
     let filter = a.filter.filter(g);
-    let snapshots = if a.snapshots.is_empty() {
-        select::all(&repo)?
-            .into_iter()
-            .filter(|(_, s)| filter.matches(s))
-            .collect()
-    } else {
-        let mut v: Vec<_> = Vec::new();
-        for spec in &a.snapshots {
-            let found = select::resolve(&repo, spec, &filter, &select::Need::default())?;
-            if !v.iter().any(|(id, _)| *id == found.0) {
-                v.push(found);
-            }
-        }
-        v
-    };
+    let snapshots = select::pick(&repo, &a.snapshots, &filter)?;
     let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut matches = 0u64;
@@ -118,47 +85,15 @@ fn write_match(
     e: &Entry,
 ) -> std::io::Result<()> {
     if json {
-        let v = serde_json::json!({
-            "snapshot": id.to_hex(),
-            "short_id": id.short(),
-            "snapshot_time": snap.time,
-            "path": e.path_str(),
-            "type": e.kind.label(),
-            "mode": format!("{:04o}", e.mode),
-            "uid": e.uid, "gid": e.gid, "user": e.user, "group": e.group,
-            "size": e.size,
-            "mtime": local_time(e.mtime),
-            "mtime_ns": e.mtime,
-            "sha256": e.content.as_ref().map(|c| hex::encode(c.sha256)),
-            "target": e.target.as_ref().map(|t| lifeboat::util::show(t)),
-        });
+        let mut v = super::ls::entry_json(e);
+        if let Some(o) = v.as_object_mut() {
+            o.insert("snapshot".into(), id.to_hex().into());
+            o.insert("short_id".into(), id.short().into());
+            o.insert("snapshot_time".into(), snap.time.clone().into());
+        }
         serde_json::to_writer(&mut *out, &v)?;
         return writeln!(out);
     }
-    let when = snap
-        .time()
-        .map(|t| {
-            t.with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        })
-        .unwrap_or_default();
-    let link = e
-        .target
-        .as_ref()
-        .map(|t| format!(" -> {}", lifeboat::util::show(t)))
-        .unwrap_or_default();
-    writeln!(
-        out,
-        "{} {}  {} {:>8} {:>8} {:>12} {} {}{}",
-        id.short(),
-        when,
-        e.mode_string(),
-        owner(e.user.as_ref(), e.uid),
-        owner(e.group.as_ref(), e.gid),
-        e.size,
-        local_time(e.mtime),
-        e.path_str(),
-        link
-    )
+    let when = snap.time().map(super::ls::local_time).unwrap_or_default();
+    writeln!(out, "{} {}  {}", id.short(), when, super::ls::entry_long(e))
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use lifeboat::escape::text as esc;
+use lifeboat::snapshot::entry::Entry;
 use lifeboat::snapshot::select::{self, Need};
 use lifeboat::snapshot::tree::Subtree;
 use lifeboat::util::{is_within, parent, show};
@@ -40,17 +41,68 @@ pub struct Args {
     pub docker: bool,
 }
 
-fn time(ns: i64) -> String {
+/// A time in nanoseconds since the epoch, in local time, as `ls -l` and `find` show it.
+pub(super) fn local_time_ns(ns: i64) -> String {
     chrono::DateTime::from_timestamp(
         ns.div_euclid(1_000_000_000),
         ns.rem_euclid(1_000_000_000) as u32,
     )
-    .map(|t| {
-        t.with_timezone(&chrono::Local)
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string()
-    })
+    .map(local_time)
     .unwrap_or_default()
+}
+
+/// A time in local time, to the second (`ls -l`, `find`, `snapshots`).
+pub(super) fn local_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+/// An entry as `ls --json` gives it (and `find --json`): names exact, `path_hex`/`target_hex`
+/// beside them when they are not UTF-8.
+pub(super) fn entry_json(e: &Entry) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "type": e.kind.label(),
+        "mode": format!("{:04o}", e.mode),
+        "uid": e.uid, "gid": e.gid, "user": e.user, "group": e.group,
+        "size": e.size,
+        "mtime": local_time_ns(e.mtime),
+        "mtime_ns": e.mtime,
+        "sha256": e.content.as_ref().map(|c| hex::encode(c.sha256)),
+        "target": null,
+    });
+    if let Some(o) = v.as_object_mut() {
+        o.extend(lifeboat::escape::json_fields("path", &e.path));
+        if let Some(t) = &e.target {
+            o.extend(lifeboat::escape::json_fields("target", t));
+        }
+    }
+    v
+}
+
+/// An entry as `ls -l` shows it (and `find`): mode, owner, group, size, time, name (escaped).
+pub(super) fn entry_long(e: &Entry) -> String {
+    let link = e
+        .target
+        .as_ref()
+        .map(|t| format!(" -> {}", show(t)))
+        .unwrap_or_default();
+    format!(
+        "{} {:>8} {:>8} {:>12} {} {}{}",
+        e.mode_string(),
+        e.user
+            .as_deref()
+            .filter(|u| !u.is_empty())
+            .map_or_else(|| e.uid.to_string(), esc),
+        e.group
+            .as_deref()
+            .filter(|g| !g.is_empty())
+            .map_or_else(|| e.gid.to_string(), esc),
+        e.size,
+        local_time_ns(e.mtime),
+        e.path_str(),
+        link
+    )
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
@@ -90,48 +142,10 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             continue;
         }
         if g.json {
-            let mut v = serde_json::json!({
-                "type": e.kind.label(),
-                "mode": format!("{:04o}", e.mode),
-                "uid": e.uid, "gid": e.gid, "user": e.user, "group": e.group,
-                "size": e.size,
-                "mtime": time(e.mtime),
-                "mtime_ns": e.mtime,
-                "sha256": e.content.as_ref().map(|c| hex::encode(c.sha256)),
-                "target": null,
-            });
-            // Names exact: `path` (and `path_hex` when not UTF-8), the same for `target`.
-            if let Some(o) = v.as_object_mut() {
-                o.extend(lifeboat::escape::json_fields("path", &e.path));
-                if let Some(t) = &e.target {
-                    o.extend(lifeboat::escape::json_fields("target", t));
-                }
-            }
-            serde_json::to_writer(&mut out, &v)?;
+            serde_json::to_writer(&mut out, &entry_json(&e))?;
             writeln!(out)?;
         } else if a.long {
-            let link = e
-                .target
-                .as_ref()
-                .map(|t| format!(" -> {}", show(t)))
-                .unwrap_or_default();
-            writeln!(
-                out,
-                "{} {:>8} {:>8} {:>12} {} {}{}",
-                e.mode_string(),
-                e.user
-                    .as_deref()
-                    .filter(|u| !u.is_empty())
-                    .map_or_else(|| e.uid.to_string(), esc),
-                e.group
-                    .as_deref()
-                    .filter(|g| !g.is_empty())
-                    .map_or_else(|| e.gid.to_string(), esc),
-                e.size,
-                time(e.mtime),
-                e.path_str(),
-                link
-            )?;
+            writeln!(out, "{}", entry_long(&e))?;
         } else {
             writeln!(out, "{}", e.path_str())?;
         }

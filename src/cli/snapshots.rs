@@ -82,14 +82,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         "ID", "time (local)", "host", "tags", "size"
     );
     for (id, s) in &list {
-        let t = s
-            .time()
-            .map(|t| {
-                t.with_timezone(&chrono::Local)
-                    .format("%Y-%m-%d %H:%M:%S")
-                    .to_string()
-            })
-            .unwrap_or_default();
+        let t = s.time().map(super::ls::local_time).unwrap_or_default();
         println!(
             "{:<10} {:<20} {:<16} {:<20} {:>10}  {}",
             id.short(),

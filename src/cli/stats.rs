@@ -42,21 +42,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let repo = g.open()?;
     repo.load_index()?;
     let filter = a.filter.filter(g);
-    let snapshots = if a.snapshots.is_empty() {
-        select::all(&repo)?
-            .into_iter()
-            .filter(|(_, s)| filter.matches(s))
-            .collect()
-    } else {
-        let mut v: Vec<_> = Vec::new();
-        for spec in &a.snapshots {
-            let found = select::resolve(&repo, spec, &filter, &select::Need::default())?;
-            if !v.iter().any(|(id, _)| *id == found.0) {
-                v.push(found);
-            }
-        }
-        v
-    };
+    let snapshots = select::pick(&repo, &a.snapshots, &filter)?;
     let st = stats(&repo, &snapshots, a.mode)?;
     let missing = st.missing_blobs.unwrap_or(0);
     if missing > 0 {

@@ -8,7 +8,6 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::repo::{FileType, LockKind, Repository};
-use crate::snapshot::manifest::Snapshot;
 use crate::snapshot::select::{self, Filter};
 
 /// What to do to each selected snapshot's tags.
@@ -95,21 +94,7 @@ pub fn retag(
     change.check()?;
     let _lock = repo.lock(LockKind::Exclusive, "tag", lock_wait)?;
     // Resolved under the lock: no other process adds, forgets or rewrites snapshots meanwhile.
-    let mut targets: Vec<(Id, Snapshot)> = if selection.specs.is_empty() {
-        select::all(repo)?
-            .into_iter()
-            .filter(|(_, s)| selection.filter.matches(s))
-            .collect()
-    } else {
-        let mut v = Vec::new();
-        for spec in &selection.specs {
-            let found = select::resolve(repo, spec, &selection.filter, &select::Need::default())?;
-            if !v.iter().any(|(id, _)| *id == found.0) {
-                v.push(found);
-            }
-        }
-        v
-    };
+    let mut targets = select::pick(repo, &selection.specs, &selection.filter)?;
     let mut report = TagReport::default();
     for (old, mut snap) in targets.drain(..) {
         crate::interrupt::check()?;

@@ -214,6 +214,24 @@ fn parse(spec: &str) -> Result<Spec> {
         subpath,
     })
 }
+/// The snapshots a command names (`latest`, ID prefixes; each once, in the order given), or
+/// when it names none, every snapshot `filter` matches, oldest first.
+pub fn pick(repo: &Repository, specs: &[String], filter: &Filter) -> Result<Vec<(Id, Snapshot)>> {
+    if specs.is_empty() {
+        return Ok(all(repo)?
+            .into_iter()
+            .filter(|(_, s)| filter.matches(s))
+            .collect());
+    }
+    let mut picked: Vec<(Id, Snapshot)> = Vec::new();
+    for spec in specs {
+        let found = resolve(repo, spec, filter, &Need::default())?;
+        if !picked.iter().any(|(id, _)| *id == found.0) {
+            picked.push(found);
+        }
+    }
+    Ok(picked)
+}
 
 /// Resolve a snapshot name to the whole snapshot it stands for, within `filter` and what the
 /// command needs. A name with `:SUBPATH` is refused: use [`resolve_subtree`] where a command
