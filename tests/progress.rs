@@ -171,8 +171,9 @@ fn read(evs: &[Ev]) -> Vec<String> {
     v
 }
 
-/// With one reader, the bytes advanced between `Reading(name)` and `Item(name)` are that file's:
-/// the name announced is the file whose bytes are being read.
+/// The bytes advanced between `Reading(name)` and `Item(name)`: with one reader and no parent
+/// (nothing advanced by the walk itself), exactly that file's, so the name announced is the
+/// file whose bytes are being read.
 fn bytes_while_reading(evs: &[Ev], name: &str) -> u64 {
     let start = evs
         .iter()
@@ -245,7 +246,9 @@ fn snapshot_progress_announces_totals_advances_to_them_and_names_the_file_being_
     assert_eq!(advanced(evs2), s2.bytes);
     assert_eq!(items(evs2).len() as u64, s2.files);
     assert_eq!(read(evs2), [p("new"), p("small")]);
-    assert_eq!(bytes_while_reading(evs2, &p("new")), 1000);
+    // The walk advances unchanged files from its own thread meanwhile, so the window holds
+    // at least the file's bytes (the first snapshot, with no parent, checks them exactly).
+    assert!(bytes_while_reading(evs2, &p("new")) >= 1000);
 }
 
 #[test]
