@@ -12,11 +12,11 @@ use super::{
     DAEMON_JSON, DockerInputs, HostFile, HostInputs, Inputs, ModelChange, ModelInputs, SSHD_CONFIG,
 };
 use crate::docker::Engine;
-use crate::docker::model::{ContainerRecord, jstr};
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::models::{self, Status, VerifyReport};
 use crate::repo::Repository;
+use crate::snapshot::deployment::{ContainerRecord, jstr};
 use crate::snapshot::entry::Kind;
 use crate::snapshot::manifest::Snapshot;
 use crate::snapshot::tree::TreeReader;

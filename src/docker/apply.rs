@@ -16,13 +16,15 @@ pub use super::aside::{ASIDE_MARK, Aside, aside_name, short};
 use super::capture::{BUILTIN_NETWORKS, dependency_order, peers_of};
 use super::compare::{self, Difference};
 use super::engine::Engine;
-use super::model::{Deployment, VolumeRecord, image_path, jget, jstr};
 use super::spec::{self, CreateSpec};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::repo::Repository;
 use crate::restore::content::ContentReader;
 use crate::restore::{RestoreOptions, restore_tree};
+use crate::snapshot::deployment::{
+    ContainerRecord, Deployment, VolumeRecord, image_path, jget, jstr,
+};
 use crate::snapshot::entry::Entry;
 use crate::snapshot::tree::TreeReader;
 
@@ -574,7 +576,7 @@ impl Ctx<'_> {
     /// anonymous volume was carried over (its data is kept, not restored).
     fn create_and_start(
         &mut self,
-        rec: &super::model::ContainerRecord,
+        rec: &ContainerRecord,
         spec: &CreateSpec,
         carried: &[&str],
     ) -> Result<()> {

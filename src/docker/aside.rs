@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::engine::Engine;
-use super::model::{jget, jstr};
 use crate::error::{Error, Result};
+use crate::snapshot::deployment::{jget, jstr};
 
 /// A container stopped and renamed aside so that its replacement can take its name: removed
 /// once the replacement works, put back when it does not. `restore --replace` and `lifeboat

@@ -10,15 +10,15 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::engine::Engine;
-use super::model::{
-    ContainerRecord, Deployment, ImageRecord, NetworkRecord, VolumeRecord, image_path, jget, jstr,
-    volume_path,
-};
 use super::{spec, tarsrc};
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::repo::Repository;
 use crate::snapshot::create::DeploymentSource;
+use crate::snapshot::deployment::{
+    ContainerRecord, Deployment, IMAGES_DIR, ImageRecord, NetworkRecord, VOLUMES_DIR, VolumeRecord,
+    image_path, jget, jstr, volume_path,
+};
 use crate::snapshot::entry::{Entry, Kind};
 use crate::snapshot::manifest::Summary;
 use crate::snapshot::pipeline::Session;
@@ -553,7 +553,7 @@ impl DeploymentSource for Capture<'_> {
             .filter(|i| i.archive.is_some())
             .collect();
         if !keep_images.is_empty() {
-            s.push(dir_entry(super::model::IMAGES_DIR));
+            s.push(dir_entry(IMAGES_DIR));
             for img in keep_images {
                 crate::interrupt::check()?;
                 // An image ID names its content: the parent's archive of the same image, saved
@@ -599,7 +599,7 @@ impl DeploymentSource for Capture<'_> {
         if self.deployment.volumes.is_empty() {
             return Ok(());
         }
-        s.push(dir_entry(super::model::VOLUMES_DIR));
+        s.push(dir_entry(VOLUMES_DIR));
         let mut cursor = parent.map(|p| ParentCursor::new(TreeReader::new(repo, &p.tree)));
         for v in &self.deployment.volumes {
             crate::interrupt::check()?;
@@ -676,10 +676,8 @@ fn parent_archive(
             return Ok(known.then_some(e));
         }
         // Paths come sorted: past `/images/` there is nothing more to find.
-        if e.path.as_slice() > super::model::IMAGES_DIR.as_bytes()
-            && !e
-                .path
-                .starts_with(format!("{}/", super::model::IMAGES_DIR).as_bytes())
+        if e.path.as_slice() > IMAGES_DIR.as_bytes()
+            && !e.path.starts_with(format!("{IMAGES_DIR}/").as_bytes())
         {
             break;
         }

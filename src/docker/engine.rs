@@ -14,8 +14,8 @@ use futures_util::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::model::EngineInfo;
 use crate::error::{Error, Result};
+use crate::snapshot::deployment::EngineInfo;
 
 /// A connection to one engine, with the runtime that drives it.
 pub struct Engine {

@@ -12,9 +12,11 @@ use serde_json::Value;
 
 use super::compare::{self, Difference};
 use super::engine::Engine;
-use super::model::{Deployment, IMAGES_DIR, VOLUMES_DIR, jget, jstr};
 use crate::error::Result;
 use crate::repo::Repository;
+use crate::snapshot::deployment::{
+    Deployment, IMAGES_DIR, ImageRecord, VOLUMES_DIR, VolumeRecord, jget, jstr,
+};
 use crate::snapshot::entry::Kind;
 use crate::snapshot::tree::TreeReader;
 
@@ -530,7 +532,7 @@ pub fn deployment_diff(
             d.volumes.push((a.name.clone(), diffs));
         }
     }
-    let image = |i: &super::model::ImageRecord| format!("image {} ({})", i.id, i.tags.join(", "));
+    let image = |i: &ImageRecord| format!("image {} ({})", i.id, i.tags.join(", "));
     for a in &old.images {
         if new.image(&a.id).is_none() {
             d.removed.push(image(a));
@@ -551,7 +553,7 @@ fn volume_data_diff(
     repo: &Repository,
     old: &Deployment,
     new: &Deployment,
-    pairs: &[(&super::model::VolumeRecord, &super::model::VolumeRecord)],
+    pairs: &[(&VolumeRecord, &VolumeRecord)],
 ) -> Result<Vec<VolumeDrift>> {
     use crate::ops::diff::{Change, DiffItem, diff_entries};
     // Each side's entries of one volume, relative to it: `/volumes/<name>/rel` -> `/rel`.

@@ -16,13 +16,13 @@ use super::apply::{
 };
 use super::capture::{Capture, CaptureOptions, LABEL_EXCLUDE, Selection, VolumeAccess};
 use super::engine::Engine;
-use super::model::{jget, jstr};
 use super::spec::{self, Peers};
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::progress::Progress;
 use crate::repo::Repository;
 use crate::snapshot::create::{ParentChoice, SnapshotOptions, create_with};
+use crate::snapshot::deployment::{jget, jstr};
 use crate::snapshot::select;
 
 /// Tag of the snapshot taken before an update (what `lifeboat rollback` goes back to).

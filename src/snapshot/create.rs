@@ -12,12 +12,12 @@ use super::pipeline;
 use super::pipeline::Session;
 use super::select;
 use super::tree::TreeReader;
-use crate::docker::model::Deployment;
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::progress::Progress;
 use crate::repo::writer::WriteStats;
 use crate::repo::{LockKind, Repository};
+use crate::snapshot::deployment::Deployment;
 use crate::source::fs::{self, Excludes, ParentCursor};
 
 /// Which snapshot to compare against to skip unchanged files.

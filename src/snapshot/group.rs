@@ -321,7 +321,7 @@ pub fn newest_per_group(list: Vec<(Id, Snapshot)>, n: usize) -> Vec<(Id, Snapsho
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::docker::model::{ContainerRecord, Deployment};
+    use crate::snapshot::deployment::{ContainerRecord, Deployment};
 
     fn snap(host: &str, paths: &[&str], tags: &[&str]) -> Snapshot {
         Snapshot {

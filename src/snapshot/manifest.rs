@@ -49,7 +49,7 @@ pub struct Snapshot {
     pub program: String,
     /// Docker objects and their data (FORMAT.md §8.1), when the snapshot captured any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deployment: Option<crate::docker::model::Deployment>,
+    pub deployment: Option<super::deployment::Deployment>,
     /// The host security profile (which items were present, tool outputs); its files are in
     /// the file tree, under `host.root`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -2,6 +2,7 @@
 //! stream that stores entries, and the pipeline that drives content into the repository.
 
 pub mod create;
+pub mod deployment;
 pub mod entry;
 pub mod group;
 pub mod manifest;

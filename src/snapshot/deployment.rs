@@ -1,13 +1,14 @@
 //! The deployment section of a snapshot: typed records of the Docker objects it captured
 //! (FORMAT.md §8.1). The engine's own inspect documents are kept whole, so a later lifeboat can
 //! replay fields an older one did not know about; volume data and image archives live in the
-//! section's own tree stream, beside the file tree.
+//! section's own tree stream, beside the file tree. A format type, so it lives with the
+//! snapshot description below `docker/`, which captures and applies it.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::manifest::Summary;
 use crate::id::Id;
-use crate::snapshot::manifest::Summary;
 
 /// Where a volume's data and an image's archive are recorded in the deployment tree.
 pub const VOLUMES_DIR: &str = "/volumes";
