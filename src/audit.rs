@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::host::CommandOutput;
 use crate::snapshot::deployment::{ContainerRecord, ImageRecord, jget, jstr};
+use crate::snapshot::host::CommandOutput;
 
 /// How bad a finding is; ordered, so `max()` is the worst.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -22,7 +22,7 @@ use std::time::Duration;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use serde::Serialize;
 
-use super::{CommandOutput, FileDiff, HostSection, ItemState, diff_live, join, run_one};
+use super::{FileDiff, diff_live, run_one};
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::progress::Progress;
@@ -31,6 +31,7 @@ use crate::restore::target::{Target, errno_io};
 use crate::restore::{RestoreOptions, RestoreReport, restore_tree};
 use crate::snapshot::Snapshot;
 use crate::snapshot::create::{ParentChoice, SnapshotOptions, create_with};
+use crate::snapshot::host::{CommandOutput, HostSection, ItemState, join};
 
 /// Tag of the snapshots that hold what an apply replaced.
 pub const UNDO_TAG: &str = "host-undo";

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use crate::snapshot::host::{CommandOutput, HostSection, ItemState, join};
 
 /// Profile items, as absolute paths under the host root. A `*` matches one path component.
 pub const PROFILE: &[&str] = &[
@@ -71,36 +73,6 @@ pub const COMMANDS: &[(&str, &str, &[&str])] = &[
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_OUTPUT: usize = 16 << 20;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HostSection {
-    /// The host root the items were read under (`/` on a real host).
-    pub root: String,
-    pub items: Vec<ItemState>,
-    pub commands: Vec<CommandOutput>,
-}
-
-/// One profile pattern and what it matched.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ItemState {
-    pub pattern: String,
-    /// Matching paths (relative to the host: `/etc/...`); empty means absent.
-    pub found: Vec<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CommandOutput {
-    pub name: String,
-    pub argv: Vec<String>,
-    /// `ok`, `failed` (ran, non-zero exit), `missing` (not installed), `timeout`, `error`.
-    pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i32>,
-    #[serde(default)]
-    pub stdout: String,
-    #[serde(default)]
-    pub stderr: String,
-}
-
 /// Options of a host capture: the profile (built-in, plus and minus the config's lists).
 #[derive(Clone, Debug, Default)]
 pub struct HostOptions {
@@ -138,10 +110,6 @@ pub fn expand(root: &Path, pattern: &str) -> Vec<String> {
         .filter(|p| std::fs::symlink_metadata(join(root, p)).is_ok())
         .map(|p| p.display().to_string())
         .collect()
-}
-
-pub(crate) fn join(root: &Path, host_path: &Path) -> PathBuf {
-    root.join(host_path.strip_prefix("/").unwrap_or(host_path))
 }
 
 /// `*` matches any run of characters within one name.

@@ -45,7 +45,7 @@ pub struct SnapshotOptions {
     pub encoders: Option<usize>,
     pub lock_wait: Duration,
     /// The host profile's record (its files are among `paths`).
-    pub host: Option<crate::host::HostSection>,
+    pub host: Option<crate::snapshot::host::HostSection>,
     /// Published checksums (absolute path, SHA-256) the snapshot's files must match.
     pub expected_sha256: Vec<(Vec<u8>, [u8; 32])>,
     /// Save the snapshot even when files do not match `expected_sha256` (as warnings).

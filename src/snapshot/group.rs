@@ -129,7 +129,7 @@ impl Selection {
                 let root = std::path::Path::new(&h.root);
                 h.items.iter().flat_map(move |i| {
                     i.found.iter().map(move |f| {
-                        crate::host::join(root, std::path::Path::new(f))
+                        super::host::join(root, std::path::Path::new(f))
                             .as_os_str()
                             .as_bytes()
                             .to_vec()
@@ -409,9 +409,9 @@ mod tests {
     #[test]
     fn derived_selection_leaves_out_the_host_profiles_files() {
         let mut s = snap("h", &["/data", "/etc/ssh/sshd_config"], &[]);
-        s.host = Some(crate::host::HostSection {
+        s.host = Some(crate::snapshot::host::HostSection {
             root: "/".into(),
-            items: vec![crate::host::ItemState {
+            items: vec![crate::snapshot::host::ItemState {
                 pattern: "/etc/ssh/sshd_config".into(),
                 found: vec!["/etc/ssh/sshd_config".into()],
             }],

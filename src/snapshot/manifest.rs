@@ -53,7 +53,7 @@ pub struct Snapshot {
     /// The host security profile (which items were present, tool outputs); its files are in
     /// the file tree, under `host.root`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host: Option<crate::host::HostSection>,
+    pub host: Option<super::host::HostSection>,
     /// What was asked for: the snapshot's group (FORMAT.md §8). Absent in snapshots made before
     /// it was recorded; [`Snapshot::selection`] derives it for those.
     #[serde(default, skip_serializing_if = "Option::is_none")]

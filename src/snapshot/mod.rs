@@ -5,6 +5,7 @@ pub mod create;
 pub mod deployment;
 pub mod entry;
 pub mod group;
+pub mod host;
 pub mod manifest;
 pub mod pipeline;
 pub mod select;
