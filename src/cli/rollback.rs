@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use lifeboat::docker::Engine;
 use lifeboat::docker::compare::shown_differences;
 use lifeboat::docker::update::{self, RollbackOptions, rollback};
+use lifeboat::snapshot::tags::{PRE_ROLLBACK_TAG, PRE_UPDATE_TAG};
 
 use super::{Exit, Global, print_json};
 
@@ -80,7 +81,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let warn = |m: String| bar.suspend(|| super::log::warn(&m.to_string()));
     let r = rollback(&engine, &repo, &a.container, &opts, &bar, &warn).with_context(|| {
         format!(
-            "rolling back {} (see `lifeboat snapshots --tag pre-update`; pick one with --snapshot)",
+            "rolling back {} (see `lifeboat snapshots --tag {PRE_UPDATE_TAG}`; pick one with --snapshot)",
             a.container
         )
     })?;
@@ -102,7 +103,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     } else {
         if let Some(s) = &r.pre_rollback_snapshot {
             println!(
-                "snapshot               {} (tag pre-rollback: the data about to be overwritten)",
+                "snapshot               {} (tag {PRE_ROLLBACK_TAG}: the data about to be overwritten)",
                 short_id(s)
             );
         }

@@ -11,6 +11,7 @@ use lifeboat::docker::apply::{Step, short};
 use lifeboat::docker::update::{
     self, Outcome, Plan, Recovery, UpdateOptions, UpdateReport, execute, outdated, plan, recover,
 };
+use lifeboat::snapshot::tags::PRE_UPDATE_TAG;
 
 use super::{Exit, Global, parse_duration, print_json};
 
@@ -247,7 +248,10 @@ fn show_plan(p: &Plan) {
         short_image(&p.new_image_id),
         p.image
     );
-    println!("would snapshot         {} (tag pre-update)", p.container);
+    println!(
+        "would snapshot         {} (tag {PRE_UPDATE_TAG})",
+        p.container
+    );
     if p.running {
         println!("would stop             {}", p.container);
     }

@@ -24,11 +24,8 @@ use crate::repo::Repository;
 use crate::snapshot::create::{ParentChoice, SnapshotOptions, create_with};
 use crate::snapshot::deployment::{jget, jstr};
 use crate::snapshot::select;
+use crate::snapshot::tags::{PRE_ROLLBACK_TAG, PRE_UPDATE_TAG};
 
-/// Tag of the snapshot taken before an update (what `lifeboat rollback` goes back to).
-pub const PRE_UPDATE_TAG: &str = "pre-update";
-/// Tag of the snapshot taken before `rollback --volumes` overwrites volume data.
-pub const PRE_ROLLBACK_TAG: &str = "pre-rollback";
 /// Where journals live unless told otherwise.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/lifeboat";
 /// Lines of the failed container's output kept for the report.

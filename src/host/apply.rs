@@ -32,9 +32,7 @@ use crate::restore::{RestoreOptions, RestoreReport, restore_tree};
 use crate::snapshot::Snapshot;
 use crate::snapshot::create::{ParentChoice, SnapshotOptions, create_with};
 use crate::snapshot::host::{CommandOutput, HostSection, ItemState, join};
-
-/// Tag of the snapshots that hold what an apply replaced.
-pub const UNDO_TAG: &str = "host-undo";
+use crate::snapshot::tags::HOST_UNDO_TAG;
 
 const SSHD_CONFIG: &str = "/etc/ssh/sshd_config";
 const SSHD_CONFIG_DIR: &str = "/etc/ssh/sshd_config.d";
@@ -509,7 +507,7 @@ fn save_undo(
     };
     let so = SnapshotOptions {
         paths: real,
-        tags: vec![UNDO_TAG.to_string()],
+        tags: vec![HOST_UNDO_TAG.to_string()],
         parent: ParentChoice::None,
         hostname: opts.hostname.clone(),
         lock_wait: opts.lock_wait,
@@ -532,13 +530,13 @@ pub fn undo(repo: &Repository, opts: &ApplyOptions, progress: &dyn Progress) -> 
         .into_iter()
         .rev()
         .find(|(_, s)| {
-            s.tags.iter().any(|t| t == UNDO_TAG)
+            s.tags.iter().any(|t| t == HOST_UNDO_TAG)
                 && s.host.as_ref().is_some_and(|h| h.root == root)
                 && opts.hostname.as_ref().is_none_or(|h| *h == s.hostname)
         })
         .ok_or_else(|| {
             Error::Invalid(format!(
-                "nothing to undo: no `{UNDO_TAG}` snapshot of host root {root} (an apply makes one)"
+                "nothing to undo: no `{HOST_UNDO_TAG}` snapshot of host root {root} (an apply makes one)"
             ))
         })?;
     undo_with(repo, &live_root, id, opts, progress)
@@ -555,7 +553,7 @@ fn undo_with(
     let host = snap.host.as_ref().ok_or_else(|| {
         Error::corrupt(
             format!("snapshot {}", id.short()),
-            "host-undo without a host section",
+            format!("{HOST_UNDO_TAG} without a host section"),
         )
     })?;
     let mut report = UndoReport {

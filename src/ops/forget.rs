@@ -552,7 +552,7 @@ pub fn forget_by_policy(
     }
     let _lock = repo.lock(crate::repo::LockKind::Exclusive, "forget", lock_wait)?;
     // What a host apply replaced is consumed by `restore --host --undo`, not aged out.
-    let undo = crate::host::apply::UNDO_TAG;
+    let undo = crate::snapshot::tags::HOST_UNDO_TAG;
     let list: Vec<_> = crate::snapshot::select::all(repo)?
         .into_iter()
         .filter(|(_, s)| filter.matches(s) && !s.tags.iter().any(|t| t == undo))

@@ -15,23 +15,6 @@ use super::manifest::Snapshot;
 use crate::error::Result;
 use crate::id::Id;
 
-/// Tags of the snapshots lifeboat takes for itself: the way back of an update, of a rollback
-/// and of a host apply. Each such snapshot is in a group of its own kind, is never anyone's
-/// plain `latest`, and is never the parent of a regular snapshot.
-pub const INTERNAL_TAGS: [&str; 3] = [
-    crate::docker::update::PRE_UPDATE_TAG,
-    crate::docker::update::PRE_ROLLBACK_TAG,
-    crate::host::apply::UNDO_TAG,
-];
-
-/// The internal tag of a snapshot with these tags, if any (the first in [`INTERNAL_TAGS`]).
-pub fn internal_tag(tags: &[String]) -> Option<&'static str> {
-    INTERNAL_TAGS
-        .iter()
-        .find(|t| tags.iter().any(|x| x == *t))
-        .copied()
-}
-
 /// Which containers a snapshot was asked for (FORMAT.md §8, `selection.containers`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Containers {
@@ -200,7 +183,7 @@ impl Snapshot {
     /// The internal tag (`pre-update`, `pre-rollback`, `host-undo`) when lifeboat took the
     /// snapshot for itself.
     pub fn internal(&self) -> Option<&'static str> {
-        internal_tag(&self.tags)
+        super::tags::internal(&self.tags)
     }
 }
 

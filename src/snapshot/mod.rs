@@ -9,6 +9,7 @@ pub mod host;
 pub mod manifest;
 pub mod pipeline;
 pub mod select;
+pub mod tags;
 pub mod tree;
 
 pub use entry::{Content, Entry, Kind};
