@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
+use lifeboat::ops::snapshot::{ParentChoice, SnapshotOptions, SnapshotResult, create};
 use lifeboat::progress::Progress;
 use lifeboat::repo::{LocalBackend, Repository};
-use lifeboat::snapshot::create::{ParentChoice, SnapshotOptions, SnapshotResult, create};
 use lifeboat::source::fs::Excludes;
 use lifeboat::source::prescan::prescan;
 

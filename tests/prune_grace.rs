@@ -16,11 +16,9 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 
 use common::{Env, code, stderr};
 use lifeboat::Id;
+use lifeboat::ops::snapshot::{ParentChoice, SnapshotOptions, SnapshotResult, create_with};
 use lifeboat::repo::Repository;
-use lifeboat::snapshot::create::{
-    DeploymentSource, ParentChoice, SnapshotOptions, SnapshotResult, create_with,
-};
-use lifeboat::snapshot::deployment::Deployment;
+use lifeboat::snapshot::deployment::{Deployment, DeploymentSource};
 use lifeboat::snapshot::entry::{Entry, Kind};
 use lifeboat::snapshot::manifest::Summary;
 use lifeboat::snapshot::pipeline::Session;

@@ -434,7 +434,7 @@ fn host_apply(
     snap: &lifeboat::snapshot::Snapshot,
 ) -> Result<Exit> {
     let bar = g.progress();
-    let r = lifeboat::host::apply::apply(repo, snap, &apply_options(g, a), &bar)
+    let r = lifeboat::ops::host_apply::apply(repo, snap, &apply_options(g, a), &bar)
         .context("applying the host profile")?;
     if g.json {
         print_json(

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use lifeboat::config::Config;
 use lifeboat::docker::capture::{BindMount, Capture, CaptureOptions, Selection, VolumeAccess};
+use lifeboat::ops::snapshot::{ParentChoice, SnapshotOptions, SnapshotResult, create_with};
 use lifeboat::repo::Repository;
-use lifeboat::snapshot::create::{ParentChoice, SnapshotOptions, SnapshotResult, create_with};
 use lifeboat::source::fs::Excludes;
 use lifeboat::util::human_bytes;
 

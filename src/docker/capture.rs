@@ -14,10 +14,9 @@ use super::{spec, tarsrc};
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::repo::Repository;
-use crate::snapshot::create::DeploymentSource;
 use crate::snapshot::deployment::{
-    ContainerRecord, Deployment, IMAGES_DIR, ImageRecord, NetworkRecord, VOLUMES_DIR, VolumeRecord,
-    image_path, jget, jstr, volume_path,
+    ContainerRecord, Deployment, DeploymentSource, IMAGES_DIR, ImageRecord, NetworkRecord,
+    VOLUMES_DIR, VolumeRecord, image_path, jget, jstr, volume_path,
 };
 use crate::snapshot::entry::{Entry, Kind};
 use crate::snapshot::manifest::Summary;

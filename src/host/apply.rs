@@ -30,7 +30,6 @@ use crate::repo::{FileType as RepoFile, LockKind, Repository};
 use crate::restore::target::{Target, errno_io};
 use crate::restore::{RestoreOptions, RestoreReport, restore_tree};
 use crate::snapshot::Snapshot;
-use crate::snapshot::create::{ParentChoice, SnapshotOptions, create_with};
 use crate::snapshot::host::{CommandOutput, HostSection, ItemState, join};
 use crate::snapshot::tags::HOST_UNDO_TAG;
 
@@ -126,11 +125,23 @@ fn canonical_root(root: &Path) -> Result<PathBuf> {
     Ok(r)
 }
 
-/// Apply `snap`'s host profile to `opts.live_root`.
+/// What an apply keeps before it writes, for undo: the live versions of the paths it is about to
+/// change (`paths`, under the live root) and a host section naming them, with the topmost missing
+/// path of each that does not exist yet as an item that found nothing (FORMAT.md §8.2).
+#[derive(Debug, Clone)]
+pub struct UndoSnapshot {
+    pub paths: Vec<PathBuf>,
+    pub section: HostSection,
+}
+
+/// Apply `snap`'s host profile to `opts.live_root`. `keep_undo` saves the [`UndoSnapshot`] as a
+/// `host-undo` snapshot and returns its ID: taking a snapshot is an operation above `host/`
+/// ([`crate::ops::host_apply::apply`] supplies it).
 pub fn apply(
     repo: &Repository,
     snap: &Snapshot,
     opts: &ApplyOptions,
+    keep_undo: &dyn Fn(UndoSnapshot) -> Result<Id>,
     progress: &dyn Progress,
 ) -> Result<ApplyReport> {
     let Some(host) = &snap.host else {
@@ -233,7 +244,7 @@ pub fn apply(
 
     // What is live now, so the apply can be undone.
     let touched: Vec<String> = to_write.iter().chain(&report.removed).cloned().collect();
-    let undo = save_undo(repo, &live_root, &touched, opts, progress)?;
+    let undo = keep_undo(live_versions(&live_root, &touched, opts))?;
     report.undo_snapshot = Some(undo.to_hex());
 
     // Removals first: writing last leaves the directories with their recorded metadata.
@@ -455,15 +466,9 @@ fn find_program(name: &str, fallbacks: &[&str]) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Snapshot the live versions of `paths` (absent ones recorded as absent) as a `host-undo`
-/// snapshot of `live_root`; with the firewall option, also the live rule sets.
-fn save_undo(
-    repo: &Repository,
-    live_root: &Path,
-    paths: &[String],
-    opts: &ApplyOptions,
-    progress: &dyn Progress,
-) -> Result<Id> {
+/// The live versions of `paths` (absent ones recorded as absent) under `live_root`, to be kept
+/// as a `host-undo` snapshot; with the firewall option, also the live rule sets.
+fn live_versions(live_root: &Path, paths: &[String], opts: &ApplyOptions) -> UndoSnapshot {
     let mut items: Vec<ItemState> = Vec::new();
     let mut real = Vec::new();
     let exists = |p: &str| std::fs::symlink_metadata(join(live_root, Path::new(p))).is_ok();
@@ -505,21 +510,14 @@ fn save_undo(
     } else {
         Vec::new()
     };
-    let so = SnapshotOptions {
+    UndoSnapshot {
         paths: real,
-        tags: vec![HOST_UNDO_TAG.to_string()],
-        parent: ParentChoice::None,
-        hostname: opts.hostname.clone(),
-        lock_wait: opts.lock_wait,
-        host: Some(HostSection {
+        section: HostSection {
             root: live_root.display().to_string(),
             items,
             commands,
-        }),
-        ..SnapshotOptions::default()
-    };
-    let r = create_with(repo, &so, None, progress)?;
-    Ok(r.id)
+        },
+    }
 }
 
 /// Undo the newest apply to `opts.live_root`.

@@ -1,12 +1,15 @@
-//! Maintenance on top of the repository: verification, retention (forget), prune, diffs
-//! between snapshots, and the records of scheduled runs (Prometheus metrics, run log).
+//! Operations, above the things backed up and the snapshot format: taking a snapshot, applying
+//! a host profile, verification, retention (forget), prune, diffs between snapshots, and the
+//! records of scheduled runs (Prometheus metrics, run log).
 
 pub mod diff;
 pub mod find;
 pub mod forget;
+pub mod host_apply;
 pub mod metrics;
 pub mod prune;
 pub mod runlog;
+pub mod snapshot;
 pub mod stats;
 pub mod tag;
 pub mod verify;

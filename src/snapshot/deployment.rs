@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::manifest::Summary;
+use super::pipeline::Session;
+use crate::error::Result;
 use crate::id::Id;
+use crate::repo::Repository;
 
 /// Where a volume's data and an image's archive are recorded in the deployment tree.
 pub const VOLUMES_DIR: &str = "/volumes";
@@ -97,6 +100,22 @@ impl Deployment {
     pub fn network(&self, name: &str) -> Option<&NetworkRecord> {
         self.networks.iter().find(|n| n.name == name)
     }
+}
+
+/// A source of a deployment section (Docker objects and their data) recorded beside the files.
+/// The snapshot calls `emit` inside its own pipeline run, with the previous deployment of this
+/// host (if any) so unchanged data need not be read again. The seam between taking a snapshot
+/// ([`crate::ops::snapshot`]) and Docker's capture, here so that `docker/` need not import `ops/`.
+pub trait DeploymentSource {
+    fn emit(
+        &self,
+        s: &Session<'_, '_>,
+        parent: Option<&Deployment>,
+        repo: &Repository,
+        readers: usize,
+    ) -> Result<()>;
+    /// The finished section, given the tree stream the run produced.
+    fn finish(&self, tree: Vec<Id>, summary: Summary) -> Deployment;
 }
 
 /// Tree path of a volume's data.

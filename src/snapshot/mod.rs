@@ -1,7 +1,6 @@
 //! Snapshots: the entry model every source produces, the snapshot description, the tree
 //! stream that stores entries, and the pipeline that drives content into the repository.
 
-pub mod create;
 pub mod deployment;
 pub mod entry;
 pub mod group;

@@ -1,23 +1,23 @@
-//! Making a snapshot of paths: lock, pick the parent, run the pipeline over the filesystem
-//! source, write the index and the snapshot description.
+//! Taking a snapshot: lock, pick the parent, run the pipeline over a deployment source and the
+//! filesystem walk, check published checksums, write the index and the snapshot description.
+//! An operation above the things backed up (files, docker, host, models), which it combines.
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::group::{Group, Selection};
-use super::manifest::{Snapshot, Summary};
-use super::pipeline;
-use super::pipeline::Session;
-use super::select;
-use super::tree::TreeReader;
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::progress::Progress;
 use crate::repo::writer::WriteStats;
 use crate::repo::{LockKind, Repository};
-use crate::snapshot::deployment::Deployment;
+use crate::snapshot::deployment::DeploymentSource;
+use crate::snapshot::group::{Group, Selection};
+use crate::snapshot::manifest::{Snapshot, Summary};
+use crate::snapshot::pipeline;
+use crate::snapshot::select;
+use crate::snapshot::tree::TreeReader;
 use crate::source::fs::{self, Excludes, ParentCursor};
 
 /// Which snapshot to compare against to skip unchanged files.
@@ -62,21 +62,6 @@ pub struct SnapshotResult {
     pub snapshot: Snapshot,
     pub warnings: Vec<String>,
     pub write: WriteStats,
-}
-
-/// A source of a deployment section (Docker objects and their data) recorded beside the files.
-/// The snapshot calls `emit` inside its own pipeline run, with the previous deployment of this
-/// host (if any) so unchanged data need not be read again.
-pub trait DeploymentSource {
-    fn emit(
-        &self,
-        s: &Session<'_, '_>,
-        parent: Option<&Deployment>,
-        repo: &Repository,
-        readers: usize,
-    ) -> Result<()>;
-    /// The finished section, given the tree stream the run produced.
-    fn finish(&self, tree: Vec<Id>, summary: Summary) -> Deployment;
 }
 
 /// The files' pipeline run, with progress totals: the parent's totals as the first estimate,
@@ -334,7 +319,7 @@ pub fn create_with(
         snapshot.selection = Some(Selection::derived(&snapshot));
     }
     // What this run reused rather than wrote must still be there (a prune may have run).
-    repo.secure_references(|| super::tree::referenced_blobs(repo, [&snapshot]))?;
+    repo.secure_references(|| crate::snapshot::tree::referenced_blobs(repo, [&snapshot]))?;
     let id = repo.save_sealed(crate::repo::FileType::Snapshot, &snapshot)?;
     Ok(SnapshotResult {
         id,
