@@ -15,6 +15,7 @@ pub mod crypto;
 pub mod docker;
 pub mod error;
 pub mod escape;
+pub mod files;
 pub mod host;
 pub mod id;
 pub mod interrupt;
@@ -25,7 +26,6 @@ pub mod repo;
 pub mod restore;
 pub mod schedule;
 pub mod snapshot;
-pub mod source;
 pub mod util;
 
 pub use error::{Error, Result};

@@ -9,7 +9,7 @@
 //! cannot be split. A size that differs from the recorded one is a modification found without
 //! reading the file.
 
-use crate::source::fs::open_for_read;
+use crate::files::walk::open_for_read;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::File;

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Current time as RFC 3339 with nanoseconds, UTC.
 pub fn now_rfc3339() -> String {
@@ -136,6 +136,36 @@ pub fn under(root: &Path, p: &[u8]) -> Vec<u8> {
         out.push(b'/');
     }
     out
+}
+
+/// Make snapshot roots absolute with real (symlink-free) parents, sorted in stream order,
+/// without duplicates or roots nested in other roots.
+pub fn normalize_roots(paths: &[PathBuf]) -> crate::Result<Vec<PathBuf>> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = Vec::new();
+    for p in paths {
+        let abs = std::path::absolute(p).map_err(|e| crate::Error::io(p, e))?;
+        std::fs::symlink_metadata(&abs).map_err(|e| crate::Error::io(&abs, e))?;
+        let real = match (abs.parent(), abs.file_name()) {
+            (Some(parent), Some(name)) => parent
+                .canonicalize()
+                .map_err(|e| crate::Error::io(parent, e))?
+                .join(name),
+            _ => abs.canonicalize().map_err(|e| crate::Error::io(&abs, e))?,
+        };
+        out.push(real);
+    }
+    out.sort_by(|a, b| path_cmp(a.as_os_str().as_bytes(), b.as_os_str().as_bytes()));
+    let mut kept: Vec<PathBuf> = Vec::new();
+    for p in out {
+        let inside = kept
+            .last()
+            .is_some_and(|k| is_within(p.as_os_str().as_bytes(), k.as_os_str().as_bytes()));
+        if !inside {
+            kept.push(p);
+        }
+    }
+    Ok(kept)
 }
 
 /// Serde for `[u8; 32]` as a CBOR byte string.

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
+use lifeboat::files::prescan::prescan;
+use lifeboat::files::walk::Excludes;
 use lifeboat::ops::snapshot::{ParentChoice, SnapshotOptions, SnapshotResult, create};
 use lifeboat::progress::Progress;
 use lifeboat::repo::{LocalBackend, Repository};
-use lifeboat::source::fs::Excludes;
-use lifeboat::source::prescan::prescan;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Ev {

@@ -3,10 +3,10 @@
 use std::io::Write;
 
 use anyhow::Result;
+use lifeboat::files::pattern::Matcher;
 use lifeboat::ops::find::{Found, find};
 use lifeboat::snapshot::Entry;
 use lifeboat::snapshot::select;
-use lifeboat::source::fs::Matcher;
 
 use super::filter::FilterArgs;
 use super::{Exit, Global};

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use lifeboat::config::Config;
 use lifeboat::docker::capture::{BindMount, Capture, CaptureOptions, Selection, VolumeAccess};
+use lifeboat::files::walk::Excludes;
 use lifeboat::ops::snapshot::{ParentChoice, SnapshotOptions, SnapshotResult, create_with};
 use lifeboat::repo::Repository;
-use lifeboat::source::fs::Excludes;
 use lifeboat::util::human_bytes;
 
 use super::{Exit, Global, print_json};

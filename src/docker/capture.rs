@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::engine::Engine;
 use super::{spec, tarsrc};
 use crate::error::{Error, Result};
+use crate::files::walk::{Excludes, ParentCursor, walk_rebased};
 use crate::id::Id;
 use crate::repo::Repository;
 use crate::snapshot::deployment::{
@@ -22,7 +23,6 @@ use crate::snapshot::entry::{Entry, Kind};
 use crate::snapshot::manifest::Summary;
 use crate::snapshot::pipeline::Session;
 use crate::snapshot::tree::TreeReader;
-use crate::source::fs::{Excludes, ParentCursor, walk_rebased};
 
 pub const LABEL_STOP: &str = "lifeboat.stop";
 pub const LABEL_EXCLUDE: &str = "lifeboat.exclude";

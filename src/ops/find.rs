@@ -12,12 +12,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 
 use crate::error::{Error, Result};
+use crate::files::pattern::Matcher;
 use crate::id::Id;
 use crate::repo::Repository;
 use crate::snapshot::entry::Entry;
 use crate::snapshot::manifest::Snapshot;
 use crate::snapshot::tree::TreeReader;
-use crate::source::fs::Matcher;
 
 /// Matches buffered per snapshot searched ahead of the one being reported.
 const BUFFERED: usize = 256;

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::files::walk::{self, Excludes, ParentCursor};
 use crate::id::Id;
 use crate::progress::Progress;
 use crate::repo::writer::WriteStats;
@@ -18,7 +19,6 @@ use crate::snapshot::manifest::{Snapshot, Summary};
 use crate::snapshot::pipeline;
 use crate::snapshot::select;
 use crate::snapshot::tree::TreeReader;
-use crate::source::fs::{self, Excludes, ParentCursor};
 
 /// Which snapshot to compare against to skip unchanged files.
 #[derive(Debug, Clone, Default)]
@@ -104,7 +104,7 @@ fn files_run(
                     let _ =
                         rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
                     if let Ok(Some((bytes, files))) =
-                        crate::source::prescan::prescan(roots, excludes, done)
+                        crate::files::prescan::prescan(roots, excludes, done)
                     {
                         let _g = announce.lock();
                         if !walked.load(Ordering::SeqCst) && !done.load(Ordering::SeqCst) {
@@ -116,7 +116,7 @@ fn files_run(
         }
         let r = pipeline::run(writer, &totals, encoders, |s| {
             let cursor = parent.map(|p| ParentCursor::new(TreeReader::new(repo, &p.tree)));
-            fs::walk(s, roots, excludes, cursor, readers)
+            walk::walk(s, roots, excludes, cursor, readers)
         });
         done.store(true, Ordering::SeqCst);
         r
@@ -183,7 +183,7 @@ pub fn create_with(
         ));
     }
     let _lock = repo.lock(LockKind::Shared, "snapshot", opts.lock_wait)?;
-    let roots = fs::normalize_roots(&opts.paths)?;
+    let roots = crate::util::normalize_roots(&opts.paths)?;
     repo.load_index()?;
     let hostname = opts.hostname.clone().unwrap_or_else(crate::util::hostname);
     let root_bytes: Vec<Vec<u8>> = roots

@@ -11,8 +11,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::error::Result;
+use crate::files::pattern::Matcher;
 use crate::snapshot::entry::{Entry, Kind};
-use crate::source::fs::Matcher;
 use crate::util::is_within;
 
 /// An `--include` or `--exclude` pattern (glob) and whether it matched anything.

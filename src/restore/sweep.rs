@@ -21,8 +21,8 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use super::Ctx;
 use super::target::{errno_io, is_temp_name};
 use crate::error::{Error, Result};
+use crate::files::pattern::Matcher;
 use crate::snapshot::entry::{Entry, Kind};
-use crate::source::fs::Matcher;
 use crate::util::is_within;
 
 /// A directory of the stream whose children are being collected.

@@ -78,7 +78,7 @@ pub struct Selection {
 }
 
 fn normalized(paths: &[PathBuf]) -> Result<Vec<ByteBuf>> {
-    Ok(crate::source::fs::normalize_roots(paths)?
+    Ok(crate::util::normalize_roots(paths)?
         .into_iter()
         .map(|p| ByteBuf::from(p.as_os_str().as_bytes().to_vec()))
         .collect())

@@ -7,7 +7,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::fs::{Excludes, Matcher, is_cache_dir};
+use super::walk::{Excludes, is_cache_dir};
 use crate::error::Result;
 
 /// Sizes and number of the regular files a walk of `roots` with `excludes` records (hard links
@@ -20,7 +20,7 @@ pub fn prescan(
     excludes: &Excludes,
     stop: &AtomicBool,
 ) -> Result<Option<(u64, u64)>> {
-    let matcher = Matcher::new(excludes)?;
+    let matcher = excludes.matcher()?;
     let (mut bytes, mut files) = (0u64, 0u64);
     let mut links: HashSet<(u64, u64)> = HashSet::new();
     let mut caches: HashSet<PathBuf> = HashSet::new();

@@ -1,5 +1,6 @@
-//! The filesystem source: walks paths (walkdir, sorted, never following symlinks), records
-//! every kind of object with full metadata, and reads changed files on parallel reader threads.
+//! The filesystem walk that feeds a snapshot: walks paths (walkdir, sorted, never following
+//! symlinks), records every kind of object with full metadata, and reads changed files on
+//! parallel reader threads.
 //!
 //! Unchanged files (same size, mtime, ctime and inode as in the parent snapshot) are not read
 //! again. A file that vanishes or changes while being read is a warning, not a failure.
@@ -14,9 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 use crossbeam_channel::bounded;
-use globset::{GlobSet, GlobSetBuilder};
 use sha2::{Digest, Sha256};
 
+use super::pattern::Matcher;
 use crate::error::{Error, Result};
 use crate::snapshot::entry::{Entry, Kind, Xattr};
 use crate::snapshot::pipeline::{DigestSource, Session, Slot};
@@ -48,94 +49,12 @@ impl Excludes {
             .map(String::from)
             .collect())
     }
-}
 
-/// Glob patterns as `--exclude` reads them (and `find` searches with): a pattern with a `/` is
-/// matched against the absolute path, one without against the last component's name; `*` and
-/// `?` never cross a `/`, `**` does.
-pub struct Matcher {
-    full: GlobSet,
-    name: GlobSet,
-    paths: Vec<Vec<u8>>,
-}
-
-impl Matcher {
-    pub(crate) fn new(ex: &Excludes) -> Result<Matcher> {
-        let mut m = Matcher::globs(&ex.patterns, false, "exclude pattern")?;
-        m.paths = ex
-            .paths
-            .iter()
-            .map(|p| p.as_os_str().as_bytes().to_vec())
-            .collect();
-        Ok(m)
+    /// The matcher of what the walk leaves out: the patterns, and each of `paths` with
+    /// everything below it.
+    pub(crate) fn matcher(&self) -> Result<Matcher> {
+        Ok(Matcher::globs(&self.patterns, false, "exclude pattern")?.with_paths(&self.paths))
     }
-
-    /// Compile `patterns`; `what` names them in errors.
-    pub fn globs(patterns: &[String], case_insensitive: bool, what: &str) -> Result<Matcher> {
-        let mut full = GlobSetBuilder::new();
-        let mut name = GlobSetBuilder::new();
-        for p in patterns {
-            let g = globset::GlobBuilder::new(p)
-                .literal_separator(true)
-                .backslash_escape(true)
-                .case_insensitive(case_insensitive)
-                .build()
-                .map_err(|e| Error::Invalid(format!("{what} {p:?}: {e}")))?;
-            if p.contains('/') {
-                full.add(g)
-            } else {
-                name.add(g)
-            };
-        }
-        let build = |b: GlobSetBuilder| {
-            b.build()
-                .map_err(|e| Error::Invalid(format!("{what}s: {e}")))
-        };
-        Ok(Matcher {
-            full: build(full)?,
-            name: build(name)?,
-            paths: Vec::new(),
-        })
-    }
-
-    /// Whether a pattern matches `path` (absolute).
-    pub fn is_match(&self, path: &Path) -> bool {
-        self.full.is_match(path) || path.file_name().is_some_and(|n| self.name.is_match(n))
-    }
-
-    pub(crate) fn excludes(&self, path: &Path) -> bool {
-        let b = path.as_os_str().as_bytes();
-        self.paths.iter().any(|p| crate::util::is_within(b, p)) || self.is_match(path)
-    }
-}
-
-/// Make snapshot roots absolute with real (symlink-free) parents, sorted in stream order,
-/// without duplicates or roots nested in other roots.
-pub fn normalize_roots(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for p in paths {
-        let abs = std::path::absolute(p).map_err(|e| Error::io(p, e))?;
-        std::fs::symlink_metadata(&abs).map_err(|e| Error::io(&abs, e))?;
-        let real = match (abs.parent(), abs.file_name()) {
-            (Some(parent), Some(name)) => parent
-                .canonicalize()
-                .map_err(|e| Error::io(parent, e))?
-                .join(name),
-            _ => abs.canonicalize().map_err(|e| Error::io(&abs, e))?,
-        };
-        out.push(real);
-    }
-    out.sort_by(|a, b| path_cmp(a.as_os_str().as_bytes(), b.as_os_str().as_bytes()));
-    let mut kept: Vec<PathBuf> = Vec::new();
-    for p in out {
-        let inside = kept.last().is_some_and(|k| {
-            crate::util::is_within(p.as_os_str().as_bytes(), k.as_os_str().as_bytes())
-        });
-        if !inside {
-            kept.push(p);
-        }
-    }
-    Ok(kept)
 }
 
 /// Names of users and groups, looked up once each.
@@ -319,7 +238,7 @@ fn walk_inner<I>(
 where
     I: Iterator<Item = Result<Entry>>,
 {
-    let matcher = Matcher::new(excludes)?;
+    let matcher = excludes.matcher()?;
     let (tx, rx) = bounded::<ReadJob>(readers * 4);
     std::thread::scope(|scope| {
         for i in 0..readers {

@@ -1,0 +1,101 @@
+//! The one glob matcher: `snapshot --exclude`, `restore --include`/`--exclude` and `find` all
+//! match paths through it, so a pattern means the same everywhere.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use globset::{GlobSet, GlobSetBuilder};
+
+use crate::error::{Error, Result};
+
+/// Glob patterns as `--exclude` reads them (and `find` searches with): a pattern with a `/` is
+/// matched against the absolute path, one without against the last component's name; `*` and
+/// `?` never cross a `/`, `**` does.
+pub struct Matcher {
+    full: GlobSet,
+    name: GlobSet,
+    paths: Vec<Vec<u8>>,
+}
+
+impl Matcher {
+    /// Compile `patterns`; `what` names them in errors.
+    pub fn globs(patterns: &[String], case_insensitive: bool, what: &str) -> Result<Matcher> {
+        let mut full = GlobSetBuilder::new();
+        let mut name = GlobSetBuilder::new();
+        for p in patterns {
+            let g = globset::GlobBuilder::new(p)
+                .literal_separator(true)
+                .backslash_escape(true)
+                .case_insensitive(case_insensitive)
+                .build()
+                .map_err(|e| Error::Invalid(format!("{what} {p:?}: {e}")))?;
+            if p.contains('/') {
+                full.add(g)
+            } else {
+                name.add(g)
+            };
+        }
+        let build = |b: GlobSetBuilder| {
+            b.build()
+                .map_err(|e| Error::Invalid(format!("{what}s: {e}")))
+        };
+        Ok(Matcher {
+            full: build(full)?,
+            name: build(name)?,
+            paths: Vec::new(),
+        })
+    }
+
+    /// The same matcher, also matching each of `paths` (absolute) and everything below it.
+    pub(crate) fn with_paths(mut self, paths: &[PathBuf]) -> Matcher {
+        self.paths = paths
+            .iter()
+            .map(|p| p.as_os_str().as_bytes().to_vec())
+            .collect();
+        self
+    }
+
+    /// Whether a pattern matches `path` (absolute).
+    pub fn is_match(&self, path: &Path) -> bool {
+        self.full.is_match(path) || path.file_name().is_some_and(|n| self.name.is_match(n))
+    }
+
+    pub(crate) fn excludes(&self, path: &Path) -> bool {
+        let b = path.as_os_str().as_bytes();
+        self.paths.iter().any(|p| crate::util::is_within(b, p)) || self.is_match(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matches(patterns: &[&str], path: &str) -> bool {
+        let p: Vec<String> = patterns.iter().map(|s| (*s).to_string()).collect();
+        Matcher::globs(&p, false, "pattern")
+            .unwrap()
+            .is_match(Path::new(path))
+    }
+
+    #[test]
+    fn a_pattern_without_a_slash_matches_the_name_and_with_one_the_whole_path() {
+        assert!(matches(&["*.log"], "/var/log/x.log"));
+        assert!(!matches(&["*.log"], "/var/x.log/y"));
+        assert!(matches(&["/var/*/x.log"], "/var/log/x.log"));
+        assert!(
+            !matches(&["/var/*"], "/var/log/x.log"),
+            "* never crosses a /"
+        );
+        assert!(matches(&["/var/**"], "/var/log/x.log"));
+    }
+
+    #[test]
+    fn paths_exclude_themselves_and_what_is_below() {
+        let m = Matcher::globs(&[], false, "pattern")
+            .unwrap()
+            .with_paths(&[PathBuf::from("/repo")]);
+        assert!(m.excludes(Path::new("/repo")) && m.excludes(Path::new("/repo/data/x")));
+        assert!(!m.excludes(Path::new("/repository")));
+        assert!(!m.is_match(Path::new("/repo")), "paths are not patterns");
+    }
+}
