@@ -1,5 +1,5 @@
-//! The one glob matcher: `snapshot --exclude`, `restore --include`/`--exclude` and `find` all
-//! match paths through it, so a pattern means the same everywhere.
+//! The one glob matcher: `snapshot --exclude`, `restore --include`/`--exclude`, `find` and the
+//! host profile's patterns all match paths through it, so a pattern means the same everywhere.
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -66,6 +66,27 @@ impl Matcher {
     }
 }
 
+/// The glob (in [`Matcher`]'s syntax) that matches what `pattern` matches when `*` is its only
+/// special character, standing for any run of characters within one name (the host profile's
+/// patterns, FORMAT.md §8.2): every other glob character escaped, runs of `*` made one.
+pub fn star_only(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() * 2);
+    let mut star = false;
+    for c in pattern.chars() {
+        match c {
+            '*' if star => {}
+            '*' => out.push('*'),
+            '?' | '[' | ']' | '{' | '}' | ',' | '!' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+        star = c == '*';
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +118,27 @@ mod tests {
         assert!(m.excludes(Path::new("/repo")) && m.excludes(Path::new("/repo/data/x")));
         assert!(!m.excludes(Path::new("/repository")));
         assert!(!m.is_match(Path::new("/repo")), "paths are not patterns");
+    }
+
+    #[test]
+    fn star_only_patterns_keep_every_other_character_literal() {
+        let name = |pattern: &str, name: &str| {
+            Matcher::globs(&[star_only(pattern)], false, "pattern")
+                .unwrap()
+                .is_match(Path::new(name))
+        };
+        assert!(name("ssh_host_*", "ssh_host_ed25519_key"));
+        assert!(!name("ssh_host_*", "sshd_config"));
+        assert!(name("*", "alice") && name("*", ".hidden"));
+        assert!(name("a*b*c", "aXbYc") && !name("a*b*c", "aXc"));
+        assert!(name("a**b", "aXb"), "a run of stars is one star");
+        assert!(name("plain", "plain") && !name("plain", "plainer"));
+        for literal in ["f?o*", "[ab]*", "{a,b}*", "x\\y*", "!n*"] {
+            let written = literal.replace('*', "");
+            assert!(name(literal, &written), "{literal} matches {written}");
+        }
+        assert!(!name("f?o*", "fxo"));
+        assert!(!name("[ab]*", "a"));
+        assert!(!name("{a,b}*", "a"));
     }
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::files::pattern::{Matcher, star_only};
 use crate::snapshot::host::{CommandOutput, HostSection, ItemState, join};
 
 /// Profile items, as absolute paths under the host root. A `*` matches one path component.
@@ -89,13 +90,14 @@ pub fn expand(root: &Path, pattern: &str) -> Vec<String> {
         let mut next = Vec::new();
         for base in &current {
             if part.contains('*') {
+                let Some(m) = component(part) else { continue };
                 let Ok(rd) = std::fs::read_dir(join(root, base)) else {
                     continue;
                 };
                 let mut names: Vec<String> = rd
                     .flatten()
                     .filter_map(|e| e.file_name().into_string().ok())
-                    .filter(|n| glob_match(part, n))
+                    .filter(|n| m.is_match(Path::new(n)))
                     .collect();
                 names.sort();
                 next.extend(names.into_iter().map(|n| base.join(n)));
@@ -112,24 +114,10 @@ pub fn expand(root: &Path, pattern: &str) -> Vec<String> {
         .collect()
 }
 
-/// `*` matches any run of characters within one name.
-fn glob_match(pattern: &str, name: &str) -> bool {
-    if !pattern.contains('*') {
-        return pattern == name;
-    }
-    let parts: Vec<&str> = pattern.split('*').collect();
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !name.starts_with(first) || name.len() < first.len() + last.len() || !name.ends_with(last) {
-        return false;
-    }
-    let mut rest = &name[first.len()..name.len() - last.len()];
-    for mid in &parts[1..parts.len() - 1] {
-        match rest.find(mid) {
-            Some(i) => rest = &rest[i + mid.len()..],
-            None => return false,
-        }
-    }
-    true
+/// The matcher of one component of a profile pattern, where `*` matches any run of characters
+/// within one name and nothing else is special; `None` for a component no name can match.
+fn component(part: &str) -> Option<Matcher> {
+    Matcher::globs(&[star_only(part)], false, "host profile pattern").ok()
 }
 
 /// Resolve the profile: every item with what it matched, and the real paths to snapshot.
@@ -502,12 +490,14 @@ mod tests {
 
     #[test]
     fn globs() {
+        let glob_match = |p: &str, n: &str| component(p).is_some_and(|m| m.is_match(Path::new(n)));
         assert!(glob_match("ssh_host_*", "ssh_host_ed25519_key"));
         assert!(glob_match("*", "alice"));
         assert!(!glob_match("ssh_host_*", "sshd_config"));
         assert!(glob_match("a*b*c", "aXbYc"));
         assert!(!glob_match("a*b*c", "aXc"));
         assert!(glob_match("plain", "plain") && !glob_match("plain", "plainer"));
+        assert!(glob_match("x?[y]*", "x?[y]z") && !glob_match("x?[y]*", "xay"));
     }
 
     #[test]
