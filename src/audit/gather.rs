@@ -109,7 +109,7 @@ pub fn host_from_snapshot(repo: &Repository, snap: &Snapshot) -> Result<Option<H
             }
             (Kind::File, Some(content)) => {
                 let mut buf = Vec::new();
-                crate::restore::content::ContentReader::new(repo, content, e.size, rel)
+                crate::snapshot::content::ContentReader::new(repo, content, e.size, rel)
                     .read_to_end(&mut buf)
                     .map_err(|err| Error::corrupt(rel, err))?;
                 HostFile::Text(String::from_utf8_lossy(&buf).into_owned())

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::Result;
 use lifeboat::escape::text as esc;
 use lifeboat::models::{self, Status};
-use lifeboat::restore::content::ContentReader;
+use lifeboat::snapshot::content::ContentReader;
 use lifeboat::snapshot::select::{self, Need};
 use lifeboat::util::human_bytes;
 use rayon::prelude::*;

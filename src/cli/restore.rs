@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use lifeboat::escape::text as esc;
-use lifeboat::restore::{Overwrite, RestoreOptions, restore};
+use lifeboat::files::restore::{Overwrite, RestoreOptions, restore};
 use lifeboat::snapshot::select::{self, Need};
 use lifeboat::snapshot::tree::Subtree;
 use lifeboat::util::{human_bytes, show, show_path, under};

@@ -18,10 +18,10 @@ use super::compare::{self, Difference};
 use super::engine::Engine;
 use super::spec::{self, CreateSpec};
 use crate::error::{Error, Result};
+use crate::files::restore::{RestoreOptions, restore_tree};
 use crate::progress::Progress;
 use crate::repo::Repository;
-use crate::restore::content::ContentReader;
-use crate::restore::{RestoreOptions, restore_tree};
+use crate::snapshot::content::ContentReader;
 use crate::snapshot::deployment::{
     ContainerRecord, Deployment, VolumeRecord, image_path, jget, jstr,
 };

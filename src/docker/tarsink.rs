@@ -8,7 +8,7 @@ use std::io::Write;
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::repo::Repository;
-use crate::restore::content::ContentReader;
+use crate::snapshot::content::ContentReader;
 use crate::snapshot::entry::{Entry, Kind};
 use crate::snapshot::tree::TreeReader;
 

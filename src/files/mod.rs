@@ -1,7 +1,9 @@
-//! Files: the filesystem walk that feeds a snapshot (with its pre-scan for progress totals) and
-//! the glob patterns that select paths. Docker volume data and the host profile's files go
-//! through the same walk.
+//! Files, the first thing backed up: the filesystem walk that feeds a snapshot (with its
+//! pre-scan for progress totals), the one glob matcher that selects paths, and the confined
+//! restore that writes a snapshot's files back. Docker volume data and the host profile's files
+//! go through the same walk and the same restore.
 
 pub mod pattern;
 pub mod prescan;
+pub mod restore;
 pub mod walk;

@@ -24,11 +24,11 @@ use serde::Serialize;
 
 use super::{FileDiff, diff_live, run_one};
 use crate::error::{Error, Result};
+use crate::files::restore::target::{Target, errno_io};
+use crate::files::restore::{RestoreOptions, RestoreReport, restore_tree};
 use crate::id::Id;
 use crate::progress::Progress;
 use crate::repo::{FileType as RepoFile, LockKind, Repository};
-use crate::restore::target::{Target, errno_io};
-use crate::restore::{RestoreOptions, RestoreReport, restore_tree};
 use crate::snapshot::Snapshot;
 use crate::snapshot::host::{CommandOutput, HostSection, ItemState, join};
 use crate::snapshot::tags::HOST_UNDO_TAG;

@@ -376,7 +376,7 @@ pub fn diff_live(
                 }
                 let recorded = if e.size <= MAX_DIFF {
                     let mut buf = Vec::new();
-                    crate::restore::content::ContentReader::new(repo, content, e.size, rel)
+                    crate::snapshot::content::ContentReader::new(repo, content, e.size, rel)
                         .read_to_end(&mut buf)
                         .map_err(|err| crate::Error::corrupt(rel, err))?;
                     Some(buf)

@@ -1,6 +1,10 @@
-//! Snapshots: the entry model every source produces, the snapshot description, the tree
-//! stream that stores entries, and the pipeline that drives content into the repository.
+//! The snapshot format: the entry model every source produces, the snapshot description with
+//! its deployment and host sections, groups and internal tags, the tree stream that stores
+//! entries, the pipeline that drives content into the repository, and stored content read back.
+//! It sits below the things backed up (files, docker, host, models) and the operations: it
+//! imports only `repo`, `chunk`, `crypto` and the shared leaves.
 
+pub mod content;
 pub mod deployment;
 pub mod entry;
 pub mod group;

@@ -7,7 +7,6 @@
 //! writes go through [`target::Target`], which cannot be led outside the target.
 
 mod choose;
-pub mod content;
 mod links;
 mod sweep;
 pub mod target;

@@ -1,15 +1,17 @@
 //! A file's content from the repository as a plain [`Read`] of its logical bytes (holes of a
 //! sparse file read as zeros), every chunk authenticated and the whole checked against the
 //! recorded SHA-256 before end-of-file is reported, so a consumer that streams it elsewhere (an
-//! image load, a tar upload to a volume) never gets a silently wrong file.
+//! image load, a tar upload to a volume) never gets a silently wrong file. Part of the format
+//! layer, so Docker, the host profile, models and the audit read stored files without depending
+//! on the files restore.
 
 use std::io::Read;
 
 use sha2::{Digest, Sha256};
 
+use super::entry::Content;
 use crate::error::Error;
 use crate::repo::{BlobKind, Repository};
-use crate::snapshot::entry::Content;
 
 pub struct ContentReader<'r> {
     repo: &'r Repository,
