@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use lifeboat::escape::text as esc;
-use lifeboat::ops::diff::diff_subtrees;
+use lifeboat::snapshot::diff::{Change, diff_subtrees};
 use lifeboat::snapshot::group::Group;
 use lifeboat::snapshot::select::{self, Need};
 use lifeboat::util::{human_bytes, show};
@@ -64,7 +64,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let old_at = (&old, old_root.as_deref());
     let new_at = (&new, new_root.as_deref());
     let summary = diff_subtrees(&repo, old_at, new_at, |i| {
-        let listed = a.metadata || i.change != lifeboat::ops::diff::Change::Metadata;
+        let listed = a.metadata || i.change != Change::Metadata;
         if g.json {
             if listed {
                 items.push(i.clone());

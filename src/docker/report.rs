@@ -555,7 +555,7 @@ fn volume_data_diff(
     new: &Deployment,
     pairs: &[(&VolumeRecord, &VolumeRecord)],
 ) -> Result<Vec<VolumeDrift>> {
-    use crate::ops::diff::{Change, DiffItem, diff_entries};
+    use crate::snapshot::diff::{Change, DiffItem, diff_entries};
     // Each side's entries of one volume, relative to it: `/volumes/<name>/rel` -> `/rel`.
     let by_volume =
         |tree: &[crate::id::Id]| -> Result<BTreeMap<String, Vec<crate::snapshot::entry::Entry>>> {

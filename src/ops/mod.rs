@@ -1,8 +1,7 @@
 //! Operations, above the things backed up and the snapshot format: taking a snapshot, applying
-//! a host profile, verification, retention (forget), prune, diffs between snapshots, and the
-//! records of scheduled runs (Prometheus metrics, run log).
+//! a host profile, verification, retention (forget), prune, find, stats, tags, and the records
+//! of scheduled runs (Prometheus metrics, run log).
 
-pub mod diff;
 pub mod find;
 pub mod forget;
 pub mod host_apply;

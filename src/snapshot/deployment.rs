@@ -105,7 +105,7 @@ impl Deployment {
 /// A source of a deployment section (Docker objects and their data) recorded beside the files.
 /// The snapshot calls `emit` inside its own pipeline run, with the previous deployment of this
 /// host (if any) so unchanged data need not be read again. The seam between taking a snapshot
-/// ([`crate::ops::snapshot`]) and Docker's capture, here so that `docker/` need not import `ops/`.
+/// (`ops::snapshot`) and Docker's capture, here so that `docker/` need not import `ops/`.
 pub trait DeploymentSource {
     fn emit(
         &self,

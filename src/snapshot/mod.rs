@@ -6,6 +6,7 @@
 
 pub mod content;
 pub mod deployment;
+pub mod diff;
 pub mod entry;
 pub mod group;
 pub mod host;

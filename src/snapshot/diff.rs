@@ -1,15 +1,16 @@
-//! Differences between two snapshots, by merging their (sorted) tree streams.
+//! Differences between two snapshots, by merging their (sorted) tree streams. It reads only
+//! entries, so it is part of the format layer: `diff` and Docker's volume drift report use it.
 
 use std::cmp::Ordering;
 
 use serde::Serialize;
 
+use super::entry::Entry;
+use super::manifest::Snapshot;
+use super::tree::{Subtree, TreeReader};
 use crate::error::Result;
 use crate::id::Id;
 use crate::repo::Repository;
-use crate::snapshot::entry::Entry;
-use crate::snapshot::manifest::Snapshot;
-use crate::snapshot::tree::{Subtree, TreeReader};
 use crate::util::path_cmp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -95,7 +96,7 @@ fn compare(a: &Entry, b: &Entry) -> Option<(Change, Vec<&'static str>)> {
 }
 
 /// Walk both snapshots' file trees and report every difference (calls `each` in path order).
-/// Their deployments are compared by [`crate::docker::report::deployment_diff`].
+/// Their deployments are compared by `docker::report::deployment_diff`.
 pub fn diff(
     repo: &Repository,
     old: &Snapshot,
