@@ -493,7 +493,7 @@ impl Ctx<'_> {
                 .dep
                 .image(&rec.image_id)
                 .map_or(Value::Null, |i| i.inspect.clone());
-            carried = spec::carry_anonymous_volumes(&mut spec.body, &image, live);
+            carried = spec::mounts::carry_anonymous_volumes(&mut spec.body, &image, live);
             if !carried.is_empty() {
                 // The new container names them in its HostConfig: compare with that.
                 for key in ["Binds", "Mounts"] {

@@ -421,7 +421,7 @@ pub fn execute(
     let mut spec = spec::create_spec(&live, &old_image, &live_peers(engine)?)
         .map_err(|e| Error::Docker(format!("container {name}: {e}")))?;
     spec.body["Image"] = Value::String(plan.image.clone());
-    let carried = spec::carry_anonymous_volumes(&mut spec.body, &new_image, &live);
+    let carried = spec::mounts::carry_anonymous_volumes(&mut spec.body, &new_image, &live);
     let keep: Vec<&str> = carried.iter().map(|(d, _)| d.as_str()).collect();
     let running = jget(&live, "State.Running").and_then(Value::as_bool) == Some(true);
 
