@@ -8,9 +8,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use lifeboat::docker::Engine;
 use lifeboat::docker::apply::{Step, short};
-use lifeboat::docker::update::{
-    self, Outcome, Plan, Recovery, UpdateOptions, UpdateReport, execute, outdated, plan, recover,
-};
+use lifeboat::ops::update::DEFAULT_STATE_DIR;
+use lifeboat::ops::update::execute::{Outcome, UpdateOptions, UpdateReport, execute};
+use lifeboat::ops::update::plan::{Plan, outdated, plan};
+use lifeboat::ops::update::recover::{Recovery, recover};
 
 use super::{Exit, Global, parse_duration, print_json};
 
@@ -75,7 +76,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             .state_dir
             .clone()
             .or_else(|| cfg.and_then(|c| c.monitoring.state_dir.clone()))
-            .unwrap_or_else(|| PathBuf::from(update::DEFAULT_STATE_DIR)),
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
         args: a,
     };
     run_resolved(g, a)

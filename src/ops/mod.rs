@@ -9,6 +9,7 @@ pub mod prune;
 pub mod runlog;
 pub mod stats;
 pub mod tag;
+pub mod update;
 pub mod verify;
 
 use crate::error::Result;

@@ -19,8 +19,8 @@ use crate::id::Id;
 /// and of a host apply. Each such snapshot is in a group of its own kind, is never anyone's
 /// plain `latest`, and is never the parent of a regular snapshot.
 pub const INTERNAL_TAGS: [&str; 3] = [
-    crate::docker::update::PRE_UPDATE_TAG,
-    crate::docker::update::PRE_ROLLBACK_TAG,
+    crate::ops::update::PRE_UPDATE_TAG,
+    crate::ops::update::PRE_ROLLBACK_TAG,
     crate::host::apply::UNDO_TAG,
 ];
 
