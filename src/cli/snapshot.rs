@@ -358,7 +358,7 @@ fn execute_with_binds(
         expected_sha256: {
             let mut all = Vec::new();
             for f in &a.expect_sha256 {
-                all.extend(lifeboat::models::parse_sha256sums(f)?);
+                all.extend(lifeboat::models::checksums::parse_sha256sums(f)?);
             }
             all
         },
