@@ -23,7 +23,6 @@ pub mod ops;
 pub mod progress;
 pub mod repo;
 pub mod restore;
-pub mod schedule;
 pub mod snapshot;
 pub mod source;
 pub mod util;

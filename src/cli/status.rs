@@ -96,9 +96,9 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             None
         }
     };
-    let timers = if lifeboat::schedule::systemd_running() {
-        lifeboat::schedule::status(
-            std::path::Path::new(lifeboat::schedule::DEFAULT_UNIT_DIR),
+    let timers = if lifeboat::ops::schedule::systemd_running() {
+        lifeboat::ops::schedule::status(
+            std::path::Path::new(lifeboat::ops::schedule::DEFAULT_UNIT_DIR),
             true,
         )
         .unwrap_or_default()

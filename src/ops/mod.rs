@@ -1,5 +1,7 @@
-//! Maintenance on top of the repository: verification, retention (forget), prune, diffs
-//! between snapshots, and the records of scheduled runs (Prometheus metrics, run log).
+//! Operations on top of the repository and the things backed up: verification, retention
+//! (forget), prune, diffs between snapshots, safe container updates and rollbacks ([`update`]),
+//! running on a schedule ([`schedule`]) and the records of scheduled runs (Prometheus metrics,
+//! run log).
 
 pub mod diff;
 pub mod find;
@@ -7,6 +9,7 @@ pub mod forget;
 pub mod metrics;
 pub mod prune;
 pub mod runlog;
+pub mod schedule;
 pub mod stats;
 pub mod tag;
 pub mod update;
