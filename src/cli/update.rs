@@ -105,25 +105,10 @@ fn run_resolved(g: &Global, a: &Resolved<'_>) -> Result<Exit> {
             a.state_dir.join("updates").display()
         )
     })?;
-    let recovery_failed = recovered.iter().any(|r| r.error.is_some());
     if a.recover {
-        if g.json {
-            print_json(&serde_json::json!({ "recovered": recovered }))?;
-        } else {
-            show_recoveries(&recovered);
-            if recovered.is_empty() {
-                println!(
-                    "no interrupted update found in {}",
-                    a.state_dir.join("updates").display()
-                );
-            }
-        }
-        return Ok(if recovery_failed {
-            Exit::Failure
-        } else {
-            Exit::Success
-        });
+        return recover_only(g, a, &recovered);
     }
+    let recovery_failed = recovered.iter().any(|r| r.error.is_some());
     if !g.json {
         show_recoveries(&recovered);
     }
@@ -133,27 +118,7 @@ fn run_resolved(g: &Global, a: &Resolved<'_>) -> Result<Exit> {
         );
     }
 
-    let plans: Vec<Plan> = if a.all {
-        outdated(&engine, a.pull, &|n| {
-            super::log::event("notice", "notice", &n.to_string(), serde_json::Value::Null)
-        })
-        .context(
-            "finding containers to update (nothing was changed; without a registry, drop --pull)",
-        )?
-    } else {
-        let name = a.container.as_deref().unwrap_or_default();
-        vec![
-            plan(&engine, name, a.image.as_deref(), a.pull).with_context(|| {
-                if a.pull {
-                    format!(
-                        "updating {name}: nothing was changed (no registry reachable? build or load the image and use --image)"
-                    )
-                } else {
-                    format!("updating {name}: nothing was changed")
-                }
-            })?,
-        ]
-    };
+    let plans = find_plans(&engine, a)?;
 
     let mut reports: Vec<UpdateReport> = Vec::new();
     let mut json_plans = Vec::new();
@@ -232,6 +197,53 @@ fn run_resolved(g: &Global, a: &Resolved<'_>) -> Result<Exit> {
         println!("dry run: nothing changed");
     }
     Ok(exit)
+}
+
+/// `--recover`: report what the repair of interrupted updates did; failure when one could
+/// not be repaired.
+fn recover_only(g: &Global, a: &Resolved<'_>, recovered: &[Recovery]) -> Result<Exit> {
+    let recovery_failed = recovered.iter().any(|r| r.error.is_some());
+    if g.json {
+        print_json(&serde_json::json!({ "recovered": recovered }))?;
+    } else {
+        show_recoveries(recovered);
+        if recovered.is_empty() {
+            println!(
+                "no interrupted update found in {}",
+                a.state_dir.join("updates").display()
+            );
+        }
+    }
+    Ok(if recovery_failed {
+        Exit::Failure
+    } else {
+        Exit::Success
+    })
+}
+
+/// The updates asked for: every outdated container (`--all`), or the one named.
+fn find_plans(engine: &Engine, a: &Resolved<'_>) -> Result<Vec<Plan>> {
+    Ok(if a.all {
+        outdated(engine, a.pull, &|n| {
+            super::log::event("notice", "notice", &n.to_string(), serde_json::Value::Null)
+        })
+        .context(
+            "finding containers to update (nothing was changed; without a registry, drop --pull)",
+        )?
+    } else {
+        let name = a.container.as_deref().unwrap_or_default();
+        vec![
+            plan(engine, name, a.image.as_deref(), a.pull).with_context(|| {
+                if a.pull {
+                    format!(
+                        "updating {name}: nothing was changed (no registry reachable? build or load the image and use --image)"
+                    )
+                } else {
+                    format!("updating {name}: nothing was changed")
+                }
+            })?,
+        ]
+    })
 }
 
 fn short_image(id: &str) -> &str {
