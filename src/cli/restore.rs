@@ -252,13 +252,7 @@ fn file_options(a: &Args, target: &Path) -> Result<RestoreOptions> {
 
 /// The file restore's report as text: the plan of a dry run, else the counts, then its
 /// warnings and errors.
-fn show_files(
-    g: &Global,
-    a: &Args,
-    id: &lifeboat::id::Id,
-    target: &Path,
-    r: &RestoreReport,
-) {
+fn show_files(g: &Global, a: &Args, id: &lifeboat::id::Id, target: &Path, r: &RestoreReport) {
     if a.dry_run {
         for p in &r.plan {
             println!("{:<8} {}", p.action, show(&under(target, &p.path)));
