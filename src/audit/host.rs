@@ -275,8 +275,6 @@ fn set_ev(f: &mut Option<Finding>, ev: String) {
     }
 }
 
-/// medium: model weights whose bytes changed serve different answers with no error anywhere;
-
 #[cfg(test)]
 mod tests {
     use crate::audit::fixtures::{ids, one};

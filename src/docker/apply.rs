@@ -132,7 +132,7 @@ pub fn apply(
         written: BTreeSet::new(),
         users: None,
     };
-    let todo = cx.to_restore(&order, &deps)?;
+    let todo = cx.containers_to_restore(&order, &deps)?;
     cx.ensure_images_and_networks(&todo)?;
     // The containers to replace are stopped and set aside (dependents first) before any
     // volume data is written: nothing may write into a volume while it is restored.
@@ -193,7 +193,7 @@ impl Ctx<'_> {
     /// The containers to restore, in dependency order. Conflicts first: without `replace` an
     /// existing container is left alone. A dependency neither restored nor present is a
     /// warning.
-    fn to_restore(
+    fn containers_to_restore(
         &mut self,
         order: &[String],
         deps: &BTreeMap<String, Vec<String>>,

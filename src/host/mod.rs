@@ -411,6 +411,9 @@ pub fn diff_live(
     Ok(out)
 }
 
+/// A [`FileDiff`]'s change, diff and note.
+type Change = (&'static str, Option<String>, Option<String>);
+
 /// How a recorded regular file differs from the live one at `live` (`m`: its metadata), as
 /// (change, diff, note), or `None` when it does not: a unified diff of text files up to 1 MiB
 /// (never of secrets), else only that it changed, else a change of mode or owner.
@@ -420,7 +423,7 @@ fn file_change(
     m: &std::fs::Metadata,
     live: &Path,
     rel: &str,
-) -> crate::Result<Option<(&'static str, Option<String>, Option<String>)>> {
+) -> crate::Result<Option<Change>> {
     let Some(content) = &e.content else {
         return Ok(None);
     };
