@@ -5,7 +5,7 @@
 //! re-hashing them must run at the speed of the disk to be usable on hundreds of GiB of weights.
 //!
 //! Here: what counts as a model and which a snapshot recorded. [`verify`] compares them with the
-//! live files (hashing in [`hash`]), [`safetensors`] reads a header, [`checksums`] holds a
+//! live files (hashing in `hash`), [`safetensors`] reads a header, [`checksums`] holds a
 //! snapshot to a published `SHA256SUMS` list.
 
 pub mod checksums;

@@ -11,7 +11,7 @@
 //!
 //! [`create_spec`] is here; the body's parts are in `config` (the `Config` fields),
 //! `host_config`, `networking` and [`mounts`] (which also carries anonymous volumes over to a
-//! replacement container), over the typed JSON access in [`json`].
+//! replacement container), over the typed JSON access in `json`.
 
 mod config;
 mod host_config;
