@@ -14,7 +14,8 @@ use super::journal::{
 use super::plan::{Plan, live_peers};
 use super::{LOG_LINES, PRE_UPDATE_TAG, snapshot_container};
 use crate::docker::Engine;
-use crate::docker::apply::{Aside, Step, aside_name, short};
+use crate::docker::apply::Step;
+use crate::docker::aside::{Aside, aside_name, short};
 use crate::docker::model::{jget, jstr};
 use crate::docker::spec::{self, CreateSpec};
 use crate::error::{Error, Result};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::docker::apply::Aside;
+use crate::docker::aside::Aside;
 use crate::error::{Error, Result};
 
 /// The step an update has reached, as recorded in its journal.
@@ -145,7 +145,7 @@ impl ContainerLock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::docker::apply::ASIDE_MARK;
+    use crate::docker::aside::ASIDE_MARK;
 
     #[test]
     fn journal_format_is_stable() {

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::docker::Engine;
-use crate::docker::apply::ASIDE_MARK;
+use crate::docker::aside::ASIDE_MARK;
 use crate::docker::capture::LABEL_EXCLUDE;
 use crate::docker::model::{jget, jstr};
 use crate::docker::spec::{self, Peers};

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::execute::wait_running;
 use super::journal::{ContainerLock, Journal, JournalStep, leftover_journals, remove_journal};
 use crate::docker::Engine;
-use crate::docker::apply::short;
+use crate::docker::aside::short;
 use crate::docker::model::{jget, jstr};
 use crate::error::{Error, Result};
 
