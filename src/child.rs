@@ -162,12 +162,88 @@ pub fn run(cmd: &mut Command, opts: &Options<'_>) -> Result<Finished, Failure> {
     cmd.stdout(stdio(opts.stdout));
     cmd.stderr(stdio(opts.stderr));
     let mut child = cmd.spawn().map_err(Failure::Start)?;
-    let pid = Pid::from_child(&child);
+    let target = Target {
+        pid: Pid::from_child(&child),
+        own_group,
+    };
     let deadline = Instant::now() + opts.timeout;
+    let (rx, readers) = read_output(&mut child, opts.output_limit);
+    if let (Input::Bytes(bytes), Some(mut stdin)) = (opts.stdin, child.stdin.take()) {
+        let bytes = bytes.to_vec();
+        // A child that does not read its input must not block lifeboat.
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&bytes);
+        });
+    }
 
+    let mut pause = Duration::from_millis(2);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) => {}
+            Err(e) => {
+                target.kill(&mut child);
+                return Err(Failure::Wait(e));
+            }
+        }
+        if crate::interrupt::is_set() {
+            target.kill(&mut child);
+            return Err(Failure::Interrupted);
+        }
+        if Instant::now() >= deadline {
+            target.kill(&mut child);
+            return Err(Failure::TimedOut(opts.timeout));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    };
+    let (stdout, stderr) = collect_output(&rx, readers, &target, deadline, opts.timeout)?;
+    Ok(Finished {
+        status,
+        stdout,
+        stderr,
+    })
+}
+
+/// The child as a target of signals: its process group when it has its own, else itself.
+struct Target {
+    pid: Pid,
+    own_group: bool,
+}
+
+impl Target {
+    fn signal(&self, sig: Signal) {
+        if self.own_group {
+            let _ = rustix::process::kill_process_group(self.pid, sig);
+        } else {
+            let _ = rustix::process::kill_process(self.pid, sig);
+        }
+    }
+
+    /// SIGTERM, up to [`KILL_GRACE`] to exit, then SIGKILL, and reap it.
+    fn kill(&self, child: &mut std::process::Child) {
+        self.signal(Signal::TERM);
+        let t = Instant::now();
+        while t.elapsed() < KILL_GRACE {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The group may outlive its leader: SIGKILL whatever is left of it.
+        self.signal(Signal::KILL);
+        let _ = child.wait();
+    }
+}
+
+/// One thread per captured stream, each sending (is stdout, its first `limit` bytes) when the
+/// stream ends; returns the receiver and how many threads send.
+fn read_output(
+    child: &mut std::process::Child,
+    limit: usize,
+) -> (mpsc::Receiver<(bool, Vec<u8>)>, usize) {
     let (tx, rx) = mpsc::channel::<(bool, Vec<u8>)>();
     let mut readers = 0;
-    let limit = opts.output_limit;
     for (is_out, stream) in [
         (
             true,
@@ -205,65 +281,20 @@ pub fn run(cmd: &mut Command, opts: &Options<'_>) -> Result<Finished, Failure> {
             });
         }
     }
-    drop(tx);
-    if let (Input::Bytes(bytes), Some(mut stdin)) = (opts.stdin, child.stdin.take()) {
-        let bytes = bytes.to_vec();
-        // A child that does not read its input must not block lifeboat.
-        std::thread::spawn(move || {
-            let _ = stdin.write_all(&bytes);
-        });
-    }
+    (rx, readers)
+}
 
-    let kill = |child: &mut std::process::Child| {
-        let signal = |sig| {
-            if own_group {
-                let _ = rustix::process::kill_process_group(pid, sig);
-            } else {
-                let _ = rustix::process::kill_process(pid, sig);
-            }
-        };
-        signal(Signal::TERM);
-        let t = Instant::now();
-        while t.elapsed() < KILL_GRACE {
-            if matches!(child.try_wait(), Ok(Some(_))) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // The group may outlive its leader: SIGKILL whatever is left of it.
-        signal(Signal::KILL);
-        let _ = child.wait();
-    };
-
-    let mut pause = Duration::from_millis(2);
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) => {}
-            Err(e) => {
-                kill(&mut child);
-                return Err(Failure::Wait(e));
-            }
-        }
-        if crate::interrupt::is_set() {
-            kill(&mut child);
-            return Err(Failure::Interrupted);
-        }
-        if Instant::now() >= deadline {
-            kill(&mut child);
-            return Err(Failure::TimedOut(opts.timeout));
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(50));
-    };
-
-    // The output pipes close when everything holding them is done: a background process the
-    // child left may keep them open. Wait until the deadline, then end the group.
-    let mut out = Finished {
-        status,
-        stdout: Vec::new(),
-        stderr: Vec::new(),
-    };
+/// The captured (stdout, stderr) once the child has exited. The output pipes close when
+/// everything holding them is done: a background process the child left may keep them open.
+/// Wait until the deadline, then end the group.
+fn collect_output(
+    rx: &mpsc::Receiver<(bool, Vec<u8>)>,
+    mut readers: usize,
+    target: &Target,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<(Vec<u8>, Vec<u8>), Failure> {
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     let mut killed = false;
     while readers > 0 {
         let wait = if killed {
@@ -273,28 +304,28 @@ pub fn run(cmd: &mut Command, opts: &Options<'_>) -> Result<Finished, Failure> {
         };
         match rx.recv_timeout(wait.max(Duration::from_millis(1))) {
             Ok((true, v)) => {
-                out.stdout = v;
+                stdout = v;
                 readers -= 1;
             }
             Ok((false, v)) => {
-                out.stderr = v;
+                stderr = v;
                 readers -= 1;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) if !killed && own_group => {
-                let _ = rustix::process::kill_process_group(pid, Signal::KILL);
+            Err(mpsc::RecvTimeoutError::Timeout) if !killed && target.own_group => {
+                let _ = rustix::process::kill_process_group(target.pid, Signal::KILL);
                 killed = true;
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => return Err(Failure::TimedOut(opts.timeout)),
+            Err(mpsc::RecvTimeoutError::Timeout) => return Err(Failure::TimedOut(timeout)),
         }
         if killed && readers > 0 && Instant::now() > deadline + KILL_GRACE {
-            return Err(Failure::TimedOut(opts.timeout));
+            return Err(Failure::TimedOut(timeout));
         }
     }
     if killed {
-        return Err(Failure::TimedOut(opts.timeout));
+        return Err(Failure::TimedOut(timeout));
     }
-    Ok(out)
+    Ok((stdout, stderr))
 }
 
 /// `60s`, or `250ms` below a second or when not whole seconds.

@@ -37,7 +37,6 @@ pub mod models;
 pub mod ops;
 pub mod progress;
 pub mod repo;
-pub mod schedule;
 pub mod snapshot;
 pub mod util;
 

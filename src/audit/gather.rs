@@ -14,7 +14,8 @@ use super::{
 use crate::docker::Engine;
 use crate::error::{Error, Result};
 use crate::id::Id;
-use crate::models::{self, Status, VerifyReport};
+use crate::models;
+use crate::models::verify::{Status, VerifyReport};
 use crate::repo::Repository;
 use crate::snapshot::deployment::{ContainerRecord, jstr};
 use crate::snapshot::entry::Kind;
@@ -193,7 +194,7 @@ pub fn models_from_snapshots(
     Ok(Ok(m))
 }
 
-/// The modified models of a [`models::verify_live`] report (missing and unreadable files are
+/// The modified models of a [`models::verify::verify_live`] report (missing and unreadable files are
 /// not changes of content, and are left to `lifeboat models verify`).
 pub fn models_from_verify(report: &VerifyReport, against: String) -> ModelInputs {
     ModelInputs {

@@ -155,7 +155,7 @@ fn live_inputs(g: &Global, a: &Args) -> Result<Inputs> {
         return Ok(inputs);
     }
     let bar = g.progress();
-    let r = lifeboat::models::verify_live(&recorded, &[], &bar)?;
+    let r = lifeboat::models::verify::verify_live(&recorded, &[], &bar)?;
     inputs.models = Some(gather::models_from_verify(
         &r,
         format!("snapshot {} ({})", id.short(), snap.time),

@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use anyhow::Result;
 use lifeboat::escape::text as esc;
-use lifeboat::models::{self, Status};
+use lifeboat::models;
+use lifeboat::models::safetensors::{TensorSummary, safetensors_summary};
+use lifeboat::models::verify::{Status, verify_live};
 use lifeboat::snapshot::content::ContentReader;
 use lifeboat::snapshot::select::{self, Need};
 use lifeboat::util::human_bytes;
@@ -91,7 +93,7 @@ fn verify(g: &Global, a: &VerifyArgs) -> Result<Exit> {
     let scan = models::scan_dirs(&recorded, &dirs);
     let bar = g.progress();
     let started = Instant::now();
-    let r = models::verify_live(&recorded, &scan, &bar)?;
+    let r = verify_live(&recorded, &scan, &bar)?;
     let secs = started.elapsed().as_secs_f64();
     let exit = if r.ok() { Exit::Success } else { Exit::Partial };
     if g.json {
@@ -162,7 +164,7 @@ struct Listed {
     size: u64,
     sha256: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    safetensors: Option<models::TensorSummary>,
+    safetensors: Option<TensorSummary>,
     /// Why a .safetensors header could not be summarised.
     #[serde(skip_serializing_if = "Option::is_none")]
     header_error: Option<String>,
@@ -189,7 +191,7 @@ fn list(g: &Global, a: &ListArgs) -> Result<Exit> {
             let mut repo_error = false;
             if e.path.to_ascii_lowercase().ends_with(b".safetensors") {
                 let reader = ContentReader::new(&repo, content, e.size, l.path.clone());
-                match models::safetensors_summary(reader) {
+                match safetensors_summary(reader) {
                     Ok(Some(s)) => l.safetensors = Some(s),
                     Ok(None) => l.header_error = Some("unreadable header".into()),
                     Err(err) => {

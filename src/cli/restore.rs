@@ -1,11 +1,11 @@
 //! `lifeboat restore SNAPSHOT --target DIR`: restore files; `--containers` / `--container NAME`:
 //! restore the snapshot's Docker deployment onto the engine.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use lifeboat::escape::text as esc;
-use lifeboat::files::restore::{Overwrite, RestoreOptions, restore};
+use lifeboat::files::restore::{Overwrite, RestoreOptions, RestoreReport, restore};
 use lifeboat::snapshot::select::{self, Need};
 use lifeboat::snapshot::tree::Subtree;
 use lifeboat::util::{human_bytes, show, show_path, under};
@@ -197,18 +197,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let Some(target) = &a.target else {
         return Ok(exit);
     };
-    let mut opts = RestoreOptions::new(target);
-    let (paths, patterns): (Vec<&String>, Vec<&String>) =
-        a.includes.iter().partition(|i| is_plain_path(i));
-    opts.includes = paths
-        .iter()
-        .map(|p| lifeboat::util::normalize_abs(p.as_bytes()))
-        .collect::<Result<_, _>>()
-        .map_err(|e| super::UsageError(format!("--include: {e}")))?;
-    opts.include_patterns = patterns.into_iter().cloned().collect();
-    opts.exclude_patterns.clone_from(&a.excludes);
-    opts.overwrite = a.overwrite.into();
-    opts.delete = a.delete;
+    let mut opts = file_options(a, target)?;
     if let Some(sub) = subpath {
         // The directory must be there (a restore of nothing would look like success).
         repo.load_index()?;
@@ -229,63 +218,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     if g.json {
         print_json(&serde_json::json!({ "snapshot": id.to_hex(), "target": target, "report": r }))?;
     } else {
-        if a.dry_run {
-            for p in &r.plan {
-                println!("{:<8} {}", p.action, show(&under(target, &p.path)));
-            }
-            println!("dry run: {} action(s), nothing written", r.plan.len());
-        } else if !r.errors.is_empty() {
-            println!(
-                "restore of snapshot {} to {} FAILED for {} object(s); {} files written ({}), {} unchanged",
-                id.short(),
-                show_path(target),
-                r.errors.len(),
-                r.files_written,
-                human_bytes(r.bytes_written),
-                r.files_unchanged
-            );
-        } else if !g.quiet {
-            println!(
-                "restored snapshot {} to {}: {} files written ({}), {} unchanged, {} dirs, {} links, {} special",
-                id.short(),
-                show_path(target),
-                r.files_written,
-                human_bytes(r.bytes_written),
-                r.files_unchanged,
-                r.dirs,
-                r.links,
-                r.special
-            );
-            if r.files_replaced > 0 {
-                println!(
-                    "{} existing file(s) held other bytes and were replaced by the snapshot's (--overwrite never or if-newer keeps them)",
-                    r.files_replaced
-                );
-            }
-            if r.skipped_existing > 0 {
-                println!(
-                    "{} existing object(s) left as they were (--overwrite {})",
-                    r.skipped_existing,
-                    if a.overwrite == OverwriteArg::Never {
-                        "never"
-                    } else {
-                        "if-newer"
-                    }
-                );
-            }
-            if r.deleted > 0 {
-                println!(
-                    "{} object(s) not in the snapshot deleted (--delete)",
-                    r.deleted
-                );
-            }
-        }
-        for w in &r.warnings {
-            super::log::warn(&w.to_string());
-        }
-        for e in &r.errors {
-            super::log::error(&e.to_string());
-        }
+        show_files(g, a, &id, target, &r);
     }
     let files = if r.damaged > 0 {
         Exit::Integrity
@@ -297,6 +230,86 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         Exit::Success
     };
     Ok(exit.worst(files))
+}
+
+/// The file restore's options from the arguments: target, includes (paths and patterns),
+/// excludes, overwrite and delete.
+fn file_options(a: &Args, target: &Path) -> Result<RestoreOptions> {
+    let mut opts = RestoreOptions::new(target);
+    let (paths, patterns): (Vec<&String>, Vec<&String>) =
+        a.includes.iter().partition(|i| is_plain_path(i));
+    opts.includes = paths
+        .iter()
+        .map(|p| lifeboat::util::normalize_abs(p.as_bytes()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| super::UsageError(format!("--include: {e}")))?;
+    opts.include_patterns = patterns.into_iter().cloned().collect();
+    opts.exclude_patterns.clone_from(&a.excludes);
+    opts.overwrite = a.overwrite.into();
+    opts.delete = a.delete;
+    Ok(opts)
+}
+
+/// The file restore's report as text: the plan of a dry run, else the counts, then its
+/// warnings and errors.
+fn show_files(g: &Global, a: &Args, id: &lifeboat::id::Id, target: &Path, r: &RestoreReport) {
+    if a.dry_run {
+        for p in &r.plan {
+            println!("{:<8} {}", p.action, show(&under(target, &p.path)));
+        }
+        println!("dry run: {} action(s), nothing written", r.plan.len());
+    } else if !r.errors.is_empty() {
+        println!(
+            "restore of snapshot {} to {} FAILED for {} object(s); {} files written ({}), {} unchanged",
+            id.short(),
+            show_path(target),
+            r.errors.len(),
+            r.files_written,
+            human_bytes(r.bytes_written),
+            r.files_unchanged
+        );
+    } else if !g.quiet {
+        println!(
+            "restored snapshot {} to {}: {} files written ({}), {} unchanged, {} dirs, {} links, {} special",
+            id.short(),
+            show_path(target),
+            r.files_written,
+            human_bytes(r.bytes_written),
+            r.files_unchanged,
+            r.dirs,
+            r.links,
+            r.special
+        );
+        if r.files_replaced > 0 {
+            println!(
+                "{} existing file(s) held other bytes and were replaced by the snapshot's (--overwrite never or if-newer keeps them)",
+                r.files_replaced
+            );
+        }
+        if r.skipped_existing > 0 {
+            println!(
+                "{} existing object(s) left as they were (--overwrite {})",
+                r.skipped_existing,
+                if a.overwrite == OverwriteArg::Never {
+                    "never"
+                } else {
+                    "if-newer"
+                }
+            );
+        }
+        if r.deleted > 0 {
+            println!(
+                "{} object(s) not in the snapshot deleted (--delete)",
+                r.deleted
+            );
+        }
+    }
+    for w in &r.warnings {
+        super::log::warn(&w.to_string());
+    }
+    for e in &r.errors {
+        super::log::error(&e.to_string());
+    }
 }
 
 fn run_docker(

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use lifeboat::docker::Engine;
 use lifeboat::docker::compare::shown_differences;
-use lifeboat::docker::update::{self, RollbackOptions, rollback};
+use lifeboat::ops::update::DEFAULT_STATE_DIR;
+use lifeboat::ops::update::recover::recover;
+use lifeboat::ops::update::rollback::{RollbackOptions, rollback};
 use lifeboat::snapshot::tags::{PRE_ROLLBACK_TAG, PRE_UPDATE_TAG};
 
 use super::{Exit, Global, print_json};
@@ -51,10 +53,10 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         .state_dir
         .clone()
         .or_else(|| g.cfg().and_then(|c| c.monitoring.state_dir.clone()))
-        .unwrap_or_else(|| PathBuf::from(update::DEFAULT_STATE_DIR));
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
     if !a.dry_run {
         // As `update` does: what an interrupted update left is repaired first.
-        let recovered = update::recover(&engine, &state_dir).with_context(|| {
+        let recovered = recover(&engine, &state_dir).with_context(|| {
             format!(
                 "repairing interrupted updates recorded in {}",
                 state_dir.join("updates").display()

@@ -118,6 +118,8 @@ fn step(name: &'static str, f: impl FnOnce(&mut Step) -> Result<()>) -> Step {
     s
 }
 
+/// The job: hooks, snapshot, forget, prune when due, verify of a slice; then the after (or
+/// on-error) hooks, the run record, the metrics and the summary.
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let Some(cfg) = g.cfg() else {
         bail!(
@@ -146,34 +148,17 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let repo = g.open()?;
     let hook_timeout = Config::duration(&cfg.hooks.timeout).unwrap_or(Duration::from_secs(300));
     let mut steps: Vec<Step> = Vec::new();
-    let mut snapshot_id = None;
-    let mut partial = false;
 
     let hooks = step("hooks", |_| {
         run_hooks(&cfg.hooks.before, &job, None, hook_timeout)
     });
     let hooks_ok = hooks.ok;
     steps.push(hooks);
+    // The new snapshot's ID, and whether it was partial.
+    let mut taken = None;
     let snap = if hooks_ok {
         step("snapshot", |s| {
-            let args = super::snapshot::Args::from_config(cfg);
-            if !cfg.has_job() {
-                bail!("the configuration names nothing to back up");
-            }
-            let r = super::snapshot::execute(g, &repo, &args)?;
-            let sum = &r.snapshot.summary;
-            s.bytes_added = sum.stored_added;
-            s.files = sum.files_new + sum.files_changed + sum.files_unmodified;
-            s.errors = r.warnings.len() as u64;
-            // The warnings were shown as they happened.
-            partial = !r.warnings.is_empty();
-            s.message = format!(
-                "snapshot {}: {} files, {} added",
-                r.id.short(),
-                s.files,
-                human_bytes(sum.stored_added)
-            );
-            snapshot_id = Some(r.id.to_hex());
+            taken = Some(take_snapshot(g, &repo, cfg, s)?);
             Ok(())
         })
     } else {
@@ -181,34 +166,120 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     };
     let snap_ok = snap.ok && !snap.skipped;
     steps.push(snap);
-
-    let policy = cfg.policy();
-    let forget = if !snap_ok {
-        Step::skipped("forget", "no new snapshot: old ones are kept")
-    } else if policy.is_empty() {
-        Step::skipped("forget", "no retention policy configured")
-    } else {
-        step("forget", |s| {
-            let hostname = cfg
-                .hostname
-                .clone()
-                .unwrap_or_else(lifeboat::util::hostname);
-            let filter = Filter {
-                hosts: vec![hostname],
-                ..Filter::default()
-            };
-            // Grouped like `lifeboat forget` (host and selection): a manual snapshot of other
-            // paths or containers is its own group, not an older member of the job's, and
-            // internal snapshots (pre-update, ...) are retained in their own groups.
-            let group_by = GroupBy::DEFAULT;
-            let r = forget_by_policy(&repo, &policy, group_by, &filter, false, g.lock_wait)?;
-            s.message = format!("{} snapshot(s) removed", r.removed.len());
-            Ok(())
-        })
-    };
+    let (snapshot_id, partial) = taken.map_or((None, false), |(id, p)| (Some(id), p));
+    let forget = forget_step(g, &repo, cfg, snap_ok);
     let forget_ok = forget.ok;
     steps.push(forget);
+    steps.push(prune_step(g, a, &repo, cfg, &state_dir, &job, forget_ok));
+    steps.push(verify_step(g, a, &repo, cfg));
 
+    let failed = steps.iter().find(|s| !s.ok);
+    let success = failed.is_none();
+    let after = match failed {
+        None => run_hooks(&cfg.hooks.after, &job, None, hook_timeout),
+        Some(f) => run_hooks(
+            &cfg.hooks.on_error,
+            &job,
+            Some(&format!("{}: {}", f.name, f.message)),
+            hook_timeout,
+        ),
+    };
+    if let Err(e) = after {
+        log::warn(&format!("after/on_error hook: {e:#}"));
+    }
+
+    let outcome = Outcome {
+        job: &job,
+        started,
+        duration: clock.elapsed(),
+        success,
+        steps: &steps,
+        snapshot: snapshot_id.as_deref(),
+    };
+    outcome.record(&state_dir);
+    if let Some(file) = &metrics_file {
+        outcome
+            .write_metrics(file, &repo)
+            .with_context(|| format!("writing metrics to {}", file.display()))?;
+    }
+    outcome.print(g)?;
+    Ok(match failed.map(|s| s.name) {
+        None if partial => Exit::Partial,
+        None => Exit::Success,
+        Some("hooks") => Exit::RunHook,
+        Some("snapshot") => Exit::RunSnapshot,
+        Some("forget") => Exit::RunForget,
+        Some("prune") => Exit::RunPrune,
+        Some(_) => Exit::RunVerify,
+    })
+}
+
+/// The snapshot step: the configured snapshot, as `lifeboat snapshot` takes it. Returns its
+/// ID and whether it had warnings (shown as they happened).
+fn take_snapshot(
+    g: &Global,
+    repo: &Repository,
+    cfg: &Config,
+    s: &mut Step,
+) -> Result<(String, bool)> {
+    let args = super::snapshot::Args::from_config(cfg);
+    if !cfg.has_job() {
+        bail!("the configuration names nothing to back up");
+    }
+    let r = super::snapshot::execute(g, repo, &args)?;
+    let sum = &r.snapshot.summary;
+    s.bytes_added = sum.stored_added;
+    s.files = sum.files_new + sum.files_changed + sum.files_unmodified;
+    s.errors = r.warnings.len() as u64;
+    let partial = !r.warnings.is_empty();
+    s.message = format!(
+        "snapshot {}: {} files, {} added",
+        r.id.short(),
+        s.files,
+        human_bytes(sum.stored_added)
+    );
+    Ok((r.id.to_hex(), partial))
+}
+
+/// `forget` by the retention policy, only after a new snapshot.
+fn forget_step(g: &Global, repo: &Repository, cfg: &Config, snap_ok: bool) -> Step {
+    let policy = cfg.policy();
+    if !snap_ok {
+        return Step::skipped("forget", "no new snapshot: old ones are kept");
+    }
+    if policy.is_empty() {
+        return Step::skipped("forget", "no retention policy configured");
+    }
+    step("forget", |s| {
+        let hostname = cfg
+            .hostname
+            .clone()
+            .unwrap_or_else(lifeboat::util::hostname);
+        let filter = Filter {
+            hosts: vec![hostname],
+            ..Filter::default()
+        };
+        // Grouped like `lifeboat forget` (host and selection): a manual snapshot of other
+        // paths or containers is its own group, not an older member of the job's, and
+        // internal snapshots (pre-update, ...) are retained in their own groups.
+        let group_by = GroupBy::DEFAULT;
+        let r = forget_by_policy(repo, &policy, group_by, &filter, false, g.lock_wait)?;
+        s.message = format!("{} snapshot(s) removed", r.removed.len());
+        Ok(())
+    })
+}
+
+/// `prune` when it is due (`prune.every` since the last successful one, default a week) or
+/// asked for, only after `forget` went through.
+fn prune_step(
+    g: &Global,
+    a: &Args,
+    repo: &Repository,
+    cfg: &Config,
+    state_dir: &Path,
+    job: &str,
+    forget_ok: bool,
+) -> Step {
     let prune_every =
         cfg.prune
             .every
@@ -221,10 +292,10 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let prune_due = a.prune
         || (!a.no_prune
             && prune_every.is_some_and(|every| {
-                last_ok_step(&state_dir, &job, "prune")
+                last_ok_step(state_dir, job, "prune")
                     .is_none_or(|t| (Utc::now() - t).to_std().unwrap_or_default() >= every)
             }));
-    let prune_step = if !forget_ok {
+    if !forget_ok {
         Step::skipped("prune", "forget failed")
     } else if a.no_prune {
         Step::skipped("prune", "--no-prune")
@@ -233,105 +304,108 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     } else {
         step("prune", |s| {
             let bar = g.progress();
-            let r = prune(&repo, &super::prune::options(g, None), &bar)?;
+            let r = prune(repo, &super::prune::options(g, None), &bar)?;
             s.message = format!("{} freed", human_bytes(r.bytes_freed));
             Ok(())
         })
-    };
-    steps.push(prune_step);
+    }
+}
 
-    let verify_step = if a.no_verify {
-        Step::skipped("verify", "--no-verify")
-    } else {
-        step("verify", |s| {
-            let fraction = cfg
-                .verify
-                .read_data_subset
-                .as_deref()
-                .map_or(Ok(1.0 / 30.0), lifeboat::config::parse_subset)
-                .map_err(anyhow::Error::msg)?;
-            let slices = ((1.0 / fraction).round() as u32).max(1);
-            let day = (Utc::now().timestamp() / 86400) as u64;
-            let slice = (day % u64::from(slices)) as u32 + 1;
-            let bar = g.progress();
-            let r = verify(
-                &repo,
-                &VerifyOptions {
-                    read_data: true,
-                    subset: Some((slice, slices)),
-                    lock_wait: g.lock_wait,
-                },
-                &bar,
-            )?;
-            s.errors = r.errors.len() as u64;
-            for e in &r.errors {
-                log::error(e);
-            }
-            if !r.ok() {
-                bail!(
-                    "{} error(s) in slice {slice}/{slices}: run `lifeboat verify --read-data`",
-                    r.errors.len()
-                );
-            }
-            s.message = format!(
-                "slice {slice}/{slices}: {} packs ({}) read, no errors",
-                r.packs_read,
-                human_bytes(r.bytes_read)
+/// `verify --read-data` of today's slice of the packs (`verify.read_data_subset`, default
+/// 1/30: every pack read once a month).
+fn verify_step(g: &Global, a: &Args, repo: &Repository, cfg: &Config) -> Step {
+    if a.no_verify {
+        return Step::skipped("verify", "--no-verify");
+    }
+    step("verify", |s| {
+        let fraction = cfg
+            .verify
+            .read_data_subset
+            .as_deref()
+            .map_or(Ok(1.0 / 30.0), lifeboat::config::parse_subset)
+            .map_err(anyhow::Error::msg)?;
+        let slices = ((1.0 / fraction).round() as u32).max(1);
+        let day = (Utc::now().timestamp() / 86400) as u64;
+        let slice = (day % u64::from(slices)) as u32 + 1;
+        let bar = g.progress();
+        let r = verify(
+            repo,
+            &VerifyOptions {
+                read_data: true,
+                subset: Some((slice, slices)),
+                lock_wait: g.lock_wait,
+            },
+            &bar,
+        )?;
+        s.errors = r.errors.len() as u64;
+        for e in &r.errors {
+            log::error(e);
+        }
+        if !r.ok() {
+            bail!(
+                "{} error(s) in slice {slice}/{slices}: run `lifeboat verify --read-data`",
+                r.errors.len()
             );
-            Ok(())
-        })
-    };
-    steps.push(verify_step);
+        }
+        s.message = format!(
+            "slice {slice}/{slices}: {} packs ({}) read, no errors",
+            r.packs_read,
+            human_bytes(r.bytes_read)
+        );
+        Ok(())
+    })
+}
 
-    let failed = steps.iter().find(|s| !s.ok);
-    let success = failed.is_none();
-    let after = if success {
-        run_hooks(&cfg.hooks.after, &job, None, hook_timeout)
-    } else {
-        let f = failed.expect("a failed step");
-        run_hooks(
-            &cfg.hooks.on_error,
-            &job,
-            Some(&format!("{}: {}", f.name, f.message)),
-            hook_timeout,
-        )
-    };
-    if let Err(e) = after {
-        log::warn(&format!("after/on_error hook: {e:#}"));
+/// What a run did, for its record, its metrics and its summary.
+struct Outcome<'a> {
+    job: &'a str,
+    started: chrono::DateTime<Utc>,
+    duration: Duration,
+    success: bool,
+    steps: &'a [Step],
+    /// The new snapshot (hex ID).
+    snapshot: Option<&'a str>,
+}
+
+impl Outcome<'_> {
+    /// The run record `lifeboat status` reads; failing to write it is a warning.
+    fn record(&self, state_dir: &Path) {
+        let record = RunRecord {
+            job: self.job.to_string(),
+            started: self.started,
+            finished: Utc::now(),
+            success: self.success,
+            steps: self
+                .steps
+                .iter()
+                .filter(|s| !s.skipped)
+                .map(|s| StepRecord {
+                    name: s.name.to_string(),
+                    ok: s.ok,
+                    message: (!s.message.is_empty()).then(|| s.message.clone()),
+                    duration_ms: s.duration.as_millis() as u64,
+                })
+                .collect(),
+            snapshot: self.snapshot.map(str::to_string),
+        };
+        if let Err(e) = runlog::record(state_dir, &record) {
+            log::warn(&format!(
+                "could not write the run record in {}: {e}",
+                state_dir.display()
+            ));
+        }
     }
 
-    let duration = clock.elapsed();
-    let record = RunRecord {
-        job: job.clone(),
-        started,
-        finished: Utc::now(),
-        success,
-        steps: steps
-            .iter()
-            .filter(|s| !s.skipped)
-            .map(|s| StepRecord {
-                name: s.name.to_string(),
-                ok: s.ok,
-                message: (!s.message.is_empty()).then(|| s.message.clone()),
-                duration_ms: s.duration.as_millis() as u64,
-            })
-            .collect(),
-        snapshot: snapshot_id.clone(),
-    };
-    if let Err(e) = runlog::record(&state_dir, &record) {
-        log::warn(&format!(
-            "could not write the run record in {}: {e}",
-            state_dir.display()
-        ));
-    }
-    if let Some(file) = &metrics_file {
-        let (count, bytes) = repo_totals(&repo).unwrap_or((0, 0));
+    /// Prometheus metrics of the run and the repository, to node_exporter's textfile.
+    fn write_metrics(&self, file: &Path, repo: &Repository) -> lifeboat::Result<()> {
+        let (count, bytes) = repo_totals(repo).unwrap_or((0, 0));
         let m = RunMetrics {
-            job: job.clone(),
-            started,
-            duration,
-            success,
-            steps: steps
+            job: self.job.to_string(),
+            started: self.started,
+            duration: self.duration,
+            success: self.success,
+            steps: self
+                .steps
                 .iter()
                 .filter(|s| !s.skipped)
                 .map(|s| StepMetrics {
@@ -347,49 +421,45 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             repo_bytes: bytes,
         };
         write_textfile(file, &m)
-            .with_context(|| format!("writing metrics to {}", file.display()))?;
     }
-    if g.json {
-        print_json(&serde_json::json!({
-            "job": job,
-            "success": success,
-            "snapshot": snapshot_id,
-            "duration_s": duration.as_secs_f64(),
-            "steps": steps.iter().map(|s| serde_json::json!({
-                "name": s.name,
-                "status": if s.skipped { "skipped" } else if s.ok { "ok" } else { "failed" },
-                "detail": s.message,
-                "duration_s": s.duration.as_secs_f64(),
-            })).collect::<Vec<_>>(),
-        }))?;
-    } else if !g.quiet || !success {
-        println!("job {job}: {}", if success { "ok" } else { "FAILED" });
-        for s in &steps {
-            let status = if s.skipped {
-                "skipped"
-            } else if s.ok {
-                "ok"
-            } else {
-                "FAILED"
-            };
-            println!(
-                "  {:<9} {:<8} {:>6.1}s  {}",
-                s.name,
-                status,
-                s.duration.as_secs_f64(),
-                s.message
-            );
+
+    /// The summary: JSON, or a line per step (only on failure with `--quiet`).
+    fn print(&self, g: &Global) -> Result<()> {
+        let (job, success, steps) = (self.job, self.success, self.steps);
+        if g.json {
+            print_json(&serde_json::json!({
+                "job": job,
+                "success": success,
+                "snapshot": self.snapshot,
+                "duration_s": self.duration.as_secs_f64(),
+                "steps": steps.iter().map(|s| serde_json::json!({
+                    "name": s.name,
+                    "status": if s.skipped { "skipped" } else if s.ok { "ok" } else { "failed" },
+                    "detail": s.message,
+                    "duration_s": s.duration.as_secs_f64(),
+                })).collect::<Vec<_>>(),
+            }))?;
+        } else if !g.quiet || !success {
+            println!("job {job}: {}", if success { "ok" } else { "FAILED" });
+            for s in steps {
+                let status = if s.skipped {
+                    "skipped"
+                } else if s.ok {
+                    "ok"
+                } else {
+                    "FAILED"
+                };
+                println!(
+                    "  {:<9} {:<8} {:>6.1}s  {}",
+                    s.name,
+                    status,
+                    s.duration.as_secs_f64(),
+                    s.message
+                );
+            }
         }
+        Ok(())
     }
-    Ok(match failed.map(|s| s.name) {
-        None if partial => Exit::Partial,
-        None => Exit::Success,
-        Some("hooks") => Exit::RunHook,
-        Some("snapshot") => Exit::RunSnapshot,
-        Some("forget") => Exit::RunForget,
-        Some("prune") => Exit::RunPrune,
-        Some(_) => Exit::RunVerify,
-    })
 }
 
 /// When step `name` of `job` last succeeded, from the run records.

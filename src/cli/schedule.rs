@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use lifeboat::schedule::{self, DEFAULT_CONFIG, DEFAULT_UNIT_DIR, Schedule};
+use lifeboat::ops::schedule::{self, DEFAULT_CONFIG, DEFAULT_UNIT_DIR, Schedule};
 
 use super::{Exit, Global, print_json};
 
@@ -226,7 +226,7 @@ fn install(g: &Global, a: &InstallArgs) -> Result<Exit> {
 }
 
 fn install_cron(g: &Global, a: &InstallArgs, s: &Schedule) -> Result<Exit> {
-    let text = match schedule::render_cron(s) {
+    let text = match schedule::cron::render_cron(s) {
         Ok(t) => t,
         Err(e) => {
             super::log::error(&e.to_string());

@@ -268,18 +268,7 @@ fn execute_with_binds(
     repo: &Repository,
     a: &Args,
 ) -> Result<(SnapshotResult, Vec<BindMount>)> {
-    let mut excludes = Excludes {
-        patterns: a.excludes.clone(),
-        one_file_system: a.one_file_system,
-        caches: a.exclude_caches,
-        paths: Vec::new(),
-    };
-    for f in &a.exclude_files {
-        excludes.patterns.extend(
-            Excludes::read_file(f)
-                .with_context(|| format!("reading exclude file {}", f.display()))?,
-        );
-    }
+    let excludes = excludes(a)?;
     let selection = Selection {
         names: a.containers.clone(),
         all: a.all_containers,
@@ -311,20 +300,7 @@ fn execute_with_binds(
     };
     let mut paths = a.paths.clone();
     paths.extend(a.models.iter().cloned());
-    let host = if a.host_profile {
-        let opts = lifeboat::host::HostOptions {
-            root: a.host_root.clone(),
-            include: a.host_include.clone(),
-            exclude: a.host_exclude.clone(),
-            commands: !a.no_host_commands,
-        };
-        let (section, found) = lifeboat::host::capture(&opts)
-            .with_context(|| format!("--host-root {}", a.host_root.display()))?;
-        paths.extend(found);
-        Some(section)
-    } else {
-        None
-    };
+    let host = host_profile(a, &mut paths)?;
     if let Some(c) = &capture {
         for n in &c.notices {
             super::log::event("notice", "notice", &n.to_string(), serde_json::Value::Null);
@@ -358,7 +334,7 @@ fn execute_with_binds(
         expected_sha256: {
             let mut all = Vec::new();
             for f in &a.expect_sha256 {
-                all.extend(lifeboat::models::parse_sha256sums(f)?);
+                all.extend(lifeboat::models::checksums::parse_sha256sums(f)?);
             }
             all
         },
@@ -384,6 +360,44 @@ fn execute_with_binds(
         None => create_with(repo, &opts, None, &bar)?,
     };
     Ok((r, binds))
+}
+
+/// The excludes the arguments give: patterns, those of the exclude files, file system and
+/// cache-directory rules.
+fn excludes(a: &Args) -> Result<Excludes> {
+    let mut excludes = Excludes {
+        patterns: a.excludes.clone(),
+        one_file_system: a.one_file_system,
+        caches: a.exclude_caches,
+        paths: Vec::new(),
+    };
+    for f in &a.exclude_files {
+        excludes.patterns.extend(
+            Excludes::read_file(f)
+                .with_context(|| format!("reading exclude file {}", f.display()))?,
+        );
+    }
+    Ok(excludes)
+}
+
+/// With `--host`: this machine's host profile, its files added to `paths`.
+fn host_profile(
+    a: &Args,
+    paths: &mut Vec<PathBuf>,
+) -> Result<Option<lifeboat::snapshot::host::HostSection>> {
+    if !a.host_profile {
+        return Ok(None);
+    }
+    let opts = lifeboat::host::HostOptions {
+        root: a.host_root.clone(),
+        include: a.host_include.clone(),
+        exclude: a.host_exclude.clone(),
+        commands: !a.no_host_commands,
+    };
+    let (section, found) = lifeboat::host::capture(&opts)
+        .with_context(|| format!("--host-root {}", a.host_root.display()))?;
+    paths.extend(found);
+    Ok(Some(section))
 }
 
 /// Print a snapshot's result: JSON, or a short summary.

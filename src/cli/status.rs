@@ -2,13 +2,14 @@
 //! snapshot (with a warning when it is older than the schedule allows), the repository's size
 //! and deduplication, and the installed timers.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
 use chrono::Utc;
 use lifeboat::config::Config;
-use lifeboat::ops::runlog;
+use lifeboat::ops::runlog::{self, RunRecord};
+use lifeboat::ops::schedule::TimerStatus;
 use lifeboat::util::human_bytes;
 
 use super::run::{DEFAULT_STATE_DIR, repo_totals};
@@ -63,30 +64,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         .unwrap_or_else(lifeboat::util::hostname);
     let mut warnings = Vec::new();
 
-    let mut jobs = Vec::new();
-    if state_dir.is_dir() {
-        for job in runlog::jobs(&state_dir)? {
-            match runlog::last(&state_dir, &job) {
-                Ok(Some(r)) => {
-                    if !r.success {
-                        let failed = r.steps.iter().find(|s| !s.ok);
-                        warnings.push(format!(
-                            "job {job}: the last run ({}) failed{}",
-                            r.finished.format("%Y-%m-%d %H:%M"),
-                            failed.map_or(String::new(), |s| format!(
-                                " at {}: {}",
-                                s.name,
-                                s.message.as_deref().unwrap_or("")
-                            ))
-                        ));
-                    }
-                    jobs.push(r);
-                }
-                Ok(None) => {}
-                Err(e) => warnings.push(e.to_string()),
-            }
-        }
-    }
+    let jobs = last_runs(&state_dir, &mut warnings)?;
 
     // Run records are local: they are shown even when the repository cannot be opened.
     let repo_view = match g.open() {
@@ -96,12 +74,9 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             None
         }
     };
-    let timers = if lifeboat::schedule::systemd_running() {
-        lifeboat::schedule::status(
-            std::path::Path::new(lifeboat::schedule::DEFAULT_UNIT_DIR),
-            true,
-        )
-        .unwrap_or_default()
+    let timers = if lifeboat::ops::schedule::systemd_running() {
+        lifeboat::ops::schedule::status(Path::new(lifeboat::ops::schedule::DEFAULT_UNIT_DIR), true)
+            .unwrap_or_default()
     } else {
         Vec::new()
     };
@@ -123,61 +98,106 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             "warnings": warnings,
         }))?;
     } else {
-        for r in &jobs {
-            println!(
-                "job {:<12} last run {} ({}, {:.0}s){}",
-                r.job,
-                r.finished
-                    .with_timezone(&chrono::Local)
-                    .format("%Y-%m-%d %H:%M"),
-                if r.success { "ok" } else { "FAILED" },
-                (r.finished - r.started).num_milliseconds() as f64 / 1000.0,
-                r.snapshot.as_deref().map_or(String::new(), |s| format!(
-                    ", snapshot {}",
-                    &s[..8.min(s.len())]
-                ))
-            );
-        }
-        if jobs.is_empty() {
-            println!("no runs recorded in {}", state_dir.display());
-        }
-        if let Some(v) = &repo_view {
-            if let Some((id, time, age)) = &v.newest {
-                println!(
-                    "newest snapshot of {hostname}: {} at {time} ({} ago)",
-                    &id[..8],
-                    human_duration(*age)
-                );
-            }
-            println!(
-                "repository: {} snapshot(s), {} stored for {} of snapshots ({:.1}x)",
-                v.count,
-                human_bytes(v.stored),
-                human_bytes(v.logical),
-                v.ratio
-            );
-        }
-        for t in &timers {
-            println!(
-                "timer {}: {} next {}",
-                t.timer,
-                match t.enabled {
-                    Some(true) => "enabled",
-                    Some(false) => "disabled",
-                    None => "?",
-                },
-                t.next.as_deref().unwrap_or("-")
-            );
-        }
-        for w in &warnings {
-            super::log::warn(w);
-        }
+        let view = repo_view.as_ref();
+        show_text(&jobs, &state_dir, &hostname, view, &timers, &warnings);
     }
     Ok(if warnings.is_empty() {
         Exit::Success
     } else {
         Exit::Partial
     })
+}
+
+/// The last run of every job with records in `state_dir` (none when it does not exist); a
+/// failed run is a warning naming the step that failed.
+fn last_runs(state_dir: &Path, warnings: &mut Vec<String>) -> Result<Vec<RunRecord>> {
+    let mut jobs = Vec::new();
+    if !state_dir.is_dir() {
+        return Ok(jobs);
+    }
+    for job in runlog::jobs(state_dir)? {
+        match runlog::last(state_dir, &job) {
+            Ok(Some(r)) => {
+                if !r.success {
+                    let failed = r.steps.iter().find(|s| !s.ok);
+                    warnings.push(format!(
+                        "job {job}: the last run ({}) failed{}",
+                        r.finished.format("%Y-%m-%d %H:%M"),
+                        failed.map_or(String::new(), |s| format!(
+                            " at {}: {}",
+                            s.name,
+                            s.message.as_deref().unwrap_or("")
+                        ))
+                    ));
+                }
+                jobs.push(r);
+            }
+            Ok(None) => {}
+            Err(e) => warnings.push(e.to_string()),
+        }
+    }
+    Ok(jobs)
+}
+
+/// The status as text: a line per job, the newest snapshot and the repository, the timers,
+/// then the warnings.
+fn show_text(
+    jobs: &[RunRecord],
+    state_dir: &Path,
+    hostname: &str,
+    repo_view: Option<&RepoView>,
+    timers: &[TimerStatus],
+    warnings: &[String],
+) {
+    for r in jobs {
+        println!(
+            "job {:<12} last run {} ({}, {:.0}s){}",
+            r.job,
+            r.finished
+                .with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M"),
+            if r.success { "ok" } else { "FAILED" },
+            (r.finished - r.started).num_milliseconds() as f64 / 1000.0,
+            r.snapshot.as_deref().map_or(String::new(), |s| format!(
+                ", snapshot {}",
+                &s[..8.min(s.len())]
+            ))
+        );
+    }
+    if jobs.is_empty() {
+        println!("no runs recorded in {}", state_dir.display());
+    }
+    if let Some(v) = repo_view {
+        if let Some((id, time, age)) = &v.newest {
+            println!(
+                "newest snapshot of {hostname}: {} at {time} ({} ago)",
+                &id[..8],
+                human_duration(*age)
+            );
+        }
+        println!(
+            "repository: {} snapshot(s), {} stored for {} of snapshots ({:.1}x)",
+            v.count,
+            human_bytes(v.stored),
+            human_bytes(v.logical),
+            v.ratio
+        );
+    }
+    for t in timers {
+        println!(
+            "timer {}: {} next {}",
+            t.timer,
+            match t.enabled {
+                Some(true) => "enabled",
+                Some(false) => "disabled",
+                None => "?",
+            },
+            t.next.as_deref().unwrap_or("-")
+        );
+    }
+    for w in warnings {
+        super::log::warn(w);
+    }
 }
 
 fn human_duration(d: Duration) -> String {

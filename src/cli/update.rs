@@ -8,9 +8,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use lifeboat::docker::Engine;
 use lifeboat::docker::apply::{Step, short};
-use lifeboat::docker::update::{
-    self, Outcome, Plan, Recovery, UpdateOptions, UpdateReport, execute, outdated, plan, recover,
-};
+use lifeboat::ops::update::DEFAULT_STATE_DIR;
+use lifeboat::ops::update::execute::{Outcome, UpdateOptions, UpdateReport, execute};
+use lifeboat::ops::update::plan::{Plan, outdated, plan};
+use lifeboat::ops::update::recover::{Recovery, recover};
 use lifeboat::snapshot::tags::PRE_UPDATE_TAG;
 
 use super::{Exit, Global, parse_duration, print_json};
@@ -76,7 +77,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             .state_dir
             .clone()
             .or_else(|| cfg.and_then(|c| c.monitoring.state_dir.clone()))
-            .unwrap_or_else(|| PathBuf::from(update::DEFAULT_STATE_DIR)),
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
         args: a,
     };
     run_resolved(g, a)
@@ -105,25 +106,10 @@ fn run_resolved(g: &Global, a: &Resolved<'_>) -> Result<Exit> {
             a.state_dir.join("updates").display()
         )
     })?;
-    let recovery_failed = recovered.iter().any(|r| r.error.is_some());
     if a.recover {
-        if g.json {
-            print_json(&serde_json::json!({ "recovered": recovered }))?;
-        } else {
-            show_recoveries(&recovered);
-            if recovered.is_empty() {
-                println!(
-                    "no interrupted update found in {}",
-                    a.state_dir.join("updates").display()
-                );
-            }
-        }
-        return Ok(if recovery_failed {
-            Exit::Failure
-        } else {
-            Exit::Success
-        });
+        return recover_only(g, a, &recovered);
     }
+    let recovery_failed = recovered.iter().any(|r| r.error.is_some());
     if !g.json {
         show_recoveries(&recovered);
     }
@@ -133,27 +119,7 @@ fn run_resolved(g: &Global, a: &Resolved<'_>) -> Result<Exit> {
         );
     }
 
-    let plans: Vec<Plan> = if a.all {
-        outdated(&engine, a.pull, &|n| {
-            super::log::event("notice", "notice", &n.to_string(), serde_json::Value::Null)
-        })
-        .context(
-            "finding containers to update (nothing was changed; without a registry, drop --pull)",
-        )?
-    } else {
-        let name = a.container.as_deref().unwrap_or_default();
-        vec![
-            plan(&engine, name, a.image.as_deref(), a.pull).with_context(|| {
-                if a.pull {
-                    format!(
-                        "updating {name}: nothing was changed (no registry reachable? build or load the image and use --image)"
-                    )
-                } else {
-                    format!("updating {name}: nothing was changed")
-                }
-            })?,
-        ]
-    };
+    let plans = find_plans(&engine, a)?;
 
     let mut reports: Vec<UpdateReport> = Vec::new();
     let mut json_plans = Vec::new();
@@ -232,6 +198,53 @@ fn run_resolved(g: &Global, a: &Resolved<'_>) -> Result<Exit> {
         println!("dry run: nothing changed");
     }
     Ok(exit)
+}
+
+/// `--recover`: report what the repair of interrupted updates did; failure when one could
+/// not be repaired.
+fn recover_only(g: &Global, a: &Resolved<'_>, recovered: &[Recovery]) -> Result<Exit> {
+    let recovery_failed = recovered.iter().any(|r| r.error.is_some());
+    if g.json {
+        print_json(&serde_json::json!({ "recovered": recovered }))?;
+    } else {
+        show_recoveries(recovered);
+        if recovered.is_empty() {
+            println!(
+                "no interrupted update found in {}",
+                a.state_dir.join("updates").display()
+            );
+        }
+    }
+    Ok(if recovery_failed {
+        Exit::Failure
+    } else {
+        Exit::Success
+    })
+}
+
+/// The updates asked for: every outdated container (`--all`), or the one named.
+fn find_plans(engine: &Engine, a: &Resolved<'_>) -> Result<Vec<Plan>> {
+    Ok(if a.all {
+        outdated(engine, a.pull, &|n| {
+            super::log::event("notice", "notice", &n.to_string(), serde_json::Value::Null)
+        })
+        .context(
+            "finding containers to update (nothing was changed; without a registry, drop --pull)",
+        )?
+    } else {
+        let name = a.container.as_deref().unwrap_or_default();
+        vec![
+            plan(engine, name, a.image.as_deref(), a.pull).with_context(|| {
+                if a.pull {
+                    format!(
+                        "updating {name}: nothing was changed (no registry reachable? build or load the image and use --image)"
+                    )
+                } else {
+                    format!("updating {name}: nothing was changed")
+                }
+            })?,
+        ]
+    })
 }
 
 fn short_image(id: &str) -> &str {

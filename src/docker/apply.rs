@@ -100,6 +100,8 @@ struct Ctx<'a> {
     users: Option<BTreeMap<String, Vec<String>>>,
 }
 
+/// Restore the deployment's containers (those in `opts.names`, or all) as the module comment
+/// describes; failures of single containers are in the report, not an `Err`.
 pub fn apply(
     engine: &Engine,
     repo: &Repository,
@@ -116,19 +118,7 @@ pub fn apply(
     }
     let _lock = repo.lock(crate::repo::LockKind::Shared, "restore", opts.lock_wait)?;
     repo.load_index()?;
-    let peers = peers_of(&dep.containers);
-    let mut specs: BTreeMap<String, CreateSpec> = BTreeMap::new();
-    for c in &dep.containers {
-        if !opts.names.is_empty() && !opts.names.contains(&c.name) {
-            continue;
-        }
-        let image = dep
-            .image(&c.image_id)
-            .map_or(Value::Null, |i| i.inspect.clone());
-        let s = spec::create_spec(&c.inspect, &image, &peers)
-            .map_err(|e| Error::Docker(format!("container {}: {e}", c.name)))?;
-        specs.insert(c.name.clone(), s);
-    }
+    let specs = create_specs(dep, &opts.names)?;
     let deps: BTreeMap<String, Vec<String>> = specs
         .iter()
         .map(|(n, s)| (n.clone(), s.depends_on.clone()))
@@ -144,77 +134,11 @@ pub fn apply(
         written: BTreeSet::new(),
         users: None,
     };
-    // Conflicts first: without --replace an existing container is left alone.
-    let mut todo = Vec::new();
-    for name in &order {
-        let exists = engine.inspect_container(name)?.is_some();
-        if exists && !opts.replace {
-            cx.report.conflicts.push(format!(
-                "container {name} exists: left alone (use --replace to replace it)"
-            ));
-            continue;
-        }
-        todo.push(name.clone());
-    }
-    for d in deps.values().flatten() {
-        if !deps.contains_key(d) && engine.inspect_container(d)?.is_none() {
-            cx.report.warnings.push(format!(
-                "{d} is needed by a restored container but is neither restored nor present"
-            ));
-        }
-    }
-    let images: BTreeSet<String> = todo
-        .iter()
-        .filter_map(|n| dep.container(n).map(|c| c.image_id.clone()))
-        .collect();
-    for id in &images {
-        cx.ensure_image(id)?;
-    }
-    let mut networks = BTreeSet::new();
-    for n in &todo {
-        if let Some(nets) = dep
-            .container(n)
-            .and_then(|c| jget(&c.inspect, "NetworkSettings.Networks"))
-            .and_then(Value::as_object)
-        {
-            networks.extend(
-                nets.keys()
-                    .filter(|k| !BUILTIN_NETWORKS.contains(&k.as_str()))
-                    .cloned(),
-            );
-        }
-    }
-    for n in &networks {
-        cx.ensure_network(n)?;
-    }
+    let todo = cx.containers_to_restore(&order, &deps)?;
+    cx.ensure_images_and_networks(&todo)?;
     // The containers to replace are stopped and set aside (dependents first) before any
     // volume data is written: nothing may write into a volume while it is restored.
-    let mut asides: BTreeMap<String, Aside> = BTreeMap::new();
-    for name in todo.iter().rev() {
-        let Some(live) = engine.inspect_container(name)? else {
-            continue;
-        };
-        let id = jstr(&live, "Id").to_string();
-        let aside = aside_name(name, &id);
-        if jget(&live, "State.Running").and_then(Value::as_bool) == Some(true) {
-            cx.report.step("stop", format!("{name} ({})", short(&id)));
-        }
-        cx.report.step("rename aside", format!("{name} -> {aside}"));
-        if opts.dry_run {
-            continue;
-        }
-        match Aside::set(engine, name, &aside) {
-            Ok(a) => {
-                asides.insert(name.clone(), a);
-            }
-            Err(e) => {
-                cx.put_back_all(&mut asides);
-                return Err(Error::Docker(format!(
-                    "setting {name} aside: {e}; nothing was replaced and no volume data written"
-                )));
-            }
-        }
-    }
+    let mut asides = cx.set_aside(&todo)?;
     let mut volumes = BTreeSet::new();
     for n in &todo {
         volumes.extend(specs[n].named_volumes.iter().cloned());
@@ -247,6 +171,119 @@ pub fn apply(
         }
     }
     Ok(cx.report)
+}
+
+/// The create spec of every container of the deployment (of those in `names`, when given).
+fn create_specs(dep: &Deployment, names: &[String]) -> Result<BTreeMap<String, CreateSpec>> {
+    let peers = peers_of(&dep.containers);
+    let mut specs: BTreeMap<String, CreateSpec> = BTreeMap::new();
+    for c in &dep.containers {
+        if !names.is_empty() && !names.contains(&c.name) {
+            continue;
+        }
+        let image = dep
+            .image(&c.image_id)
+            .map_or(Value::Null, |i| i.inspect.clone());
+        let s = spec::create_spec(&c.inspect, &image, &peers)
+            .map_err(|e| Error::Docker(format!("container {}: {e}", c.name)))?;
+        specs.insert(c.name.clone(), s);
+    }
+    Ok(specs)
+}
+
+impl Ctx<'_> {
+    /// The containers to restore, in dependency order. Conflicts first: without `replace` an
+    /// existing container is left alone. A dependency neither restored nor present is a
+    /// warning.
+    fn containers_to_restore(
+        &mut self,
+        order: &[String],
+        deps: &BTreeMap<String, Vec<String>>,
+    ) -> Result<Vec<String>> {
+        let mut todo = Vec::new();
+        for name in order {
+            let exists = self.engine.inspect_container(name)?.is_some();
+            if exists && !self.opts.replace {
+                self.report.conflicts.push(format!(
+                    "container {name} exists: left alone (use --replace to replace it)"
+                ));
+                continue;
+            }
+            todo.push(name.clone());
+        }
+        for d in deps.values().flatten() {
+            if !deps.contains_key(d) && self.engine.inspect_container(d)?.is_none() {
+                self.report.warnings.push(format!(
+                    "{d} is needed by a restored container but is neither restored nor present"
+                ));
+            }
+        }
+        Ok(todo)
+    }
+
+    /// The images and the user-defined networks the containers in `todo` need.
+    fn ensure_images_and_networks(&mut self, todo: &[String]) -> Result<()> {
+        let dep = self.dep;
+        let images: BTreeSet<String> = todo
+            .iter()
+            .filter_map(|n| dep.container(n).map(|c| c.image_id.clone()))
+            .collect();
+        for id in &images {
+            self.ensure_image(id)?;
+        }
+        let mut networks = BTreeSet::new();
+        for n in todo {
+            if let Some(nets) = dep
+                .container(n)
+                .and_then(|c| jget(&c.inspect, "NetworkSettings.Networks"))
+                .and_then(Value::as_object)
+            {
+                networks.extend(
+                    nets.keys()
+                        .filter(|k| !BUILTIN_NETWORKS.contains(&k.as_str()))
+                        .cloned(),
+                );
+            }
+        }
+        for n in &networks {
+            self.ensure_network(n)?;
+        }
+        Ok(())
+    }
+
+    /// Stop and set aside the existing containers of `todo`, dependents first (a dry run only
+    /// says so). When one cannot be set aside, those already are put back.
+    fn set_aside(&mut self, todo: &[String]) -> Result<BTreeMap<String, Aside>> {
+        let engine = self.engine;
+        let mut asides: BTreeMap<String, Aside> = BTreeMap::new();
+        for name in todo.iter().rev() {
+            let Some(live) = engine.inspect_container(name)? else {
+                continue;
+            };
+            let id = jstr(&live, "Id").to_string();
+            let aside = aside_name(name, &id);
+            if jget(&live, "State.Running").and_then(Value::as_bool) == Some(true) {
+                self.report.step("stop", format!("{name} ({})", short(&id)));
+            }
+            self.report
+                .step("rename aside", format!("{name} -> {aside}"));
+            if self.opts.dry_run {
+                continue;
+            }
+            match Aside::set(engine, name, &aside) {
+                Ok(a) => {
+                    asides.insert(name.clone(), a);
+                }
+                Err(e) => {
+                    self.put_back_all(&mut asides);
+                    return Err(Error::Docker(format!(
+                        "setting {name} aside: {e}; nothing was replaced and no volume data written"
+                    )));
+                }
+            }
+        }
+        Ok(asides)
+    }
 }
 
 impl Ctx<'_> {
@@ -495,7 +532,7 @@ impl Ctx<'_> {
                 .dep
                 .image(&rec.image_id)
                 .map_or(Value::Null, |i| i.inspect.clone());
-            carried = spec::carry_anonymous_volumes(&mut spec.body, &image, live);
+            carried = spec::mounts::carry_anonymous_volumes(&mut spec.body, &image, live);
             if !carried.is_empty() {
                 // The new container names them in its HostConfig: compare with that.
                 for key in ["Binds", "Mounts"] {

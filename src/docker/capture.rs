@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::engine::Engine;
+use super::engine::{Engine, Listed};
 use super::{spec, tarsrc};
 use crate::error::{Error, Result};
 use crate::files::walk::{Excludes, ParentCursor, walk_rebased};
@@ -165,6 +165,105 @@ pub fn dependency_order(deps: &BTreeMap<String, Vec<String>>) -> Vec<String> {
     out
 }
 
+/// The listed containers the selection names (a compose project, a label or all of them),
+/// without lifeboat's helpers and those labelled [`LABEL_EXCLUDE`] (said in `notices`).
+fn selected(listed: Vec<Listed>, sel: &Selection, notices: &mut Vec<String>) -> Vec<Listed> {
+    listed
+        .into_iter()
+        .filter(|c| {
+            sel.all
+                || sel
+                    .names
+                    .iter()
+                    .any(|n| &c.name == n || (n.len() >= 12 && c.id.starts_with(n.as_str())))
+                || c.labels
+                    .get(COMPOSE_PROJECT)
+                    .is_some_and(|p| sel.compose_projects.contains(p))
+                || sel.labels.iter().any(|l| label_matches(&c.labels, l))
+        })
+        .filter(|c| {
+            let skip =
+                is_true(&c.labels, LABEL_EXCLUDE) || c.labels.contains_key("lifeboat.helper");
+            if skip && is_true(&c.labels, LABEL_EXCLUDE) {
+                notices.push(format!(
+                    "container {} skipped: labelled {LABEL_EXCLUDE}=true",
+                    c.name
+                ));
+            }
+            !skip
+        })
+        .collect()
+}
+
+/// The user-defined networks a container is on, not yet in `networks`, recorded without their
+/// runtime member list.
+fn add_networks(
+    engine: &Engine,
+    inspect: &Value,
+    networks: &mut BTreeMap<String, NetworkRecord>,
+) -> Result<()> {
+    let Some(nets) = jget(inspect, "NetworkSettings.Networks").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    for name in nets.keys() {
+        if BUILTIN_NETWORKS.contains(&name.as_str()) || networks.contains_key(name) {
+            continue;
+        }
+        if let Some(mut ni) = engine.inspect_network(name)? {
+            if let Some(o) = ni.as_object_mut() {
+                o.insert("Containers".into(), Value::Object(serde_json::Map::new()));
+            }
+            networks.insert(
+                name.clone(),
+                NetworkRecord {
+                    name: name.clone(),
+                    inspect: ni,
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The volumes a container mounts, not yet in `volumes`; `image_id` (the container's image)
+/// is the helper image that later reads their data.
+fn add_volumes(
+    engine: &Engine,
+    inspect: &Value,
+    image_id: &str,
+    volumes: &mut BTreeMap<String, VolumeRecord>,
+) -> Result<()> {
+    let named = named_volumes(inspect);
+    // A volume this container does not name may still be named (shared through
+    // VolumesFrom): only engine-generated names are anonymous.
+    for m in jget(inspect, "Mounts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if m.get("Type").and_then(Value::as_str) != Some("volume") {
+            continue;
+        }
+        let name = m.get("Name").and_then(Value::as_str).unwrap_or_default();
+        if name.is_empty() || volumes.contains_key(name) {
+            continue;
+        }
+        if let Some(vi) = engine.inspect_volume(name)? {
+            volumes.insert(
+                name.to_string(),
+                VolumeRecord {
+                    name: name.to_string(),
+                    anonymous: !named.contains(name) && spec::is_generated_volume_name(name),
+                    inspect: vi,
+                    data: None,
+                    helper_image: image_id.to_string(),
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
 impl<'e> Capture<'e> {
     /// Inspect what the selection names. Fails when a named container does not exist.
     pub fn plan(engine: &'e Engine, opts: &CaptureOptions) -> Result<Capture<'e>> {
@@ -181,31 +280,7 @@ impl<'e> Capture<'e> {
                 )));
             }
         }
-        let mut chosen: Vec<_> = listed
-            .into_iter()
-            .filter(|c| {
-                sel.all
-                    || sel
-                        .names
-                        .iter()
-                        .any(|n| &c.name == n || (n.len() >= 12 && c.id.starts_with(n.as_str())))
-                    || c.labels
-                        .get(COMPOSE_PROJECT)
-                        .is_some_and(|p| sel.compose_projects.contains(p))
-                    || sel.labels.iter().any(|l| label_matches(&c.labels, l))
-            })
-            .filter(|c| {
-                let skip =
-                    is_true(&c.labels, LABEL_EXCLUDE) || c.labels.contains_key("lifeboat.helper");
-                if skip && is_true(&c.labels, LABEL_EXCLUDE) {
-                    notices.push(format!(
-                        "container {} skipped: labelled {LABEL_EXCLUDE}=true",
-                        c.name
-                    ));
-                }
-                !skip
-            })
-            .collect();
+        let mut chosen = selected(listed, sel, &mut notices);
         chosen.sort_by(|a, b| a.name.cmp(&b.name));
         let mut d = Deployment {
             engine: engine.info()?,
@@ -230,56 +305,8 @@ impl<'e> Capture<'e> {
                     ));
                 }
             }
-            if let Some(nets) =
-                jget(&inspect, "NetworkSettings.Networks").and_then(Value::as_object)
-            {
-                for name in nets.keys() {
-                    if BUILTIN_NETWORKS.contains(&name.as_str()) || networks.contains_key(name) {
-                        continue;
-                    }
-                    if let Some(mut ni) = engine.inspect_network(name)? {
-                        if let Some(o) = ni.as_object_mut() {
-                            o.insert("Containers".into(), Value::Object(serde_json::Map::new()));
-                        }
-                        networks.insert(
-                            name.clone(),
-                            NetworkRecord {
-                                name: name.clone(),
-                                inspect: ni,
-                            },
-                        );
-                    }
-                }
-            }
-            let named = named_volumes(&inspect);
-            // A volume this container does not name may still be named (shared through
-            // VolumesFrom): only engine-generated names are anonymous.
-            for m in jget(&inspect, "Mounts")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if m.get("Type").and_then(Value::as_str) != Some("volume") {
-                    continue;
-                }
-                let name = m.get("Name").and_then(Value::as_str).unwrap_or_default();
-                if name.is_empty() || volumes.contains_key(name) {
-                    continue;
-                }
-                if let Some(vi) = engine.inspect_volume(name)? {
-                    volumes.insert(
-                        name.to_string(),
-                        VolumeRecord {
-                            name: name.to_string(),
-                            anonymous: !named.contains(name)
-                                && spec::is_generated_volume_name(name),
-                            inspect: vi,
-                            data: None,
-                            helper_image: image_id.clone(),
-                        },
-                    );
-                }
-            }
+            add_networks(engine, &inspect, &mut networks)?;
+            add_volumes(engine, &inspect, &image_id, &mut volumes)?;
             d.containers.push(ContainerRecord {
                 name: c.name.clone(),
                 id: c.id.clone(),

@@ -13,7 +13,8 @@ use std::hash::BuildHasher;
 
 use serde_json::{Map, Value};
 
-use super::spec::{generated_aliases, is_empty, is_generated_volume_name, is_hex, short_id};
+use super::spec::json::is_empty;
+use super::spec::{generated_aliases, is_generated_volume_name, is_hex, short_id};
 
 /// One field whose value differs.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

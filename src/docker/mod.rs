@@ -12,6 +12,5 @@ pub mod report;
 pub mod spec;
 pub mod tarsink;
 pub mod tarsrc;
-pub mod update;
 
 pub use engine::Engine;

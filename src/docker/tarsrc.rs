@@ -77,55 +77,16 @@ pub fn emit_tar(s: &Session<'_, '_>, tar: impl Read, strip: &str, as_path: &[u8]
         }
         last = Some(path.clone());
         let header = te.header().clone();
-        let kind = match header.entry_type() {
-            tar::EntryType::Regular | tar::EntryType::Continuous => Kind::File,
-            tar::EntryType::Directory => Kind::Dir,
-            tar::EntryType::Symlink => Kind::Symlink,
-            tar::EntryType::Link => Kind::Hardlink,
-            tar::EntryType::Char => Kind::Chardev,
-            tar::EntryType::Block => Kind::Blockdev,
-            tar::EntryType::Fifo => Kind::Fifo,
-            other => {
-                s.warn(format!(
-                    "{}: tar entry type {:?} not supported, skipped",
-                    crate::util::show(&path),
-                    other
-                ));
-                continue;
-            }
+        let Some(kind) = entry_kind(header.entry_type()) else {
+            s.warn(format!(
+                "{}: tar entry type {:?} not supported, skipped",
+                crate::util::show(&path),
+                header.entry_type()
+            ));
+            continue;
         };
         let mut e = Entry::new(path, kind);
-        e.mode = header.mode().unwrap_or(0o644) & 0o7777;
-        let (mut uid, mut gid) = (header.uid().ok(), header.gid().ok());
-        e.user = header.username().ok().flatten().map(str::to_string);
-        e.group = header.groupname().ok().flatten().map(str::to_string);
-        e.mtime = (header.mtime().unwrap_or(0) as i64).saturating_mul(1_000_000_000);
-        if let Ok(Some(pax)) = te.pax_extensions() {
-            for ext in pax.flatten() {
-                let key = ext.key_bytes();
-                // Owners beyond the header's octal field come as PAX records (Go's archive/tar).
-                if key == b"uid" || key == b"gid" {
-                    let v = std::str::from_utf8(ext.value_bytes())
-                        .ok()
-                        .and_then(|v| v.parse().ok());
-                    *(if key == b"uid" { &mut uid } else { &mut gid }) = v;
-                } else if key == b"mtime" {
-                    if let Some(ns) = std::str::from_utf8(ext.value_bytes())
-                        .ok()
-                        .and_then(parse_pax_time)
-                    {
-                        e.mtime = ns;
-                    }
-                } else if let Some(xname) = key.strip_prefix(b"SCHILY.xattr.") {
-                    e.xattrs
-                        .push(Xattr(xname.to_vec(), ext.value_bytes().to_vec()));
-                }
-            }
-        }
-        e.uid = owner_id(s, &e.path, "uid", uid);
-        e.gid = owner_id(s, &e.path, "gid", gid);
-        e.xattrs.sort_by(|a, b| a.0.cmp(&b.0));
-        e.atime = e.mtime;
+        read_metadata(s, &mut te, &header, &mut e);
         match kind {
             Kind::Symlink | Kind::Hardlink => {
                 let target = te
@@ -164,6 +125,61 @@ pub fn emit_tar(s: &Session<'_, '_>, tar: impl Read, strip: &str, as_path: &[u8]
         s.push(e);
     }
     Ok(())
+}
+
+/// The entry kind of a tar entry type; `None` for types a snapshot does not record.
+fn entry_kind(t: tar::EntryType) -> Option<Kind> {
+    Some(match t {
+        tar::EntryType::Regular | tar::EntryType::Continuous => Kind::File,
+        tar::EntryType::Directory => Kind::Dir,
+        tar::EntryType::Symlink => Kind::Symlink,
+        tar::EntryType::Link => Kind::Hardlink,
+        tar::EntryType::Char => Kind::Chardev,
+        tar::EntryType::Block => Kind::Blockdev,
+        tar::EntryType::Fifo => Kind::Fifo,
+        _ => return None,
+    })
+}
+
+/// Mode, owners, times and extended attributes of a tar entry: the header's fields, then its
+/// PAX records, which override them.
+fn read_metadata<R: Read>(
+    s: &Session<'_, '_>,
+    te: &mut tar::Entry<'_, R>,
+    header: &tar::Header,
+    e: &mut Entry,
+) {
+    e.mode = header.mode().unwrap_or(0o644) & 0o7777;
+    let (mut uid, mut gid) = (header.uid().ok(), header.gid().ok());
+    e.user = header.username().ok().flatten().map(str::to_string);
+    e.group = header.groupname().ok().flatten().map(str::to_string);
+    e.mtime = (header.mtime().unwrap_or(0) as i64).saturating_mul(1_000_000_000);
+    if let Ok(Some(pax)) = te.pax_extensions() {
+        for ext in pax.flatten() {
+            let key = ext.key_bytes();
+            // Owners beyond the header's octal field come as PAX records (Go's archive/tar).
+            if key == b"uid" || key == b"gid" {
+                let v = std::str::from_utf8(ext.value_bytes())
+                    .ok()
+                    .and_then(|v| v.parse().ok());
+                *(if key == b"uid" { &mut uid } else { &mut gid }) = v;
+            } else if key == b"mtime" {
+                if let Some(ns) = std::str::from_utf8(ext.value_bytes())
+                    .ok()
+                    .and_then(parse_pax_time)
+                {
+                    e.mtime = ns;
+                }
+            } else if let Some(xname) = key.strip_prefix(b"SCHILY.xattr.") {
+                e.xattrs
+                    .push(Xattr(xname.to_vec(), ext.value_bytes().to_vec()));
+            }
+        }
+    }
+    e.uid = owner_id(s, &e.path, "uid", uid);
+    e.gid = owner_id(s, &e.path, "gid", gid);
+    e.xattrs.sort_by(|a, b| a.0.cmp(&b.0));
+    e.atime = e.mtime;
 }
 
 /// `./a/b/` → `a/b`.

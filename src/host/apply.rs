@@ -171,70 +171,8 @@ pub fn apply(
     } else {
         report.kept_extra.clone_from(&extras);
     }
-    let recorded: HashSet<&str> = host
-        .items
-        .iter()
-        .flat_map(|i| i.found.iter().map(String::as_str))
-        .collect();
-    // The recorded item (file or directory) that holds a host path, if any.
-    let holder = |path: &str| {
-        recorded
-            .iter()
-            .find(|r| crate::util::is_within(path.as_bytes(), r.as_bytes()))
-            .map(|r| (*r).to_string())
-    };
-    let firewall_items: Vec<String> = FIREWALL
-        .iter()
-        .filter(|_| opts.firewall)
-        .filter_map(|(f, _, _)| holder(f))
-        .collect();
-    let sshd_touched = to_write.iter().any(|p| {
-        p == SSHD_CONFIG || crate::util::is_within(p.as_bytes(), SSHD_CONFIG_DIR.as_bytes())
-    });
-
-    // Stage and check the snapshot's versions before anything on the host changes.
-    let mut stage_set: Vec<String> = to_write.clone();
-    if sshd_touched {
-        stage_set.extend(
-            [SSHD_CONFIG, SSHD_CONFIG_DIR]
-                .iter()
-                .filter_map(|p| holder(p)),
-        );
-    }
-    stage_set.extend(firewall_items);
-    stage_set.sort();
-    stage_set.dedup();
-    let stage = tempfile::Builder::new()
-        .prefix(".lifeboat-host-stage")
-        .tempdir()
-        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    if !stage_set.is_empty() {
-        let mut ro = RestoreOptions::new(stage.path());
-        ro.includes = stage_set.iter().map(|p| p.as_bytes().to_vec()).collect();
-        ro.rebase = tree_prefix(host);
-        ro.owners = false;
-        ro.report_unrestored_owners = false;
-        ro.sync = false;
-        ro.lock_wait = opts.lock_wait;
-        let r = restore_tree(repo, &snap.tree, None, &ro, &crate::progress::Silent)?;
-        fail_on_errors(&r, "staging the snapshot's host files")?;
-    }
-    // The rule sets the snapshot has: checked now, loaded after the files are in place.
-    let firewall_files: Vec<&str> = FIREWALL
-        .iter()
-        .map(|(f, _, _)| *f)
-        .filter(|f| opts.firewall && join(stage.path(), Path::new(f)).is_file())
-        .collect();
-    if sshd_touched {
-        report.checks.push(check_sshd(stage.path())?);
-    }
-    for (file, check, _) in FIREWALL {
-        if firewall_files.contains(file) {
-            report
-                .checks
-                .push(check_firewall(stage.path(), file, check)?);
-        }
-    }
+    let (checks, firewall_files) = stage_and_check(repo, snap, host, opts, &to_write)?;
+    report.checks = checks;
     if opts.dry_run {
         return Ok(report);
     }
@@ -289,9 +227,96 @@ pub fn apply(
             }));
         }
     }
+    load_firewall(&live_root, &firewall_files, &mut report)?;
+    Ok(report)
+}
+
+/// Stage the snapshot's versions of what the apply writes (with the whole sshd configuration
+/// when any of it changes, and the firewall rule sets with `opts.firewall`) and check them
+/// there, before anything on the host changes. Returns the checks and the rule sets to load
+/// once the files are in place.
+fn stage_and_check(
+    repo: &Repository,
+    snap: &Snapshot,
+    host: &HostSection,
+    opts: &ApplyOptions,
+    to_write: &[String],
+) -> Result<(Vec<Check>, Vec<&'static str>)> {
+    let recorded: HashSet<&str> = host
+        .items
+        .iter()
+        .flat_map(|i| i.found.iter().map(String::as_str))
+        .collect();
+    // The recorded item (file or directory) that holds a host path, if any.
+    let holder = |path: &str| {
+        recorded
+            .iter()
+            .find(|r| crate::util::is_within(path.as_bytes(), r.as_bytes()))
+            .map(|r| (*r).to_string())
+    };
+    let firewall_items: Vec<String> = FIREWALL
+        .iter()
+        .filter(|_| opts.firewall)
+        .filter_map(|(f, _, _)| holder(f))
+        .collect();
+    let sshd_touched = to_write.iter().any(|p| {
+        p == SSHD_CONFIG || crate::util::is_within(p.as_bytes(), SSHD_CONFIG_DIR.as_bytes())
+    });
+
+    let mut stage_set: Vec<String> = to_write.to_vec();
+    if sshd_touched {
+        stage_set.extend(
+            [SSHD_CONFIG, SSHD_CONFIG_DIR]
+                .iter()
+                .filter_map(|p| holder(p)),
+        );
+    }
+    stage_set.extend(firewall_items);
+    stage_set.sort();
+    stage_set.dedup();
+    let stage = tempfile::Builder::new()
+        .prefix(".lifeboat-host-stage")
+        .tempdir()
+        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    if !stage_set.is_empty() {
+        let mut ro = RestoreOptions::new(stage.path());
+        ro.includes = stage_set.iter().map(|p| p.as_bytes().to_vec()).collect();
+        ro.rebase = tree_prefix(host);
+        ro.owners = false;
+        ro.report_unrestored_owners = false;
+        ro.sync = false;
+        ro.lock_wait = opts.lock_wait;
+        let r = restore_tree(repo, &snap.tree, None, &ro, &crate::progress::Silent)?;
+        fail_on_errors(&r, "staging the snapshot's host files")?;
+    }
+    // The rule sets the snapshot has: checked now, loaded after the files are in place.
+    let firewall_files: Vec<&'static str> = FIREWALL
+        .iter()
+        .map(|(f, _, _)| *f)
+        .filter(|f| opts.firewall && join(stage.path(), Path::new(f)).is_file())
+        .collect();
+    let mut checks = Vec::new();
+    if sshd_touched {
+        checks.push(check_sshd(stage.path())?);
+    }
+    for (file, check, _) in FIREWALL {
+        if firewall_files.contains(file) {
+            checks.push(check_firewall(stage.path(), file, check)?);
+        }
+    }
+    Ok((checks, firewall_files))
+}
+
+/// Load the checked rule sets from their place under `live_root`; the first that fails to
+/// load is an error.
+fn load_firewall(
+    live_root: &Path,
+    firewall_files: &[&str],
+    report: &mut ApplyReport,
+) -> Result<()> {
     for (file, _, load) in FIREWALL {
         if firewall_files.contains(file) {
-            let path = join(&live_root, Path::new(file));
+            let path = join(live_root, Path::new(file));
             let out = run_with_file(load, &path);
             let ok = out.status == "ok";
             report.firewall.push(out);
@@ -303,7 +328,7 @@ pub fn apply(
             }
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 fn fail_on_errors(r: &RestoreReport, what: &str) -> Result<()> {

@@ -356,56 +356,8 @@ pub fn diff_live(
                 push(&mut out, "type", None, None);
             }
             (Kind::File, Some(m)) => {
-                let Some(content) = &e.content else { continue };
-                let same_size = m.len() == e.size;
-                let live_bytes = if m.len() <= MAX_DIFF || same_size {
-                    std::fs::read(&live).ok()
-                } else {
-                    None
-                };
-                if same_size {
-                    if let Some(b) = &live_bytes {
-                        use sha2::Digest;
-                        if sha2::Sha256::digest(b).as_slice() == content.sha256 {
-                            if let Some(note) = metadata_change(&e, &m, true) {
-                                push(&mut out, "metadata", None, Some(&note));
-                            }
-                            continue;
-                        }
-                    }
-                }
-                let recorded = if e.size <= MAX_DIFF {
-                    let mut buf = Vec::new();
-                    crate::snapshot::content::ContentReader::new(repo, content, e.size, rel)
-                        .read_to_end(&mut buf)
-                        .map_err(|err| crate::Error::corrupt(rel, err))?;
-                    Some(buf)
-                } else {
-                    None
-                };
-                match (recorded, live_bytes) {
-                    (Some(a), Some(b)) if is_secret(rel, &a) || is_secret(rel, &b) => {
-                        push(
-                            &mut out,
-                            "modified",
-                            None,
-                            Some("secret: contents not shown"),
-                        );
-                    }
-                    (Some(a), Some(b)) => {
-                        match (std::str::from_utf8(&a), std::str::from_utf8(&b)) {
-                            (Ok(x), Ok(y)) => {
-                                let d = similar::TextDiff::from_lines(x, y)
-                                    .unified_diff()
-                                    .context_radius(3)
-                                    .header(&format!("snapshot{rel}"), &format!("live{rel}"))
-                                    .to_string();
-                                push(&mut out, "modified", Some(d), None);
-                            }
-                            _ => push(&mut out, "modified", None, Some("binary")),
-                        }
-                    }
-                    _ => push(&mut out, "modified", None, Some("larger than 1 MiB")),
+                if let Some((change, diff, note)) = file_change(repo, &e, &m, &live, rel)? {
+                    push(&mut out, change, diff, note.as_deref());
                 }
             }
             _ => {}
@@ -413,6 +365,65 @@ pub fn diff_live(
     }
     out.extend(extras(host, live_root, &seen, &recorded_dirs));
     Ok(out)
+}
+
+/// A [`FileDiff`]'s change, diff and note.
+type Change = (&'static str, Option<String>, Option<String>);
+
+/// How a recorded regular file differs from the live one at `live` (`m`: its metadata), as
+/// (change, diff, note), or `None` when it does not: a unified diff of text files up to 1 MiB
+/// (never of secrets), else only that it changed, else a change of mode or owner.
+fn file_change(
+    repo: &crate::repo::Repository,
+    e: &crate::snapshot::entry::Entry,
+    m: &std::fs::Metadata,
+    live: &Path,
+    rel: &str,
+) -> crate::Result<Option<Change>> {
+    let Some(content) = &e.content else {
+        return Ok(None);
+    };
+    let same_size = m.len() == e.size;
+    let live_bytes = if m.len() <= MAX_DIFF || same_size {
+        std::fs::read(live).ok()
+    } else {
+        None
+    };
+    if same_size {
+        if let Some(b) = &live_bytes {
+            use sha2::Digest;
+            if sha2::Sha256::digest(b).as_slice() == content.sha256 {
+                return Ok(metadata_change(e, m, true).map(|note| ("metadata", None, Some(note))));
+            }
+        }
+    }
+    let recorded = if e.size <= MAX_DIFF {
+        let mut buf = Vec::new();
+        crate::snapshot::content::ContentReader::new(repo, content, e.size, rel)
+            .read_to_end(&mut buf)
+            .map_err(|err| crate::Error::corrupt(rel, err))?;
+        Some(buf)
+    } else {
+        None
+    };
+    let note = |n: &str| Ok(Some(("modified", None, Some(n.to_string()))));
+    match (recorded, live_bytes) {
+        (Some(a), Some(b)) if is_secret(rel, &a) || is_secret(rel, &b) => {
+            note("secret: contents not shown")
+        }
+        (Some(a), Some(b)) => match (std::str::from_utf8(&a), std::str::from_utf8(&b)) {
+            (Ok(x), Ok(y)) => {
+                let d = similar::TextDiff::from_lines(x, y)
+                    .unified_diff()
+                    .context_radius(3)
+                    .header(&format!("snapshot{rel}"), &format!("live{rel}"))
+                    .to_string();
+                Ok(Some(("modified", Some(d), None)))
+            }
+            _ => note("binary"),
+        },
+        _ => note("larger than 1 MiB"),
+    }
 }
 
 /// How a live object's mode and owner differ from the recorded ones (`mode 0644 -> 0440`),

@@ -1,6 +1,7 @@
 //! Operations, above the things backed up and the snapshot format: taking a snapshot, applying
-//! a host profile, verification, retention (forget), prune, find, stats, tags, and the records
-//! of scheduled runs (Prometheus metrics, run log).
+//! a host profile, verification, retention (forget), prune, find, stats, tags, safe container
+//! updates and rollbacks ([`update`]), running on a schedule ([`schedule`]) and the records of
+//! scheduled runs (Prometheus metrics, run log).
 
 pub mod find;
 pub mod forget;
@@ -8,9 +9,11 @@ pub mod host_apply;
 pub mod metrics;
 pub mod prune;
 pub mod runlog;
+pub mod schedule;
 pub mod snapshot;
 pub mod stats;
 pub mod tag;
+pub mod update;
 pub mod verify;
 
 use crate::error::Result;

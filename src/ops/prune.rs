@@ -101,6 +101,8 @@ fn stored_size(p: &IndexPack) -> u64 {
     p.blobs.iter().map(|b| u64::from(b.3)).sum()
 }
 
+/// Prune: decide for every pack (keep, repack, condemn, rescue, delete) from the index files
+/// and the snapshots, then carry the decision out in the order the module comment gives.
 pub fn prune(
     repo: &Repository,
     opts: &PruneOptions,
@@ -118,9 +120,87 @@ pub fn prune(
     repo.replace_index(current);
     let old_index_ids: Vec<Id> = index_files.iter().map(|(id, _)| *id).collect();
 
-    // Every pack the index files list, with all the blobs any of them lists for it.
+    let known = known_packs(&index_files, now);
+    let on_disk: IdSet = repo.list_ids(FileType::Pack)?.into_iter().collect();
+    for (id, k) in &known {
+        if k.condemned.is_none() && !on_disk.contains(id) {
+            return Err(Error::corrupt(
+                format!("pack {id}"),
+                "indexed but missing; run `lifeboat verify` and fix the repository before pruning",
+            ));
+        }
+    }
+    let unindexed = unindexed_packs(repo, &on_disk, &known)?;
+    report.packs_unindexed = unindexed.len();
+
+    repo.load_index()?;
+    let snapshots = select::all_strict(repo)?;
+    let used = super::referenced_blobs(repo, &snapshots)?;
+    for id in &used {
+        if !repo.index().contains(id)
+            && !unindexed.iter().any(|p| p.blobs.iter().any(|b| b.1 == *id))
+        {
+            return Err(Error::MissingBlob(*id));
+        }
+    }
+    report.blobs_used = used.len();
+    report.packs_total = on_disk.len();
+
+    let mut d = Decision::default();
+    d.phase1(&known, unindexed, &used, opts.repack_threshold, &mut report);
+    report.packs_condemned = d.condemn.len();
+    d.phase2(&known, &on_disk, &used, now, grace, &mut report)?;
+    d.summarize(now, grace, &mut report);
+    let nothing_to_do = d.delete.is_empty()
+        && d.repack.is_empty()
+        && d.condemn.is_empty()
+        && report.packs_rescued == 0
+        && report.packs_unindexed == 0;
+    if opts.dry_run || (nothing_to_do && index_files.len() <= 1 + d.keep.len() / 1000) {
+        if !opts.dry_run {
+            report.temporary_files_removed = repo
+                .backend()
+                .clean_temporary(Duration::from_secs(86400))
+                .unwrap_or(0);
+        }
+        return Ok(report);
+    }
+
+    // (1) Repack: copy authenticated live blobs into new packs.
+    let finished = repack(repo, &d.repack, report.bytes_repacked, progress)?;
+    // (2) A complete new index: live packs, then the condemned ones with their time.
+    let delete = std::mem::take(&mut d.delete);
+    d.write_index(repo, finished.packs, now)?;
+    // (3) Old index files, including the checkpoints the repack wrote.
+    for id in old_index_ids.iter().chain(finished.index_files.iter()) {
+        repo.backend()
+            .remove(FileType::Index, &id.to_hex())
+            .map_err(|e| Error::io(format!("index {id}"), e))?;
+    }
+    report.index_files_replaced = old_index_ids.len();
+    // (4) Packs condemned long enough ago that nothing needs.
+    for id in &delete {
+        repo.backend()
+            .remove(FileType::Pack, &id.to_hex())
+            .map_err(|e| Error::io(format!("pack {id}"), e))?;
+    }
+    report.temporary_files_removed = repo
+        .backend()
+        .clean_temporary(Duration::from_secs(86400))
+        .unwrap_or(0);
+    repo.replace_index(crate::repo::Index::default());
+    repo.load_index()?;
+    Ok(report)
+}
+
+/// Every pack the index files list, with all the blobs any of them lists for it and its
+/// earliest condemnation.
+fn known_packs(
+    index_files: &[(Id, IndexFile)],
+    now: chrono::DateTime<chrono::Utc>,
+) -> IdMap<Known> {
     let mut known: IdMap<Known> = IdMap::default();
-    for (_, f) in &index_files {
+    for (_, f) in index_files {
         for p in &f.packs {
             let k = known.entry(p.id).or_insert_with(|| Known {
                 pack: IndexPack {
@@ -142,17 +222,16 @@ pub fn prune(
             }
         }
     }
-    let on_disk: IdSet = repo.list_ids(FileType::Pack)?.into_iter().collect();
-    for (id, k) in &known {
-        if k.condemned.is_none() && !on_disk.contains(id) {
-            return Err(Error::corrupt(
-                format!("pack {id}"),
-                "indexed but missing; run `lifeboat verify` and fix the repository before pruning",
-            ));
-        }
-    }
-    // Packs no index lists: a writer that is still running (it indexes its packs at
-    // checkpoints) or one that died. Indexed from their own headers and condemned.
+    known
+}
+
+/// Packs no index lists: a writer that is still running (it indexes its packs at checkpoints)
+/// or one that died. Indexed from their own headers, by ID.
+fn unindexed_packs(
+    repo: &Repository,
+    on_disk: &IdSet,
+    known: &IdMap<Known>,
+) -> Result<Vec<IndexPack>> {
     let mut unindexed: Vec<IndexPack> = Vec::new();
     let mut ids: Vec<&Id> = on_disk.iter().filter(|p| !known.contains_key(*p)).collect();
     ids.sort();
@@ -179,152 +258,204 @@ pub fn prune(
             condemned: None,
         });
     }
-    report.packs_unindexed = unindexed.len();
+    Ok(unindexed)
+}
 
-    repo.load_index()?;
-    let snapshots = select::all_strict(repo)?;
-    let used = super::referenced_blobs(repo, &snapshots)?;
-    for id in &used {
-        if !repo.index().contains(id)
-            && !unindexed.iter().any(|p| p.blobs.iter().any(|b| b.1 == *id))
-        {
-            return Err(Error::MissingBlob(*id));
-        }
-    }
-    report.blobs_used = used.len();
-    report.packs_total = on_disk.len();
+/// What happens to every pack, decided in full before anything is written.
+#[derive(Default)]
+struct Decision {
+    /// Used blobs already kept: each is kept in one pack only.
+    seen: IdSet,
+    keep: Vec<IndexPack>,
+    /// Condemned by this run (with the packs repacked).
+    condemn: Vec<IndexPack>,
+    /// Packs whose used blobs are copied out: (pack, those blobs).
+    repack: Vec<(Id, Vec<IndexBlob>)>,
+    /// Condemned earlier and still within the grace period, with their condemnation time.
+    pending: Vec<(IndexPack, chrono::DateTime<chrono::Utc>)>,
+    /// Condemned earlier, grace period over, nothing needs them.
+    delete: Vec<Id>,
+}
 
-    // Phase 1 over the live packs: keep, repack or condemn.
-    let mut seen = IdSet::default();
-    let mut keep: Vec<IndexPack> = Vec::new();
-    let mut condemn: Vec<IndexPack> = Vec::new();
-    let mut repack: Vec<(Id, Vec<IndexBlob>)> = Vec::new();
-    let mut live_ids: Vec<&Id> = known
-        .iter()
-        .filter(|(_, k)| k.condemned.is_none())
-        .map(|(id, _)| id)
-        .collect();
-    live_ids.sort();
-    for pid in live_ids {
-        let p = &known[pid].pack;
-        let size = stored_size(p);
-        report.bytes_before += size;
-        let mut live = Vec::new();
-        let mut live_bytes = 0u64;
-        for b in &p.blobs {
-            if used.contains(&b.1) && seen.insert(b.1) {
-                live.push(*b);
-                live_bytes += u64::from(b.3);
+impl Decision {
+    /// Phase 1 over the live packs: keep, repack or condemn; then the unindexed packs: anything
+    /// a snapshot uses is taken into use, the rest is condemned.
+    fn phase1(
+        &mut self,
+        known: &IdMap<Known>,
+        unindexed: Vec<IndexPack>,
+        used: &IdSet,
+        repack_threshold: f64,
+        report: &mut PruneReport,
+    ) {
+        let mut live_ids: Vec<&Id> = known
+            .iter()
+            .filter(|(_, k)| k.condemned.is_none())
+            .map(|(id, _)| id)
+            .collect();
+        live_ids.sort();
+        for pid in live_ids {
+            let p = &known[pid].pack;
+            let size = stored_size(p);
+            report.bytes_before += size;
+            let mut live = Vec::new();
+            let mut live_bytes = 0u64;
+            for b in &p.blobs {
+                if used.contains(&b.1) && self.seen.insert(b.1) {
+                    live.push(*b);
+                    live_bytes += u64::from(b.3);
+                }
+            }
+            report.blobs_removed += p.blobs.len() - live.len();
+            if live.is_empty() {
+                self.condemn.push(p.clone());
+            } else if live.len() < p.blobs.len()
+                && (size - live_bytes) as f64 >= repack_threshold * size as f64
+            {
+                report.bytes_repacked += live_bytes;
+                self.repack.push((*pid, live));
+                self.condemn.push(p.clone());
+            } else {
+                // Unused blobs of a kept pack stay indexed: a running writer may use them.
+                self.keep.push(p.clone());
             }
         }
-        report.blobs_removed += p.blobs.len() - live.len();
-        if live.is_empty() {
-            condemn.push(p.clone());
-        } else if live.len() < p.blobs.len()
-            && (size - live_bytes) as f64 >= opts.repack_threshold * size as f64
-        {
-            report.bytes_repacked += live_bytes;
-            repack.push((*pid, live));
-            condemn.push(p.clone());
-        } else {
-            // Unused blobs of a kept pack stay indexed: a running writer may use them.
-            keep.push(p.clone());
+        for p in unindexed {
+            report.bytes_before += stored_size(&p);
+            if p.blobs
+                .iter()
+                .any(|b| used.contains(&b.1) && self.seen.insert(b.1))
+            {
+                self.keep.push(p);
+            } else {
+                self.condemn.push(p);
+            }
         }
     }
-    // Unindexed packs: anything a snapshot uses is taken into use; the rest is condemned.
-    for p in unindexed {
-        report.bytes_before += stored_size(&p);
-        if p.blobs
-            .iter()
-            .any(|b| used.contains(&b.1) && seen.insert(b.1))
-        {
-            keep.push(p);
-        } else {
-            condemn.push(p);
-        }
-    }
-    report.packs_condemned = condemn.len();
 
-    // Phase 2 over the packs condemned earlier: rescue what a snapshot needs, delete what the
-    // grace period allows, carry the rest.
-    let mut pending: Vec<(IndexPack, chrono::DateTime<chrono::Utc>)> = Vec::new();
-    let mut delete: Vec<Id> = Vec::new();
-    let mut condemned_ids: Vec<&Id> = known
-        .iter()
-        .filter(|(_, k)| k.condemned.is_some())
-        .map(|(id, _)| id)
-        .collect();
-    condemned_ids.sort();
-    for pid in condemned_ids {
-        let k = &known[pid];
-        let when = k.condemned.expect("filtered");
-        let size = stored_size(&k.pack);
-        report.bytes_before += size;
-        let needed = k
-            .pack
-            .blobs
+    /// Phase 2 over the packs condemned earlier: rescue what a snapshot needs, delete what the
+    /// grace period allows, carry the rest.
+    fn phase2(
+        &mut self,
+        known: &IdMap<Known>,
+        on_disk: &IdSet,
+        used: &IdSet,
+        now: chrono::DateTime<chrono::Utc>,
+        grace: chrono::Duration,
+        report: &mut PruneReport,
+    ) -> Result<()> {
+        let mut condemned_ids: Vec<(&Id, chrono::DateTime<chrono::Utc>)> = known
             .iter()
-            .filter(|b| used.contains(&b.1) && !seen.contains(&b.1))
-            .count();
-        if !on_disk.contains(pid) {
+            .filter_map(|(id, k)| Some((id, k.condemned?)))
+            .collect();
+        condemned_ids.sort();
+        for (pid, when) in condemned_ids {
+            let k = &known[pid];
+            let size = stored_size(&k.pack);
+            report.bytes_before += size;
+            let needed = k
+                .pack
+                .blobs
+                .iter()
+                .filter(|b| used.contains(&b.1) && !self.seen.contains(&b.1))
+                .count();
+            if !on_disk.contains(pid) {
+                if needed > 0 {
+                    return Err(Error::corrupt(
+                        format!("pack {pid}"),
+                        format!(
+                            "condemned and gone, yet {needed} blob(s) only it held are referenced; run `lifeboat verify`"
+                        ),
+                    ));
+                }
+                // Deleted by an interrupted prune after its index was written: forget it.
+                continue;
+            }
             if needed > 0 {
-                return Err(Error::corrupt(
-                    format!("pack {pid}"),
-                    format!(
-                        "condemned and gone, yet {needed} blob(s) only it held are referenced; run `lifeboat verify`"
-                    ),
-                ));
+                for b in &k.pack.blobs {
+                    self.seen.insert(b.1);
+                }
+                report.packs_rescued += 1;
+                self.keep.push(k.pack.clone());
+            } else if when + grace <= now {
+                report.bytes_freed += size;
+                self.delete.push(*pid);
+            } else {
+                report.bytes_pending += size;
+                self.pending.push((k.pack.clone(), when));
             }
-            // Deleted by an interrupted prune after its index was written: forget it.
-            continue;
         }
-        if needed > 0 {
-            for b in &k.pack.blobs {
-                seen.insert(b.1);
-            }
-            report.packs_rescued += 1;
-            keep.push(k.pack.clone());
-        } else if when + grace <= now {
-            report.bytes_freed += size;
-            delete.push(*pid);
-        } else {
-            report.bytes_pending += size;
-            pending.push((k.pack.clone(), when));
-        }
-    }
-    report.packs_deleted = delete.len();
-    report.packs_pending = pending.len() + condemn.len();
-    report.packs_repacked = repack.len();
-    report.bytes_pending += condemn
-        .iter()
-        .map(stored_size)
-        .sum::<u64>()
-        .saturating_sub(report.bytes_repacked);
-    let next = pending
-        .iter()
-        .map(|(_, t)| *t)
-        .chain((!condemn.is_empty()).then_some(now))
-        .min();
-    report.next_deletion = next.map(|t| (t + grace).to_rfc3339());
-    let nothing_to_do = delete.is_empty()
-        && repack.is_empty()
-        && condemn.is_empty()
-        && report.packs_rescued == 0
-        && report.packs_unindexed == 0;
-    if opts.dry_run || (nothing_to_do && index_files.len() <= 1 + keep.len() / 1000) {
-        if !opts.dry_run {
-            report.temporary_files_removed = repo
-                .backend()
-                .clean_temporary(Duration::from_secs(86400))
-                .unwrap_or(0);
-        }
-        return Ok(report);
+        Ok(())
     }
 
-    // (1) Repack: copy authenticated live blobs into new packs.
+    /// The report's counts of what was decided, and when the next deletion is due.
+    fn summarize(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        grace: chrono::Duration,
+        report: &mut PruneReport,
+    ) {
+        report.packs_deleted = self.delete.len();
+        report.packs_pending = self.pending.len() + self.condemn.len();
+        report.packs_repacked = self.repack.len();
+        report.bytes_pending += self
+            .condemn
+            .iter()
+            .map(stored_size)
+            .sum::<u64>()
+            .saturating_sub(report.bytes_repacked);
+        let next = self
+            .pending
+            .iter()
+            .map(|(_, t)| *t)
+            .chain((!self.condemn.is_empty()).then_some(now))
+            .min();
+        report.next_deletion = next.map(|t| (t + grace).to_rfc3339());
+    }
+
+    /// Step (2): a complete new index of the kept packs, the `repacked` ones, then the
+    /// condemned ones with their time (this run's condemnations stamped `now`).
+    fn write_index(
+        self,
+        repo: &Repository,
+        repacked: Vec<IndexPack>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        let stamp = now.to_rfc3339();
+        let mut all: Vec<IndexPack> = self.keep;
+        all.extend(repacked);
+        all.extend(self.condemn.into_iter().map(|mut p| {
+            p.condemned = Some(stamp.clone());
+            p
+        }));
+        all.extend(self.pending.into_iter().map(|(mut p, t)| {
+            p.condemned = Some(t.to_rfc3339());
+            p
+        }));
+        let mut file = IndexFile::default();
+        for p in all {
+            file.packs.push(p);
+            if file.blob_count() >= BLOBS_PER_INDEX_FILE {
+                repo.save_sealed(FileType::Index, &std::mem::take(&mut file))?;
+            }
+        }
+        if !file.packs.is_empty() {
+            repo.save_sealed(FileType::Index, &file)?;
+        }
+        Ok(())
+    }
+}
+
+/// Step (1): copy the authenticated live blobs of the packs to repack into new packs.
+fn repack(
+    repo: &Repository,
+    repack: &[(Id, Vec<IndexBlob>)],
+    bytes: u64,
+    progress: &dyn Progress,
+) -> Result<crate::repo::writer::Finished> {
     let writer = repo.pack_writer();
-    progress.start("repack", Some(report.bytes_repacked));
-    for (pid, live) in &repack {
+    progress.start("repack", Some(bytes));
+    for (pid, live) in repack {
         crate::interrupt::check()?;
         for &(kind, id, offset, stored_len, raw_len) in live {
             let loc = crate::repo::Location {
@@ -342,47 +473,5 @@ pub fn prune(
     }
     let finished = writer.finish()?;
     progress.finish();
-
-    // (2) A complete new index: live packs, then the condemned ones with their time.
-    let stamp = now.to_rfc3339();
-    let mut all: Vec<IndexPack> = keep;
-    all.extend(finished.packs);
-    all.extend(condemn.into_iter().map(|mut p| {
-        p.condemned = Some(stamp.clone());
-        p
-    }));
-    all.extend(pending.into_iter().map(|(mut p, t)| {
-        p.condemned = Some(t.to_rfc3339());
-        p
-    }));
-    let mut file = IndexFile::default();
-    for p in all {
-        file.packs.push(p);
-        if file.blob_count() >= BLOBS_PER_INDEX_FILE {
-            repo.save_sealed(FileType::Index, &std::mem::take(&mut file))?;
-        }
-    }
-    if !file.packs.is_empty() {
-        repo.save_sealed(FileType::Index, &file)?;
-    }
-    // (3) Old index files, including the checkpoints the repack wrote.
-    for id in old_index_ids.iter().chain(finished.index_files.iter()) {
-        repo.backend()
-            .remove(FileType::Index, &id.to_hex())
-            .map_err(|e| Error::io(format!("index {id}"), e))?;
-    }
-    report.index_files_replaced = old_index_ids.len();
-    // (4) Packs condemned long enough ago that nothing needs.
-    for id in &delete {
-        repo.backend()
-            .remove(FileType::Pack, &id.to_hex())
-            .map_err(|e| Error::io(format!("pack {id}"), e))?;
-    }
-    report.temporary_files_removed = repo
-        .backend()
-        .clean_temporary(Duration::from_secs(86400))
-        .unwrap_or(0);
-    repo.replace_index(crate::repo::Index::default());
-    repo.load_index()?;
-    Ok(report)
+    Ok(finished)
 }

@@ -42,6 +42,8 @@ impl VerifyReport {
     }
 }
 
+/// Verify the repository: the index files, the pack headers against them, the snapshots'
+/// blobs against the index and, with `read_data`, every blob of the selected packs.
 pub fn verify(
     repo: &Repository,
     opts: &VerifyOptions,
@@ -49,8 +51,22 @@ pub fn verify(
 ) -> Result<VerifyReport> {
     let _lock = repo.lock(LockKind::Shared, "verify", opts.lock_wait)?;
     let mut report = VerifyReport::default();
-    // Index files: each must open on its own.
-    let mut by_pack: IdMap<Vec<(Id, crate::repo::Location)>> = IdMap::default();
+    let by_pack = load_index_files(repo, &mut report)?;
+    let headers = check_packs(repo, &by_pack, progress, &mut report)?;
+    check_snapshots(repo, &mut report)?;
+    if opts.read_data {
+        read_data(repo, &headers, opts.subset, progress, &mut report)?;
+    }
+    Ok(report)
+}
+
+/// Where the index says a pack's blobs are.
+type Listed = Vec<(Id, crate::repo::Location)>;
+
+/// Index files: each must open on its own. Makes the repository's index what they hold, and
+/// returns each pack's blobs as listed.
+fn load_index_files(repo: &Repository, report: &mut VerifyReport) -> Result<IdMap<Listed>> {
+    let mut by_pack: IdMap<Listed> = IdMap::default();
     let mut index = crate::repo::Index::default();
     for id in repo.list_ids(FileType::Index)? {
         report.index_files += 1;
@@ -78,8 +94,16 @@ pub fn verify(
     }
     report.blobs = index.len();
     repo.replace_index(index);
+    Ok(by_pack)
+}
 
-    // Packs: present, headers authentic and agreeing with the index.
+/// Packs: present, headers authentic and agreeing with the index. Returns the headers read.
+fn check_packs(
+    repo: &Repository,
+    by_pack: &IdMap<Listed>,
+    progress: &dyn Progress,
+    report: &mut VerifyReport,
+) -> Result<IdMap<Vec<PackEntry>>> {
     let on_disk: IdSet = repo.list_ids(FileType::Pack)?.into_iter().collect();
     report.packs = on_disk.len();
     for p in &on_disk {
@@ -90,7 +114,7 @@ pub fn verify(
         }
     }
     let errors = Mutex::new(Vec::new());
-    let packs: Vec<(&Id, &Vec<(Id, crate::repo::Location)>)> = by_pack.iter().collect();
+    let packs: Vec<(&Id, &Listed)> = by_pack.iter().collect();
     progress.start("headers", Some(packs.len() as u64));
     let headers: IdMap<Vec<PackEntry>> = packs
         .par_iter()
@@ -131,8 +155,11 @@ pub fn verify(
         .collect();
     progress.finish();
     report.errors.extend(errors.into_inner().expect("errors"));
+    Ok(headers)
+}
 
-    // Snapshots: every referenced blob indexed.
+/// Snapshots: every referenced blob indexed.
+fn check_snapshots(repo: &Repository, report: &mut VerifyReport) -> Result<()> {
     let select::Loaded {
         good: snaps,
         damaged,
@@ -183,36 +210,44 @@ pub fn verify(
             ));
         }
     }
+    Ok(())
+}
 
-    if opts.read_data {
-        let selected: Vec<(&Id, &Vec<PackEntry>)> = headers
-            .iter()
-            .filter(|(id, _)| match opts.subset {
-                None => true,
-                Some((n, m)) => u32::from(id.0[0]) % m == (n - 1) % m,
-            })
-            .collect();
-        let total: u64 = selected
-            .iter()
-            .map(|(_, h)| h.iter().map(|e| u64::from(e.stored_len)).sum::<u64>())
-            .sum();
-        progress.start("read data", Some(total));
-        let errs = Mutex::new(Vec::new());
-        selected.par_iter().for_each(|(pack, entries)| {
-            if crate::interrupt::is_set() {
-                return;
-            }
-            if let Err(e) = read_pack(repo, pack, entries, progress) {
-                errs.lock().expect("errors").push(e.to_string());
-            }
-        });
-        progress.finish();
-        crate::interrupt::check()?;
-        report.packs_read = selected.len();
-        report.bytes_read = total;
-        report.errors.extend(errs.into_inner().expect("errors"));
-    }
-    Ok(report)
+/// Read every blob of the packs in slice `subset` (all without one), in parallel.
+fn read_data(
+    repo: &Repository,
+    headers: &IdMap<Vec<PackEntry>>,
+    subset: Option<(u32, u32)>,
+    progress: &dyn Progress,
+    report: &mut VerifyReport,
+) -> Result<()> {
+    let selected: Vec<(&Id, &Vec<PackEntry>)> = headers
+        .iter()
+        .filter(|(id, _)| match subset {
+            None => true,
+            Some((n, m)) => u32::from(id.0[0]) % m == (n - 1) % m,
+        })
+        .collect();
+    let total: u64 = selected
+        .iter()
+        .map(|(_, h)| h.iter().map(|e| u64::from(e.stored_len)).sum::<u64>())
+        .sum();
+    progress.start("read data", Some(total));
+    let errs = Mutex::new(Vec::new());
+    selected.par_iter().for_each(|(pack, entries)| {
+        if crate::interrupt::is_set() {
+            return;
+        }
+        if let Err(e) = read_pack(repo, pack, entries, progress) {
+            errs.lock().expect("errors").push(e.to_string());
+        }
+    });
+    progress.finish();
+    crate::interrupt::check()?;
+    report.packs_read = selected.len();
+    report.bytes_read = total;
+    report.errors.extend(errs.into_inner().expect("errors"));
+    Ok(())
 }
 
 /// Decrypt, decompress and hash every blob of one pack.
