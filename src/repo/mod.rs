@@ -12,6 +12,13 @@
 //!   opened repository plus the index of every stored blob. Only it locates and reads blobs
 //!   (`read_blob`, `read_blob_into`), writes new ones (`pack_writer`) and secures a new
 //!   snapshot's references against a concurrent prune. It derefs to [`Repository`].
+//!   `repo.indexed_from(files)` makes one from index files a command read strictly itself
+//!   (prune, verify).
+//!
+//! The rule for callers: an operation that takes a lock (snapshot, restore, prune, verify,
+//! forget) takes a `&Repository` and makes its indexed handle after locking, so the index is
+//! that moment's; a reader that takes no lock (ls, diff, find, stats, audit) takes an
+//! `&IndexedRepo` its caller made.
 //!
 //! What a handle may do besides is decided when it is opened and checked in one place,
 //! [`Repository::require`]: today every key reads and writes; a write-only key (one that
