@@ -109,6 +109,9 @@ pub struct HostConfig {
     pub exclude: Vec<String>,
     /// Run the live-state tools (default true).
     pub commands: Option<bool>,
+    /// Longest `sshd -t` and the firewall tools may run during `restore --host --apply` and
+    /// `--undo` (default 60s: [`crate::host::DEFAULT_TOOL_TIMEOUT`]).
+    pub tool_timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -404,6 +407,7 @@ impl Config {
         }
         let durations: &[(&str, &str, &Option<String>)] = &[
             ("repository", "lock_wait", &r.lock_wait),
+            ("host", "tool_timeout", &self.host.tool_timeout),
             ("hooks", "timeout", &self.hooks.timeout),
             ("prune", "every", &self.prune.every),
             ("prune", "grace", &self.prune.grace),
@@ -513,6 +517,11 @@ impl Config {
         value
             .as_deref()
             .and_then(|v| crate::util::parse_duration(v).ok())
+    }
+
+    /// `host.tool_timeout`, else its default.
+    pub fn host_tool_timeout(&self) -> Duration {
+        Self::duration(&self.host.tool_timeout).unwrap_or(crate::host::DEFAULT_TOOL_TIMEOUT)
     }
 
     /// The retention policy (empty when no `keep_*` is set).

@@ -65,6 +65,9 @@ pub struct ApplyOptions {
     /// Hostname recorded in the undo snapshot (default: this machine's).
     pub hostname: Option<String>,
     pub lock_wait: Duration,
+    /// Longest each tool (`sshd -t`, the firewall checks and loads) may run before its
+    /// process group is killed and the apply refused ([`super::DEFAULT_TOOL_TIMEOUT`]).
+    pub tool_timeout: Duration,
 }
 
 /// A check run before anything is written.
@@ -227,7 +230,7 @@ pub fn apply(
             }));
         }
     }
-    load_firewall(&live_root, &firewall_files, &mut report)?;
+    load_firewall(&live_root, &firewall_files, opts.tool_timeout, &mut report)?;
     Ok(report)
 }
 
@@ -297,11 +300,16 @@ fn stage_and_check(
         .collect();
     let mut checks = Vec::new();
     if sshd_touched {
-        checks.push(check_sshd(stage.path())?);
+        checks.push(check_sshd(stage.path(), opts.tool_timeout)?);
     }
     for (file, check, _) in FIREWALL {
         if firewall_files.contains(file) {
-            checks.push(check_firewall(stage.path(), file, check)?);
+            checks.push(check_firewall(
+                stage.path(),
+                file,
+                check,
+                opts.tool_timeout,
+            )?);
         }
     }
     Ok((checks, firewall_files))
@@ -312,18 +320,21 @@ fn stage_and_check(
 fn load_firewall(
     live_root: &Path,
     firewall_files: &[&str],
+    timeout: Duration,
     report: &mut ApplyReport,
 ) -> Result<()> {
     for (file, _, load) in FIREWALL {
         if firewall_files.contains(file) {
             let path = join(live_root, Path::new(file));
-            let out = run_with_file(load, &path);
-            let ok = out.status == "ok";
+            let out = run_with_file(load, &path, timeout);
+            let failure = (out.status != "ok").then(|| match out.status.as_str() {
+                "timeout" => format!("`{}` {}", load[0], timed_out(timeout)),
+                _ => out.stderr.trim().to_string(),
+            });
             report.firewall.push(out);
-            if !ok {
+            if let Some(failure) = failure {
                 return Err(Error::Invalid(format!(
-                    "the host files are in place, but loading {file} failed: {} (see `lifeboat restore --host --undo`)",
-                    report.firewall.last().map_or("", |o| o.stderr.trim())
+                    "the host files are in place, but loading {file} failed: {failure} (see `lifeboat restore --host --undo`)"
                 )));
             }
         }
@@ -367,7 +378,7 @@ fn write_files(
 
 /// `sshd -t` on the staged configuration, with its `Include`s pointed into the staging
 /// directory so drop-ins are checked as they will be installed.
-fn check_sshd(stage: &Path) -> Result<Check> {
+fn check_sshd(stage: &Path, timeout: Duration) -> Result<Check> {
     let what = "sshd -t".to_string();
     let staged = join(stage, Path::new(SSHD_CONFIG));
     let Ok(text) = std::fs::read_to_string(&staged) else {
@@ -399,12 +410,14 @@ fn check_sshd(stage: &Path) -> Result<Check> {
         &[&sshd_name, "-t", "-f", &check_name],
         None,
         true,
+        timeout,
     );
     match out.status.as_str() {
         "ok" | "failed" => {}
         "timeout" => {
             return Err(Error::Invalid(format!(
-                "refusing to install the snapshot's {SSHD_CONFIG}: `sshd -t` did not finish; nothing was written"
+                "refusing to install the snapshot's {SSHD_CONFIG}: `sshd -t` ({sshd_name}) {}; nothing was written",
+                timed_out(timeout)
             )));
         }
         _ => return Err(Error::io(&sshd, std::io::Error::other(out.stderr))),
@@ -451,8 +464,13 @@ fn rewrite_include(line: &str, ssh_dir: &Path) -> String {
     format!("Include {}", args.join(" "))
 }
 
-fn check_firewall(stage: &Path, file: &str, check: &[&str]) -> Result<Check> {
-    let out = run_with_file(check, &join(stage, Path::new(file)));
+/// How a tool that ran out of time is described: `did not finish within 60s and was killed`.
+fn timed_out(timeout: Duration) -> String {
+    crate::child::Failure::TimedOut(timeout).to_string()
+}
+
+fn check_firewall(stage: &Path, file: &str, check: &[&str], timeout: Duration) -> Result<Check> {
+    let out = run_with_file(check, &join(stage, Path::new(file)), timeout);
     match out.status.as_str() {
         "ok" => Ok(Check {
             what: check.join(" ") + " " + file,
@@ -463,6 +481,11 @@ fn check_firewall(stage: &Path, file: &str, check: &[&str]) -> Result<Check> {
             "--apply-firewall: {} is not installed, so {file} can be neither checked nor loaded; nothing was written",
             check[0]
         ))),
+        "timeout" => Err(Error::Invalid(format!(
+            "refusing to apply: `{}` on the snapshot's {file} {}; nothing was written",
+            check.join(" "),
+            timed_out(timeout)
+        ))),
         _ => Err(Error::Invalid(format!(
             "refusing to apply: `{}` rejects the snapshot's {file} ({}); nothing was written",
             check.join(" "),
@@ -472,14 +495,14 @@ fn check_firewall(stage: &Path, file: &str, check: &[&str]) -> Result<Check> {
 }
 
 /// Run `argv` with `file` as its last argument.
-fn run_with_file(argv: &[&str], file: &Path) -> CommandOutput {
+fn run_with_file(argv: &[&str], file: &Path, timeout: Duration) -> CommandOutput {
     let file = file.display().to_string();
     let args: Vec<&str> = argv[1..]
         .iter()
         .copied()
         .chain(std::iter::once(file.as_str()))
         .collect();
-    run_one(argv[0], argv[0], &args)
+    run_one(argv[0], argv[0], &args, timeout)
 }
 
 fn find_program(name: &str, fallbacks: &[&str]) -> Option<PathBuf> {
@@ -530,7 +553,7 @@ fn live_versions(live_root: &Path, paths: &[String], opts: &ApplyOptions) -> Und
             ("nft-ruleset", "nft", &["list", "ruleset"][..]),
         ]
         .iter()
-        .map(|(n, p, a)| run_one(n, p, a))
+        .map(|(n, p, a)| run_one(n, p, a, opts.tool_timeout))
         .collect()
     } else {
         Vec::new()
@@ -621,12 +644,17 @@ fn undo_with(
                 "nft-ruleset" => (&["nft", "-f", "-"], format!("flush ruleset\n{}", c.stdout)),
                 _ => continue,
             };
-            report.firewall.push(run_with_input(argv, &input));
+            report
+                .firewall
+                .push(run_with_input(argv, &input, opts.tool_timeout));
         }
         if let Some(bad) = report.firewall.iter().find(|o| o.status != "ok") {
-            report
-                .warnings
-                .push(format!("{} failed: {}", bad.name, bad.stderr.trim()));
+            let why = if bad.status == "timeout" {
+                timed_out(opts.tool_timeout)
+            } else {
+                format!("failed: {}", bad.stderr.trim())
+            };
+            report.warnings.push(format!("{} {why}", bad.name));
         }
     }
     // The undo is done: drop its snapshot so the next undo steps back one more apply.
@@ -637,12 +665,13 @@ fn undo_with(
     Ok(report)
 }
 
-fn run_with_input(argv: &[&str], input: &str) -> CommandOutput {
+fn run_with_input(argv: &[&str], input: &str, timeout: Duration) -> CommandOutput {
     super::run_tool(
         argv.first().copied().unwrap_or(""),
         argv,
         Some(input.as_bytes()),
         false,
+        timeout,
     )
 }
 

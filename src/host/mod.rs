@@ -70,8 +70,10 @@ pub const COMMANDS: &[(&str, &str, &[&str])] = &[
     ("docker-version", "docker", &["version"]),
 ];
 
-/// Longest a tool may run, and most output kept from it.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest a host tool (`sshd -t`, `iptables-save`, ...) may run unless the caller says
+/// otherwise (`host.tool_timeout` in the configuration); then its process group is killed.
+pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Most output kept from a host tool.
 const MAX_OUTPUT: usize = 16 << 20;
 
 /// Options of a host capture: the profile (built-in, plus and minus the config's lists).
@@ -176,7 +178,7 @@ pub fn capture(opts: &HostOptions) -> crate::Result<(HostSection, Vec<PathBuf>)>
 pub fn run_commands() -> Vec<CommandOutput> {
     COMMANDS
         .iter()
-        .map(|(name, prog, args)| run_one(name, prog, args))
+        .map(|(name, prog, args)| run_one(name, prog, args, DEFAULT_TOOL_TIMEOUT))
         .collect()
 }
 
@@ -188,23 +190,25 @@ pub fn run_firewall_commands() -> Vec<CommandOutput> {
     COMMANDS
         .iter()
         .filter(|(name, _, _)| FIREWALL_COMMANDS.contains(name))
-        .map(|(name, prog, args)| run_one(name, prog, args))
+        .map(|(name, prog, args)| run_one(name, prog, args, DEFAULT_TOOL_TIMEOUT))
         .collect()
 }
 
-pub(crate) fn run_one(name: &str, prog: &str, args: &[&str]) -> CommandOutput {
+/// Run `prog args` under `LC_ALL=C` with nothing on its stdin (see [`run_tool`]).
+pub(crate) fn run_one(name: &str, prog: &str, args: &[&str], timeout: Duration) -> CommandOutput {
     let argv: Vec<&str> = std::iter::once(prog).chain(args.iter().copied()).collect();
-    run_tool(name, &argv, None, true)
+    run_tool(name, &argv, None, true, timeout)
 }
 
-/// Run a tool through [`crate::child`] (no secrets in its environment, killed after
-/// [`COMMAND_TIMEOUT`]), `input` on its stdin, under `LC_ALL=C` when `c_locale`; a missing
+/// Run a tool through [`crate::child`] (no secrets in its environment, its process group
+/// killed after `timeout`), `input` on its stdin, under `LC_ALL=C` when `c_locale`; a missing
 /// tool is status `missing`, a failing one `failed`, one that ran too long `timeout`.
 pub(crate) fn run_tool(
     name: &str,
     argv: &[&str],
     input: Option<&[u8]>,
     c_locale: bool,
+    timeout: Duration,
 ) -> CommandOutput {
     use crate::child::{self, Failure, Input, Options};
     let mut out = CommandOutput {
@@ -226,7 +230,7 @@ pub(crate) fn run_tool(
     }
     let opts = Options {
         stdin: input.map_or(Input::Null, Input::Bytes),
-        timeout: COMMAND_TIMEOUT,
+        timeout,
         output_limit: MAX_OUTPUT,
         ..Options::default()
     };
@@ -541,11 +545,20 @@ mod tests {
 
     #[test]
     fn missing_tool_is_recorded() {
-        let o = run_one("x", "lifeboat-no-such-tool-xyz", &[]);
+        let run = |name, prog| run_one(name, prog, &[], DEFAULT_TOOL_TIMEOUT);
+        let o = run("x", "lifeboat-no-such-tool-xyz");
         assert_eq!(o.status, "missing");
-        let o = run_one("t", "true", &[]);
+        let o = run("t", "true");
         assert_eq!(o.status, "ok");
-        let o = run_one("f", "false", &[]);
+        let o = run("f", "false");
         assert_eq!((o.status.as_str(), o.exit_code), ("failed", Some(1)));
+    }
+
+    #[test]
+    fn a_tool_that_runs_too_long_is_a_timeout() {
+        let t = std::time::Instant::now();
+        let o = run_one("s", "sleep", &["30"], Duration::from_millis(200));
+        assert_eq!(o.status, "timeout");
+        assert!(t.elapsed() < Duration::from_secs(10));
     }
 }
