@@ -110,7 +110,7 @@ pub struct HostConfig {
     /// Run the live-state tools (default true).
     pub commands: Option<bool>,
     /// Longest `sshd -t` and the firewall tools may run during `restore --host --apply` and
-    /// `--undo` (default 60s: [`crate::host::DEFAULT_TOOL_TIMEOUT`]).
+    /// `--undo` (default 60s: [`crate::child::DEFAULT_TIMEOUT`]).
     pub tool_timeout: Option<String>,
 }
 
@@ -521,7 +521,7 @@ impl Config {
 
     /// `host.tool_timeout`, else its default.
     pub fn host_tool_timeout(&self) -> Duration {
-        Self::duration(&self.host.tool_timeout).unwrap_or(crate::host::DEFAULT_TOOL_TIMEOUT)
+        Self::duration(&self.host.tool_timeout).unwrap_or(crate::child::DEFAULT_TIMEOUT)
     }
 
     /// The retention policy (empty when no `keep_*` is set).

@@ -436,9 +436,9 @@ fn apply_options(g: &Global, a: &Args) -> lifeboat::host::apply::ApplyOptions {
         dry_run: a.dry_run,
         hostname: None,
         lock_wait: g.lock_wait,
-        tool_timeout: g.cfg().map_or(lifeboat::host::DEFAULT_TOOL_TIMEOUT, |c| {
-            c.host_tool_timeout()
-        }),
+        tool_timeout: g
+            .cfg()
+            .map_or(lifeboat::child::DEFAULT_TIMEOUT, |c| c.host_tool_timeout()),
     }
 }
 

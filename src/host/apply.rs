@@ -66,7 +66,7 @@ pub struct ApplyOptions {
     pub hostname: Option<String>,
     pub lock_wait: Duration,
     /// Longest each tool (`sshd -t`, the firewall checks and loads) may run before its
-    /// process group is killed and the apply refused ([`super::DEFAULT_TOOL_TIMEOUT`]).
+    /// process group is killed and the apply refused ([`crate::child::DEFAULT_TIMEOUT`]).
     pub tool_timeout: Duration,
 }
 

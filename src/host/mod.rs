@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::child::DEFAULT_TIMEOUT;
 use crate::files::pattern::{Matcher, star_only};
 use crate::snapshot::host::{CommandOutput, HostSection, ItemState, join};
 
@@ -70,9 +71,6 @@ pub const COMMANDS: &[(&str, &str, &[&str])] = &[
     ("docker-version", "docker", &["version"]),
 ];
 
-/// Longest a host tool (`sshd -t`, `iptables-save`, ...) may run unless the caller says
-/// otherwise (`host.tool_timeout` in the configuration); then its process group is killed.
-pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Most output kept from a host tool.
 const MAX_OUTPUT: usize = 16 << 20;
 
@@ -178,7 +176,7 @@ pub fn capture(opts: &HostOptions) -> crate::Result<(HostSection, Vec<PathBuf>)>
 pub fn run_commands() -> Vec<CommandOutput> {
     COMMANDS
         .iter()
-        .map(|(name, prog, args)| run_one(name, prog, args, DEFAULT_TOOL_TIMEOUT))
+        .map(|(name, prog, args)| run_one(name, prog, args, DEFAULT_TIMEOUT))
         .collect()
 }
 
@@ -190,7 +188,7 @@ pub fn run_firewall_commands() -> Vec<CommandOutput> {
     COMMANDS
         .iter()
         .filter(|(name, _, _)| FIREWALL_COMMANDS.contains(name))
-        .map(|(name, prog, args)| run_one(name, prog, args, DEFAULT_TOOL_TIMEOUT))
+        .map(|(name, prog, args)| run_one(name, prog, args, DEFAULT_TIMEOUT))
         .collect()
 }
 
@@ -545,7 +543,7 @@ mod tests {
 
     #[test]
     fn missing_tool_is_recorded() {
-        let run = |name, prog| run_one(name, prog, &[], DEFAULT_TOOL_TIMEOUT);
+        let run = |name, prog| run_one(name, prog, &[], DEFAULT_TIMEOUT);
         let o = run("x", "lifeboat-no-such-tool-xyz");
         assert_eq!(o.status, "missing");
         let o = run("t", "true");
