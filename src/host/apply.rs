@@ -22,6 +22,7 @@ use std::time::Duration;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use serde::Serialize;
 
+use super::profile::{RESTORABLE_RULES, RULE_SET_FILES, RuleSetFile, SSHD_CONFIG, SSHD_CONFIG_DIR};
 use super::{FileDiff, diff_live, run_one};
 use crate::error::{Error, Result};
 use crate::files::restore::target::{Target, errno_io};
@@ -32,25 +33,6 @@ use crate::repo::{FileType as RepoFile, LockKind, Repository};
 use crate::snapshot::Snapshot;
 use crate::snapshot::host::{CommandOutput, HostSection, ItemState, join};
 use crate::snapshot::tags::HOST_UNDO_TAG;
-
-const SSHD_CONFIG: &str = "/etc/ssh/sshd_config";
-const SSHD_CONFIG_DIR: &str = "/etc/ssh/sshd_config.d";
-
-/// Firewall rule sets: (file, check command, load command). The check runs on the staged copy
-/// before anything is written; the load runs on the installed file after.
-const FIREWALL: &[(&str, &[&str], &[&str])] = &[
-    (
-        "/etc/iptables/rules.v4",
-        &["iptables-restore", "--test"],
-        &["iptables-restore"],
-    ),
-    (
-        "/etc/iptables/rules.v6",
-        &["ip6tables-restore", "--test"],
-        &["ip6tables-restore"],
-    ),
-    ("/etc/nftables.conf", &["nft", "-c", "-f"], &["nft", "-f"]),
-];
 
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
@@ -257,10 +239,10 @@ fn stage_and_check(
             .find(|r| crate::util::is_within(path.as_bytes(), r.as_bytes()))
             .map(|r| (*r).to_string())
     };
-    let firewall_items: Vec<String> = FIREWALL
+    let firewall_items: Vec<String> = RULE_SET_FILES
         .iter()
         .filter(|_| opts.firewall)
-        .filter_map(|(f, _, _)| holder(f))
+        .filter_map(|r| holder(r.path))
         .collect();
     let sshd_touched = to_write.iter().any(|p| {
         p == SSHD_CONFIG || crate::util::is_within(p.as_bytes(), SSHD_CONFIG_DIR.as_bytes())
@@ -293,17 +275,20 @@ fn stage_and_check(
         fail_on_errors(&r, "staging the snapshot's host files")?;
     }
     // The rule sets the snapshot has: checked now, loaded after the files are in place.
-    let firewall_files: Vec<&'static str> = FIREWALL
+    let firewall_files: Vec<&'static str> = RULE_SET_FILES
         .iter()
-        .map(|(f, _, _)| *f)
+        .map(|r| r.path)
         .filter(|f| opts.firewall && join(stage.path(), Path::new(f)).is_file())
         .collect();
     let mut checks = Vec::new();
     if sshd_touched {
         checks.push(check_sshd(stage.path(), opts.tool_timeout)?);
     }
-    for (file, check, _) in FIREWALL {
-        if firewall_files.contains(file) {
+    for &RuleSetFile {
+        path: file, check, ..
+    } in RULE_SET_FILES
+    {
+        if firewall_files.contains(&file) {
             checks.push(check_firewall(
                 stage.path(),
                 file,
@@ -323,8 +308,11 @@ fn load_firewall(
     timeout: Duration,
     report: &mut ApplyReport,
 ) -> Result<()> {
-    for (file, _, load) in FIREWALL {
-        if firewall_files.contains(file) {
+    for &RuleSetFile {
+        path: file, load, ..
+    } in RULE_SET_FILES
+    {
+        if firewall_files.contains(&file) {
             let path = join(live_root, Path::new(file));
             let out = run_with_file(load, &path, timeout);
             let failure = (out.status != "ok").then(|| match out.status.as_str() {
@@ -547,14 +535,11 @@ fn live_versions(live_root: &Path, paths: &[String], opts: &ApplyOptions) -> Und
         }
     }
     let commands = if opts.firewall {
-        [
-            ("iptables-save", "iptables-save", &[][..]),
-            ("ip6tables-save", "ip6tables-save", &[][..]),
-            ("nft-ruleset", "nft", &["list", "ruleset"][..]),
-        ]
-        .iter()
-        .map(|(n, p, a)| run_one(n, p, a, opts.tool_timeout))
-        .collect()
+        RESTORABLE_RULES
+            .iter()
+            .filter_map(|(name, _)| super::profile::command(name))
+            .map(|(n, p, a)| run_one(n, p, a, opts.tool_timeout))
+            .collect()
     } else {
         Vec::new()
     };
@@ -638,11 +623,13 @@ fn undo_with(
     )?;
     if opts.firewall {
         for c in host.commands.iter().filter(|c| c.status == "ok") {
-            let (argv, input): (&[&str], String) = match c.name.as_str() {
-                "iptables-save" => (&["iptables-restore"], c.stdout.clone()),
-                "ip6tables-save" => (&["ip6tables-restore"], c.stdout.clone()),
-                "nft-ruleset" => (&["nft", "-f", "-"], format!("flush ruleset\n{}", c.stdout)),
-                _ => continue,
+            let Some((_, argv)) = RESTORABLE_RULES.iter().find(|(n, _)| *n == c.name) else {
+                continue;
+            };
+            let input = if c.name == "nft-ruleset" {
+                format!("flush ruleset\n{}", c.stdout)
+            } else {
+                c.stdout.clone()
             };
             report
                 .firewall

@@ -7,6 +7,9 @@
 //! never touch the machine's own `/etc`.
 
 pub mod apply;
+pub mod profile;
+
+pub use profile::{COMMANDS, FIREWALL_COMMANDS, PROFILE};
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -18,58 +21,6 @@ use serde::Serialize;
 use crate::child::DEFAULT_TIMEOUT;
 use crate::files::pattern::{Matcher, star_only};
 use crate::snapshot::host::{CommandOutput, HostSection, ItemState, join};
-
-/// Profile items, as absolute paths under the host root. A `*` matches one path component.
-pub const PROFILE: &[&str] = &[
-    "/etc/ssh/sshd_config",
-    "/etc/ssh/sshd_config.d",
-    "/etc/ssh/ssh_host_*",
-    "/root/.ssh/authorized_keys",
-    "/home/*/.ssh/authorized_keys",
-    "/etc/ufw",
-    "/etc/iptables",
-    "/etc/nftables.conf",
-    "/etc/docker/daemon.json",
-    "/etc/apparmor.d",
-    "/etc/sudoers",
-    "/etc/sudoers.d",
-    "/etc/fail2ban",
-    "/etc/audit",
-    "/etc/sysctl.conf",
-    "/etc/sysctl.d",
-    "/etc/security/limits.conf",
-    "/etc/apt/sources.list",
-    "/etc/apt/sources.list.d",
-    "/etc/apt/apt.conf.d",
-    "/etc/systemd/system",
-    "/etc/crontab",
-    "/etc/cron.d",
-    "/etc/cron.daily",
-    "/etc/cron.hourly",
-    "/etc/cron.weekly",
-    "/etc/cron.monthly",
-    "/etc/logrotate.d",
-    "/etc/filebeat",
-    "/etc/elastic-agent",
-    "/opt/Elastic/Agent/elastic-agent.yml",
-    "/etc/fluent-bit",
-];
-
-/// Live state captured by running a tool: (name, program, arguments).
-pub const COMMANDS: &[(&str, &str, &[&str])] = &[
-    ("iptables-save", "iptables-save", &[]),
-    ("ip6tables-save", "ip6tables-save", &[]),
-    ("nft-ruleset", "nft", &["list", "ruleset"]),
-    ("ufw-status", "ufw", &["status", "verbose"]),
-    ("dpkg-selections", "dpkg", &["--get-selections"]),
-    (
-        "systemd-enabled",
-        "systemctl",
-        &["list-unit-files", "--state=enabled", "--no-pager"],
-    ),
-    ("docker-info", "docker", &["info"]),
-    ("docker-version", "docker", &["version"]),
-];
 
 /// Most output kept from a host tool.
 const MAX_OUTPUT: usize = 16 << 20;
@@ -179,9 +130,6 @@ pub fn run_commands() -> Vec<CommandOutput> {
         .map(|(name, prog, args)| run_one(name, prog, args, DEFAULT_TIMEOUT))
         .collect()
 }
-
-/// The [`COMMANDS`] that show whether a firewall is loaded.
-pub const FIREWALL_COMMANDS: &[&str] = &["iptables-save", "nft-ruleset", "ufw-status"];
 
 /// Run only the firewall tools ([`FIREWALL_COMMANDS`]), as `lifeboat audit --live` needs.
 pub fn run_firewall_commands() -> Vec<CommandOutput> {
