@@ -14,6 +14,9 @@ use crate::error::{Error, Result};
 /// Where the configuration is read from when `--config` is not given (if it exists).
 pub const DEFAULT_PATH: &str = "/etc/lifeboat/lifeboat.toml";
 
+/// `monitoring.state_dir` when unset: where run records and update journals live.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/lifeboat";
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -189,7 +192,7 @@ pub struct ScheduleConfig {
 pub struct MonitoringConfig {
     /// node_exporter textfile to write after each run.
     pub metrics_file: Option<PathBuf>,
-    /// Where run records live (default /var/lib/lifeboat).
+    /// Where run records and update journals live (default [`DEFAULT_STATE_DIR`]).
     pub state_dir: Option<PathBuf>,
     /// `text` or `json`.
     pub log_format: Option<String>,

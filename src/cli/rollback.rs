@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use lifeboat::config::DEFAULT_STATE_DIR;
 use lifeboat::docker::Engine;
 use lifeboat::docker::compare::shown_differences;
-use lifeboat::ops::update::DEFAULT_STATE_DIR;
 use lifeboat::ops::update::recover::recover;
 use lifeboat::ops::update::rollback::{RollbackOptions, rollback};
 use lifeboat::snapshot::tags::{PRE_ROLLBACK_TAG, PRE_UPDATE_TAG};

@@ -21,9 +21,6 @@ use lifeboat::util::human_bytes;
 
 use super::{Exit, Global, log, print_json};
 
-/// Where run records live unless configured.
-pub const DEFAULT_STATE_DIR: &str = "/var/lib/lifeboat";
-
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Job name for metrics and run records [default: the configuration's `name`, or
@@ -132,7 +129,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         .state_dir
         .clone()
         .or_else(|| cfg.monitoring.state_dir.clone())
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+        .unwrap_or_else(|| PathBuf::from(lifeboat::config::DEFAULT_STATE_DIR));
     let metrics_file = a
         .metrics_file
         .clone()

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use lifeboat::config::DEFAULT_STATE_DIR;
 use lifeboat::docker::Engine;
 use lifeboat::docker::apply::{Step, short};
-use lifeboat::ops::update::DEFAULT_STATE_DIR;
 use lifeboat::ops::update::execute::{Outcome, UpdateOptions, UpdateReport, execute};
 use lifeboat::ops::update::plan::{Plan, outdated, plan};
 use lifeboat::ops::update::recover::{Recovery, recover};

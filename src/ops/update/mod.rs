@@ -26,8 +26,6 @@ use crate::ops::snapshot::{ParentChoice, SnapshotOptions, create_with};
 use crate::progress::Progress;
 use crate::repo::Repository;
 
-/// Where journals live unless told otherwise.
-pub const DEFAULT_STATE_DIR: &str = "/var/lib/lifeboat";
 /// Lines of the failed container's output kept for the report.
 pub const LOG_LINES: usize = 20;
 
