@@ -234,7 +234,7 @@ impl Engine {
             );
             let reply = post_json(&sock, &path, &body)
                 .map_err(|e| Error::Docker(format!("creating container {name}: {e}")))?;
-            return Ok(jstr_owned(&reply, "Id"));
+            return Ok(crate::snapshot::deployment::jstr(&reply, "Id").to_owned());
         }
         let body: bollard::models::ContainerCreateBody =
             from_json(&format!("create spec of {name}"), body)?;
@@ -599,13 +599,6 @@ fn url_escape_path(s: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("/")
-}
-
-fn jstr_owned(v: &Value, key: &str) -> String {
-    v.get(key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// Percent-encode a query value (container names are `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, but the
