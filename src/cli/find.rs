@@ -41,8 +41,7 @@ pub struct Args {
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let matcher = Matcher::globs(&a.patterns, a.ignore_case, "pattern")
         .map_err(|e| super::UsageError(e.to_string()))?;
-    let repo = g.open()?;
-    repo.load_index()?;
+    let repo = g.open()?.indexed()?;
     let filter = a.filter.filter(g);
     let snapshots = select::pick(&repo, &a.snapshots, &filter)?;
     let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);

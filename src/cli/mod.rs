@@ -326,14 +326,18 @@ impl Global {
         })
     }
 
-    /// Open the repository named by --repo with the password from the usual sources.
+    /// Open the repository named by --repo with the password from the usual sources; its
+    /// locks wait as long as --lock-wait (or the configuration) says.
     pub fn open(&self) -> Result<Repository> {
         let path = self.repo_path()?;
         let backend = Arc::new(LocalBackend::new(path));
         // Refuse a non-repository before asking for a password.
         Repository::check_format(&*backend)?;
         let pw = password::get(self)?;
-        let mut repo = Repository::open(backend, &pw)?;
+        let options = lifeboat::repo::OpenOptions {
+            lock_wait: self.lock_wait,
+        };
+        let mut repo = Repository::open_with(backend, &pw, &options)?;
         repo.set_notify(Arc::new(|msg: &str| {
             NOTICED.store(true, std::sync::atomic::Ordering::Relaxed);
             log::warn(msg);

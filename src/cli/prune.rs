@@ -31,7 +31,6 @@ pub fn options(g: &Global, grace: Option<std::time::Duration>) -> PruneOptions {
         grace: grace
             .or(configured)
             .unwrap_or(lifeboat::ops::prune::DEFAULT_GRACE),
-        lock_wait: g.lock_wait,
         ..PruneOptions::default()
     }
 }

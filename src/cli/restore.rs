@@ -200,8 +200,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let mut opts = file_options(a, target)?;
     if let Some(sub) = subpath {
         // The directory must be there (a restore of nothing would look like success).
-        repo.load_index()?;
-        if let Some(Err(e)) = Subtree::new(&repo, &snap.tree, Some(&sub)).next() {
+        if let Some(Err(e)) = Subtree::new(&repo.indexed()?, &snap.tree, Some(&sub)).next() {
             return Err(anyhow::Error::new(e).context(format!("snapshot {}", id.short())));
         }
         // The directory's contents land directly in the target (restic's `ID:subfolder`);
@@ -212,7 +211,6 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     opts.owners = opts.owners && !a.no_owner;
     opts.report_unrestored_owners &= !a.no_owner;
     opts.sync = !a.no_sync;
-    opts.lock_wait = g.lock_wait;
     let bar = g.progress();
     let r = restore(&repo, &snap, &opts, &bar)?;
     if g.json {
@@ -329,7 +327,6 @@ fn run_docker(
         names: a.container.clone(),
         replace: a.replace,
         dry_run: a.dry_run,
-        lock_wait: g.lock_wait,
         via_api: a.volumes_via_api,
         volume_data: match a.volume_data.as_deref() {
             Some("merge") => VolumeData::Write,
@@ -398,7 +395,7 @@ fn host_diff(
     repo: &lifeboat::repo::Repository,
     snap: &lifeboat::snapshot::Snapshot,
 ) -> Result<Exit> {
-    let diffs = lifeboat::host::diff_live(repo, snap, &a.host_root)?;
+    let diffs = lifeboat::host::diff_live(&repo.indexed()?, snap, &a.host_root)?;
     if g.json {
         print_json(&serde_json::json!({ "host_root": a.host_root, "differences": diffs }))?;
     } else {
@@ -428,14 +425,13 @@ fn host_diff(
     })
 }
 
-fn apply_options(g: &Global, a: &Args) -> lifeboat::host::apply::ApplyOptions {
+fn apply_options(a: &Args) -> lifeboat::host::apply::ApplyOptions {
     lifeboat::host::apply::ApplyOptions {
         live_root: a.host_root.clone(),
         firewall: a.apply_firewall,
         delete_extra: a.delete,
         dry_run: a.dry_run,
         hostname: None,
-        lock_wait: g.lock_wait,
         tool_timeout: g
             .cfg()
             .map_or(lifeboat::child::DEFAULT_TIMEOUT, |c| c.host_tool_timeout()),
@@ -450,7 +446,7 @@ fn host_apply(
     snap: &lifeboat::snapshot::Snapshot,
 ) -> Result<Exit> {
     let bar = g.progress();
-    let r = lifeboat::ops::host_apply::apply(repo, snap, &apply_options(g, a), &bar)
+    let r = lifeboat::ops::host_apply::apply(repo, snap, &apply_options(a), &bar)
         .context("applying the host profile")?;
     if g.json {
         print_json(
@@ -518,7 +514,7 @@ fn host_apply(
 /// `restore --host --undo`: put back what the last apply replaced.
 fn host_undo(g: &Global, a: &Args, repo: &lifeboat::repo::Repository) -> Result<Exit> {
     let bar = g.progress();
-    let r = lifeboat::host::apply::undo(repo, &apply_options(g, a), &bar)
+    let r = lifeboat::host::apply::undo(repo, &apply_options(a), &bar)
         .context("undoing the last host apply")?;
     if g.json {
         print_json(&serde_json::json!({ "host_root": a.host_root, "undo": r }))?;

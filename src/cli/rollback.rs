@@ -77,7 +77,6 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         snapshot: a.snapshot.clone(),
         volumes: a.volumes,
         dry_run: a.dry_run,
-        lock_wait: g.lock_wait,
         state_dir,
     };
     let warn = |m: String| bar.suspend(|| super::log::warn(&m.to_string()));

@@ -164,7 +164,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let snap_ok = snap.ok && !snap.skipped;
     steps.push(snap);
     let (snapshot_id, partial) = taken.map_or((None, false), |(id, p)| (Some(id), p));
-    let forget = forget_step(g, &repo, cfg, snap_ok);
+    let forget = forget_step(&repo, cfg, snap_ok);
     let forget_ok = forget.ok;
     steps.push(forget);
     steps.push(prune_step(g, a, &repo, cfg, &state_dir, &job, forget_ok));
@@ -239,7 +239,7 @@ fn take_snapshot(
 }
 
 /// `forget` by the retention policy, only after a new snapshot.
-fn forget_step(g: &Global, repo: &Repository, cfg: &Config, snap_ok: bool) -> Step {
+fn forget_step(repo: &Repository, cfg: &Config, snap_ok: bool) -> Step {
     let policy = cfg.policy();
     if !snap_ok {
         return Step::skipped("forget", "no new snapshot: old ones are kept");
@@ -260,7 +260,7 @@ fn forget_step(g: &Global, repo: &Repository, cfg: &Config, snap_ok: bool) -> St
         // paths or containers is its own group, not an older member of the job's, and
         // internal snapshots (pre-update, ...) are retained in their own groups.
         let group_by = GroupBy::DEFAULT;
-        let r = forget_by_policy(repo, &policy, group_by, &filter, false, g.lock_wait)?;
+        let r = forget_by_policy(repo, &policy, group_by, &filter, false)?;
         s.message = format!("{} snapshot(s) removed", r.removed.len());
         Ok(())
     })
@@ -330,7 +330,6 @@ fn verify_step(g: &Global, a: &Args, repo: &Repository, cfg: &Config) -> Step {
             &VerifyOptions {
                 read_data: true,
                 subset: Some((slice, slices)),
-                lock_wait: g.lock_wait,
             },
             &bar,
         )?;

@@ -329,7 +329,6 @@ fn execute_with_binds(
             (None, false) => ParentChoice::Auto,
         },
         hostname: a.hostname.clone(),
-        lock_wait: g.lock_wait,
         host,
         expected_sha256: {
             let mut all = Vec::new();
@@ -419,7 +418,8 @@ fn print_inner(
     let s = &r.snapshot.summary;
     let dep = r.snapshot.deployment.as_ref();
     let sizes = match dep {
-        Some(d) => Some(lifeboat::docker::report::data_sizes(repo, d)?),
+        // The deployment tree was just written: read under an index that holds it.
+        Some(d) => Some(lifeboat::docker::report::data_sizes(&repo.indexed()?, d)?),
         None => None,
     };
     let bytes_read = s.bytes_read + dep.map_or(0, |d| d.summary.bytes_read);

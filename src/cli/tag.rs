@@ -48,7 +48,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         specs: a.snapshots.clone(),
         filter: a.filter.filter(g),
     };
-    let report = retag(&repo, &selection, &change, g.lock_wait)?;
+    let report = retag(&repo, &selection, &change)?;
     if g.json {
         print_json(&serde_json::json!({
             "changed": report.changed.iter().map(|r| serde_json::json!({

@@ -128,7 +128,6 @@ fn run_resolved(g: &Global, a: &Resolved<'_>) -> Result<Exit> {
         healthy_after: a.healthy_after,
         health_timeout: a.health_timeout,
         state_dir: a.state_dir.clone(),
-        lock_wait: g.lock_wait,
     };
     if a.all && plans.is_empty() && !g.json {
         println!("every container is up to date");

@@ -20,7 +20,7 @@ use super::spec::{self, CreateSpec};
 use crate::error::{Error, Result};
 use crate::files::restore::{RestoreOptions, restore_tree};
 use crate::progress::Progress;
-use crate::repo::Repository;
+use crate::repo::{IndexedRepo, Repository};
 use crate::snapshot::content::ContentReader;
 use crate::snapshot::deployment::{
     ContainerRecord, Deployment, VolumeRecord, image_path, jget, jstr,
@@ -34,7 +34,6 @@ pub struct ApplyOptions {
     pub names: Vec<String>,
     pub replace: bool,
     pub dry_run: bool,
-    pub lock_wait: std::time::Duration,
     /// Write volume data through the Engine API even when the mountpoint is local.
     pub via_api: bool,
     /// What happens to the data of volumes that exist already.
@@ -89,7 +88,7 @@ impl ApplyReport {
 
 struct Ctx<'a> {
     engine: &'a Engine,
-    repo: &'a Repository,
+    repo: &'a IndexedRepo,
     dep: &'a Deployment,
     opts: &'a ApplyOptions,
     progress: &'a dyn Progress,
@@ -116,8 +115,8 @@ pub fn apply(
             )));
         }
     }
-    let _lock = repo.lock(crate::repo::LockKind::Shared, "restore", opts.lock_wait)?;
-    repo.load_index()?;
+    let _lock = repo.lock(crate::repo::LockKind::Shared, "restore")?;
+    let repo = &repo.indexed()?;
     let specs = create_specs(dep, &opts.names)?;
     let deps: BTreeMap<String, Vec<String>> = specs
         .iter()

@@ -14,7 +14,7 @@ use super::{spec, tarsrc};
 use crate::error::{Error, Result};
 use crate::files::walk::{Excludes, ParentCursor, walk_rebased};
 use crate::id::Id;
-use crate::repo::Repository;
+use crate::repo::IndexedRepo;
 use crate::snapshot::deployment::{
     ContainerRecord, Deployment, DeploymentSource, IMAGES_DIR, ImageRecord, NetworkRecord,
     VOLUMES_DIR, VolumeRecord, image_path, jget, jstr, volume_path,
@@ -568,7 +568,7 @@ impl DeploymentSource for Capture<'_> {
         &self,
         s: &Session<'_, '_>,
         parent: Option<&Deployment>,
-        repo: &Repository,
+        repo: &IndexedRepo,
         readers: usize,
     ) -> Result<()> {
         s.push(dir_entry("/"));
@@ -680,7 +680,7 @@ impl DeploymentSource for Capture<'_> {
 /// ID, recorded under the same tags, every chunk still in the repository.
 fn parent_archive(
     s: &Session<'_, '_>,
-    repo: &Repository,
+    repo: &IndexedRepo,
     parent: Option<&Deployment>,
     img: &ImageRecord,
 ) -> Result<Option<Entry>> {

@@ -17,7 +17,6 @@
 use std::collections::HashSet;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use serde::Serialize;
@@ -46,7 +45,6 @@ pub struct ApplyOptions {
     pub dry_run: bool,
     /// Hostname recorded in the undo snapshot (default: this machine's).
     pub hostname: Option<String>,
-    pub lock_wait: Duration,
     /// Longest each tool (`sshd -t`, the firewall checks and loads) may run before its
     /// process group is killed and the apply refused ([`crate::child::DEFAULT_TIMEOUT`]).
     pub tool_timeout: Duration,
@@ -136,7 +134,7 @@ pub fn apply(
     };
     let live_root = canonical_root(&opts.live_root)?;
     let mut report = ApplyReport {
-        changes: diff_live(repo, snap, &live_root)?,
+        changes: diff_live(&repo.indexed()?, snap, &live_root)?,
         ..ApplyReport::default()
     };
     let to_write: Vec<String> = report
@@ -175,30 +173,22 @@ pub fn apply(
         .removed
         .iter()
         .try_for_each(|p| remove_tree(&live_root, p))
-        .and_then(|()| {
-            write_files(
-                repo,
-                &snap.tree,
-                tree_prefix(host),
-                &live_root,
-                &to_write,
-                opts,
-            )
-        });
+        .and_then(|()| write_files(repo, &snap.tree, tree_prefix(host), &live_root, &to_write));
     match written {
         Ok(n) => report.files_written = n,
         Err(e) => {
             // Writes refused before any took place (a symlinked directory, a read-only
             // file system): the host is as it was; there is nothing to put back.
-            let unchanged = diff_live(repo, snap, &live_root).is_ok_and(|now| {
+            let now = repo
+                .indexed()
+                .and_then(|repo| diff_live(&repo, snap, &live_root));
+            let unchanged = now.is_ok_and(|now| {
                 let key = |d: &FileDiff| (d.path.clone(), d.change);
                 now.iter().map(key).eq(report.changes.iter().map(key))
             });
             if unchanged {
-                let _lock = repo.lock(LockKind::Exclusive, "host apply", opts.lock_wait)?;
-                repo.backend()
-                    .remove(RepoFile::Snapshot, &undo.to_hex())
-                    .map_err(|err| Error::io(format!("snapshot {}", undo.short()), err))?;
+                let _lock = repo.lock(LockKind::Exclusive, "host apply")?;
+                repo.delete_snapshot(&undo)?;
                 return Err(Error::Invalid(format!(
                     "applying the host profile failed: {e}; nothing was written"
                 )));
@@ -270,7 +260,6 @@ fn stage_and_check(
         ro.owners = false;
         ro.report_unrestored_owners = false;
         ro.sync = false;
-        ro.lock_wait = opts.lock_wait;
         let r = restore_tree(repo, &snap.tree, None, &ro, &crate::progress::Silent)?;
         fail_on_errors(&r, "staging the snapshot's host files")?;
     }
@@ -349,7 +338,6 @@ fn write_files(
     prefix: Option<Vec<u8>>,
     live_root: &Path,
     paths: &[String],
-    opts: &ApplyOptions,
 ) -> Result<u64> {
     if paths.is_empty() {
         return Ok(0);
@@ -358,7 +346,6 @@ fn write_files(
     ro.includes = paths.iter().map(|p| p.as_bytes().to_vec()).collect();
     ro.rebase = prefix;
     ro.durable = true;
-    ro.lock_wait = opts.lock_wait;
     let r = restore_tree(repo, tree, None, &ro, &crate::progress::Silent)?;
     fail_on_errors(&r, "writing host files")?;
     Ok(r.files_written)
@@ -613,14 +600,7 @@ fn undo_with(
             report.removed.push(p.to_string());
         }
     }
-    report.files_written = write_files(
-        repo,
-        &snap.tree,
-        tree_prefix(host),
-        live_root,
-        &present,
-        opts,
-    )?;
+    report.files_written = write_files(repo, &snap.tree, tree_prefix(host), live_root, &present)?;
     if opts.firewall {
         for c in host.commands.iter().filter(|c| c.status == "ok") {
             let Some((_, argv)) = RESTORABLE_RULES.iter().find(|(n, _)| *n == c.name) else {
@@ -645,10 +625,8 @@ fn undo_with(
         }
     }
     // The undo is done: drop its snapshot so the next undo steps back one more apply.
-    let _lock = repo.lock(LockKind::Exclusive, "host undo", opts.lock_wait)?;
-    repo.backend()
-        .remove(RepoFile::Snapshot, &id.to_hex())
-        .map_err(|e| Error::io(format!("snapshot {}", id.short()), e))?;
+    let _lock = repo.lock(LockKind::Exclusive, "host undo")?;
+    repo.delete_snapshot(&id)?;
     Ok(report)
 }
 

@@ -232,7 +232,7 @@ fn is_secret(path: &str, body: &[u8]) -> bool {
 
 /// Compare the snapshot's profile files with those under `live_root`; writes nothing.
 pub fn diff_live(
-    repo: &crate::repo::Repository,
+    repo: &crate::repo::IndexedRepo,
     snap: &crate::snapshot::Snapshot,
     live_root: &Path,
 ) -> crate::Result<Vec<FileDiff>> {
@@ -242,7 +242,6 @@ pub fn diff_live(
             "this snapshot holds no host profile (take one with `lifeboat snapshot --host`)".into(),
         ));
     };
-    repo.load_index()?;
     let root = host.root.trim_end_matches('/');
     let found: Vec<&str> = host
         .items
@@ -324,7 +323,7 @@ type Change = (&'static str, Option<String>, Option<String>);
 /// (change, diff, note), or `None` when it does not: a unified diff of text files up to 1 MiB
 /// (never of secrets), else only that it changed, else a change of mode or owner.
 fn file_change(
-    repo: &crate::repo::Repository,
+    repo: &crate::repo::IndexedRepo,
     e: &crate::snapshot::entry::Entry,
     m: &std::fs::Metadata,
     live: &Path,

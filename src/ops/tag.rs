@@ -85,14 +85,9 @@ pub struct TagReport {
 }
 
 /// Apply `change` to the selected snapshots under an exclusive lock.
-pub fn retag(
-    repo: &Repository,
-    selection: &Selection,
-    change: &TagChange,
-    lock_wait: std::time::Duration,
-) -> Result<TagReport> {
+pub fn retag(repo: &Repository, selection: &Selection, change: &TagChange) -> Result<TagReport> {
     change.check()?;
-    let _lock = repo.lock(LockKind::Exclusive, "tag", lock_wait)?;
+    let _lock = repo.lock(LockKind::Exclusive, "tag")?;
     // Resolved under the lock: no other process adds, forgets or rewrites snapshots meanwhile.
     let mut targets = select::pick(repo, &selection.specs, &selection.filter)?;
     let mut report = TagReport::default();
@@ -106,14 +101,13 @@ pub fn retag(
         let original = *snap.original.get_or_insert(old);
         snap.tags.clone_from(&tags);
         let new = repo.save_sealed(FileType::Snapshot, &snap)?;
-        repo.backend()
-            .remove(FileType::Snapshot, &old.to_hex())
-            .map_err(|e| {
-                Error::io(
-                    format!("snapshot {old} (its retagged copy {new} is saved; remove the old file with `lifeboat forget {}`)", old.short()),
-                    e,
-                )
-            })?;
+        repo.delete_snapshot(&old).map_err(|e| match e {
+            Error::Io { source, .. } => Error::io(
+                format!("snapshot {old} (its retagged copy {new} is saved; remove the old file with `lifeboat forget {}`)", old.short()),
+                source,
+            ),
+            other => other,
+        })?;
         report.changed.push(Retagged {
             old,
             new,

@@ -35,7 +35,6 @@ pub struct UpdateOptions {
     pub health_timeout: Duration,
     /// Journals go to `STATE_DIR/updates/`.
     pub state_dir: PathBuf,
-    pub lock_wait: Duration,
 }
 
 /// How an update ended.
@@ -94,15 +93,9 @@ pub fn execute(
     // 1. The way back.
     let warn_cell = std::cell::RefCell::new(Vec::new());
     let t = Instant::now();
-    let snapshot = snapshot_container(
-        engine,
-        repo,
-        name,
-        PRE_UPDATE_TAG,
-        opts.lock_wait,
-        progress,
-        &|w| warn_cell.borrow_mut().push(w),
-    )?;
+    let snapshot = snapshot_container(engine, repo, name, PRE_UPDATE_TAG, progress, &|w| {
+        warn_cell.borrow_mut().push(w)
+    })?;
     let warnings = warn_cell.into_inner();
     steps.push(
         "snapshot",

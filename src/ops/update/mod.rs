@@ -16,8 +16,6 @@ pub mod plan;
 pub mod recover;
 pub mod rollback;
 
-use std::time::Duration;
-
 use crate::docker::Engine;
 use crate::docker::capture::{Capture, CaptureOptions, LABEL_EXCLUDE, Selection, VolumeAccess};
 use crate::error::{Error, Result};
@@ -38,7 +36,6 @@ pub fn snapshot_container(
     repo: &Repository,
     name: &str,
     tag: &str,
-    lock_wait: Duration,
     progress: &dyn Progress,
     warn: &dyn Fn(String),
 ) -> Result<Id> {
@@ -65,7 +62,6 @@ pub fn snapshot_container(
         paths: capture.compose_files(),
         tags: vec![tag.to_string()],
         parent: ParentChoice::Auto,
-        lock_wait,
         selection: Some(crate::snapshot::group::Selection::new(
             &capture.compose_files(),
             &[],

@@ -2,7 +2,6 @@
 //! it, through the Docker apply with `replace`, optionally with its volume data.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Serialize;
 
@@ -28,7 +27,6 @@ pub struct RollbackOptions {
     /// keep their data and anonymous volumes are carried over.
     pub volumes: bool,
     pub dry_run: bool,
-    pub lock_wait: Duration,
     /// Where update journals and per-container locks are kept (in `updates/`), as for
     /// [`super::execute::UpdateOptions::state_dir`]: a rollback holds the container's lock, so an update and a
     /// rollback of one container never run at once, and refuses while an interrupted update of
@@ -84,16 +82,7 @@ pub fn rollback(
     let mut pre_rollback = None;
     if opts.volumes && !opts.dry_run && current.is_some() {
         pre_rollback = Some(
-            snapshot_container(
-                engine,
-                repo,
-                name,
-                PRE_ROLLBACK_TAG,
-                opts.lock_wait,
-                progress,
-                warn,
-            )?
-            .to_hex(),
+            snapshot_container(engine, repo, name, PRE_ROLLBACK_TAG, progress, warn)?.to_hex(),
         );
     }
     // The current container is stopped and set aside before any volume data is written, and
@@ -106,7 +95,6 @@ pub fn rollback(
             names: vec![name.to_string()],
             replace: true,
             dry_run: opts.dry_run,
-            lock_wait: opts.lock_wait,
             via_api: false,
             volume_data: if opts.volumes {
                 VolumeData::Exact
