@@ -482,7 +482,11 @@ fn host_apply(
             }
         }
         for f in r.firewall.iter().filter(|_| detail) {
-            println!("loaded  {} ({})", esc(&f.argv.join(" ")), esc(&f.status));
+            println!(
+                "loaded  {} ({})",
+                esc(&f.argv.join(" ")),
+                esc(f.status.as_str())
+            );
         }
         for w in &r.warnings {
             super::log::warn(w);

@@ -30,7 +30,7 @@ use crate::id::Id;
 use crate::progress::Progress;
 use crate::repo::{FileType as RepoFile, LockKind, Repository};
 use crate::snapshot::Snapshot;
-use crate::snapshot::host::{CommandOutput, HostSection, ItemState, join};
+use crate::snapshot::host::{CommandOutput, CommandStatus, HostSection, ItemState, join};
 use crate::snapshot::tags::HOST_UNDO_TAG;
 
 const SSHD_CONFIG: &str = "/etc/ssh/sshd_config";
@@ -72,9 +72,26 @@ pub struct ApplyOptions {
 pub struct Check {
     pub what: String,
     /// `ok`, or `skipped` with the reason in `detail`.
-    pub status: &'static str,
+    pub status: CheckStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+/// How a [`Check`] ended (a failed check is an error, not a status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Ok,
+    Skipped,
+}
+
+impl std::fmt::Display for CheckStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CheckStatus::Ok => "ok",
+            CheckStatus::Skipped => "skipped",
+        })
+    }
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -318,7 +335,7 @@ fn load_firewall(
         if firewall_files.contains(file) {
             let path = join(live_root, Path::new(file));
             let out = run_with_file(load, &path);
-            let ok = out.status == "ok";
+            let ok = out.status.is_ok();
             report.firewall.push(out);
             if !ok {
                 return Err(Error::Invalid(format!(
@@ -373,14 +390,14 @@ fn check_sshd(stage: &Path) -> Result<Check> {
     let Ok(text) = std::fs::read_to_string(&staged) else {
         return Ok(Check {
             what,
-            status: "skipped",
+            status: CheckStatus::Skipped,
             detail: Some("the snapshot has no readable sshd_config".into()),
         });
     };
     let Some(sshd) = find_program("sshd", &["/usr/sbin/sshd", "/usr/local/sbin/sshd"]) else {
         return Ok(Check {
             what,
-            status: "skipped",
+            status: CheckStatus::Skipped,
             detail: Some("sshd is not installed here: the configuration was not checked".into()),
         });
     };
@@ -400,16 +417,16 @@ fn check_sshd(stage: &Path) -> Result<Check> {
         None,
         true,
     );
-    match out.status.as_str() {
-        "ok" | "failed" => {}
-        "timeout" => {
+    match out.status {
+        CommandStatus::Ok | CommandStatus::Failed => {}
+        CommandStatus::Timeout => {
             return Err(Error::Invalid(format!(
                 "refusing to install the snapshot's {SSHD_CONFIG}: `sshd -t` did not finish; nothing was written"
             )));
         }
         _ => return Err(Error::io(&sshd, std::io::Error::other(out.stderr))),
     }
-    if out.status != "ok" {
+    if !out.status.is_ok() {
         let msg = out
             .stderr
             .replace(&check_file.display().to_string(), SSHD_CONFIG)
@@ -421,7 +438,7 @@ fn check_sshd(stage: &Path) -> Result<Check> {
     }
     Ok(Check {
         what,
-        status: "ok",
+        status: CheckStatus::Ok,
         detail: None,
     })
 }
@@ -453,13 +470,13 @@ fn rewrite_include(line: &str, ssh_dir: &Path) -> String {
 
 fn check_firewall(stage: &Path, file: &str, check: &[&str]) -> Result<Check> {
     let out = run_with_file(check, &join(stage, Path::new(file)));
-    match out.status.as_str() {
-        "ok" => Ok(Check {
+    match out.status {
+        CommandStatus::Ok => Ok(Check {
             what: check.join(" ") + " " + file,
-            status: "ok",
+            status: CheckStatus::Ok,
             detail: None,
         }),
-        "missing" => Err(Error::Invalid(format!(
+        CommandStatus::Missing => Err(Error::Invalid(format!(
             "--apply-firewall: {} is not installed, so {file} can be neither checked nor loaded; nothing was written",
             check[0]
         ))),
@@ -614,7 +631,7 @@ fn undo_with(
         opts,
     )?;
     if opts.firewall {
-        for c in host.commands.iter().filter(|c| c.status == "ok") {
+        for c in host.commands.iter().filter(|c| c.status.is_ok()) {
             let (argv, input): (&[&str], String) = match c.name.as_str() {
                 "iptables-save" => (&["iptables-restore"], c.stdout.clone()),
                 "ip6tables-save" => (&["ip6tables-restore"], c.stdout.clone()),
@@ -623,7 +640,7 @@ fn undo_with(
             };
             report.firewall.push(run_with_input(argv, &input));
         }
-        if let Some(bad) = report.firewall.iter().find(|o| o.status != "ok") {
+        if let Some(bad) = report.firewall.iter().find(|o| !o.status.is_ok()) {
             report
                 .warnings
                 .push(format!("{} failed: {}", bad.name, bad.stderr.trim()));

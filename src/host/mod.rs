@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::files::pattern::{Matcher, star_only};
-use crate::snapshot::host::{CommandOutput, HostSection, ItemState, join};
+use crate::snapshot::host::{CommandOutput, CommandStatus, HostSection, ItemState, join};
 
 /// Profile items, as absolute paths under the host root. A `*` matches one path component.
 pub const PROFILE: &[&str] = &[
@@ -210,13 +210,13 @@ pub(crate) fn run_tool(
     let mut out = CommandOutput {
         name: name.to_string(),
         argv: argv.iter().map(|s| (*s).to_string()).collect(),
-        status: String::new(),
+        status: CommandStatus::Error,
         exit_code: None,
         stdout: String::new(),
         stderr: String::new(),
     };
     let Some((prog, args)) = argv.split_first() else {
-        out.status = "error".into();
+        out.status = CommandStatus::Error;
         return out;
     };
     let mut cmd = Command::new(prog);
@@ -235,18 +235,18 @@ pub(crate) fn run_tool(
             out.stdout = String::from_utf8_lossy(&done.stdout).into_owned();
             out.stderr = String::from_utf8_lossy(&done.stderr).into_owned();
             if done.status.success() {
-                out.status = "ok".into();
+                out.status = CommandStatus::Ok;
             } else {
-                out.status = "failed".into();
+                out.status = CommandStatus::Failed;
                 out.exit_code = done.status.code();
             }
         }
         Err(Failure::Start(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-            out.status = "missing".into();
+            out.status = CommandStatus::Missing;
         }
-        Err(Failure::TimedOut(_)) => out.status = "timeout".into(),
+        Err(Failure::TimedOut(_)) => out.status = CommandStatus::Timeout,
         Err(e) => {
-            out.status = "error".into();
+            out.status = CommandStatus::Error;
             out.stderr = e.to_string();
         }
     }
@@ -542,10 +542,10 @@ mod tests {
     #[test]
     fn missing_tool_is_recorded() {
         let o = run_one("x", "lifeboat-no-such-tool-xyz", &[]);
-        assert_eq!(o.status, "missing");
+        assert_eq!(o.status, CommandStatus::Missing);
         let o = run_one("t", "true", &[]);
-        assert_eq!(o.status, "ok");
+        assert_eq!(o.status, CommandStatus::Ok);
         let o = run_one("f", "false", &[]);
-        assert_eq!((o.status.as_str(), o.exit_code), ("failed", Some(1)));
+        assert_eq!((o.status, o.exit_code), (CommandStatus::Failed, Some(1)));
     }
 }
