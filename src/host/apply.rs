@@ -23,7 +23,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use serde::Serialize;
 
 use super::{FileDiff, diff_live, run_one};
-use crate::error::{Error, Result};
+use crate::error::{Error, HostError, Result};
 use crate::files::restore::target::{Target, errno_io};
 use crate::files::restore::{RestoreOptions, RestoreReport, restore_tree};
 use crate::id::Id;
@@ -134,10 +134,7 @@ fn tree_prefix(host: &HostSection) -> Option<Vec<u8>> {
 fn canonical_root(root: &Path) -> Result<PathBuf> {
     let r = root.canonicalize().map_err(|e| Error::io(root, e))?;
     if !r.is_dir() {
-        return Err(Error::Invalid(format!(
-            "host root {} is not a directory",
-            r.display()
-        )));
+        return Err(HostError::RootNotDirectory(r.display().to_string()).into());
     }
     Ok(r)
 }
@@ -162,9 +159,7 @@ pub fn apply(
     progress: &dyn Progress,
 ) -> Result<ApplyReport> {
     let Some(host) = &snap.host else {
-        return Err(Error::Invalid(
-            "this snapshot holds no host profile (take one with `lifeboat snapshot --host`)".into(),
-        ));
+        return Err(HostError::NoProfile.into());
     };
     let live_root = canonical_root(&opts.live_root)?;
     let mut report = ApplyReport {
@@ -231,17 +226,17 @@ pub fn apply(
                 repo.backend()
                     .remove(RepoFile::Snapshot, &undo.to_hex())
                     .map_err(|err| Error::io(format!("snapshot {}", undo.short()), err))?;
-                return Err(Error::Invalid(format!(
-                    "applying the host profile failed: {e}; nothing was written"
-                )));
+                return Err(HostError::NothingWritten(e.to_string()).into());
             }
             let back = undo_with(repo, &live_root, undo, opts, progress);
-            return Err(Error::Invalid(match back {
-                Ok(_) => format!("applying the host profile failed and was rolled back: {e}"),
-                Err(u) => format!(
-                    "applying the host profile failed ({e}), and putting the previous files back failed too ({u}); `lifeboat restore --host --undo` retries"
-                ),
-            }));
+            return Err(match back {
+                Ok(_) => HostError::RolledBack(e.to_string()),
+                Err(u) => HostError::UndoFailed {
+                    failure: e.to_string(),
+                    undo: u.to_string(),
+                },
+            }
+            .into());
         }
     }
     load_firewall(&live_root, &firewall_files, &mut report)?;
@@ -338,10 +333,15 @@ fn load_firewall(
             let ok = out.status.is_ok();
             report.firewall.push(out);
             if !ok {
-                return Err(Error::Invalid(format!(
-                    "the host files are in place, but loading {file} failed: {} (see `lifeboat restore --host --undo`)",
-                    report.firewall.last().map_or("", |o| o.stderr.trim())
-                )));
+                return Err(HostError::FirewallLoad {
+                    file: (*file).to_string(),
+                    output: report
+                        .firewall
+                        .last()
+                        .map_or("", |o| o.stderr.trim())
+                        .to_string(),
+                }
+                .into());
             }
         }
     }
@@ -420,9 +420,11 @@ fn check_sshd(stage: &Path) -> Result<Check> {
     match out.status {
         CommandStatus::Ok | CommandStatus::Failed => {}
         CommandStatus::Timeout => {
-            return Err(Error::Invalid(format!(
-                "refusing to install the snapshot's {SSHD_CONFIG}: `sshd -t` did not finish; nothing was written"
-            )));
+            return Err(HostError::CheckTimedOut {
+                file: SSHD_CONFIG.to_string(),
+                tool: "sshd -t".to_string(),
+            }
+            .into());
         }
         _ => return Err(Error::io(&sshd, std::io::Error::other(out.stderr))),
     }
@@ -431,10 +433,12 @@ fn check_sshd(stage: &Path) -> Result<Check> {
             .stderr
             .replace(&check_file.display().to_string(), SSHD_CONFIG)
             .replace(&ssh_dir.display().to_string(), "/etc/ssh");
-        return Err(Error::Invalid(format!(
-            "refusing to install the snapshot's {SSHD_CONFIG}: `sshd -t` rejects it ({}); nothing was written",
-            msg.trim()
-        )));
+        return Err(HostError::SshdRejects {
+            file: SSHD_CONFIG.to_string(),
+            tool: "sshd -t".to_string(),
+            output: msg.trim().to_string(),
+        }
+        .into());
     }
     Ok(Check {
         what,
@@ -476,15 +480,17 @@ fn check_firewall(stage: &Path, file: &str, check: &[&str]) -> Result<Check> {
             status: CheckStatus::Ok,
             detail: None,
         }),
-        CommandStatus::Missing => Err(Error::Invalid(format!(
-            "--apply-firewall: {} is not installed, so {file} can be neither checked nor loaded; nothing was written",
-            check[0]
-        ))),
-        _ => Err(Error::Invalid(format!(
-            "refusing to apply: `{}` rejects the snapshot's {file} ({}); nothing was written",
-            check.join(" "),
-            out.stderr.trim()
-        ))),
+        CommandStatus::Missing => Err(HostError::FirewallToolMissing {
+            tool: check[0].to_string(),
+            file: file.to_string(),
+        }
+        .into()),
+        _ => Err(HostError::FirewallRejects {
+            tool: check.join(" "),
+            file: file.to_string(),
+            output: out.stderr.trim().to_string(),
+        }
+        .into()),
     }
 }
 
@@ -574,10 +580,9 @@ pub fn undo(repo: &Repository, opts: &ApplyOptions, progress: &dyn Progress) -> 
                 && s.host.as_ref().is_some_and(|h| h.root == root)
                 && opts.hostname.as_ref().is_none_or(|h| *h == s.hostname)
         })
-        .ok_or_else(|| {
-            Error::Invalid(format!(
-                "nothing to undo: no `{HOST_UNDO_TAG}` snapshot of host root {root} (an apply makes one)"
-            ))
+        .ok_or_else(|| HostError::NothingToUndo {
+            tag: HOST_UNDO_TAG,
+            root: root.clone(),
         })?;
     undo_with(repo, &live_root, id, opts, progress)
 }

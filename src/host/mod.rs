@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use crate::error::HostError;
 use crate::files::pattern::{Matcher, star_only};
 use crate::snapshot::host::{CommandOutput, CommandStatus, HostSection, ItemState, join};
 
@@ -150,10 +151,7 @@ pub fn capture(opts: &HostOptions) -> crate::Result<(HostSection, Vec<PathBuf>)>
         .canonicalize()
         .map_err(|e| crate::Error::io(&opts.root, e))?;
     if !root.is_dir() {
-        return Err(crate::Error::Invalid(format!(
-            "host root {} is not a directory",
-            root.display()
-        )));
+        return Err(HostError::RootNotDirectory(root.display().to_string()).into());
     }
     let (items, paths) = resolve(&HostOptions {
         root: root.clone(),
@@ -288,9 +286,7 @@ pub fn diff_live(
 ) -> crate::Result<Vec<FileDiff>> {
     use crate::snapshot::entry::Kind;
     let Some(host) = &snap.host else {
-        return Err(crate::Error::Invalid(
-            "this snapshot holds no host profile (take one with `lifeboat snapshot --host`)".into(),
-        ));
+        return Err(HostError::NoProfile.into());
     };
     repo.load_index()?;
     let root = host.root.trim_end_matches('/');

@@ -182,5 +182,5 @@ pub fn stats(repo: &Repository, snapshots: &[(Id, Snapshot)], mode: Mode) -> Res
 }
 
 fn poisoned() -> Error {
-    Error::Invalid("internal: a stats worker panicked".into())
+    Error::Internal("a stats worker panicked".into())
 }
