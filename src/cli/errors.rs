@@ -86,9 +86,9 @@ fn update(u: &UpdateError, e: &Error) -> String {
             container,
             snapshot,
             ..
-        } => format!(
-            "{e}: bring it back with `lifeboat rollback {container} --snapshot {snapshot}`"
-        ),
+        } => {
+            format!("{e}: bring it back with `lifeboat rollback {container} --snapshot {snapshot}`")
+        }
         UpdateError::NoContainers(_) => format!("{e} (it was taken without --container)"),
         UpdateError::NotInSnapshot { snapshot, .. } => {
             format!("{e} (see `lifeboat show {snapshot}`)")
@@ -105,6 +105,13 @@ fn host(h: &HostError, e: &Error) -> String {
         HostError::FirewallToolMissing { .. } => format!("--apply-firewall: {e}"),
         _ => e.to_string(),
     }
+}
+
+/// Containers that could not be restored as `--json` shows them: `[name, message]` pairs.
+pub fn failures(fs: &[lifeboat::docker::apply::ContainerFailure]) -> Vec<(&str, String)> {
+    fs.iter()
+        .map(|f| (f.container.as_str(), describe(&f.error)))
+        .collect()
 }
 
 /// Reword each failed repair's text with its CLI advice (`lifeboat rollback ...`).

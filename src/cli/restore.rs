@@ -345,7 +345,7 @@ fn run_docker(
             "steps": report.steps,
             "conflicts": report.conflicts,
             "differences": shown,
-            "failures": report.failures,
+            "failures": super::errors::failures(&report.failures),
             "warnings": report.warnings,
             "dry_run": a.dry_run,
         }))?;
@@ -567,8 +567,12 @@ pub(super) fn print_problems(
     for w in &report.warnings {
         super::log::warn(w);
     }
-    for (n, e) in &report.failures {
-        super::log::error(&format!("container {}: {e}", esc(n)));
+    for f in &report.failures {
+        super::log::error(&format!(
+            "container {}: {}",
+            esc(&f.container),
+            super::errors::describe(&f.error)
+        ));
     }
     for (n, diffs) in shown {
         for d in diffs {

@@ -99,7 +99,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             "pre_rollback_snapshot": r.pre_rollback_snapshot,
             "steps": report.steps,
             "differences": shown,
-            "failures": report.failures,
+            "failures": super::errors::failures(&report.failures),
             "warnings": report.warnings,
             "dry_run": a.dry_run,
         }))?;

@@ -185,7 +185,10 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         ),
     };
     if let Err(e) = after {
-        log::warn(&format!("after/on_error hook: {}", super::errors::chain(&e)));
+        log::warn(&format!(
+            "after/on_error hook: {}",
+            super::errors::chain(&e)
+        ));
     }
 
     let outcome = Outcome {

@@ -74,8 +74,22 @@ pub struct ApplyReport {
     /// Containers whose restored inspect differs from the snapshot, with the fields.
     pub differences: Vec<(String, Vec<Difference>)>,
     /// Containers that could not be restored, with the reason.
-    pub failures: Vec<(String, String)>,
+    pub failures: Vec<ContainerFailure>,
     pub warnings: Vec<String>,
+}
+
+/// A container that could not be restored, and the error that stopped it (typed, so a
+/// caller can word it; serialized as `[name, message]`).
+#[derive(Debug)]
+pub struct ContainerFailure {
+    pub container: String,
+    pub error: Error,
+}
+
+impl Serialize for ContainerFailure {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        (&self.container, self.error.to_string()).serialize(s)
+    }
 }
 
 impl ApplyReport {
@@ -167,7 +181,10 @@ pub fn apply(
                 cx.put_back_all(&mut asides);
                 return Err(e);
             }
-            cx.report.failures.push((name.clone(), e.to_string()));
+            cx.report.failures.push(ContainerFailure {
+                container: name.clone(),
+                error: e,
+            });
         }
     }
     Ok(cx.report)
