@@ -332,9 +332,10 @@ impl Config {
             if more == 0 {
                 first
             } else {
-                Error::Invalid(format!(
-                    "{first} (and {more} more: `lifeboat config check` lists every problem)"
-                ))
+                Error::Config {
+                    first: first.to_string(),
+                    more,
+                }
             }
         })
     }

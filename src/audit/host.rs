@@ -159,7 +159,7 @@ fn check_firewall(h: &HostInputs, out: &mut Vec<Finding>) {
             _ => continue,
         };
         let label = c.argv.join(" ");
-        if c.status == "ok" {
+        if c.status.is_ok() {
             let v = parse(&c.stdout);
             if v.is_filtering() {
                 return;

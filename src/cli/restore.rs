@@ -342,7 +342,7 @@ fn run_docker(
             "steps": report.steps,
             "conflicts": report.conflicts,
             "differences": shown,
-            "failures": report.failures,
+            "failures": super::errors::failures(&report.failures),
             "warnings": report.warnings,
             "dry_run": a.dry_run,
         }))?;
@@ -481,7 +481,11 @@ fn host_apply(
             }
         }
         for f in r.firewall.iter().filter(|_| detail) {
-            println!("loaded  {} ({})", esc(&f.argv.join(" ")), esc(&f.status));
+            println!(
+                "loaded  {} ({})",
+                esc(&f.argv.join(" ")),
+                esc(f.status.as_str())
+            );
         }
         for w in &r.warnings {
             super::log::warn(w);
@@ -562,8 +566,12 @@ pub(super) fn print_problems(
     for w in &report.warnings {
         super::log::warn(w);
     }
-    for (n, e) in &report.failures {
-        super::log::error(&format!("container {}: {e}", esc(n)));
+    for f in &report.failures {
+        super::log::error(&format!(
+            "container {}: {}",
+            esc(&f.container),
+            super::errors::describe(&f.error)
+        ));
     }
     for (n, diffs) in shown {
         for d in diffs {

@@ -56,12 +56,13 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
     if !a.dry_run {
         // As `update` does: what an interrupted update left is repaired first.
-        let recovered = recover(&engine, &state_dir).with_context(|| {
+        let mut recovered = recover(&engine, &state_dir).with_context(|| {
             format!(
                 "repairing interrupted updates recorded in {}",
                 state_dir.join("updates").display()
             )
         })?;
+        super::errors::describe_recoveries(&mut recovered);
         if !g.json {
             super::update::show_recoveries(&recovered);
         }
@@ -97,7 +98,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             "pre_rollback_snapshot": r.pre_rollback_snapshot,
             "steps": report.steps,
             "differences": shown,
-            "failures": report.failures,
+            "failures": super::errors::failures(&report.failures),
             "warnings": report.warnings,
             "dry_run": a.dry_run,
         }))?;

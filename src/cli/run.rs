@@ -93,7 +93,7 @@ fn step(name: &'static str, f: impl FnOnce(&mut Step) -> Result<()>) -> Step {
     if let Err(e) = f(&mut s) {
         s.ok = false;
         s.errors += 1;
-        s.message = format!("{e:#}");
+        s.message = super::errors::chain(&e);
     }
     s.duration = t.elapsed();
     let level = if s.ok { "info" } else { "error" };
@@ -182,7 +182,10 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         ),
     };
     if let Err(e) = after {
-        log::warn(&format!("after/on_error hook: {e:#}"));
+        log::warn(&format!(
+            "after/on_error hook: {}",
+            super::errors::chain(&e)
+        ));
     }
 
     let outcome = Outcome {

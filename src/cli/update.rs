@@ -100,12 +100,13 @@ impl std::ops::Deref for Resolved<'_> {
 
 fn run_resolved(g: &Global, a: &Resolved<'_>) -> Result<Exit> {
     let engine = Engine::connect().context("Docker")?;
-    let recovered = recover(&engine, &a.state_dir).with_context(|| {
+    let mut recovered = recover(&engine, &a.state_dir).with_context(|| {
         format!(
             "repairing interrupted updates recorded in {}",
             a.state_dir.join("updates").display()
         )
     })?;
+    super::errors::describe_recoveries(&mut recovered);
     if a.recover {
         return recover_only(g, a, &recovered);
     }

@@ -23,14 +23,14 @@ use serde::Serialize;
 
 use super::profile::{RESTORABLE_RULES, RULE_SET_FILES, RuleSetFile, SSHD_CONFIG, SSHD_CONFIG_DIR};
 use super::{FileDiff, diff_live, run_one};
-use crate::error::{Error, Result};
+use crate::error::{Error, HostError, Result};
 use crate::files::restore::target::{Target, errno_io};
 use crate::files::restore::{RestoreOptions, RestoreReport, restore_tree};
 use crate::id::Id;
 use crate::progress::Progress;
 use crate::repo::{FileType as RepoFile, LockKind, Repository};
 use crate::snapshot::Snapshot;
-use crate::snapshot::host::{CommandOutput, HostSection, ItemState, join};
+use crate::snapshot::host::{CommandOutput, CommandStatus, HostSection, ItemState, join};
 use crate::snapshot::tags::HOST_UNDO_TAG;
 
 #[derive(Debug, Clone)]
@@ -55,9 +55,26 @@ pub struct ApplyOptions {
 pub struct Check {
     pub what: String,
     /// `ok`, or `skipped` with the reason in `detail`.
-    pub status: &'static str,
+    pub status: CheckStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+/// How a [`Check`] ended (a failed check is an error, not a status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Ok,
+    Skipped,
+}
+
+impl std::fmt::Display for CheckStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CheckStatus::Ok => "ok",
+            CheckStatus::Skipped => "skipped",
+        })
+    }
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -100,10 +117,7 @@ fn tree_prefix(host: &HostSection) -> Option<Vec<u8>> {
 fn canonical_root(root: &Path) -> Result<PathBuf> {
     let r = root.canonicalize().map_err(|e| Error::io(root, e))?;
     if !r.is_dir() {
-        return Err(Error::Invalid(format!(
-            "host root {} is not a directory",
-            r.display()
-        )));
+        return Err(HostError::RootNotDirectory(r.display().to_string()).into());
     }
     Ok(r)
 }
@@ -128,9 +142,7 @@ pub fn apply(
     progress: &dyn Progress,
 ) -> Result<ApplyReport> {
     let Some(host) = &snap.host else {
-        return Err(Error::Invalid(
-            "this snapshot holds no host profile (take one with `lifeboat snapshot --host`)".into(),
-        ));
+        return Err(HostError::NoProfile.into());
     };
     let live_root = canonical_root(&opts.live_root)?;
     let mut report = ApplyReport {
@@ -189,17 +201,17 @@ pub fn apply(
             if unchanged {
                 let _lock = repo.lock(LockKind::Exclusive, "host apply")?;
                 repo.delete_snapshot(&undo)?;
-                return Err(Error::Invalid(format!(
-                    "applying the host profile failed: {e}; nothing was written"
-                )));
+                return Err(HostError::NothingWritten(e.to_string()).into());
             }
             let back = undo_with(repo, &live_root, undo, opts, progress);
-            return Err(Error::Invalid(match back {
-                Ok(_) => format!("applying the host profile failed and was rolled back: {e}"),
-                Err(u) => format!(
-                    "applying the host profile failed ({e}), and putting the previous files back failed too ({u}); `lifeboat restore --host --undo` retries"
-                ),
-            }));
+            return Err(match back {
+                Ok(_) => HostError::RolledBack(e.to_string()),
+                Err(u) => HostError::UndoFailed {
+                    failure: e.to_string(),
+                    undo: u.to_string(),
+                },
+            }
+            .into());
         }
     }
     load_firewall(&live_root, &firewall_files, opts.tool_timeout, &mut report)?;
@@ -304,15 +316,17 @@ fn load_firewall(
         if firewall_files.contains(&file) {
             let path = join(live_root, Path::new(file));
             let out = run_with_file(load, &path, timeout);
-            let failure = (out.status != "ok").then(|| match out.status.as_str() {
-                "timeout" => format!("`{}` {}", load[0], timed_out(timeout)),
+            let failure = (!out.status.is_ok()).then(|| match out.status {
+                CommandStatus::Timeout => format!("`{}` {}", load[0], timed_out(timeout)),
                 _ => out.stderr.trim().to_string(),
             });
             report.firewall.push(out);
-            if let Some(failure) = failure {
-                return Err(Error::Invalid(format!(
-                    "the host files are in place, but loading {file} failed: {failure} (see `lifeboat restore --host --undo`)"
-                )));
+            if let Some(output) = failure {
+                return Err(HostError::FirewallLoad {
+                    file: (*file).to_string(),
+                    output,
+                }
+                .into());
             }
         }
     }
@@ -359,14 +373,14 @@ fn check_sshd(stage: &Path, timeout: Duration) -> Result<Check> {
     let Ok(text) = std::fs::read_to_string(&staged) else {
         return Ok(Check {
             what,
-            status: "skipped",
+            status: CheckStatus::Skipped,
             detail: Some("the snapshot has no readable sshd_config".into()),
         });
     };
     let Some(sshd) = find_program("sshd", &["/usr/sbin/sshd", "/usr/local/sbin/sshd"]) else {
         return Ok(Check {
             what,
-            status: "skipped",
+            status: CheckStatus::Skipped,
             detail: Some("sshd is not installed here: the configuration was not checked".into()),
         });
     };
@@ -387,29 +401,33 @@ fn check_sshd(stage: &Path, timeout: Duration) -> Result<Check> {
         true,
         timeout,
     );
-    match out.status.as_str() {
-        "ok" | "failed" => {}
-        "timeout" => {
-            return Err(Error::Invalid(format!(
-                "refusing to install the snapshot's {SSHD_CONFIG}: `sshd -t` ({sshd_name}) {}; nothing was written",
-                timed_out(timeout)
-            )));
+    match out.status {
+        CommandStatus::Ok | CommandStatus::Failed => {}
+        CommandStatus::Timeout => {
+            return Err(HostError::CheckTimedOut {
+                file: SSHD_CONFIG.to_string(),
+                tool: format!("{sshd_name} -t"),
+                limit: timeout,
+            }
+            .into());
         }
         _ => return Err(Error::io(&sshd, std::io::Error::other(out.stderr))),
     }
-    if out.status != "ok" {
+    if !out.status.is_ok() {
         let msg = out
             .stderr
             .replace(&check_file.display().to_string(), SSHD_CONFIG)
             .replace(&ssh_dir.display().to_string(), "/etc/ssh");
-        return Err(Error::Invalid(format!(
-            "refusing to install the snapshot's {SSHD_CONFIG}: `sshd -t` rejects it ({}); nothing was written",
-            msg.trim()
-        )));
+        return Err(HostError::SshdRejects {
+            file: SSHD_CONFIG.to_string(),
+            tool: "sshd -t".to_string(),
+            output: msg.trim().to_string(),
+        }
+        .into());
     }
     Ok(Check {
         what,
-        status: "ok",
+        status: CheckStatus::Ok,
         detail: None,
     })
 }
@@ -446,26 +464,29 @@ fn timed_out(timeout: Duration) -> String {
 
 fn check_firewall(stage: &Path, file: &str, check: &[&str], timeout: Duration) -> Result<Check> {
     let out = run_with_file(check, &join(stage, Path::new(file)), timeout);
-    match out.status.as_str() {
-        "ok" => Ok(Check {
+    match out.status {
+        CommandStatus::Ok => Ok(Check {
             what: check.join(" ") + " " + file,
-            status: "ok",
+            status: CheckStatus::Ok,
             detail: None,
         }),
-        "missing" => Err(Error::Invalid(format!(
-            "--apply-firewall: {} is not installed, so {file} can be neither checked nor loaded; nothing was written",
-            check[0]
-        ))),
-        "timeout" => Err(Error::Invalid(format!(
-            "refusing to apply: `{}` on the snapshot's {file} {}; nothing was written",
-            check.join(" "),
-            timed_out(timeout)
-        ))),
-        _ => Err(Error::Invalid(format!(
-            "refusing to apply: `{}` rejects the snapshot's {file} ({}); nothing was written",
-            check.join(" "),
-            out.stderr.trim()
-        ))),
+        CommandStatus::Missing => Err(HostError::FirewallToolMissing {
+            tool: check[0].to_string(),
+            file: file.to_string(),
+        }
+        .into()),
+        CommandStatus::Timeout => Err(HostError::CheckTimedOut {
+            file: file.to_string(),
+            tool: check.join(" "),
+            limit: timeout,
+        }
+        .into()),
+        _ => Err(HostError::FirewallRejects {
+            tool: check.join(" "),
+            file: file.to_string(),
+            output: out.stderr.trim().to_string(),
+        }
+        .into()),
     }
 }
 
@@ -552,10 +573,9 @@ pub fn undo(repo: &Repository, opts: &ApplyOptions, progress: &dyn Progress) -> 
                 && s.host.as_ref().is_some_and(|h| h.root == root)
                 && opts.hostname.as_ref().is_none_or(|h| *h == s.hostname)
         })
-        .ok_or_else(|| {
-            Error::Invalid(format!(
-                "nothing to undo: no `{HOST_UNDO_TAG}` snapshot of host root {root} (an apply makes one)"
-            ))
+        .ok_or_else(|| HostError::NothingToUndo {
+            tag: HOST_UNDO_TAG,
+            root: root.clone(),
         })?;
     undo_with(repo, &live_root, id, opts, progress)
 }
@@ -602,7 +622,7 @@ fn undo_with(
     }
     report.files_written = write_files(repo, &snap.tree, tree_prefix(host), live_root, &present)?;
     if opts.firewall {
-        for c in host.commands.iter().filter(|c| c.status == "ok") {
+        for c in host.commands.iter().filter(|c| c.status.is_ok()) {
             let Some((_, argv)) = RESTORABLE_RULES.iter().find(|(n, _)| *n == c.name) else {
                 continue;
             };
@@ -615,8 +635,8 @@ fn undo_with(
                 .firewall
                 .push(run_with_input(argv, &input, opts.tool_timeout));
         }
-        if let Some(bad) = report.firewall.iter().find(|o| o.status != "ok") {
-            let why = if bad.status == "timeout" {
+        if let Some(bad) = report.firewall.iter().find(|o| !o.status.is_ok()) {
+            let why = if bad.status == CommandStatus::Timeout {
                 timed_out(opts.tool_timeout)
             } else {
                 format!("failed: {}", bad.stderr.trim())

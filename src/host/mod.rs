@@ -19,8 +19,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::child::DEFAULT_TIMEOUT;
+pub use crate::error::HostError;
 use crate::files::pattern::{Matcher, star_only};
-use crate::snapshot::host::{CommandOutput, HostSection, ItemState, join};
+use crate::snapshot::host::{CommandOutput, CommandStatus, HostSection, ItemState, join};
 
 /// Most output kept from a host tool.
 const MAX_OUTPUT: usize = 16 << 20;
@@ -101,10 +102,7 @@ pub fn capture(opts: &HostOptions) -> crate::Result<(HostSection, Vec<PathBuf>)>
         .canonicalize()
         .map_err(|e| crate::Error::io(&opts.root, e))?;
     if !root.is_dir() {
-        return Err(crate::Error::Invalid(format!(
-            "host root {} is not a directory",
-            root.display()
-        )));
+        return Err(HostError::RootNotDirectory(root.display().to_string()).into());
     }
     let (items, paths) = resolve(&HostOptions {
         root: root.clone(),
@@ -160,13 +158,13 @@ pub(crate) fn run_tool(
     let mut out = CommandOutput {
         name: name.to_string(),
         argv: argv.iter().map(|s| (*s).to_string()).collect(),
-        status: String::new(),
+        status: CommandStatus::Error,
         exit_code: None,
         stdout: String::new(),
         stderr: String::new(),
     };
     let Some((prog, args)) = argv.split_first() else {
-        out.status = "error".into();
+        out.status = CommandStatus::Error;
         return out;
     };
     let mut cmd = Command::new(prog);
@@ -185,18 +183,18 @@ pub(crate) fn run_tool(
             out.stdout = String::from_utf8_lossy(&done.stdout).into_owned();
             out.stderr = String::from_utf8_lossy(&done.stderr).into_owned();
             if done.status.success() {
-                out.status = "ok".into();
+                out.status = CommandStatus::Ok;
             } else {
-                out.status = "failed".into();
+                out.status = CommandStatus::Failed;
                 out.exit_code = done.status.code();
             }
         }
         Err(Failure::Start(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-            out.status = "missing".into();
+            out.status = CommandStatus::Missing;
         }
-        Err(Failure::TimedOut(_)) => out.status = "timeout".into(),
+        Err(Failure::TimedOut(_)) => out.status = CommandStatus::Timeout,
         Err(e) => {
-            out.status = "error".into();
+            out.status = CommandStatus::Error;
             out.stderr = e.to_string();
         }
     }
@@ -238,9 +236,7 @@ pub fn diff_live(
 ) -> crate::Result<Vec<FileDiff>> {
     use crate::snapshot::entry::Kind;
     let Some(host) = &snap.host else {
-        return Err(crate::Error::Invalid(
-            "this snapshot holds no host profile (take one with `lifeboat snapshot --host`)".into(),
-        ));
+        return Err(HostError::NoProfile.into());
     };
     let root = host.root.trim_end_matches('/');
     let found: Vec<&str> = host
@@ -492,11 +488,11 @@ mod tests {
     fn missing_tool_is_recorded() {
         let run = |name, prog| run_one(name, prog, &[], DEFAULT_TIMEOUT);
         let o = run("x", "lifeboat-no-such-tool-xyz");
-        assert_eq!(o.status, "missing");
+        assert_eq!(o.status, CommandStatus::Missing);
         let o = run("t", "true");
-        assert_eq!(o.status, "ok");
+        assert_eq!(o.status, CommandStatus::Ok);
         let o = run("f", "false");
-        assert_eq!((o.status.as_str(), o.exit_code), ("failed", Some(1)));
+        assert_eq!((o.status, o.exit_code), (CommandStatus::Failed, Some(1)));
     }
 
     #[test]
