@@ -425,7 +425,7 @@ fn host_diff(
     })
 }
 
-fn apply_options(a: &Args) -> lifeboat::host::apply::ApplyOptions {
+fn apply_options(g: &Global, a: &Args) -> lifeboat::host::apply::ApplyOptions {
     lifeboat::host::apply::ApplyOptions {
         live_root: a.host_root.clone(),
         firewall: a.apply_firewall,
@@ -446,7 +446,7 @@ fn host_apply(
     snap: &lifeboat::snapshot::Snapshot,
 ) -> Result<Exit> {
     let bar = g.progress();
-    let r = lifeboat::ops::host_apply::apply(repo, snap, &apply_options(a), &bar)
+    let r = lifeboat::ops::host_apply::apply(repo, snap, &apply_options(g, a), &bar)
         .context("applying the host profile")?;
     if g.json {
         print_json(
@@ -518,7 +518,7 @@ fn host_apply(
 /// `restore --host --undo`: put back what the last apply replaced.
 fn host_undo(g: &Global, a: &Args, repo: &lifeboat::repo::Repository) -> Result<Exit> {
     let bar = g.progress();
-    let r = lifeboat::host::apply::undo(repo, &apply_options(a), &bar)
+    let r = lifeboat::host::apply::undo(repo, &apply_options(g, a), &bar)
         .context("undoing the last host apply")?;
     if g.json {
         print_json(&serde_json::json!({ "host_root": a.host_root, "undo": r }))?;

@@ -499,7 +499,7 @@ mod tests {
     fn a_tool_that_runs_too_long_is_a_timeout() {
         let t = std::time::Instant::now();
         let o = run_one("s", "sleep", &["30"], Duration::from_millis(200));
-        assert_eq!(o.status, "timeout");
+        assert_eq!(o.status, CommandStatus::Timeout);
         assert!(t.elapsed() < Duration::from_secs(10));
     }
 }
