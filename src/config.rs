@@ -14,6 +14,9 @@ use crate::error::{Error, Result};
 /// Where the configuration is read from when `--config` is not given (if it exists).
 pub const DEFAULT_PATH: &str = "/etc/lifeboat/lifeboat.toml";
 
+/// `monitoring.state_dir` when unset: where run records and update journals live.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/lifeboat";
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -109,6 +112,9 @@ pub struct HostConfig {
     pub exclude: Vec<String>,
     /// Run the live-state tools (default true).
     pub commands: Option<bool>,
+    /// Longest `sshd -t` and the firewall tools may run during `restore --host --apply` and
+    /// `--undo` (default 60s: [`crate::child::DEFAULT_TIMEOUT`]).
+    pub tool_timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -186,7 +192,7 @@ pub struct ScheduleConfig {
 pub struct MonitoringConfig {
     /// node_exporter textfile to write after each run.
     pub metrics_file: Option<PathBuf>,
-    /// Where run records live (default /var/lib/lifeboat).
+    /// Where run records and update journals live (default [`DEFAULT_STATE_DIR`]).
     pub state_dir: Option<PathBuf>,
     /// `text` or `json`.
     pub log_format: Option<String>,
@@ -326,9 +332,10 @@ impl Config {
             if more == 0 {
                 first
             } else {
-                Error::Invalid(format!(
-                    "{first} (and {more} more: `lifeboat config check` lists every problem)"
-                ))
+                Error::Config {
+                    first: first.to_string(),
+                    more,
+                }
             }
         })
     }
@@ -404,6 +411,7 @@ impl Config {
         }
         let durations: &[(&str, &str, &Option<String>)] = &[
             ("repository", "lock_wait", &r.lock_wait),
+            ("host", "tool_timeout", &self.host.tool_timeout),
             ("hooks", "timeout", &self.hooks.timeout),
             ("prune", "every", &self.prune.every),
             ("prune", "grace", &self.prune.grace),
@@ -513,6 +521,11 @@ impl Config {
         value
             .as_deref()
             .and_then(|v| crate::util::parse_duration(v).ok())
+    }
+
+    /// `host.tool_timeout`, else its default.
+    pub fn host_tool_timeout(&self) -> Duration {
+        Self::duration(&self.host.tool_timeout).unwrap_or(crate::child::DEFAULT_TIMEOUT)
     }
 
     /// The retention policy (empty when no `keep_*` is set).

@@ -13,6 +13,7 @@ use super::{
 };
 use crate::docker::Engine;
 use crate::error::{Error, Result};
+use crate::host::profile;
 use crate::id::Id;
 use crate::models;
 use crate::models::verify::{Status, VerifyReport};
@@ -26,12 +27,12 @@ use crate::snapshot::tree::TreeReader;
 pub const HOST_FILES: &[&str] = &[
     SSHD_CONFIG,
     DAEMON_JSON,
-    "/etc/iptables/rules.v4",
-    "/etc/nftables.conf",
-    "/etc/ufw/ufw.conf",
+    profile::IPTABLES_RULES_V4,
+    profile::NFTABLES_CONF,
+    profile::UFW_CONF,
 ];
 /// sshd's drop-in directory (Ubuntu's `Include /etc/ssh/sshd_config.d/*.conf`).
-pub const SSHD_DIR: &str = "/etc/ssh/sshd_config.d";
+pub const SSHD_DIR: &str = profile::SSHD_CONFIG_DIR;
 /// Largest configuration file read.
 const MAX_FILE: u64 = 1 << 20;
 

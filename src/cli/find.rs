@@ -56,8 +56,9 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
                 damaged += 1;
                 out.flush().map_err(|e| lifeboat::Error::io("stdout", e))?;
                 super::log::warn(&format!(
-                    "snapshot {}: {err}; the rest of it was not searched",
-                    id.short()
+                    "snapshot {}: {}; the rest of it was not searched",
+                    id.short(),
+                    super::errors::describe(&err)
                 ));
                 return Ok(());
             }

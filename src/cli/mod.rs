@@ -18,6 +18,7 @@ macro_rules! print {
     };
 }
 
+mod errors;
 mod exit;
 mod filter;
 mod find;
@@ -378,7 +379,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn error_text(e: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in e.chain() {
-        let c = cause.to_string();
+        let c = errors::cause_text(cause);
         if text.contains(&c) {
             continue;
         }

@@ -342,7 +342,7 @@ fn run_docker(
             "steps": report.steps,
             "conflicts": report.conflicts,
             "differences": shown,
-            "failures": report.failures,
+            "failures": super::errors::failures(&report.failures),
             "warnings": report.warnings,
             "dry_run": a.dry_run,
         }))?;
@@ -425,13 +425,16 @@ fn host_diff(
     })
 }
 
-fn apply_options(a: &Args) -> lifeboat::host::apply::ApplyOptions {
+fn apply_options(g: &Global, a: &Args) -> lifeboat::host::apply::ApplyOptions {
     lifeboat::host::apply::ApplyOptions {
         live_root: a.host_root.clone(),
         firewall: a.apply_firewall,
         delete_extra: a.delete,
         dry_run: a.dry_run,
         hostname: None,
+        tool_timeout: g
+            .cfg()
+            .map_or(lifeboat::child::DEFAULT_TIMEOUT, |c| c.host_tool_timeout()),
     }
 }
 
@@ -443,7 +446,7 @@ fn host_apply(
     snap: &lifeboat::snapshot::Snapshot,
 ) -> Result<Exit> {
     let bar = g.progress();
-    let r = lifeboat::ops::host_apply::apply(repo, snap, &apply_options(a), &bar)
+    let r = lifeboat::ops::host_apply::apply(repo, snap, &apply_options(g, a), &bar)
         .context("applying the host profile")?;
     if g.json {
         print_json(
@@ -478,7 +481,11 @@ fn host_apply(
             }
         }
         for f in r.firewall.iter().filter(|_| detail) {
-            println!("loaded  {} ({})", esc(&f.argv.join(" ")), esc(&f.status));
+            println!(
+                "loaded  {} ({})",
+                esc(&f.argv.join(" ")),
+                esc(f.status.as_str())
+            );
         }
         for w in &r.warnings {
             super::log::warn(w);
@@ -511,7 +518,7 @@ fn host_apply(
 /// `restore --host --undo`: put back what the last apply replaced.
 fn host_undo(g: &Global, a: &Args, repo: &lifeboat::repo::Repository) -> Result<Exit> {
     let bar = g.progress();
-    let r = lifeboat::host::apply::undo(repo, &apply_options(a), &bar)
+    let r = lifeboat::host::apply::undo(repo, &apply_options(g, a), &bar)
         .context("undoing the last host apply")?;
     if g.json {
         print_json(&serde_json::json!({ "host_root": a.host_root, "undo": r }))?;
@@ -559,8 +566,12 @@ pub(super) fn print_problems(
     for w in &report.warnings {
         super::log::warn(w);
     }
-    for (n, e) in &report.failures {
-        super::log::error(&format!("container {}: {e}", esc(n)));
+    for f in &report.failures {
+        super::log::error(&format!(
+            "container {}: {}",
+            esc(&f.container),
+            super::errors::describe(&f.error)
+        ));
     }
     for (n, diffs) in shown {
         for d in diffs {

@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use lifeboat::config::DEFAULT_STATE_DIR;
 use lifeboat::docker::Engine;
 use lifeboat::docker::compare::shown_differences;
-use lifeboat::ops::update::DEFAULT_STATE_DIR;
 use lifeboat::ops::update::recover::recover;
 use lifeboat::ops::update::rollback::{RollbackOptions, rollback};
 use lifeboat::snapshot::tags::{PRE_ROLLBACK_TAG, PRE_UPDATE_TAG};
@@ -56,12 +56,13 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
     if !a.dry_run {
         // As `update` does: what an interrupted update left is repaired first.
-        let recovered = recover(&engine, &state_dir).with_context(|| {
+        let mut recovered = recover(&engine, &state_dir).with_context(|| {
             format!(
                 "repairing interrupted updates recorded in {}",
                 state_dir.join("updates").display()
             )
         })?;
+        super::errors::describe_recoveries(&mut recovered);
         if !g.json {
             super::update::show_recoveries(&recovered);
         }
@@ -97,7 +98,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             "pre_rollback_snapshot": r.pre_rollback_snapshot,
             "steps": report.steps,
             "differences": shown,
-            "failures": report.failures,
+            "failures": super::errors::failures(&report.failures),
             "warnings": report.warnings,
             "dry_run": a.dry_run,
         }))?;

@@ -21,9 +21,6 @@ use lifeboat::util::human_bytes;
 
 use super::{Exit, Global, log, print_json};
 
-/// Where run records live unless configured.
-pub const DEFAULT_STATE_DIR: &str = "/var/lib/lifeboat";
-
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Job name for metrics and run records [default: the configuration's `name`, or
@@ -96,7 +93,7 @@ fn step(name: &'static str, f: impl FnOnce(&mut Step) -> Result<()>) -> Step {
     if let Err(e) = f(&mut s) {
         s.ok = false;
         s.errors += 1;
-        s.message = format!("{e:#}");
+        s.message = super::errors::chain(&e);
     }
     s.duration = t.elapsed();
     let level = if s.ok { "info" } else { "error" };
@@ -132,7 +129,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         .state_dir
         .clone()
         .or_else(|| cfg.monitoring.state_dir.clone())
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+        .unwrap_or_else(|| PathBuf::from(lifeboat::config::DEFAULT_STATE_DIR));
     let metrics_file = a
         .metrics_file
         .clone()
@@ -185,7 +182,10 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         ),
     };
     if let Err(e) = after {
-        log::warn(&format!("after/on_error hook: {e:#}"));
+        log::warn(&format!(
+            "after/on_error hook: {}",
+            super::errors::chain(&e)
+        ));
     }
 
     let outcome = Outcome {

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use anyhow::Result;
 use chrono::Utc;
-use lifeboat::config::Config;
+use lifeboat::config::{Config, DEFAULT_STATE_DIR};
 use lifeboat::ops::runlog::{self, RunRecord};
 use lifeboat::ops::schedule::TimerStatus;
 use lifeboat::util::human_bytes;
 
-use super::run::{DEFAULT_STATE_DIR, repo_totals};
+use super::run::repo_totals;
 use super::{Exit, Global, print_json};
 
 #[derive(clap::Args, Debug)]
@@ -70,7 +70,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let repo_view = match g.open() {
         Ok(repo) => Some(repo_view(&repo, &hostname, max_age, &mut warnings)?),
         Err(e) => {
-            warnings.push(format!("repository: {e:#}"));
+            warnings.push(format!("repository: {}", super::errors::chain(&e)));
             None
         }
     };
@@ -133,7 +133,7 @@ fn last_runs(state_dir: &Path, warnings: &mut Vec<String>) -> Result<Vec<RunReco
                 jobs.push(r);
             }
             Ok(None) => {}
-            Err(e) => warnings.push(e.to_string()),
+            Err(e) => warnings.push(super::errors::describe(&e)),
         }
     }
     Ok(jobs)

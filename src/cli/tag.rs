@@ -41,7 +41,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         set: (!a.set.is_empty()).then(|| a.set.clone()),
     };
     if let Err(e) = change.check() {
-        return Err(super::UsageError(e.to_string()).into());
+        return Err(super::UsageError(super::errors::describe(&e)).into());
     }
     let repo = g.open()?;
     let selection = Selection {

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use lifeboat::config::DEFAULT_STATE_DIR;
 use lifeboat::docker::Engine;
 use lifeboat::docker::apply::{Step, short};
-use lifeboat::ops::update::DEFAULT_STATE_DIR;
 use lifeboat::ops::update::execute::{Outcome, UpdateOptions, UpdateReport, execute};
 use lifeboat::ops::update::plan::{Plan, outdated, plan};
 use lifeboat::ops::update::recover::{Recovery, recover};
@@ -100,12 +100,13 @@ impl std::ops::Deref for Resolved<'_> {
 
 fn run_resolved(g: &Global, a: &Resolved<'_>) -> Result<Exit> {
     let engine = Engine::connect().context("Docker")?;
-    let recovered = recover(&engine, &a.state_dir).with_context(|| {
+    let mut recovered = recover(&engine, &a.state_dir).with_context(|| {
         format!(
             "repairing interrupted updates recorded in {}",
             a.state_dir.join("updates").display()
         )
     })?;
+    super::errors::describe_recoveries(&mut recovered);
     if a.recover {
         return recover_only(g, a, &recovered);
     }

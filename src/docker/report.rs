@@ -105,14 +105,6 @@ pub fn data_sizes(repo: &IndexedRepo, dep: &Deployment) -> Result<DataSizes> {
     Ok(d)
 }
 
-/// `KEY=value` → `KEY=***`.
-pub fn mask(entry: &str) -> String {
-    match entry.split_once('=') {
-        Some((k, _)) => format!("{k}=***"),
-        None => entry.to_string(),
-    }
-}
-
 /// Files and bytes below each volume's data in the deployment tree.
 fn volume_sizes(repo: &IndexedRepo, dep: &Deployment) -> Result<BTreeMap<String, (u64, u64)>> {
     let mut out = BTreeMap::new();
@@ -174,7 +166,13 @@ pub fn overview(repo: &IndexedRepo, dep: &Deployment, show_secrets: bool) -> Res
                 .unwrap_or_default();
             let env = strings(jget(i, "Config.Env"))
                 .into_iter()
-                .map(|e| if show_secrets { e } else { mask(&e) })
+                .map(|e| {
+                    if show_secrets {
+                        e
+                    } else {
+                        compare::mask_entry(&e)
+                    }
+                })
                 .collect();
             let state = if jget(i, "State.Running").and_then(Value::as_bool) == Some(true) {
                 "running".to_string()

@@ -291,11 +291,7 @@ pub fn create_with(
         let problems =
             crate::models::checksums::check_expected(repo, &tree, &opts.expected_sha256)?;
         if !problems.is_empty() && !opts.allow_mismatch {
-            return Err(Error::Invalid(format!(
-                "refusing to save the snapshot: {} file(s) do not match the expected SHA-256 list: {} (the data written stays unreferenced until `lifeboat prune`; --allow-mismatch saves it anyway)",
-                problems.len(),
-                problems.join("; ")
-            )));
+            return Err(Error::ChecksumMismatch { problems });
         }
         warnings.extend(problems);
     }

@@ -182,5 +182,5 @@ pub fn stats(repo: &IndexedRepo, snapshots: &[(Id, Snapshot)], mode: Mode) -> Re
 }
 
 fn poisoned() -> Error {
-    Error::Invalid("internal: a stats worker panicked".into())
+    Error::Internal("a stats worker panicked".into())
 }

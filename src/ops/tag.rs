@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TagProblem};
 use crate::id::Id;
 use crate::repo::{FileType, LockKind, Repository};
 use crate::snapshot::select::{self, Filter};
@@ -26,19 +26,13 @@ impl TagChange {
     /// empty tags to add or remove.
     pub fn check(&self) -> Result<()> {
         if self.set.is_none() && self.add.is_empty() && self.remove.is_empty() {
-            return Err(Error::Invalid(
-                "nothing to change: give --add, --remove or --set".into(),
-            ));
+            return Err(Error::Tags(TagProblem::NothingToChange));
         }
         if self.set.is_some() && !(self.add.is_empty() && self.remove.is_empty()) {
-            return Err(Error::Invalid(
-                "--set replaces all tags: it cannot be combined with --add or --remove".into(),
-            ));
+            return Err(Error::Tags(TagProblem::SetWithAddOrRemove));
         }
         if self.add.iter().chain(&self.remove).any(String::is_empty) {
-            return Err(Error::Invalid(
-                "an empty tag cannot be added or removed (`--set ''` removes all tags)".into(),
-            ));
+            return Err(Error::Tags(TagProblem::EmptyTag));
         }
         Ok(())
     }

@@ -199,7 +199,7 @@ impl<'r> PackWriter<'r> {
         let tx = self.to_flush.lock().expect("flush queue").clone();
         match tx {
             Some(tx) if tx.send(FullPack { id, parts, entry }).is_ok() => {}
-            _ => return Err(Error::Invalid("internal: pack flushers stopped".into())),
+            _ => return Err(Error::Internal("pack flushers stopped".into())),
         }
         let checkpoint = {
             let mut u = self.flushed.unindexed.lock().expect("unindexed");
@@ -220,7 +220,7 @@ impl<'r> PackWriter<'r> {
         self.to_flush.lock().expect("flush queue").take();
         for h in self.flushers.lock().expect("flushers").drain(..) {
             if h.join().is_err() {
-                return Err(Error::Invalid("internal: a pack flusher panicked".into()));
+                return Err(Error::Internal("a pack flusher panicked".into()));
             }
         }
         self.check_flushed()

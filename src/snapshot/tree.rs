@@ -37,8 +37,8 @@ impl<'w, 'r> TreeWriter<'w, 'r> {
     pub fn push(&mut self, e: &Entry) -> Result<()> {
         if let Some(last) = &self.last {
             if path_cmp(last, &e.path) != std::cmp::Ordering::Less {
-                return Err(Error::Invalid(format!(
-                    "internal: entries out of order: {} after {}",
+                return Err(Error::Internal(format!(
+                    "entries out of order: {} after {}",
                     e.path_str(),
                     crate::util::show(last)
                 )));

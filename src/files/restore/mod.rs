@@ -423,10 +423,9 @@ fn restore_stream(
         ));
     }
     if !unmatched.is_empty() {
-        return Err(Error::Invalid(format!(
-            "--include {} matches nothing in this snapshot (see `lifeboat ls`)",
-            unmatched.join(", ")
-        )));
+        return Err(Error::IncludeMatchesNothing {
+            patterns: unmatched,
+        });
     }
     // Directory metadata last, deepest first, so writing inside them does not disturb it.
     if !opts.dry_run {

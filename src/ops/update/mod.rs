@@ -18,14 +18,13 @@ pub mod rollback;
 
 use crate::docker::Engine;
 use crate::docker::capture::{Capture, CaptureOptions, LABEL_EXCLUDE, Selection, VolumeAccess};
-use crate::error::{Error, Result};
+use crate::error::Result;
+pub use crate::error::UpdateError;
 use crate::id::Id;
 use crate::ops::snapshot::{ParentChoice, SnapshotOptions, create_with};
 use crate::progress::Progress;
 use crate::repo::Repository;
 
-/// Where journals live unless told otherwise.
-pub const DEFAULT_STATE_DIR: &str = "/var/lib/lifeboat";
 /// Lines of the failed container's output kept for the report.
 pub const LOG_LINES: usize = 20;
 
@@ -56,9 +55,12 @@ pub fn snapshot_container(
         warn(n.clone());
     }
     if capture.deployment().container(name).is_none() {
-        return Err(Error::Docker(format!(
-            "container {name} could not be snapshotted (labelled {LABEL_EXCLUDE}=true?): no {tag} snapshot, nothing changed"
-        )));
+        return Err(UpdateError::NotSnapshotted {
+            container: name.to_string(),
+            label: LABEL_EXCLUDE,
+            tag: tag.to_string(),
+        }
+        .into());
     }
     let opts = SnapshotOptions {
         paths: capture.compose_files(),

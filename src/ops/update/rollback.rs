@@ -9,7 +9,7 @@ use super::journal::{ContainerLock, journal_path, updates_dir};
 use super::snapshot_container;
 use crate::docker::Engine;
 use crate::docker::apply::{self, ApplyOptions, ApplyReport, VolumeData};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, UpdateError};
 use crate::id::Id;
 use crate::progress::Progress;
 use crate::repo::Repository;
@@ -66,18 +66,16 @@ pub fn rollback(
     let current = engine.inspect_container(name)?;
     let current_id = current.as_ref().map(|c| jstr(c, "Id").to_string());
     let (id, snap) = pick_snapshot(repo, name, opts.snapshot.as_deref(), current_id.as_deref())?;
-    let dep = snap.deployment.as_ref().ok_or_else(|| {
-        Error::Invalid(format!(
-            "snapshot {} holds no containers (it was taken without --container)",
-            id.short()
-        ))
-    })?;
+    let dep = snap
+        .deployment
+        .as_ref()
+        .ok_or_else(|| UpdateError::NoContainers(id.short()))?;
     if dep.container(name).is_none() {
-        return Err(Error::Invalid(format!(
-            "container {name} is not in snapshot {} (see `lifeboat show {}`)",
-            id.short(),
-            id.short()
-        )));
+        return Err(UpdateError::NotInSnapshot {
+            container: name.to_string(),
+            snapshot: id.short(),
+        }
+        .into());
     }
     let mut pre_rollback = None;
     if opts.volumes && !opts.dry_run && current.is_some() {
@@ -125,18 +123,17 @@ pub fn rollback(
 /// interrupted update of it is recorded.
 fn lock_container(name: &str, state_dir: &Path) -> Result<ContainerLock> {
     let dir = updates_dir(state_dir)?;
-    let lock = ContainerLock::take(&dir, name)?.ok_or_else(|| {
-        Error::Docker(format!(
-            "an update or rollback of {name} is running (it holds {})",
-            dir.join(format!("{name}.lock")).display()
-        ))
+    let lock = ContainerLock::take(&dir, name)?.ok_or_else(|| UpdateError::Busy {
+        container: name.to_string(),
+        lock: dir.join(format!("{name}.lock")),
     })?;
     if journal_path(&dir, name).exists() {
-        return Err(Error::Docker(format!(
-            "an interrupted update of {name} is recorded in {}: run `lifeboat update --recover --state-dir {}` first",
-            journal_path(&dir, name).display(),
-            state_dir.display()
-        )));
+        return Err(UpdateError::Interrupted {
+            container: name.to_string(),
+            journal: journal_path(&dir, name),
+            state_dir: Some(state_dir.to_path_buf()),
+        }
+        .into());
     }
     Ok(lock)
 }
