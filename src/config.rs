@@ -14,6 +14,9 @@ use crate::error::{Error, Result};
 /// Where the configuration is read from when `--config` is not given (if it exists).
 pub const DEFAULT_PATH: &str = "/etc/lifeboat/lifeboat.toml";
 
+/// Where run records and update journals live unless configured (`monitoring.state_dir`).
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/lifeboat";
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {

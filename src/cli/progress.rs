@@ -171,6 +171,11 @@ impl Progress for Bar {
         self.bar.suspend(|| super::log::warn(message));
     }
 
+    /// Events are logged in every mode, like warnings.
+    fn event(&self, event: lifeboat::observer::Event) {
+        self.bar.suspend(|| super::log::observed(&event));
+    }
+
     fn finish(&self) {
         self.bar.finish_and_clear();
     }

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use anyhow::Result;
 use chrono::Utc;
-use lifeboat::config::Config;
+use lifeboat::config::{Config, DEFAULT_STATE_DIR};
+use lifeboat::ops::job::repo_totals;
 use lifeboat::ops::runlog::{self, RunRecord};
 use lifeboat::ops::schedule::TimerStatus;
 use lifeboat::util::human_bytes;
 
-use super::run::{DEFAULT_STATE_DIR, repo_totals};
 use super::{Exit, Global, print_json};
 
 #[derive(clap::Args, Debug)]

@@ -152,6 +152,9 @@ impl Progress for Totals<'_> {
     fn warn(&self, message: &str) {
         self.inner.warn(message);
     }
+    fn event(&self, event: crate::observer::Event) {
+        self.inner.event(event);
+    }
     fn finish(&self) {
         self.inner.finish();
     }

@@ -26,8 +26,8 @@ use crate::ops::snapshot::{ParentChoice, SnapshotOptions, create_with};
 use crate::progress::Progress;
 use crate::repo::Repository;
 
-/// Where journals live unless told otherwise.
-pub const DEFAULT_STATE_DIR: &str = "/var/lib/lifeboat";
+/// Where journals live unless told otherwise (the one default state directory).
+pub use crate::config::DEFAULT_STATE_DIR;
 /// Lines of the failed container's output kept for the report.
 pub const LOG_LINES: usize = 20;
 
