@@ -1,9 +1,61 @@
 //! The one channel from the library to whoever shows its work (the CLI renders it as text,
-//! progress bars or JSON): progress of long operations, and events of a job (a step started or
+//! progress bars or JSON, and derives its exit code from what it observed): progress of long
+//! operations, non-fatal problems as typed [`Warning`]s, and events of a job (a step started or
 //! finished, a hook runs, damage found). The library calls these hooks from worker threads;
 //! implementations must be cheap.
 
+use std::fmt;
 use std::time::Duration;
+
+/// What kind of non-fatal problem a [`Warning`] is: what it means for the outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WarningKind {
+    /// Something an operation set out to read or write was not, completely (a file that
+    /// vanished or could not be read during a snapshot): the result is partial.
+    Incomplete,
+    /// Damage in the repository that the operation worked around (a damaged index or snapshot
+    /// file skipped): the data needs checking.
+    Damage,
+    /// Worth knowing, but nothing was lost (a bind mount outside the snapshot, a symlink given
+    /// as a path, a hook after the job failed).
+    Advice,
+}
+
+/// A non-fatal problem: its kind and the message to show (which names the object).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub kind: WarningKind,
+    pub message: String,
+}
+
+impl Warning {
+    pub fn incomplete(message: impl Into<String>) -> Warning {
+        Warning {
+            kind: WarningKind::Incomplete,
+            message: message.into(),
+        }
+    }
+
+    pub fn damage(message: impl Into<String>) -> Warning {
+        Warning {
+            kind: WarningKind::Damage,
+            message: message.into(),
+        }
+    }
+
+    pub fn advice(message: impl Into<String>) -> Warning {
+        Warning {
+            kind: WarningKind::Advice,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
 
 /// Something that happened in an operation, worth a line in the log.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,7 +95,7 @@ pub trait Observer: Send + Sync {
     /// One more item (file) was finished.
     fn item(&self, _name: &str) {}
     /// A non-fatal problem worth telling the user about.
-    fn warn(&self, _message: &str) {}
+    fn warn(&self, _warning: Warning) {}
     /// Something happened (see [`Event`]).
     fn event(&self, _event: Event) {}
     /// The phase ended.

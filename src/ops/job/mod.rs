@@ -114,34 +114,17 @@ impl JobPlan {
                 before: c.hooks.before.clone(),
                 after: c.hooks.after.clone(),
                 on_error: c.hooks.on_error.clone(),
-                timeout: Config::duration(&c.hooks.timeout).unwrap_or(Duration::from_secs(300)),
+                timeout: c.hooks.timeout,
             },
-            retention: c.policy(),
-            prune: PruneWhen::Every(
-                c.prune
-                    .every
-                    .as_deref()
-                    .map_or(Some(Duration::from_secs(7 * 86400)), |v| {
-                        crate::util::parse_duration(v).ok().filter(|d| !d.is_zero())
-                    }),
-            ),
+            retention: c.retention.clone(),
+            prune: PruneWhen::Every(c.prune.every),
             prune_options: PruneOptions {
-                grace: Config::duration(&c.prune.grace).unwrap_or(crate::ops::prune::DEFAULT_GRACE),
+                grace: c.prune.grace,
                 lock_wait,
                 ..PruneOptions::default()
             },
-            verify: Some(
-                c.verify
-                    .read_data_subset
-                    .as_deref()
-                    .and_then(|s| crate::config::parse_subset(s).ok())
-                    .unwrap_or(1.0 / 30.0),
-            ),
-            state_dir: c
-                .monitoring
-                .state_dir
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_STATE_DIR)),
+            verify: Some(c.verify.read_data_subset),
+            state_dir: c.monitoring.state_dir.clone(),
             metrics_file: c.monitoring.metrics_file.clone(),
             lock_wait,
         }
@@ -310,7 +293,10 @@ pub fn run_job(
         ),
     };
     if let Err(e) = after {
-        observer.warn(&format!("after/on_error hook: {}", JobError::from(e)));
+        observer.warn(crate::observer::Warning::advice(format!(
+            "after/on_error hook: {}",
+            JobError::from(e)
+        )));
     }
     report.duration = clock.elapsed();
     record::record(&report, &plan.state_dir, observer);

@@ -7,7 +7,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 use crate::error::Result;
-use crate::observer::Observer;
+use crate::observer::{Observer, Warning};
 use crate::ops::metrics::{RunMetrics, StepMetrics, write_textfile};
 use crate::ops::runlog::{self, RunRecord, StepRecord};
 use crate::repo::{FileType, Repository};
@@ -33,10 +33,10 @@ pub(super) fn record(report: &JobReport, state_dir: &Path, observer: &dyn Observ
         snapshot: report.snapshot.clone(),
     };
     if let Err(e) = runlog::record(state_dir, &record) {
-        observer.warn(&format!(
+        observer.warn(Warning::advice(format!(
             "could not write the run record in {}: {e}",
             state_dir.display()
-        ));
+        )));
     }
 }
 

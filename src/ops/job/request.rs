@@ -10,7 +10,7 @@ use crate::docker::capture::{BindMount, Capture, CaptureOptions, Selection, Volu
 use crate::error::Result;
 use crate::files::walk::Excludes;
 use crate::host::HostOptions;
-use crate::observer::{Event, Observer};
+use crate::observer::{Event, Observer, Warning};
 use crate::ops::snapshot::{ParentChoice, SnapshotOptions, SnapshotResult, create_with};
 use crate::repo::Repository;
 
@@ -96,7 +96,7 @@ impl SnapshotRequest {
                 compose_projects: c.containers.compose_projects.clone(),
                 labels: c.containers.labels.clone(),
             },
-            images: c.containers.images.unwrap_or(true),
+            images: c.containers.images,
             volume_access: if c.containers.volumes_via_api {
                 VolumeAccess::Api
             } else {
@@ -104,10 +104,10 @@ impl SnapshotRequest {
             },
             host: c.host.enabled,
             host_options: HostOptions {
-                root: c.host.root.clone().unwrap_or_else(|| PathBuf::from("/")),
+                root: c.host.root.clone(),
                 include: c.host.include.clone(),
                 exclude: c.host.exclude.clone(),
-                commands: c.host.commands.unwrap_or(true),
+                commands: c.host.commands,
             },
             expect_sha256: c.models.expect_sha256.clone(),
             allow_mismatch: c.models.allow_mismatch,
@@ -223,14 +223,14 @@ pub fn take_snapshot(
         .map(|c| c.uncaptured_binds(&opts.paths))
         .unwrap_or_default();
     for b in &binds {
-        observer.warn(&format!(
+        observer.warn(Warning::advice(format!(
             "container {}: bind mount {} -> {} not captured (add the path to the snapshot: lifeboat snapshot {} --container {})",
             b.container, b.source, b.destination, b.source, b.container
-        ));
+        )));
     }
     let result = match &capture {
         Some(c) => {
-            let warn = |m: String| observer.warn(&m);
+            let warn = |m: String| observer.warn(Warning::advice(m));
             c.quiesced(&warn, || create_with(repo, &opts, Some(c), observer))?
         }
         None => create_with(repo, &opts, None, observer)?,
