@@ -75,6 +75,7 @@ pub(super) fn typed(raw: RawConfig, text: &str, file: &Path) -> (Config, Problem
         problems: Vec::new(),
     };
     let d = Config::default();
+    check_paths(&mut c, &raw);
     if let Some(n) = &raw.name {
         if let Err(e) = super::validate_job(n) {
             c.err("", "name", e.to_string());
@@ -130,36 +131,8 @@ pub(super) fn typed(raw: RawConfig, text: &str, file: &Path) -> (Config, Problem
             .duration("update", "health_timeout", u.health_timeout.as_ref())
             .unwrap_or(d.update.health_timeout),
     };
-    c.absolute("repository", "path", &repository.path);
-    c.absolute("repository", "password_file", &repository.password_file);
-    c.absolute("host", "root", &raw.host.root);
     let m = raw.monitoring;
-    c.absolute("monitoring", "metrics_file", &m.metrics_file);
-    c.absolute("monitoring", "state_dir", &m.state_dir);
-    c.absolute("snapshot", "paths", &raw.snapshot.paths);
-    c.absolute("models", "dirs", &raw.models.dirs);
-    c.absolute("models", "expect_sha256", &raw.models.expect_sha256);
-    let rt = raw.retention;
-    let within = match &rt.keep_within {
-        None => None,
-        Some(w) => match w.parse() {
-            Ok(w) => Some(w),
-            Err(m) => {
-                c.err("retention", "keep_within", m);
-                None
-            }
-        },
-    };
-    let retention = Policy {
-        last: rt.keep_last,
-        hourly: rt.keep_hourly,
-        daily: rt.keep_daily,
-        weekly: rt.keep_weekly,
-        monthly: rt.keep_monthly,
-        yearly: rt.keep_yearly,
-        tags: rt.keep_tags,
-        within,
-    };
+    let retention = retention(&mut c, raw.retention);
     if let Some(f) = m
         .log_format
         .as_deref()
@@ -181,15 +154,6 @@ pub(super) fn typed(raw: RawConfig, text: &str, file: &Path) -> (Config, Problem
         },
     };
     let h = raw.host;
-    for (key, list) in [("include", &h.include), ("exclude", &h.exclude)] {
-        for p in list.iter().filter(|p| !p.starts_with('/')) {
-            c.err(
-                "host",
-                key,
-                format!("{p:?} must be an absolute path like /etc/wireguard"),
-            );
-        }
-    }
     let cfg = Config {
         name: raw.name,
         hostname: raw.hostname,
@@ -225,4 +189,51 @@ pub(super) fn typed(raw: RawConfig, text: &str, file: &Path) -> (Config, Problem
         source: Some(file.to_path_buf()),
     };
     (cfg, c.problems)
+}
+
+/// Paths must be absolute, and so must the host profile's additions and removals.
+fn check_paths(c: &mut Checker<'_>, raw: &RawConfig) {
+    let r = &raw.repository;
+    c.absolute("repository", "path", &r.path);
+    c.absolute("repository", "password_file", &r.password_file);
+    c.absolute("host", "root", &raw.host.root);
+    c.absolute("monitoring", "metrics_file", &raw.monitoring.metrics_file);
+    c.absolute("monitoring", "state_dir", &raw.monitoring.state_dir);
+    c.absolute("snapshot", "paths", &raw.snapshot.paths);
+    c.absolute("models", "dirs", &raw.models.dirs);
+    c.absolute("models", "expect_sha256", &raw.models.expect_sha256);
+    let h = &raw.host;
+    for (key, list) in [("include", &h.include), ("exclude", &h.exclude)] {
+        for p in list.iter().filter(|p| !p.starts_with('/')) {
+            c.err(
+                "host",
+                key,
+                format!("{p:?} must be an absolute path like /etc/wireguard"),
+            );
+        }
+    }
+}
+
+/// The retention policy, `keep_within` parsed.
+fn retention(c: &mut Checker<'_>, rt: super::raw::RetentionConfig) -> Policy {
+    let within = match &rt.keep_within {
+        None => None,
+        Some(w) => match w.parse() {
+            Ok(w) => Some(w),
+            Err(m) => {
+                c.err("retention", "keep_within", m);
+                None
+            }
+        },
+    };
+    Policy {
+        last: rt.keep_last,
+        hourly: rt.keep_hourly,
+        daily: rt.keep_daily,
+        weekly: rt.keep_weekly,
+        monthly: rt.keep_monthly,
+        yearly: rt.keep_yearly,
+        tags: rt.keep_tags,
+        within,
+    }
 }
