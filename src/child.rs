@@ -93,13 +93,17 @@ pub struct Options<'a> {
     pub output_limit: usize,
 }
 
+/// How long a child may run when its caller sets no other limit (and `host.tool_timeout`'s
+/// default): a minute.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
 impl Default for Options<'_> {
     fn default() -> Self {
         Options {
             stdin: Input::Null,
             stdout: Sink::Capture,
             stderr: Sink::Capture,
-            timeout: Duration::from_secs(60),
+            timeout: DEFAULT_TIMEOUT,
             output_limit: 1 << 20,
         }
     }

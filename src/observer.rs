@@ -98,6 +98,11 @@ pub trait Observer: Send + Sync {
     fn warn(&self, _warning: Warning) {}
     /// Something happened (see [`Event`]).
     fn event(&self, _event: Event) {}
+    /// How a library error reads for this receiver (the CLI adds its advice), where the library
+    /// keeps the text (a failed step of a job in its run record).
+    fn describe(&self, error: &crate::Error) -> String {
+        error.to_string()
+    }
     /// The phase ended.
     fn finish(&self) {}
     /// Whether anything is shown: a receiver that shows nothing says no, and work done only

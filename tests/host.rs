@@ -675,3 +675,98 @@ fn undo_dry_run_lists_and_changes_nothing() {
     );
     assert!(!b.join("etc/sudoers.d").exists());
 }
+
+/// A hung `sshd -t` cannot hang an apply: a fake `sshd` that sleeps forever is killed after
+/// `host.tool_timeout`, and the apply fails saying so, before anything is written: the host
+/// root is unchanged, no `host-undo` snapshot is taken, no staging directory is left.
+#[test]
+fn a_hung_sshd_check_times_out_and_writes_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::{Duration, Instant};
+    let e = Env::new();
+    let a = e.path("host-a");
+    put(&a, "etc/ssh/sshd_config", "PermitRootLogin no\n", 0o644);
+    put(&a, "etc/sudoers.d/90-ops", "ops ALL=(ALL) ALL\n", 0o440);
+    e.ok(&[
+        "snapshot",
+        "--host",
+        "--host-root",
+        common::s(&a),
+        "--no-host-commands",
+    ]);
+    let b = e.path("host-b");
+    put(&b, "etc/ssh/sshd_config", "PermitRootLogin yes\n", 0o644);
+    // What a write would change: the set of paths, and each one's inode, mode, size, mtime.
+    let state = |root: &std::path::Path| -> Vec<_> {
+        common::scan(root)
+            .into_iter()
+            .map(|(rel, n)| (rel, n.ino, n.mode, n.size, n.mtime_ns))
+            .collect()
+    };
+    let before = state(&b);
+
+    let bin = e.path("fakebin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let pid_file = e.path("sleeper.pid");
+    let sshd = bin.join("sshd");
+    std::fs::write(
+        &sshd,
+        format!(
+            "#!/bin/sh\nsleep 1000 &\necho $! > {}\nwait\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&sshd, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = e.path("lifeboat.toml");
+    std::fs::write(&config, "[host]\ntool_timeout = \"1s\"\n").unwrap();
+    let tmp = e.path("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+
+    let started = Instant::now();
+    let out = e
+        .cmd()
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .env("TMPDIR", &tmp)
+        .arg("--config")
+        .arg(&config)
+        .args(["restore", "latest", "--host", "--host-root"])
+        .arg(&b)
+        .arg("--apply")
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    let err = common::stderr(&out);
+    assert_eq!(common::code(&out), 1, "{err}");
+    assert!(pid_file.exists(), "the fake sshd never ran: {err}");
+    assert!(
+        err.contains("sshd -t") && err.contains(common::s(&sshd)),
+        "{err}"
+    );
+    assert!(
+        err.contains("did not finish within 1s and was killed"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was written"), "{err}");
+    // 1 s of timeout, 2 s of grace between SIGTERM and SIGKILL at most, and the rest of the
+    // command (opening the repository, staging) with room to spare on a loaded machine.
+    assert!(elapsed < Duration::from_secs(15), "took {elapsed:?}");
+
+    // The tool's whole process group was ended, not only the shell.
+    let sleeper = std::fs::read_to_string(&pid_file).unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", sleeper.trim()));
+    assert!(
+        stat.as_deref()
+            .map_or(true, |s| s.contains(") Z ") || !s.contains("(sleep)")),
+        "the sleeping child outlived the timeout: {stat:?}"
+    );
+
+    assert_eq!(state(&b), before, "the host root changed");
+    assert!(!b.join("etc/sudoers.d").exists());
+    let v = e.ok_json(&["snapshots", "--tag", "host-undo"]);
+    assert_eq!(v.as_array().map(Vec::len), Some(0), "{v}");
+    let v = e.ok_json(&["snapshots"]);
+    assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert!(left.is_empty(), "left in TMPDIR: {left:?}");
+}

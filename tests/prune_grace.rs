@@ -17,7 +17,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use common::{Env, code, stderr};
 use lifeboat::Id;
 use lifeboat::ops::snapshot::{ParentChoice, SnapshotOptions, SnapshotResult, create_with};
-use lifeboat::repo::Repository;
+use lifeboat::repo::IndexedRepo;
 use lifeboat::snapshot::deployment::{Deployment, DeploymentSource};
 use lifeboat::snapshot::entry::{Entry, Kind};
 use lifeboat::snapshot::manifest::Summary;
@@ -35,7 +35,7 @@ impl DeploymentSource for Pause {
         &self,
         s: &Session<'_, '_>,
         _parent: Option<&Deployment>,
-        _repo: &Repository,
+        _repo: &IndexedRepo,
         _readers: usize,
     ) -> lifeboat::Result<()> {
         self.reached.lock().unwrap().send(()).unwrap();

@@ -1,5 +1,5 @@
 //! Fuzz the decoding of an index file's CBOR (FORMAT.md §7) and loading it into the in-memory
-//! index, as `Repository::load_index` does after authentication and decompression.
+//! index, as `Repository::indexed` does after authentication and decompression.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -13,10 +13,11 @@ use super::{
 };
 use crate::docker::Engine;
 use crate::error::{Error, Result};
+use crate::host::profile;
 use crate::id::Id;
 use crate::models;
 use crate::models::verify::{Status, VerifyReport};
-use crate::repo::Repository;
+use crate::repo::IndexedRepo;
 use crate::snapshot::deployment::{ContainerRecord, jstr};
 use crate::snapshot::entry::Kind;
 use crate::snapshot::manifest::Snapshot;
@@ -26,12 +27,12 @@ use crate::snapshot::tree::TreeReader;
 pub const HOST_FILES: &[&str] = &[
     SSHD_CONFIG,
     DAEMON_JSON,
-    "/etc/iptables/rules.v4",
-    "/etc/nftables.conf",
-    "/etc/ufw/ufw.conf",
+    profile::IPTABLES_RULES_V4,
+    profile::NFTABLES_CONF,
+    profile::UFW_CONF,
 ];
 /// sshd's drop-in directory (Ubuntu's `Include /etc/ssh/sshd_config.d/*.conf`).
-pub const SSHD_DIR: &str = "/etc/ssh/sshd_config.d";
+pub const SSHD_DIR: &str = profile::SSHD_CONFIG_DIR;
 /// Largest configuration file read.
 const MAX_FILE: u64 = 1 << 20;
 
@@ -46,7 +47,7 @@ fn wanted(p: &str) -> bool {
 /// Every input a snapshot holds. `all` is every snapshot of the repository, oldest first (for
 /// the previous snapshot of the same host).
 pub fn from_snapshot(
-    repo: &Repository,
+    repo: &IndexedRepo,
     id: &Id,
     snap: &Snapshot,
     all: &[(Id, Snapshot)],
@@ -88,7 +89,7 @@ pub fn from_snapshot(
 
 /// The host profile's audited files, read back from the snapshot's file tree, and the firewall
 /// tool outputs it recorded. `None` when the snapshot has no host profile.
-pub fn host_from_snapshot(repo: &Repository, snap: &Snapshot) -> Result<Option<HostInputs>> {
+pub fn host_from_snapshot(repo: &IndexedRepo, snap: &Snapshot) -> Result<Option<HostInputs>> {
     let Some(host) = &snap.host else {
         return Ok(None);
     };
@@ -145,7 +146,7 @@ pub fn host_from_snapshot(repo: &Repository, snap: &Snapshot) -> Result<Option<H
 /// The snapshot's model files against those of the previous snapshot of the same host (by
 /// time): same path, different SHA-256. `Ok(Err(why))` when there is nothing to compare.
 pub fn models_from_snapshots(
-    repo: &Repository,
+    repo: &IndexedRepo,
     id: &Id,
     snap: &Snapshot,
     all: &[(Id, Snapshot)],

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::host::profile;
+
 use super::{
     Check, DAEMON_JSON, Finding, HostFile, HostInputs, Report, SSHD_CONFIG, Severity, firewall,
     quoted, sshd,
@@ -138,9 +140,9 @@ type Parser = fn(&str) -> firewall::Verdict;
 
 /// Firewall state files, each with its parser.
 const FIREWALL_FILES: &[(&str, Parser)] = &[
-    ("/etc/iptables/rules.v4", firewall::iptables),
-    ("/etc/nftables.conf", firewall::nft),
-    ("/etc/ufw/ufw.conf", firewall::ufw_conf),
+    (profile::IPTABLES_RULES_V4, firewall::iptables),
+    (profile::NFTABLES_CONF, firewall::nft),
+    (profile::UFW_CONF, firewall::ufw_conf),
 ];
 
 /// medium: nothing on the host drops inbound traffic, so every listening service (sshd, a
@@ -157,7 +159,7 @@ fn check_firewall(h: &HostInputs, out: &mut Vec<Finding>) {
             _ => continue,
         };
         let label = c.argv.join(" ");
-        if c.status == "ok" {
+        if c.status.is_ok() {
             let v = parse(&c.stdout);
             if v.is_filtering() {
                 return;

@@ -224,8 +224,7 @@ pub fn all_checks() -> impl Iterator<Item = Check> {
         .chain([MODEL_CHANGED])
 }
 
-pub const DAEMON_JSON: &str = "/etc/docker/daemon.json";
-pub const SSHD_CONFIG: &str = "/etc/ssh/sshd_config";
+pub use crate::host::profile::{DAEMON_JSON, SSHD_CONFIG};
 
 /// Run every check the inputs allow.
 pub fn run(inputs: &Inputs) -> Report {

@@ -8,6 +8,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::files::pattern::PathGlob;
+
 /// sshd's limit on nested `Include`s (`READCONF_MAX_DEPTH`).
 const MAX_DEPTH: usize = 16;
 
@@ -115,8 +117,8 @@ fn read_file(
                 } else {
                     format!("/etc/ssh/{pattern}")
                 };
-                let matched: Vec<&String> =
-                    files.keys().filter(|k| path_glob(&pattern, k)).collect();
+                let glob = PathGlob::new(&pattern);
+                let matched: Vec<&String> = files.keys().filter(|k| glob.is_match(k)).collect();
                 if matched.is_empty() && !pattern.contains(['*', '?', '[']) {
                     cfg.notes
                         .push(format!("{path}:{}: Include {pattern}: no such file", i + 1));
@@ -181,47 +183,6 @@ fn split_line(line: &str) -> (&str, Vec<&str>) {
         }
     }
     (keyword, args)
-}
-
-/// Whether a host path matches a glob pattern component by component (`*` and `?` never match
-/// `/`).
-fn path_glob(pattern: &str, path: &str) -> bool {
-    let p: Vec<&str> = pattern.split('/').collect();
-    let n: Vec<&str> = path.split('/').collect();
-    p.len() == n.len()
-        && p.iter()
-            .zip(&n)
-            .all(|(p, n)| glob(p.as_bytes(), n.as_bytes()))
-}
-
-/// `*` any run, `?` one byte; a leading `.` is matched only by a literal `.` (as glob(3) does).
-fn glob(p: &[u8], n: &[u8]) -> bool {
-    if n.first() == Some(&b'.') && p.first() != Some(&b'.') {
-        return false;
-    }
-    let (mut pi, mut ni) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ni < n.len() {
-        match p.get(pi) {
-            Some(b'*') => {
-                star = Some((pi, ni));
-                pi += 1;
-            }
-            Some(&c) if c == b'?' || c == n[ni] => {
-                pi += 1;
-                ni += 1;
-            }
-            _ => match star {
-                Some((sp, sn)) => {
-                    pi = sp + 1;
-                    ni = sn + 1;
-                    star = Some((sp, sn + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
 }
 
 #[cfg(test)]
@@ -360,24 +321,5 @@ mod tests {
         let c = parse(&f, MAIN);
         assert!(c.notes.iter().any(|n| n.contains("nested more than")));
         assert_eq!(c.effective("Port").unwrap().value, "22");
-    }
-
-    #[test]
-    fn globs() {
-        assert!(path_glob(
-            "/etc/ssh/sshd_config.d/*.conf",
-            "/etc/ssh/sshd_config.d/a.conf"
-        ));
-        assert!(!path_glob(
-            "/etc/ssh/sshd_config.d/*.conf",
-            "/etc/ssh/sshd_config.d/a.txt"
-        ));
-        assert!(!path_glob("/etc/ssh/*", "/etc/ssh/sshd_config.d/a.conf"));
-        assert!(!path_glob(
-            "/etc/ssh/sshd_config.d/*",
-            "/etc/ssh/sshd_config.d/.hidden"
-        ));
-        assert!(path_glob("/etc/ssh/a?c", "/etc/ssh/abc"));
-        assert!(glob(b"a*b*c", b"aXXbYYc") && !glob(b"a*b*c", b"aXXc"));
     }
 }

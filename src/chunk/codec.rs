@@ -387,6 +387,15 @@ pub fn join_planes(planes: &[Vec<u8>], k: usize, phase: usize, n: usize) -> Vec<
 /// Decode an encoded blob whose raw length is known from the index. `object` names the blob
 /// in errors. Refuses unknown codecs, lying lengths and output beyond `raw_len`.
 pub fn decode(encoded: &[u8], raw_len: usize, object: &str) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    decode_into(encoded, raw_len, object, &mut out)?;
+    Ok(out)
+}
+
+/// Like [`decode`], into `out` (its contents replaced, its allocation reused where the codec
+/// allows), so a reader looping over blobs keeps one buffer.
+pub fn decode_into(encoded: &[u8], raw_len: usize, object: &str, out: &mut Vec<u8>) -> Result<()> {
+    out.clear();
     let bad = |why: String| Error::corrupt(object, why);
     if raw_len > MAX_RAW_LEN {
         return Err(bad(format!(
@@ -404,9 +413,10 @@ pub fn decode(encoded: &[u8], raw_len: usize, object: &str) -> Result<Vec<u8>> {
                     body.len()
                 )));
             }
-            Ok(body.to_vec())
+            out.extend_from_slice(body);
+            Ok(())
         }
-        CODEC_ZSTD => unzstd(body, raw_len).map_err(bad),
+        CODEC_ZSTD => unzstd_into(body, raw_len, out).map_err(bad),
         CODEC_GROUPED => {
             let (&k, rest) = body
                 .split_first()
@@ -461,7 +471,8 @@ pub fn decode(encoded: &[u8], raw_len: usize, object: &str) -> Result<Vec<u8>> {
                     rest.len()
                 )));
             }
-            Ok(join_planes(&planes, k, phase, raw_len))
+            *out = join_planes(&planes, k, phase, raw_len);
+            Ok(())
         }
         c => Err(bad(format!("unknown compression codec {c}"))),
     }
@@ -469,6 +480,13 @@ pub fn decode(encoded: &[u8], raw_len: usize, object: &str) -> Result<Vec<u8>> {
 
 /// Decompress one zstd frame into exactly `want` bytes, never allocating more.
 fn unzstd(frame: &[u8], want: usize) -> std::result::Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    unzstd_into(frame, want, &mut out)?;
+    Ok(out)
+}
+
+/// Like [`unzstd`], into the empty `out`, reusing its allocation when it is large enough.
+fn unzstd_into(frame: &[u8], want: usize, out: &mut Vec<u8>) -> std::result::Result<(), String> {
     match zstd::zstd_safe::get_frame_content_size(frame) {
         Ok(Some(n)) if n != want as u64 => {
             return Err(format!("zstd frame declares {n} bytes, expected {want}"));
@@ -476,20 +494,22 @@ fn unzstd(frame: &[u8], want: usize) -> std::result::Result<Vec<u8>, String> {
         Err(_) => return Err("malformed zstd frame header".into()),
         _ => {}
     }
-    let mut out = Vec::with_capacity(want);
+    out.clear();
+    out.reserve(want);
     let n = DECOMPRESSOR.with(|d| {
         let mut d = d.borrow_mut();
         if d.is_none() {
             *d = Some(zstd::bulk::Decompressor::new().map_err(|e| format!("zstd: {e}"))?);
         }
         let d = d.as_mut().expect("set above");
-        d.decompress_to_buffer(frame, &mut out)
+        d.decompress_to_buffer(frame, out)
             .map_err(|e| format!("zstd: {e}"))
     })?;
     if n != want {
+        out.clear();
         return Err(format!("zstd produced {n} bytes, expected {want}"));
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

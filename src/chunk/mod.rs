@@ -6,4 +6,4 @@ pub mod cdc;
 pub mod codec;
 
 pub use cdc::{Chunker, ChunkerParams};
-pub use codec::{Compression, decode, encode_into};
+pub use codec::{Compression, decode, decode_into, encode_into};

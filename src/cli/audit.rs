@@ -85,8 +85,7 @@ fn exit_for(worst: Option<Severity>) -> Exit {
 }
 
 fn snapshot_inputs(g: &Global, a: &Args, spec: &str) -> Result<Inputs> {
-    let repo = g.open()?;
-    repo.load_index()?;
+    let repo = g.open()?.indexed()?;
     let filter = g.filter(&a.hosts, &[]);
     let (id, snap) = select::resolve(&repo, spec, &filter, &Need::default())?;
     let all = select::all(&repo)?;
@@ -123,8 +122,7 @@ fn live_inputs(g: &Global, a: &Args) -> Result<Inputs> {
             .push("model-changed: no repository given (--repo or LIFEBOAT_REPO)".into());
         return Ok(inputs);
     }
-    let repo = g.open()?;
-    repo.load_index()?;
+    let repo = g.open()?.indexed()?;
     let hosts = if a.hosts.is_empty() {
         vec![lifeboat::util::hostname()]
     } else {

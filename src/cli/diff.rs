@@ -32,8 +32,7 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
-    let repo = g.open()?;
-    repo.load_index()?;
+    let repo = g.open()?.indexed()?;
     let filter = g.filter(&[], &[]);
     let Some(new) = &a.new else {
         let (_, old) = select::resolve(&repo, &a.old, &filter, &Need::deployment())?;
@@ -107,7 +106,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
 /// values masked unless `--show-secrets`.
 fn deployment(
     a: &Args,
-    repo: &lifeboat::repo::Repository,
+    repo: &lifeboat::repo::IndexedRepo,
     old: &lifeboat::snapshot::Snapshot,
     new: &lifeboat::snapshot::Snapshot,
 ) -> Result<Option<lifeboat::docker::report::DeploymentDiff>> {
@@ -165,7 +164,7 @@ fn print_deployment(d: &lifeboat::docker::report::DeploymentDiff) {
 fn live(
     g: &Global,
     a: &Args,
-    repo: &lifeboat::repo::Repository,
+    repo: &lifeboat::repo::IndexedRepo,
     snap: &lifeboat::snapshot::Snapshot,
 ) -> Result<Exit> {
     use anyhow::Context;

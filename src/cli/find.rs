@@ -41,8 +41,7 @@ pub struct Args {
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let matcher = Matcher::globs(&a.patterns, a.ignore_case, "pattern")
         .map_err(|e| super::UsageError(e.to_string()))?;
-    let repo = g.open()?;
-    repo.load_index()?;
+    let repo = g.open()?.indexed()?;
     let filter = a.filter.filter(g);
     let snapshots = select::pick(&repo, &a.snapshots, &filter)?;
     let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
@@ -57,8 +56,9 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
                 damaged += 1;
                 out.flush().map_err(|e| lifeboat::Error::io("stdout", e))?;
                 super::log::warn(&format!(
-                    "snapshot {}: {err}; the rest of it was not searched",
-                    id.short()
+                    "snapshot {}: {}; the rest of it was not searched",
+                    id.short(),
+                    super::errors::describe(&err)
                 ));
                 return Ok(());
             }

@@ -3,7 +3,7 @@
 use anyhow::{Result, bail};
 use lifeboat::ops::forget::{GroupBy, Policy, Within, forget_by_policy};
 use lifeboat::ops::prune::prune;
-use lifeboat::repo::{FileType, LockKind};
+use lifeboat::repo::LockKind;
 use lifeboat::snapshot::select::{self, Filter, Need};
 
 use super::{Exit, Global, print_json};
@@ -85,10 +85,10 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             hosts: a.hosts.clone(),
             ..Filter::default()
         };
-        let r = forget_by_policy(&repo, &policy, group_by, &filter, a.dry_run, g.lock_wait)?;
+        let r = forget_by_policy(&repo, &policy, group_by, &filter, a.dry_run)?;
         (r.groups, r.removed)
     } else {
-        let lock = repo.lock(LockKind::Exclusive, "forget", g.lock_wait)?;
+        let lock = repo.lock(LockKind::Exclusive, "forget")?;
         let mut remove = Vec::new();
         for spec in &a.ids {
             // By ID without reading the file, so a damaged snapshot can be removed.
@@ -97,7 +97,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         }
         if !a.dry_run {
             for id in &remove {
-                repo.backend().remove(FileType::Snapshot, id)?;
+                repo.delete_snapshot(&lifeboat::id::Id::parse(id)?)?;
             }
         }
         drop(lock);

@@ -106,8 +106,7 @@ pub(super) fn entry_long(e: &Entry) -> String {
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
-    let repo = g.open()?;
-    repo.load_index()?;
+    let repo = g.open()?.indexed()?;
     let need = if a.docker {
         Need::deployment()
     } else {

@@ -18,6 +18,7 @@ macro_rules! print {
     };
 }
 
+mod errors;
 mod exit;
 mod filter;
 mod find;
@@ -335,14 +336,18 @@ impl Global {
         })
     }
 
-    /// Open the repository named by --repo with the password from the usual sources.
+    /// Open the repository named by --repo with the password from the usual sources; its
+    /// locks wait as long as --lock-wait (or the configuration) says.
     pub fn open(&self) -> Result<Repository> {
         let path = self.repo_path()?;
         let backend = Arc::new(LocalBackend::new(path));
         // Refuse a non-repository before asking for a password.
         Repository::check_format(&*backend)?;
         let pw = password::get(self)?;
-        let mut repo = Repository::open(backend, &pw)?;
+        let options = lifeboat::repo::OpenOptions {
+            lock_wait: self.lock_wait,
+        };
+        let mut repo = Repository::open_with(backend, &pw, &options)?;
         repo.set_observer(Arc::new(progress::Log {
             tally: self.tally.clone(),
         }));
@@ -377,7 +382,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn error_text(e: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in e.chain() {
-        let c = cause.to_string();
+        let c = errors::cause_text(cause);
         if text.contains(&c) {
             continue;
         }

@@ -86,8 +86,7 @@ pub fn run(g: &Global, c: &Cmd) -> Result<Exit> {
 
 fn verify(g: &Global, a: &VerifyArgs) -> Result<Exit> {
     let dirs = a.select.normalized(g)?;
-    let repo = g.open()?;
-    repo.load_index()?;
+    let repo = g.open()?.indexed()?;
     let (id, snap) = select::resolve(&repo, &a.snapshot, &g.filter(&[], &[]), &Need::files())?;
     let recorded = models::recorded_models(&repo, &snap, &dirs)?;
     let scan = models::scan_dirs(&recorded, &dirs);
@@ -172,8 +171,7 @@ struct Listed {
 
 fn list(g: &Global, a: &ListArgs) -> Result<Exit> {
     let dirs = a.select.normalized(g)?;
-    let repo = g.open()?;
-    repo.load_index()?;
+    let repo = g.open()?.indexed()?;
     let (id, snap) = select::resolve(&repo, &a.snapshot, &g.filter(&[], &[]), &Need::files())?;
     let recorded = models::recorded_models(&repo, &snap, &dirs)?;
     let mut exit = Exit::Success;

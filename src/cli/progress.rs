@@ -54,6 +54,10 @@ impl Observer for Log {
         super::log::observed(&event);
     }
 
+    fn describe(&self, error: &lifeboat::Error) -> String {
+        super::errors::describe(error)
+    }
+
     fn visible(&self) -> bool {
         false
     }
@@ -222,6 +226,10 @@ impl Observer for Bar {
     /// Events are logged in every mode, like warnings.
     fn event(&self, event: Event) {
         self.bar.suspend(|| super::log::observed(&event));
+    }
+
+    fn describe(&self, error: &lifeboat::Error) -> String {
+        super::errors::describe(error)
     }
 
     fn finish(&self) {

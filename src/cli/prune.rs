@@ -26,7 +26,6 @@ pub struct Args {
 pub fn options(g: &Global, grace: Option<std::time::Duration>) -> PruneOptions {
     PruneOptions {
         grace: grace.unwrap_or(g.settings().prune.grace),
-        lock_wait: g.lock_wait,
         ..PruneOptions::default()
     }
 }

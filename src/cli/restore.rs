@@ -200,8 +200,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let mut opts = file_options(a, target)?;
     if let Some(sub) = subpath {
         // The directory must be there (a restore of nothing would look like success).
-        repo.load_index()?;
-        if let Some(Err(e)) = Subtree::new(&repo, &snap.tree, Some(&sub)).next() {
+        if let Some(Err(e)) = Subtree::new(&repo.indexed()?, &snap.tree, Some(&sub)).next() {
             return Err(anyhow::Error::new(e).context(format!("snapshot {}", id.short())));
         }
         // The directory's contents land directly in the target (restic's `ID:subfolder`);
@@ -212,7 +211,6 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     opts.owners = opts.owners && !a.no_owner;
     opts.report_unrestored_owners &= !a.no_owner;
     opts.sync = !a.no_sync;
-    opts.lock_wait = g.lock_wait;
     let bar = g.progress();
     let r = restore(&repo, &snap, &opts, &bar)?;
     if g.json {
@@ -329,7 +327,6 @@ fn run_docker(
         names: a.container.clone(),
         replace: a.replace,
         dry_run: a.dry_run,
-        lock_wait: g.lock_wait,
         via_api: a.volumes_via_api,
         volume_data: match a.volume_data.as_deref() {
             Some("merge") => VolumeData::Write,
@@ -345,7 +342,7 @@ fn run_docker(
             "steps": report.steps,
             "conflicts": report.conflicts,
             "differences": shown,
-            "failures": report.failures,
+            "failures": super::errors::failures(&report.failures),
             "warnings": report.warnings,
             "dry_run": a.dry_run,
         }))?;
@@ -398,7 +395,7 @@ fn host_diff(
     repo: &lifeboat::repo::Repository,
     snap: &lifeboat::snapshot::Snapshot,
 ) -> Result<Exit> {
-    let diffs = lifeboat::host::diff_live(repo, snap, &a.host_root)?;
+    let diffs = lifeboat::host::diff_live(&repo.indexed()?, snap, &a.host_root)?;
     if g.json {
         print_json(&serde_json::json!({ "host_root": a.host_root, "differences": diffs }))?;
     } else {
@@ -435,7 +432,9 @@ fn apply_options(g: &Global, a: &Args) -> lifeboat::host::apply::ApplyOptions {
         delete_extra: a.delete,
         dry_run: a.dry_run,
         hostname: None,
-        lock_wait: g.lock_wait,
+        tool_timeout: g
+            .cfg()
+            .map_or(lifeboat::child::DEFAULT_TIMEOUT, |c| c.host_tool_timeout()),
     }
 }
 
@@ -482,7 +481,11 @@ fn host_apply(
             }
         }
         for f in r.firewall.iter().filter(|_| detail) {
-            println!("loaded  {} ({})", esc(&f.argv.join(" ")), esc(&f.status));
+            println!(
+                "loaded  {} ({})",
+                esc(&f.argv.join(" ")),
+                esc(f.status.as_str())
+            );
         }
         for w in &r.warnings {
             super::log::warn(w);
@@ -563,8 +566,12 @@ pub(super) fn print_problems(
     for w in &report.warnings {
         super::log::warn(w);
     }
-    for (n, e) in &report.failures {
-        super::log::error(&format!("container {}: {e}", esc(n)));
+    for f in &report.failures {
+        super::log::error(&format!(
+            "container {}: {}",
+            esc(&f.container),
+            super::errors::describe(&f.error)
+        ));
     }
     for (n, diffs) in shown {
         for d in diffs {

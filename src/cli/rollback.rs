@@ -54,12 +54,13 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         .unwrap_or_else(|| g.settings().monitoring.state_dir.clone());
     if !a.dry_run {
         // As `update` does: what an interrupted update left is repaired first.
-        let recovered = recover(&engine, &state_dir).with_context(|| {
+        let mut recovered = recover(&engine, &state_dir).with_context(|| {
             format!(
                 "repairing interrupted updates recorded in {}",
                 state_dir.join("updates").display()
             )
         })?;
+        super::errors::describe_recoveries(&mut recovered);
         if !g.json {
             super::update::show_recoveries(&recovered);
         }
@@ -75,7 +76,6 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         snapshot: a.snapshot.clone(),
         volumes: a.volumes,
         dry_run: a.dry_run,
-        lock_wait: g.lock_wait,
         state_dir,
     };
     let warn = |m: String| bar.suspend(|| super::log::warn(&m.to_string()));
@@ -96,7 +96,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             "pre_rollback_snapshot": r.pre_rollback_snapshot,
             "steps": report.steps,
             "differences": shown,
-            "failures": report.failures,
+            "failures": super::errors::failures(&report.failures),
             "warnings": report.warnings,
             "dry_run": a.dry_run,
         }))?;

@@ -41,7 +41,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             "no configuration: `lifeboat run` runs the job in /etc/lifeboat/lifeboat.toml or --config FILE (see `lifeboat config example`)"
         );
     };
-    let plan = plan(cfg, a, g);
+    let plan = plan(cfg, a);
     plan.validate()?;
     log::event(
         "info",
@@ -65,8 +65,8 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
 }
 
 /// The configuration's job with the command line's overrides.
-fn plan(cfg: &lifeboat::config::Config, a: &Args, g: &Global) -> JobPlan {
-    let mut plan = JobPlan::from_config(cfg, g.lock_wait);
+fn plan(cfg: &lifeboat::config::Config, a: &Args) -> JobPlan {
+    let mut plan = JobPlan::from_config(cfg);
     if let Some(job) = &a.job {
         plan.job.clone_from(job);
     }

@@ -26,8 +26,7 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
-    let repo = g.open()?;
-    repo.load_index()?;
+    let repo = g.open()?.indexed()?;
     let (id, snap) = select::resolve(
         &repo,
         &a.snapshot,

@@ -251,7 +251,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let request = a.request_with_config(g.cfg())?;
     let repo = g.open()?;
     let bar = g.progress();
-    let taken = take_snapshot(&repo, &request, g.lock_wait, &bar).map_err(job_error)?;
+    let taken = take_snapshot(&repo, &request, &bar).map_err(job_error)?;
     let r = &taken.result;
     print(g, &repo, r, &taken.uncaptured_binds);
     Ok(if r.warnings.is_empty() {
@@ -289,7 +289,8 @@ fn print_inner(
     let s = &r.snapshot.summary;
     let dep = r.snapshot.deployment.as_ref();
     let sizes = match dep {
-        Some(d) => Some(lifeboat::docker::report::data_sizes(repo, d)?),
+        // The deployment tree was just written: read under an index that holds it.
+        Some(d) => Some(lifeboat::docker::report::data_sizes(&repo.indexed()?, d)?),
         None => None,
     };
     let bytes_read = s.bytes_read + dep.map_or(0, |d| d.summary.bytes_read);

@@ -39,8 +39,7 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
-    let repo = g.open()?;
-    repo.load_index()?;
+    let repo = g.open()?.indexed()?;
     let filter = a.filter.filter(g);
     let snapshots = select::pick(&repo, &a.snapshots, &filter)?;
     let st = stats(&repo, &snapshots, a.mode)?;

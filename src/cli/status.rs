@@ -63,7 +63,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let repo_view = match g.open() {
         Ok(repo) => Some(repo_view(&repo, &hostname, max_age, &mut warnings)?),
         Err(e) => {
-            warnings.push(format!("repository: {e:#}"));
+            warnings.push(format!("repository: {}", super::errors::chain(&e)));
             None
         }
     };
@@ -126,7 +126,7 @@ fn last_runs(state_dir: &Path, warnings: &mut Vec<String>) -> Result<Vec<RunReco
                 jobs.push(r);
             }
             Ok(None) => {}
-            Err(e) => warnings.push(e.to_string()),
+            Err(e) => warnings.push(super::errors::describe(&e)),
         }
     }
     Ok(jobs)

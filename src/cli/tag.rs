@@ -41,14 +41,14 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         set: (!a.set.is_empty()).then(|| a.set.clone()),
     };
     if let Err(e) = change.check() {
-        return Err(super::UsageError(e.to_string()).into());
+        return Err(super::UsageError(super::errors::describe(&e)).into());
     }
     let repo = g.open()?;
     let selection = Selection {
         specs: a.snapshots.clone(),
         filter: a.filter.filter(g),
     };
-    let report = retag(&repo, &selection, &change, g.lock_wait)?;
+    let report = retag(&repo, &selection, &change)?;
     if g.json {
         print_json(&serde_json::json!({
             "changed": report.changed.iter().map(|r| serde_json::json!({

@@ -91,12 +91,13 @@ impl std::ops::Deref for Resolved<'_> {
 
 fn run_resolved(g: &Global, a: &Resolved<'_>) -> Result<Exit> {
     let engine = Engine::connect().context("Docker")?;
-    let recovered = recover(&engine, &a.state_dir).with_context(|| {
+    let mut recovered = recover(&engine, &a.state_dir).with_context(|| {
         format!(
             "repairing interrupted updates recorded in {}",
             a.state_dir.join("updates").display()
         )
     })?;
+    super::errors::describe_recoveries(&mut recovered);
     if a.recover {
         return recover_only(g, a, &recovered);
     }
@@ -119,7 +120,6 @@ fn run_resolved(g: &Global, a: &Resolved<'_>) -> Result<Exit> {
         healthy_after: a.healthy_after,
         health_timeout: a.health_timeout,
         state_dir: a.state_dir.clone(),
-        lock_wait: g.lock_wait,
     };
     if a.all && plans.is_empty() && !g.json {
         println!("every container is up to date");

@@ -37,7 +37,6 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let opts = VerifyOptions {
         read_data: a.read_data || subset.is_some(),
         subset,
-        lock_wait: g.lock_wait,
     };
     let bar = g.progress();
     let r = verify(&repo, &opts, &bar)?;

@@ -88,6 +88,9 @@ pub struct Host {
     pub exclude: Vec<String>,
     /// Run the live-state tools.
     pub commands: bool,
+    /// Longest `sshd -t` and the firewall tools may run during `restore --host --apply` and
+    /// `--undo`.
+    pub tool_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -165,6 +168,7 @@ impl Default for Config {
                 include: Vec::new(),
                 exclude: Vec::new(),
                 commands: true,
+                tool_timeout: crate::child::DEFAULT_TIMEOUT,
             },
             models: ModelsConfig::default(),
             hooks: Hooks {
@@ -250,9 +254,10 @@ impl Config {
             if more == 0 {
                 first
             } else {
-                Error::Invalid(format!(
-                    "{first} (and {more} more: `lifeboat config check` lists every problem)"
-                ))
+                Error::Config {
+                    first: first.to_string(),
+                    more,
+                }
             }
         })
     }
@@ -299,6 +304,11 @@ impl Config {
         // In the order of the file.
         errors.sort_by_key(|(line, _)| line.unwrap_or(usize::MAX));
         Err(errors.into_iter().map(|(_, e)| e).collect())
+    }
+
+    /// `host.tool_timeout`, else its default.
+    pub fn host_tool_timeout(&self) -> Duration {
+        self.host.tool_timeout
     }
 
     /// The defaults, shared.

@@ -98,6 +98,9 @@ pub struct HostConfig {
     pub exclude: Vec<String>,
     /// Run the live-state tools (default true).
     pub commands: Option<bool>,
+    /// Longest `sshd -t` and the firewall tools may run during `restore --host --apply` and
+    /// `--undo` (default 60s: [`crate::child::DEFAULT_TIMEOUT`]).
+    pub tool_timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -95,6 +95,9 @@ pub(super) fn typed(raw: RawConfig, text: &str, file: &Path) -> (Config, Problem
         password_file: r.password_file,
         password_command: r.password_command,
     };
+    let tool_timeout = c
+        .duration("host", "tool_timeout", raw.host.tool_timeout.as_ref())
+        .unwrap_or(d.host.tool_timeout);
     let hooks = Hooks {
         timeout: c
             .duration("hooks", "timeout", raw.hooks.timeout.as_ref())
@@ -173,6 +176,7 @@ pub(super) fn typed(raw: RawConfig, text: &str, file: &Path) -> (Config, Problem
             include: h.include,
             exclude: h.exclude,
             commands: h.commands.unwrap_or(d.host.commands),
+            tool_timeout,
         },
         models: raw.models,
         hooks,

@@ -17,10 +17,10 @@ use super::capture::{BUILTIN_NETWORKS, dependency_order, peers_of};
 use super::compare::{self, Difference};
 use super::engine::Engine;
 use super::spec::{self, CreateSpec};
-use crate::error::{Error, Result};
+use crate::error::{DockerError, Error, Result};
 use crate::files::restore::{RestoreOptions, restore_tree};
 use crate::progress::Progress;
-use crate::repo::Repository;
+use crate::repo::{IndexedRepo, Repository};
 use crate::snapshot::content::ContentReader;
 use crate::snapshot::deployment::{
     ContainerRecord, Deployment, VolumeRecord, image_path, jget, jstr,
@@ -34,7 +34,6 @@ pub struct ApplyOptions {
     pub names: Vec<String>,
     pub replace: bool,
     pub dry_run: bool,
-    pub lock_wait: std::time::Duration,
     /// Write volume data through the Engine API even when the mountpoint is local.
     pub via_api: bool,
     /// What happens to the data of volumes that exist already.
@@ -74,8 +73,22 @@ pub struct ApplyReport {
     /// Containers whose restored inspect differs from the snapshot, with the fields.
     pub differences: Vec<(String, Vec<Difference>)>,
     /// Containers that could not be restored, with the reason.
-    pub failures: Vec<(String, String)>,
+    pub failures: Vec<ContainerFailure>,
     pub warnings: Vec<String>,
+}
+
+/// A container that could not be restored, and the error that stopped it (typed, so a
+/// caller can word it; serialized as `[name, message]`).
+#[derive(Debug)]
+pub struct ContainerFailure {
+    pub container: String,
+    pub error: Error,
+}
+
+impl Serialize for ContainerFailure {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        (&self.container, self.error.to_string()).serialize(s)
+    }
 }
 
 impl ApplyReport {
@@ -89,7 +102,7 @@ impl ApplyReport {
 
 struct Ctx<'a> {
     engine: &'a Engine,
-    repo: &'a Repository,
+    repo: &'a IndexedRepo,
     dep: &'a Deployment,
     opts: &'a ApplyOptions,
     progress: &'a dyn Progress,
@@ -116,8 +129,8 @@ pub fn apply(
             )));
         }
     }
-    let _lock = repo.lock(crate::repo::LockKind::Shared, "restore", opts.lock_wait)?;
-    repo.load_index()?;
+    let _lock = repo.lock(crate::repo::LockKind::Shared, "restore")?;
+    let repo = &repo.indexed()?;
     let specs = create_specs(dep, &opts.names)?;
     let deps: BTreeMap<String, Vec<String>> = specs
         .iter()
@@ -167,7 +180,10 @@ pub fn apply(
                 cx.put_back_all(&mut asides);
                 return Err(e);
             }
-            cx.report.failures.push((name.clone(), e.to_string()));
+            cx.report.failures.push(ContainerFailure {
+                container: name.clone(),
+                error: e,
+            });
         }
     }
     Ok(cx.report)
@@ -184,8 +200,10 @@ fn create_specs(dep: &Deployment, names: &[String]) -> Result<BTreeMap<String, C
         let image = dep
             .image(&c.image_id)
             .map_or(Value::Null, |i| i.inspect.clone());
-        let s = spec::create_spec(&c.inspect, &image, &peers)
-            .map_err(|e| Error::Docker(format!("container {}: {e}", c.name)))?;
+        let s = spec::create_spec(&c.inspect, &image, &peers).map_err(|e| DockerError::Spec {
+            container: c.name.clone(),
+            reason: e.to_string(),
+        })?;
         specs.insert(c.name.clone(), s);
     }
     Ok(specs)
@@ -276,9 +294,10 @@ impl Ctx<'_> {
                 }
                 Err(e) => {
                     self.put_back_all(&mut asides);
-                    return Err(Error::Docker(format!(
+                    return Err(DockerError::Step(format!(
                         "setting {name} aside: {e}; nothing was replaced and no volume data written"
-                    )));
+                    ))
+                    .into());
                 }
             }
         }
@@ -306,9 +325,11 @@ impl Ctx<'_> {
         let has_archive = rec.is_some_and(|r| r.archive.is_some());
         if !has_archive {
             let tags = rec.map(|r| r.tags.join(", ")).unwrap_or_default();
-            return Err(Error::Docker(format!(
-                "image {id} ({tags}) is not on this engine and the snapshot holds only its reference (taken with --no-images): pull or load it first"
-            )));
+            return Err(DockerError::ImageNotSaved {
+                id: id.to_string(),
+                tags,
+            }
+            .into());
         }
         self.report.step("load image", id);
         if self.opts.dry_run {
@@ -332,9 +353,7 @@ impl Ctx<'_> {
             path.clone(),
         ))?;
         if self.engine.inspect_image(id)?.is_none() {
-            return Err(Error::Docker(format!(
-                "loading the archive of image {id} did not produce that image"
-            )));
+            return Err(DockerError::ImageNotLoaded(id.to_string()).into());
         }
         Ok(())
     }
@@ -441,7 +460,10 @@ impl Ctx<'_> {
         let live = self
             .engine
             .inspect_volume(into)?
-            .ok_or_else(|| Error::Docker(format!("volume {into} vanished")))?;
+            .ok_or_else(|| DockerError::Vanished {
+                what: format!("volume {into}"),
+                when: "",
+            })?;
         let mountpoint = PathBuf::from(jstr(&live, "Mountpoint"));
         let local =
             !self.opts.via_api && self.engine.local && std::fs::read_dir(&mountpoint).is_ok();
@@ -462,10 +484,12 @@ impl Ctx<'_> {
         ro.delete = fresh || self.opts.volume_data == VolumeData::Exact;
         let r = restore_tree(self.repo, &self.dep.tree, None, &ro, self.progress)?;
         if let Some(first) = r.errors.first() {
-            return Err(Error::Docker(format!(
-                "volume {into}: {} object(s) could not be restored; first: {first}",
-                r.errors.len()
-            )));
+            return Err(DockerError::VolumeIncomplete {
+                volume: into.to_string(),
+                count: r.errors.len(),
+                first: first.to_string(),
+            }
+            .into());
         }
         if r.deleted > 0 && !fresh {
             self.report.step(
@@ -483,10 +507,11 @@ impl Ctx<'_> {
         let image = if self.engine.inspect_image(&rec.helper_image)?.is_some() {
             rec.helper_image.clone()
         } else {
-            return Err(Error::Docker(format!(
-                "volume {into}: no image to create the helper container from ({} is missing)",
-                rec.helper_image
-            )));
+            return Err(DockerError::NoHelperImage {
+                volume: into.to_string(),
+                image: rec.helper_image.clone(),
+            }
+            .into());
         };
         let helper = super::capture::Helper::create(self.engine, into, &image, false)?;
         let (reader, writer) = std::io::pipe().map_err(|e| Error::io("pipe", e))?;
@@ -500,7 +525,7 @@ impl Ctx<'_> {
             let uploaded = self.engine.upload(&helper.name, "/", reader);
             let produced = producer
                 .join()
-                .unwrap_or_else(|_| Err(Error::Docker("tar writer panicked".into())));
+                .unwrap_or_else(|_| Err(DockerError::Step("tar writer panicked".into()).into()));
             // The stream's own error (damaged data) says more than the engine's reaction to it.
             produced.and(uploaded)
         })
@@ -634,10 +659,13 @@ impl Ctx<'_> {
         }
         self.engine.create_container(name, body)?;
         if !spec.anonymous_volumes.is_empty() {
-            let live = self
-                .engine
-                .inspect_container(name)?
-                .ok_or_else(|| Error::Docker(format!("container {name} vanished")))?;
+            let live =
+                self.engine
+                    .inspect_container(name)?
+                    .ok_or_else(|| DockerError::Vanished {
+                        what: format!("container {name}"),
+                        when: "",
+                    })?;
             for (dest, old_volume) in &spec.anonymous_volumes {
                 if carried.contains(&dest.as_str()) {
                     continue;
@@ -652,9 +680,11 @@ impl Ctx<'_> {
                 match (new_volume, self.dep.volume(old_volume)) {
                     (Some(v), Some(vrec)) => self.write_volume(vrec, &v, true)?,
                     (None, _) => {
-                        return Err(Error::Docker(format!(
-                            "container {name}: no volume mounted at {dest} after create"
-                        )));
+                        return Err(DockerError::NoVolumeMounted {
+                            container: name.to_string(),
+                            destination: dest.to_string(),
+                        }
+                        .into());
                     }
                     (Some(_), None) => {}
                 }
@@ -672,9 +702,11 @@ impl Ctx<'_> {
 
     fn verify(&mut self, name: &str, expected: &Value) -> Result<()> {
         let Some(live) = self.engine.inspect_container(name)? else {
-            return Err(Error::Docker(format!(
-                "container {name} vanished after restore"
-            )));
+            return Err(DockerError::Vanished {
+                what: format!("container {name}"),
+                when: " after restore",
+            }
+            .into());
         };
         let diffs = compare::compare_containers(expected, &live);
         if !diffs.is_empty() {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::engine::Engine;
-use crate::error::{Error, Result};
+use crate::error::{DockerError, Result};
 use crate::snapshot::deployment::{jget, jstr};
 
 /// A container stopped and renamed aside so that its replacement can take its name: removed
@@ -30,7 +30,7 @@ impl Aside {
     pub fn set(engine: &Engine, name: &str, aside: &str) -> Result<Aside> {
         let old = engine
             .inspect_container(name)?
-            .ok_or_else(|| Error::Docker(format!("no container named {name}")))?;
+            .ok_or_else(|| DockerError::Step(format!("no container named {name}")))?;
         let a = Aside {
             name: name.to_string(),
             id: jstr(&old, "Id").to_string(),
@@ -64,15 +64,16 @@ impl Aside {
             if jstr(&now, "Id") != self.id {
                 engine.remove_with_anonymous_volumes(jstr(&now, "Id"), keep);
                 if engine.inspect_container(&self.name)?.is_some() {
-                    return Err(Error::Docker(format!(
+                    return Err(DockerError::Step(format!(
                         "could not remove the replacement of {} to put the old container back",
                         self.name
-                    )));
+                    ))
+                    .into());
                 }
             }
         }
         let old = engine.inspect_container(&self.id)?.ok_or_else(|| {
-            Error::Docker(format!(
+            DockerError::Step(format!(
                 "the old container {} ({}) is gone: nothing to put back",
                 self.name,
                 short(&self.id)

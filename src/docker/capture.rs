@@ -11,10 +11,10 @@ use serde_json::Value;
 
 use super::engine::{Engine, Listed};
 use super::{spec, tarsrc};
-use crate::error::{Error, Result};
+use crate::error::{DockerError, Error, Result};
 use crate::files::walk::{Excludes, ParentCursor, walk_rebased};
 use crate::id::Id;
-use crate::repo::Repository;
+use crate::repo::IndexedRepo;
 use crate::snapshot::deployment::{
     ContainerRecord, Deployment, DeploymentSource, IMAGES_DIR, ImageRecord, NetworkRecord,
     VOLUMES_DIR, VolumeRecord, image_path, jget, jstr, volume_path,
@@ -275,9 +275,7 @@ impl<'e> Capture<'e> {
                 .iter()
                 .any(|c| &c.name == n || c.id.starts_with(n.as_str()))
             {
-                return Err(Error::Docker(format!(
-                    "no container named {n} (see `docker ps -a`)"
-                )));
+                return Err(DockerError::NoSuchContainer(n.to_string()).into());
             }
         }
         let mut chosen = selected(listed, sel, &mut notices);
@@ -453,9 +451,12 @@ impl<'e> Capture<'e> {
                             .rev()
                             .collect::<Vec<_>>()
                             .join(" | ");
-                        Err(Error::Docker(format!(
-                            "pre-snapshot command of {name} exited with {code}: {tail}"
-                        )))
+                        Err(DockerError::PreSnapshotCommand {
+                            container: name.to_string(),
+                            code: code.to_string(),
+                            output: tail,
+                        }
+                        .into())
                     }
                 });
             match outcome {
@@ -568,7 +569,7 @@ impl DeploymentSource for Capture<'_> {
         &self,
         s: &Session<'_, '_>,
         parent: Option<&Deployment>,
-        repo: &Repository,
+        repo: &IndexedRepo,
         readers: usize,
     ) -> Result<()> {
         s.push(dir_entry("/"));
@@ -608,7 +609,11 @@ impl DeploymentSource for Capture<'_> {
                     if crate::interrupt::is_set() {
                         Error::Interrupted
                     } else {
-                        Error::Docker(format!("saving image {}: {e}", img.id))
+                        DockerError::SaveImage {
+                            image: img.id.clone(),
+                            reason: e.to_string(),
+                        }
+                        .into()
                     }
                 })?;
                 let mut e = Entry::new(image_path(&img.id).into_bytes(), Kind::File);
@@ -680,7 +685,7 @@ impl DeploymentSource for Capture<'_> {
 /// ID, recorded under the same tags, every chunk still in the repository.
 fn parent_archive(
     s: &Session<'_, '_>,
-    repo: &Repository,
+    repo: &IndexedRepo,
     parent: Option<&Deployment>,
     img: &ImageRecord,
 ) -> Result<Option<Entry>> {

@@ -385,12 +385,18 @@ pub fn mask_difference(d: &Difference) -> Difference {
     }
 }
 
+/// One environment entry as it may be shown: `KEY=value` → `KEY=***`; a bare `KEY` stays. The
+/// one place values are hidden (`show`, `diff`, `restore --dry-run`, `update`).
+pub fn mask_entry(entry: &str) -> String {
+    match entry.split_once('=') {
+        Some((key, _)) => format!("{key}=***"),
+        None => entry.to_string(),
+    }
+}
+
 fn mask_entries(v: &Value) -> Value {
     match v {
-        Value::String(entry) => Value::String(match entry.split_once('=') {
-            Some((key, _)) => format!("{key}=***"),
-            None => entry.clone(),
-        }),
+        Value::String(entry) => Value::String(mask_entry(entry)),
         Value::Array(items) => Value::Array(items.iter().map(mask_entries).collect()),
         other => other.clone(),
     }

@@ -14,7 +14,7 @@ use futures_util::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::{DockerError, Error, Result};
 use crate::snapshot::deployment::EngineInfo;
 
 /// A connection to one engine, with the runtime that drives it.
@@ -34,14 +34,22 @@ impl std::fmt::Debug for Engine {
 }
 
 fn docker_err(what: &str, e: &BollardError) -> Error {
-    let msg = match e {
+    let reason = match e {
         BollardError::DockerResponseServerError {
             status_code,
             message,
-        } => format!("{what}: {message} (HTTP {status_code})"),
-        other => format!("{what}: {other}"),
+        } => format!("{message} (HTTP {status_code})"),
+        other => other.to_string(),
     };
-    Error::Docker(msg)
+    engine_err(what, reason)
+}
+
+fn engine_err(what: impl Into<String>, reason: impl std::fmt::Display) -> Error {
+    DockerError::Engine {
+        what: what.into(),
+        reason: reason.to_string(),
+    }
+    .into()
 }
 
 fn is_not_found(e: &BollardError) -> bool {
@@ -56,11 +64,11 @@ fn is_not_found(e: &BollardError) -> bool {
 
 /// Convert between bollard's typed documents and plain JSON.
 fn to_json<T: serde::Serialize>(what: &str, v: &T) -> Result<Value> {
-    serde_json::to_value(v).map_err(|e| Error::Docker(format!("{what}: {e}")))
+    serde_json::to_value(v).map_err(|e| engine_err(what, e))
 }
 
 fn from_json<T: DeserializeOwned>(what: &str, v: Value) -> Result<T> {
-    serde_json::from_value(v).map_err(|e| Error::Docker(format!("{what}: {e}")))
+    serde_json::from_value(v).map_err(|e| engine_err(what, e))
 }
 
 /// A container as listed: ID, name (without `/`), labels.
@@ -78,7 +86,7 @@ impl Engine {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| Error::Docker(format!("starting the I/O runtime: {e}")))?;
+            .map_err(|e| engine_err("starting the I/O runtime", e))?;
         let host = std::env::var("DOCKER_HOST").unwrap_or_default();
         let local = host.is_empty() || host.starts_with("unix://");
         // Image loads and volume uploads answer only once the whole body is in: no short
@@ -151,13 +159,16 @@ impl Engine {
         Some(match request_json(&sock, "GET", &path, None) {
             Ok((200, v)) => Ok(Some(v)),
             Ok((404, _)) => Ok(None),
-            Ok((status, v)) => Err(Error::Docker(format!(
-                "{what}: {} (HTTP {status})",
-                v.get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("no message")
-            ))),
-            Err(e) => Err(Error::Docker(format!("{what}: {e}"))),
+            Ok((status, v)) => Err(engine_err(
+                what,
+                format!(
+                    "{} (HTTP {status})",
+                    v.get("message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("no message")
+                ),
+            )),
+            Err(e) => Err(engine_err(what, e)),
         })
     }
 
@@ -233,8 +244,8 @@ impl Engine {
                 url_escape(name)
             );
             let reply = post_json(&sock, &path, &body)
-                .map_err(|e| Error::Docker(format!("creating container {name}: {e}")))?;
-            return Ok(jstr_owned(&reply, "Id"));
+                .map_err(|e| engine_err(format!("creating container {name}"), e))?;
+            return Ok(crate::snapshot::deployment::jstr(&reply, "Id").to_owned());
         }
         let body: bollard::models::ContainerCreateBody =
             from_json(&format!("create spec of {name}"), body)?;
@@ -348,7 +359,7 @@ impl Engine {
             while let Some(item) = s.next().await {
                 let info = item.map_err(|e| docker_err(&what, &e))?;
                 if let Some(err) = info.error_detail.and_then(|d| d.message) {
-                    return Err(Error::Docker(format!("{what}: {err}")));
+                    return Err(engine_err(what, err));
                 }
             }
             Ok(())
@@ -435,10 +446,11 @@ impl Engine {
         };
         match self.run(async { tokio::time::timeout(timeout, fut).await }) {
             Ok(r) => r.map_err(|e| docker_err(&what, &e)),
-            Err(_) => Err(Error::Docker(format!(
-                "{what}: timed out after {}s",
-                timeout.as_secs()
-            ))),
+            Err(_) => Err(DockerError::TimedOut {
+                what,
+                secs: timeout.as_secs(),
+            }
+            .into()),
         }
     }
 
@@ -476,7 +488,7 @@ impl Engine {
                 while let Some(item) = s.next().await {
                     let info = item.map_err(|e| docker_err("loading an image", &e))?;
                     if let Some(err) = info.error_detail.and_then(|d| d.message) {
-                        return Err(Error::Docker(format!("loading an image: {err}")));
+                        return Err(engine_err("loading an image", err));
                     }
                 }
                 Ok(())
@@ -599,13 +611,6 @@ fn url_escape_path(s: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("/")
-}
-
-fn jstr_owned(v: &Value, key: &str) -> String {
-    v.get(key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// Percent-encode a query value (container names are `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, but the

@@ -13,4 +13,5 @@ pub mod spec;
 pub mod tarsink;
 pub mod tarsrc;
 
+pub use crate::error::DockerError;
 pub use engine::Engine;

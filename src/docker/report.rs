@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::compare::{self, Difference};
 use super::engine::Engine;
 use crate::error::Result;
-use crate::repo::Repository;
+use crate::repo::IndexedRepo;
 use crate::snapshot::deployment::{
     Deployment, IMAGES_DIR, ImageRecord, VOLUMES_DIR, VolumeRecord, jget, jstr,
 };
@@ -86,7 +86,7 @@ pub struct DataSizes {
     pub image_bytes: u64,
 }
 
-pub fn data_sizes(repo: &Repository, dep: &Deployment) -> Result<DataSizes> {
+pub fn data_sizes(repo: &IndexedRepo, dep: &Deployment) -> Result<DataSizes> {
     let mut d = DataSizes::default();
     let (volumes, images) = (format!("{VOLUMES_DIR}/"), format!("{IMAGES_DIR}/"));
     for e in TreeReader::new(repo, &dep.tree) {
@@ -105,16 +105,8 @@ pub fn data_sizes(repo: &Repository, dep: &Deployment) -> Result<DataSizes> {
     Ok(d)
 }
 
-/// `KEY=value` → `KEY=***`.
-pub fn mask(entry: &str) -> String {
-    match entry.split_once('=') {
-        Some((k, _)) => format!("{k}=***"),
-        None => entry.to_string(),
-    }
-}
-
 /// Files and bytes below each volume's data in the deployment tree.
-fn volume_sizes(repo: &Repository, dep: &Deployment) -> Result<BTreeMap<String, (u64, u64)>> {
+fn volume_sizes(repo: &IndexedRepo, dep: &Deployment) -> Result<BTreeMap<String, (u64, u64)>> {
     let mut out = BTreeMap::new();
     let prefix = format!("{VOLUMES_DIR}/");
     for e in TreeReader::new(repo, &dep.tree) {
@@ -134,7 +126,7 @@ fn volume_sizes(repo: &Repository, dep: &Deployment) -> Result<BTreeMap<String, 
     Ok(out)
 }
 
-pub fn overview(repo: &Repository, dep: &Deployment, show_secrets: bool) -> Result<Overview> {
+pub fn overview(repo: &IndexedRepo, dep: &Deployment, show_secrets: bool) -> Result<Overview> {
     let sizes = volume_sizes(repo, dep)?;
     let containers = dep
         .containers
@@ -174,7 +166,13 @@ pub fn overview(repo: &Repository, dep: &Deployment, show_secrets: bool) -> Resu
                 .unwrap_or_default();
             let env = strings(jget(i, "Config.Env"))
                 .into_iter()
-                .map(|e| if show_secrets { e } else { mask(&e) })
+                .map(|e| {
+                    if show_secrets {
+                        e
+                    } else {
+                        compare::mask_entry(&e)
+                    }
+                })
                 .collect();
             let state = if jget(i, "State.Running").and_then(Value::as_bool) == Some(true) {
                 "running".to_string()
@@ -294,8 +292,7 @@ fn differs(recorded: &Shape, live: &Shape) -> bool {
             && (recorded.1 != live.1 || recorded.2 != live.2))
 }
 
-pub fn live_drift(engine: &Engine, repo: &Repository, dep: &Deployment) -> Result<Drift> {
-    repo.load_index()?;
+pub fn live_drift(engine: &Engine, repo: &IndexedRepo, dep: &Deployment) -> Result<Drift> {
     let mut d = Drift::default();
     for c in &dep.containers {
         match engine.inspect_container(&c.name)? {
@@ -441,7 +438,7 @@ impl DeploymentDiff {
 
 /// Compare the deployments of two snapshots (either may have none).
 pub fn deployment_diff(
-    repo: &Repository,
+    repo: &IndexedRepo,
     old: Option<&Deployment>,
     new: Option<&Deployment>,
 ) -> Result<DeploymentDiff> {
@@ -550,7 +547,7 @@ pub fn deployment_diff(
 /// The contents of each pair of volumes (older, newer), from the two deployment trees: what
 /// was added, removed, and changed (contents, kind, mode, owner or link target).
 fn volume_data_diff(
-    repo: &Repository,
+    repo: &IndexedRepo,
     old: &Deployment,
     new: &Deployment,
     pairs: &[(&VolumeRecord, &VolumeRecord)],

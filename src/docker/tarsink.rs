@@ -7,7 +7,7 @@ use std::io::Write;
 
 use crate::error::{Error, Result};
 use crate::id::Id;
-use crate::repo::Repository;
+use crate::repo::IndexedRepo;
 use crate::snapshot::content::ContentReader;
 use crate::snapshot::entry::{Entry, Kind};
 use crate::snapshot::tree::TreeReader;
@@ -16,7 +16,7 @@ use crate::snapshot::tree::TreeReader;
 /// prefix itself). A named top directory, not `.`, because the engine skips a `.` entry when
 /// extracting, and with it the volume root's owner and mode.
 pub fn write_tar(
-    repo: &Repository,
+    repo: &IndexedRepo,
     tree: &[Id],
     prefix: &[u8],
     root: &str,

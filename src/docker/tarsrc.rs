@@ -227,7 +227,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let backend = std::sync::Arc::new(crate::repo::LocalBackend::new(d.path().join("r")));
         let kdf = crate::crypto::KdfParams::new(8 * 1024, 1, 1);
-        let repo = crate::repo::Repository::init(backend, b"pw", kdf).unwrap();
+        let repo = crate::repo::Repository::init(backend, b"pw", kdf)
+            .unwrap()
+            .indexed()
+            .unwrap();
         let writer = repo.pack_writer();
         let (tree, _, warnings) =
             crate::snapshot::pipeline::run(&writer, &crate::progress::Silent, 1, |s| {
@@ -238,7 +241,6 @@ mod tests {
             })
             .unwrap();
         writer.finish().unwrap();
-        repo.load_index().unwrap();
         let entries = crate::snapshot::tree::TreeReader::new(&repo, &tree)
             .collect::<Result<Vec<_>>>()
             .unwrap();

@@ -1,5 +1,6 @@
-//! The one glob matcher: `snapshot --exclude`, `restore --include`/`--exclude`, `find` and the
-//! host profile's patterns all match paths through it, so a pattern means the same everywhere.
+//! The one glob matcher: `snapshot --exclude`, `restore --include`/`--exclude`, `find`, the
+//! host profile's patterns and the audit's reading of sshd's `Include` all match paths through
+//! it, so a pattern means the same everywhere.
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -87,6 +88,63 @@ pub fn star_only(pattern: &str) -> String {
     out
 }
 
+/// A whole-path pattern read as glob(3) reads it (sshd's `Include`, which the audit follows):
+/// `*`, `?` and `[...]` match within one component, `\\` escapes, a name that starts with `.`
+/// is matched only by a pattern component that does too, and nothing else is special (no
+/// `**`, no `{a,b}`). Built on [`Matcher`]'s glob engine.
+pub struct PathGlob {
+    glob: Option<globset::GlobMatcher>,
+    pattern: String,
+}
+
+impl PathGlob {
+    pub fn new(pattern: &str) -> PathGlob {
+        let mut escaped = String::with_capacity(pattern.len() * 2);
+        let mut chars = pattern.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    escaped.push(c);
+                    if let Some(n) = chars.next() {
+                        escaped.push(n);
+                    }
+                }
+                '*' if escaped.ends_with('*') && !escaped.ends_with("\\*") => {}
+                '{' | '}' | ',' => {
+                    escaped.push('\\');
+                    escaped.push(c);
+                }
+                _ => escaped.push(c),
+            }
+        }
+        // A pattern glob(3) cannot parse (an unclosed `[`) matches only itself.
+        let glob = globset::GlobBuilder::new(&escaped)
+            .literal_separator(true)
+            .backslash_escape(true)
+            .build()
+            .ok()
+            .map(|g| g.compile_matcher());
+        PathGlob {
+            glob,
+            pattern: pattern.to_string(),
+        }
+    }
+
+    pub fn is_match(&self, path: &str) -> bool {
+        let Some(glob) = &self.glob else {
+            return path == self.pattern;
+        };
+        let pattern: Vec<&str> = self.pattern.split('/').collect();
+        let names: Vec<&str> = path.split('/').collect();
+        pattern.len() == names.len()
+            && pattern
+                .iter()
+                .zip(&names)
+                .all(|(p, n)| !n.starts_with('.') || p.starts_with('.'))
+            && glob.is_match(path)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +198,28 @@ mod tests {
         assert!(!name("f?o*", "fxo"));
         assert!(!name("[ab]*", "a"));
         assert!(!name("{a,b}*", "a"));
+    }
+
+    #[test]
+    fn path_globs_read_patterns_as_glob3_does() {
+        let m = |p: &str, path: &str| PathGlob::new(p).is_match(path);
+        assert!(m(
+            "/etc/ssh/sshd_config.d/*.conf",
+            "/etc/ssh/sshd_config.d/a.conf"
+        ));
+        assert!(!m(
+            "/etc/ssh/sshd_config.d/*.conf",
+            "/etc/ssh/sshd_config.d/a.txt"
+        ));
+        assert!(!m("/etc/ssh/*", "/etc/ssh/sshd_config.d/a.conf"));
+        assert!(!m("/etc/ssh/**", "/etc/ssh/sshd_config.d/a.conf"));
+        assert!(!m("/etc/ssh/d/*", "/etc/ssh/d/.hidden"));
+        assert!(m("/etc/ssh/d/.*", "/etc/ssh/d/.hidden"));
+        assert!(m("/etc/ssh/a?c", "/etc/ssh/abc"));
+        assert!(m("/e/a*b*c", "/e/aXXbYYc") && !m("/e/a*b*c", "/e/aXXc"));
+        assert!(m("/e/[ab].conf", "/e/b.conf") && !m("/e/[ab].conf", "/e/c.conf"));
+        assert!(m("/e/{a,b}", "/e/{a,b}") && !m("/e/{a,b}", "/e/a"));
+        assert!(m("/e/x\\*", "/e/x*") && !m("/e/x\\*", "/e/xy"));
+        assert!(m("/e/a[b", "/e/a[b") && !m("/e/a[b", "/e/ab"));
     }
 }

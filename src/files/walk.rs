@@ -452,7 +452,7 @@ impl<I: Iterator<Item = Result<Entry>>> Walker<'_, '_, '_, I> {
             .is_err()
         {
             self.s
-                .fail(Error::Invalid("internal: reader threads stopped".into()));
+                .fail(Error::Internal("reader threads stopped".into()));
         }
     }
 }

@@ -22,35 +22,17 @@ use std::time::Duration;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use serde::Serialize;
 
+use super::profile::{RESTORABLE_RULES, RULE_SET_FILES, RuleSetFile, SSHD_CONFIG, SSHD_CONFIG_DIR};
 use super::{FileDiff, diff_live, run_one};
-use crate::error::{Error, Result};
+use crate::error::{Error, HostError, Result};
 use crate::files::restore::target::{Target, errno_io};
 use crate::files::restore::{RestoreOptions, RestoreReport, restore_tree};
 use crate::id::Id;
 use crate::progress::Progress;
 use crate::repo::{FileType as RepoFile, LockKind, Repository};
 use crate::snapshot::Snapshot;
-use crate::snapshot::host::{CommandOutput, HostSection, ItemState, join};
+use crate::snapshot::host::{CommandOutput, CommandStatus, HostSection, ItemState, join};
 use crate::snapshot::tags::HOST_UNDO_TAG;
-
-const SSHD_CONFIG: &str = "/etc/ssh/sshd_config";
-const SSHD_CONFIG_DIR: &str = "/etc/ssh/sshd_config.d";
-
-/// Firewall rule sets: (file, check command, load command). The check runs on the staged copy
-/// before anything is written; the load runs on the installed file after.
-const FIREWALL: &[(&str, &[&str], &[&str])] = &[
-    (
-        "/etc/iptables/rules.v4",
-        &["iptables-restore", "--test"],
-        &["iptables-restore"],
-    ),
-    (
-        "/etc/iptables/rules.v6",
-        &["ip6tables-restore", "--test"],
-        &["ip6tables-restore"],
-    ),
-    ("/etc/nftables.conf", &["nft", "-c", "-f"], &["nft", "-f"]),
-];
 
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
@@ -64,7 +46,9 @@ pub struct ApplyOptions {
     pub dry_run: bool,
     /// Hostname recorded in the undo snapshot (default: this machine's).
     pub hostname: Option<String>,
-    pub lock_wait: Duration,
+    /// Longest each tool (`sshd -t`, the firewall checks and loads) may run before its
+    /// process group is killed and the apply refused ([`crate::child::DEFAULT_TIMEOUT`]).
+    pub tool_timeout: Duration,
 }
 
 /// A check run before anything is written.
@@ -72,9 +56,26 @@ pub struct ApplyOptions {
 pub struct Check {
     pub what: String,
     /// `ok`, or `skipped` with the reason in `detail`.
-    pub status: &'static str,
+    pub status: CheckStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+/// How a [`Check`] ended (a failed check is an error, not a status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Ok,
+    Skipped,
+}
+
+impl std::fmt::Display for CheckStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CheckStatus::Ok => "ok",
+            CheckStatus::Skipped => "skipped",
+        })
+    }
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -117,10 +118,7 @@ fn tree_prefix(host: &HostSection) -> Option<Vec<u8>> {
 fn canonical_root(root: &Path) -> Result<PathBuf> {
     let r = root.canonicalize().map_err(|e| Error::io(root, e))?;
     if !r.is_dir() {
-        return Err(Error::Invalid(format!(
-            "host root {} is not a directory",
-            r.display()
-        )));
+        return Err(HostError::RootNotDirectory(r.display().to_string()).into());
     }
     Ok(r)
 }
@@ -145,13 +143,11 @@ pub fn apply(
     progress: &dyn Progress,
 ) -> Result<ApplyReport> {
     let Some(host) = &snap.host else {
-        return Err(Error::Invalid(
-            "this snapshot holds no host profile (take one with `lifeboat snapshot --host`)".into(),
-        ));
+        return Err(HostError::NoProfile.into());
     };
     let live_root = canonical_root(&opts.live_root)?;
     let mut report = ApplyReport {
-        changes: diff_live(repo, snap, &live_root)?,
+        changes: diff_live(&repo.indexed()?, snap, &live_root)?,
         ..ApplyReport::default()
     };
     let to_write: Vec<String> = report
@@ -190,44 +186,36 @@ pub fn apply(
         .removed
         .iter()
         .try_for_each(|p| remove_tree(&live_root, p))
-        .and_then(|()| {
-            write_files(
-                repo,
-                &snap.tree,
-                tree_prefix(host),
-                &live_root,
-                &to_write,
-                opts,
-            )
-        });
+        .and_then(|()| write_files(repo, &snap.tree, tree_prefix(host), &live_root, &to_write));
     match written {
         Ok(n) => report.files_written = n,
         Err(e) => {
             // Writes refused before any took place (a symlinked directory, a read-only
             // file system): the host is as it was; there is nothing to put back.
-            let unchanged = diff_live(repo, snap, &live_root).is_ok_and(|now| {
+            let now = repo
+                .indexed()
+                .and_then(|repo| diff_live(&repo, snap, &live_root));
+            let unchanged = now.is_ok_and(|now| {
                 let key = |d: &FileDiff| (d.path.clone(), d.change);
                 now.iter().map(key).eq(report.changes.iter().map(key))
             });
             if unchanged {
-                let _lock = repo.lock(LockKind::Exclusive, "host apply", opts.lock_wait)?;
-                repo.backend()
-                    .remove(RepoFile::Snapshot, &undo.to_hex())
-                    .map_err(|err| Error::io(format!("snapshot {}", undo.short()), err))?;
-                return Err(Error::Invalid(format!(
-                    "applying the host profile failed: {e}; nothing was written"
-                )));
+                let _lock = repo.lock(LockKind::Exclusive, "host apply")?;
+                repo.delete_snapshot(&undo)?;
+                return Err(HostError::NothingWritten(e.to_string()).into());
             }
             let back = undo_with(repo, &live_root, undo, opts, progress);
-            return Err(Error::Invalid(match back {
-                Ok(_) => format!("applying the host profile failed and was rolled back: {e}"),
-                Err(u) => format!(
-                    "applying the host profile failed ({e}), and putting the previous files back failed too ({u}); `lifeboat restore --host --undo` retries"
-                ),
-            }));
+            return Err(match back {
+                Ok(_) => HostError::RolledBack(e.to_string()),
+                Err(u) => HostError::UndoFailed {
+                    failure: e.to_string(),
+                    undo: u.to_string(),
+                },
+            }
+            .into());
         }
     }
-    load_firewall(&live_root, &firewall_files, &mut report)?;
+    load_firewall(&live_root, &firewall_files, opts.tool_timeout, &mut report)?;
     Ok(report)
 }
 
@@ -254,10 +242,10 @@ fn stage_and_check(
             .find(|r| crate::util::is_within(path.as_bytes(), r.as_bytes()))
             .map(|r| (*r).to_string())
     };
-    let firewall_items: Vec<String> = FIREWALL
+    let firewall_items: Vec<String> = RULE_SET_FILES
         .iter()
         .filter(|_| opts.firewall)
-        .filter_map(|(f, _, _)| holder(f))
+        .filter_map(|r| holder(r.path))
         .collect();
     let sshd_touched = to_write.iter().any(|p| {
         p == SSHD_CONFIG || crate::util::is_within(p.as_bytes(), SSHD_CONFIG_DIR.as_bytes())
@@ -285,23 +273,30 @@ fn stage_and_check(
         ro.owners = false;
         ro.report_unrestored_owners = false;
         ro.sync = false;
-        ro.lock_wait = opts.lock_wait;
         let r = restore_tree(repo, &snap.tree, None, &ro, &crate::progress::Silent)?;
         fail_on_errors(&r, "staging the snapshot's host files")?;
     }
     // The rule sets the snapshot has: checked now, loaded after the files are in place.
-    let firewall_files: Vec<&'static str> = FIREWALL
+    let firewall_files: Vec<&'static str> = RULE_SET_FILES
         .iter()
-        .map(|(f, _, _)| *f)
+        .map(|r| r.path)
         .filter(|f| opts.firewall && join(stage.path(), Path::new(f)).is_file())
         .collect();
     let mut checks = Vec::new();
     if sshd_touched {
-        checks.push(check_sshd(stage.path())?);
+        checks.push(check_sshd(stage.path(), opts.tool_timeout)?);
     }
-    for (file, check, _) in FIREWALL {
-        if firewall_files.contains(file) {
-            checks.push(check_firewall(stage.path(), file, check)?);
+    for &RuleSetFile {
+        path: file, check, ..
+    } in RULE_SET_FILES
+    {
+        if firewall_files.contains(&file) {
+            checks.push(check_firewall(
+                stage.path(),
+                file,
+                check,
+                opts.tool_timeout,
+            )?);
         }
     }
     Ok((checks, firewall_files))
@@ -312,19 +307,27 @@ fn stage_and_check(
 fn load_firewall(
     live_root: &Path,
     firewall_files: &[&str],
+    timeout: Duration,
     report: &mut ApplyReport,
 ) -> Result<()> {
-    for (file, _, load) in FIREWALL {
-        if firewall_files.contains(file) {
+    for &RuleSetFile {
+        path: file, load, ..
+    } in RULE_SET_FILES
+    {
+        if firewall_files.contains(&file) {
             let path = join(live_root, Path::new(file));
-            let out = run_with_file(load, &path);
-            let ok = out.status == "ok";
+            let out = run_with_file(load, &path, timeout);
+            let failure = (!out.status.is_ok()).then(|| match out.status {
+                CommandStatus::Timeout => format!("`{}` {}", load[0], timed_out(timeout)),
+                _ => out.stderr.trim().to_string(),
+            });
             report.firewall.push(out);
-            if !ok {
-                return Err(Error::Invalid(format!(
-                    "the host files are in place, but loading {file} failed: {} (see `lifeboat restore --host --undo`)",
-                    report.firewall.last().map_or("", |o| o.stderr.trim())
-                )));
+            if let Some(output) = failure {
+                return Err(HostError::FirewallLoad {
+                    file: (*file).to_string(),
+                    output,
+                }
+                .into());
             }
         }
     }
@@ -350,7 +353,6 @@ fn write_files(
     prefix: Option<Vec<u8>>,
     live_root: &Path,
     paths: &[String],
-    opts: &ApplyOptions,
 ) -> Result<u64> {
     if paths.is_empty() {
         return Ok(0);
@@ -359,7 +361,6 @@ fn write_files(
     ro.includes = paths.iter().map(|p| p.as_bytes().to_vec()).collect();
     ro.rebase = prefix;
     ro.durable = true;
-    ro.lock_wait = opts.lock_wait;
     let r = restore_tree(repo, tree, None, &ro, &crate::progress::Silent)?;
     fail_on_errors(&r, "writing host files")?;
     Ok(r.files_written)
@@ -367,20 +368,20 @@ fn write_files(
 
 /// `sshd -t` on the staged configuration, with its `Include`s pointed into the staging
 /// directory so drop-ins are checked as they will be installed.
-fn check_sshd(stage: &Path) -> Result<Check> {
+fn check_sshd(stage: &Path, timeout: Duration) -> Result<Check> {
     let what = "sshd -t".to_string();
     let staged = join(stage, Path::new(SSHD_CONFIG));
     let Ok(text) = std::fs::read_to_string(&staged) else {
         return Ok(Check {
             what,
-            status: "skipped",
+            status: CheckStatus::Skipped,
             detail: Some("the snapshot has no readable sshd_config".into()),
         });
     };
     let Some(sshd) = find_program("sshd", &["/usr/sbin/sshd", "/usr/local/sbin/sshd"]) else {
         return Ok(Check {
             what,
-            status: "skipped",
+            status: CheckStatus::Skipped,
             detail: Some("sshd is not installed here: the configuration was not checked".into()),
         });
     };
@@ -399,29 +400,35 @@ fn check_sshd(stage: &Path) -> Result<Check> {
         &[&sshd_name, "-t", "-f", &check_name],
         None,
         true,
+        timeout,
     );
-    match out.status.as_str() {
-        "ok" | "failed" => {}
-        "timeout" => {
-            return Err(Error::Invalid(format!(
-                "refusing to install the snapshot's {SSHD_CONFIG}: `sshd -t` did not finish; nothing was written"
-            )));
+    match out.status {
+        CommandStatus::Ok | CommandStatus::Failed => {}
+        CommandStatus::Timeout => {
+            return Err(HostError::CheckTimedOut {
+                file: SSHD_CONFIG.to_string(),
+                tool: format!("{sshd_name} -t"),
+                limit: timeout,
+            }
+            .into());
         }
         _ => return Err(Error::io(&sshd, std::io::Error::other(out.stderr))),
     }
-    if out.status != "ok" {
+    if !out.status.is_ok() {
         let msg = out
             .stderr
             .replace(&check_file.display().to_string(), SSHD_CONFIG)
             .replace(&ssh_dir.display().to_string(), "/etc/ssh");
-        return Err(Error::Invalid(format!(
-            "refusing to install the snapshot's {SSHD_CONFIG}: `sshd -t` rejects it ({}); nothing was written",
-            msg.trim()
-        )));
+        return Err(HostError::SshdRejects {
+            file: SSHD_CONFIG.to_string(),
+            tool: "sshd -t".to_string(),
+            output: msg.trim().to_string(),
+        }
+        .into());
     }
     Ok(Check {
         what,
-        status: "ok",
+        status: CheckStatus::Ok,
         detail: None,
     })
 }
@@ -451,35 +458,48 @@ fn rewrite_include(line: &str, ssh_dir: &Path) -> String {
     format!("Include {}", args.join(" "))
 }
 
-fn check_firewall(stage: &Path, file: &str, check: &[&str]) -> Result<Check> {
-    let out = run_with_file(check, &join(stage, Path::new(file)));
-    match out.status.as_str() {
-        "ok" => Ok(Check {
+/// How a tool that ran out of time is described: `did not finish within 60s and was killed`.
+fn timed_out(timeout: Duration) -> String {
+    crate::child::Failure::TimedOut(timeout).to_string()
+}
+
+fn check_firewall(stage: &Path, file: &str, check: &[&str], timeout: Duration) -> Result<Check> {
+    let out = run_with_file(check, &join(stage, Path::new(file)), timeout);
+    match out.status {
+        CommandStatus::Ok => Ok(Check {
             what: check.join(" ") + " " + file,
-            status: "ok",
+            status: CheckStatus::Ok,
             detail: None,
         }),
-        "missing" => Err(Error::Invalid(format!(
-            "--apply-firewall: {} is not installed, so {file} can be neither checked nor loaded; nothing was written",
-            check[0]
-        ))),
-        _ => Err(Error::Invalid(format!(
-            "refusing to apply: `{}` rejects the snapshot's {file} ({}); nothing was written",
-            check.join(" "),
-            out.stderr.trim()
-        ))),
+        CommandStatus::Missing => Err(HostError::FirewallToolMissing {
+            tool: check[0].to_string(),
+            file: file.to_string(),
+        }
+        .into()),
+        CommandStatus::Timeout => Err(HostError::CheckTimedOut {
+            file: file.to_string(),
+            tool: check.join(" "),
+            limit: timeout,
+        }
+        .into()),
+        _ => Err(HostError::FirewallRejects {
+            tool: check.join(" "),
+            file: file.to_string(),
+            output: out.stderr.trim().to_string(),
+        }
+        .into()),
     }
 }
 
 /// Run `argv` with `file` as its last argument.
-fn run_with_file(argv: &[&str], file: &Path) -> CommandOutput {
+fn run_with_file(argv: &[&str], file: &Path, timeout: Duration) -> CommandOutput {
     let file = file.display().to_string();
     let args: Vec<&str> = argv[1..]
         .iter()
         .copied()
         .chain(std::iter::once(file.as_str()))
         .collect();
-    run_one(argv[0], argv[0], &args)
+    run_one(argv[0], argv[0], &args, timeout)
 }
 
 fn find_program(name: &str, fallbacks: &[&str]) -> Option<PathBuf> {
@@ -524,14 +544,11 @@ fn live_versions(live_root: &Path, paths: &[String], opts: &ApplyOptions) -> Und
         }
     }
     let commands = if opts.firewall {
-        [
-            ("iptables-save", "iptables-save", &[][..]),
-            ("ip6tables-save", "ip6tables-save", &[][..]),
-            ("nft-ruleset", "nft", &["list", "ruleset"][..]),
-        ]
-        .iter()
-        .map(|(n, p, a)| run_one(n, p, a))
-        .collect()
+        RESTORABLE_RULES
+            .iter()
+            .filter_map(|(name, _)| super::profile::command(name))
+            .map(|(n, p, a)| run_one(n, p, a, opts.tool_timeout))
+            .collect()
     } else {
         Vec::new()
     };
@@ -557,10 +574,9 @@ pub fn undo(repo: &Repository, opts: &ApplyOptions, progress: &dyn Progress) -> 
                 && s.host.as_ref().is_some_and(|h| h.root == root)
                 && opts.hostname.as_ref().is_none_or(|h| *h == s.hostname)
         })
-        .ok_or_else(|| {
-            Error::Invalid(format!(
-                "nothing to undo: no `{HOST_UNDO_TAG}` snapshot of host root {root} (an apply makes one)"
-            ))
+        .ok_or_else(|| HostError::NothingToUndo {
+            tag: HOST_UNDO_TAG,
+            root: root.clone(),
         })?;
     undo_with(repo, &live_root, id, opts, progress)
 }
@@ -605,44 +621,43 @@ fn undo_with(
             report.removed.push(p.to_string());
         }
     }
-    report.files_written = write_files(
-        repo,
-        &snap.tree,
-        tree_prefix(host),
-        live_root,
-        &present,
-        opts,
-    )?;
+    report.files_written = write_files(repo, &snap.tree, tree_prefix(host), live_root, &present)?;
     if opts.firewall {
-        for c in host.commands.iter().filter(|c| c.status == "ok") {
-            let (argv, input): (&[&str], String) = match c.name.as_str() {
-                "iptables-save" => (&["iptables-restore"], c.stdout.clone()),
-                "ip6tables-save" => (&["ip6tables-restore"], c.stdout.clone()),
-                "nft-ruleset" => (&["nft", "-f", "-"], format!("flush ruleset\n{}", c.stdout)),
-                _ => continue,
+        for c in host.commands.iter().filter(|c| c.status.is_ok()) {
+            let Some((_, argv)) = RESTORABLE_RULES.iter().find(|(n, _)| *n == c.name) else {
+                continue;
             };
-            report.firewall.push(run_with_input(argv, &input));
-        }
-        if let Some(bad) = report.firewall.iter().find(|o| o.status != "ok") {
+            let input = if c.name == "nft-ruleset" {
+                format!("flush ruleset\n{}", c.stdout)
+            } else {
+                c.stdout.clone()
+            };
             report
-                .warnings
-                .push(format!("{} failed: {}", bad.name, bad.stderr.trim()));
+                .firewall
+                .push(run_with_input(argv, &input, opts.tool_timeout));
+        }
+        if let Some(bad) = report.firewall.iter().find(|o| !o.status.is_ok()) {
+            let why = if bad.status == CommandStatus::Timeout {
+                timed_out(opts.tool_timeout)
+            } else {
+                format!("failed: {}", bad.stderr.trim())
+            };
+            report.warnings.push(format!("{} {why}", bad.name));
         }
     }
     // The undo is done: drop its snapshot so the next undo steps back one more apply.
-    let _lock = repo.lock(LockKind::Exclusive, "host undo", opts.lock_wait)?;
-    repo.backend()
-        .remove(RepoFile::Snapshot, &id.to_hex())
-        .map_err(|e| Error::io(format!("snapshot {}", id.short()), e))?;
+    let _lock = repo.lock(LockKind::Exclusive, "host undo")?;
+    repo.delete_snapshot(&id)?;
     Ok(report)
 }
 
-fn run_with_input(argv: &[&str], input: &str) -> CommandOutput {
+fn run_with_input(argv: &[&str], input: &str, timeout: Duration) -> CommandOutput {
     super::run_tool(
         argv.first().copied().unwrap_or(""),
         argv,
         Some(input.as_bytes()),
         false,
+        timeout,
     )
 }
 

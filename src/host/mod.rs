@@ -7,6 +7,9 @@
 //! never touch the machine's own `/etc`.
 
 pub mod apply;
+pub mod profile;
+
+pub use profile::{COMMANDS, FIREWALL_COMMANDS, PROFILE};
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -15,63 +18,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::child::DEFAULT_TIMEOUT;
+pub use crate::error::HostError;
 use crate::files::pattern::{Matcher, star_only};
-use crate::snapshot::host::{CommandOutput, HostSection, ItemState, join};
+use crate::snapshot::host::{CommandOutput, CommandStatus, HostSection, ItemState, join};
 
-/// Profile items, as absolute paths under the host root. A `*` matches one path component.
-pub const PROFILE: &[&str] = &[
-    "/etc/ssh/sshd_config",
-    "/etc/ssh/sshd_config.d",
-    "/etc/ssh/ssh_host_*",
-    "/root/.ssh/authorized_keys",
-    "/home/*/.ssh/authorized_keys",
-    "/etc/ufw",
-    "/etc/iptables",
-    "/etc/nftables.conf",
-    "/etc/docker/daemon.json",
-    "/etc/apparmor.d",
-    "/etc/sudoers",
-    "/etc/sudoers.d",
-    "/etc/fail2ban",
-    "/etc/audit",
-    "/etc/sysctl.conf",
-    "/etc/sysctl.d",
-    "/etc/security/limits.conf",
-    "/etc/apt/sources.list",
-    "/etc/apt/sources.list.d",
-    "/etc/apt/apt.conf.d",
-    "/etc/systemd/system",
-    "/etc/crontab",
-    "/etc/cron.d",
-    "/etc/cron.daily",
-    "/etc/cron.hourly",
-    "/etc/cron.weekly",
-    "/etc/cron.monthly",
-    "/etc/logrotate.d",
-    "/etc/filebeat",
-    "/etc/elastic-agent",
-    "/opt/Elastic/Agent/elastic-agent.yml",
-    "/etc/fluent-bit",
-];
-
-/// Live state captured by running a tool: (name, program, arguments).
-pub const COMMANDS: &[(&str, &str, &[&str])] = &[
-    ("iptables-save", "iptables-save", &[]),
-    ("ip6tables-save", "ip6tables-save", &[]),
-    ("nft-ruleset", "nft", &["list", "ruleset"]),
-    ("ufw-status", "ufw", &["status", "verbose"]),
-    ("dpkg-selections", "dpkg", &["--get-selections"]),
-    (
-        "systemd-enabled",
-        "systemctl",
-        &["list-unit-files", "--state=enabled", "--no-pager"],
-    ),
-    ("docker-info", "docker", &["info"]),
-    ("docker-version", "docker", &["version"]),
-];
-
-/// Longest a tool may run, and most output kept from it.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// Most output kept from a host tool.
 const MAX_OUTPUT: usize = 16 << 20;
 
 /// Options of a host capture: the profile (built-in, plus and minus the config's lists).
@@ -150,10 +102,7 @@ pub fn capture(opts: &HostOptions) -> crate::Result<(HostSection, Vec<PathBuf>)>
         .canonicalize()
         .map_err(|e| crate::Error::io(&opts.root, e))?;
     if !root.is_dir() {
-        return Err(crate::Error::Invalid(format!(
-            "host root {} is not a directory",
-            root.display()
-        )));
+        return Err(HostError::RootNotDirectory(root.display().to_string()).into());
     }
     let (items, paths) = resolve(&HostOptions {
         root: root.clone(),
@@ -176,47 +125,46 @@ pub fn capture(opts: &HostOptions) -> crate::Result<(HostSection, Vec<PathBuf>)>
 pub fn run_commands() -> Vec<CommandOutput> {
     COMMANDS
         .iter()
-        .map(|(name, prog, args)| run_one(name, prog, args))
+        .map(|(name, prog, args)| run_one(name, prog, args, DEFAULT_TIMEOUT))
         .collect()
 }
-
-/// The [`COMMANDS`] that show whether a firewall is loaded.
-pub const FIREWALL_COMMANDS: &[&str] = &["iptables-save", "nft-ruleset", "ufw-status"];
 
 /// Run only the firewall tools ([`FIREWALL_COMMANDS`]), as `lifeboat audit --live` needs.
 pub fn run_firewall_commands() -> Vec<CommandOutput> {
     COMMANDS
         .iter()
         .filter(|(name, _, _)| FIREWALL_COMMANDS.contains(name))
-        .map(|(name, prog, args)| run_one(name, prog, args))
+        .map(|(name, prog, args)| run_one(name, prog, args, DEFAULT_TIMEOUT))
         .collect()
 }
 
-pub(crate) fn run_one(name: &str, prog: &str, args: &[&str]) -> CommandOutput {
+/// Run `prog args` under `LC_ALL=C` with nothing on its stdin (see [`run_tool`]).
+pub(crate) fn run_one(name: &str, prog: &str, args: &[&str], timeout: Duration) -> CommandOutput {
     let argv: Vec<&str> = std::iter::once(prog).chain(args.iter().copied()).collect();
-    run_tool(name, &argv, None, true)
+    run_tool(name, &argv, None, true, timeout)
 }
 
-/// Run a tool through [`crate::child`] (no secrets in its environment, killed after
-/// [`COMMAND_TIMEOUT`]), `input` on its stdin, under `LC_ALL=C` when `c_locale`; a missing
+/// Run a tool through [`crate::child`] (no secrets in its environment, its process group
+/// killed after `timeout`), `input` on its stdin, under `LC_ALL=C` when `c_locale`; a missing
 /// tool is status `missing`, a failing one `failed`, one that ran too long `timeout`.
 pub(crate) fn run_tool(
     name: &str,
     argv: &[&str],
     input: Option<&[u8]>,
     c_locale: bool,
+    timeout: Duration,
 ) -> CommandOutput {
     use crate::child::{self, Failure, Input, Options};
     let mut out = CommandOutput {
         name: name.to_string(),
         argv: argv.iter().map(|s| (*s).to_string()).collect(),
-        status: String::new(),
+        status: CommandStatus::Error,
         exit_code: None,
         stdout: String::new(),
         stderr: String::new(),
     };
     let Some((prog, args)) = argv.split_first() else {
-        out.status = "error".into();
+        out.status = CommandStatus::Error;
         return out;
     };
     let mut cmd = Command::new(prog);
@@ -226,7 +174,7 @@ pub(crate) fn run_tool(
     }
     let opts = Options {
         stdin: input.map_or(Input::Null, Input::Bytes),
-        timeout: COMMAND_TIMEOUT,
+        timeout,
         output_limit: MAX_OUTPUT,
         ..Options::default()
     };
@@ -235,18 +183,18 @@ pub(crate) fn run_tool(
             out.stdout = String::from_utf8_lossy(&done.stdout).into_owned();
             out.stderr = String::from_utf8_lossy(&done.stderr).into_owned();
             if done.status.success() {
-                out.status = "ok".into();
+                out.status = CommandStatus::Ok;
             } else {
-                out.status = "failed".into();
+                out.status = CommandStatus::Failed;
                 out.exit_code = done.status.code();
             }
         }
         Err(Failure::Start(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-            out.status = "missing".into();
+            out.status = CommandStatus::Missing;
         }
-        Err(Failure::TimedOut(_)) => out.status = "timeout".into(),
+        Err(Failure::TimedOut(_)) => out.status = CommandStatus::Timeout,
         Err(e) => {
-            out.status = "error".into();
+            out.status = CommandStatus::Error;
             out.stderr = e.to_string();
         }
     }
@@ -282,17 +230,14 @@ fn is_secret(path: &str, body: &[u8]) -> bool {
 
 /// Compare the snapshot's profile files with those under `live_root`; writes nothing.
 pub fn diff_live(
-    repo: &crate::repo::Repository,
+    repo: &crate::repo::IndexedRepo,
     snap: &crate::snapshot::Snapshot,
     live_root: &Path,
 ) -> crate::Result<Vec<FileDiff>> {
     use crate::snapshot::entry::Kind;
     let Some(host) = &snap.host else {
-        return Err(crate::Error::Invalid(
-            "this snapshot holds no host profile (take one with `lifeboat snapshot --host`)".into(),
-        ));
+        return Err(HostError::NoProfile.into());
     };
-    repo.load_index()?;
     let root = host.root.trim_end_matches('/');
     let found: Vec<&str> = host
         .items
@@ -374,7 +319,7 @@ type Change = (&'static str, Option<String>, Option<String>);
 /// (change, diff, note), or `None` when it does not: a unified diff of text files up to 1 MiB
 /// (never of secrets), else only that it changed, else a change of mode or owner.
 fn file_change(
-    repo: &crate::repo::Repository,
+    repo: &crate::repo::IndexedRepo,
     e: &crate::snapshot::entry::Entry,
     m: &std::fs::Metadata,
     live: &Path,
@@ -541,11 +486,20 @@ mod tests {
 
     #[test]
     fn missing_tool_is_recorded() {
-        let o = run_one("x", "lifeboat-no-such-tool-xyz", &[]);
-        assert_eq!(o.status, "missing");
-        let o = run_one("t", "true", &[]);
-        assert_eq!(o.status, "ok");
-        let o = run_one("f", "false", &[]);
-        assert_eq!((o.status.as_str(), o.exit_code), ("failed", Some(1)));
+        let run = |name, prog| run_one(name, prog, &[], DEFAULT_TIMEOUT);
+        let o = run("x", "lifeboat-no-such-tool-xyz");
+        assert_eq!(o.status, CommandStatus::Missing);
+        let o = run("t", "true");
+        assert_eq!(o.status, CommandStatus::Ok);
+        let o = run("f", "false");
+        assert_eq!((o.status, o.exit_code), (CommandStatus::Failed, Some(1)));
+    }
+
+    #[test]
+    fn a_tool_that_runs_too_long_is_a_timeout() {
+        let t = std::time::Instant::now();
+        let o = run_one("s", "sleep", &["30"], Duration::from_millis(200));
+        assert_eq!(o.status, CommandStatus::Timeout);
+        assert!(t.elapsed() < Duration::from_secs(10));
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::id::Id;
-use crate::repo::Repository;
+use crate::repo::IndexedRepo;
 use crate::snapshot::tree::TreeReader;
 
 /// A published checksum list (`sha256sum` output, `SHA256SUMS`): `HEX  NAME` or `HEX *NAME` per
@@ -47,7 +47,7 @@ pub fn parse_sha256sums(list: &Path) -> Result<Vec<(Vec<u8>, [u8; 32])>> {
 /// Files of a snapshot tree whose recorded SHA-256 differs from the expected one, or that are
 /// missing: one line each, naming the file and both digests.
 pub fn check_expected(
-    repo: &Repository,
+    repo: &IndexedRepo,
     tree: &[Id],
     expected: &[(Vec<u8>, [u8; 32])],
 ) -> Result<Vec<String>> {

@@ -18,7 +18,7 @@ use std::collections::{BTreeSet, HashMap};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::repo::Repository;
+use crate::repo::IndexedRepo;
 use crate::snapshot::entry::{Entry, Kind};
 use crate::snapshot::manifest::Snapshot;
 use crate::snapshot::tree::TreeReader;
@@ -68,7 +68,7 @@ fn selected(path: &[u8], dirs: &[Vec<u8>]) -> bool {
 /// A hard link is returned as a file with its target's content, so every returned entry has
 /// `kind == File` and `content` set. Docker volume data is not included (it has no host path).
 pub fn recorded_models(
-    repo: &Repository,
+    repo: &IndexedRepo,
     snapshot: &Snapshot,
     dirs: &[Vec<u8>],
 ) -> Result<Vec<Entry>> {

@@ -14,7 +14,7 @@ use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use crate::error::{Error, Result};
 use crate::files::pattern::Matcher;
 use crate::id::Id;
-use crate::repo::Repository;
+use crate::repo::IndexedRepo;
 use crate::snapshot::entry::Entry;
 use crate::snapshot::manifest::Snapshot;
 use crate::snapshot::tree::TreeReader;
@@ -38,7 +38,7 @@ pub enum Found {
 /// on the calling thread, for snapshot `i` in order, then `i + 1`...; an error from it stops
 /// the search and is returned.
 pub fn find(
-    repo: &Repository,
+    repo: &IndexedRepo,
     snapshots: &[(Id, Snapshot)],
     matcher: &Matcher,
     threads: usize,
@@ -97,7 +97,7 @@ pub fn find(
 }
 
 fn search(
-    repo: &Repository,
+    repo: &IndexedRepo,
     snap: &Snapshot,
     matcher: &Matcher,
     stop: &AtomicBool,

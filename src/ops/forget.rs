@@ -418,14 +418,13 @@ pub fn forget_by_policy(
     group_by: GroupBy,
     filter: &crate::snapshot::select::Filter,
     dry_run: bool,
-    lock_wait: std::time::Duration,
 ) -> crate::Result<ForgetReport> {
     if policy.is_empty() {
         return Err(crate::Error::Invalid(
             "the retention policy keeps everything: set at least one keep_* count".into(),
         ));
     }
-    let _lock = repo.lock(crate::repo::LockKind::Exclusive, "forget", lock_wait)?;
+    let _lock = repo.lock(crate::repo::LockKind::Exclusive, "forget")?;
     // What a host apply replaced is consumed by `restore --host --undo`, not aged out.
     let undo = crate::snapshot::tags::HOST_UNDO_TAG;
     let list: Vec<_> = crate::snapshot::select::all(repo)?
@@ -446,9 +445,7 @@ pub fn forget_by_policy(
         .collect();
     if !dry_run {
         for id in &removed {
-            repo.backend()
-                .remove(crate::repo::FileType::Snapshot, id)
-                .map_err(|e| crate::Error::io(format!("snapshot {id}"), e))?;
+            repo.delete_snapshot(&crate::id::Id::parse(id)?)?;
         }
     }
     Ok(ForgetReport { groups, removed })

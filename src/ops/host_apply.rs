@@ -25,7 +25,6 @@ pub fn apply(
             tags: vec![HOST_UNDO_TAG.to_string()],
             parent: ParentChoice::None,
             hostname: opts.hostname.clone(),
-            lock_wait: opts.lock_wait,
             host: Some(u.section),
             ..SnapshotOptions::default()
         };

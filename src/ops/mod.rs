@@ -20,11 +20,11 @@ pub mod verify;
 
 use crate::error::Result;
 use crate::id::Id;
-use crate::repo::Repository;
+use crate::repo::IndexedRepo;
 use crate::repo::index::IdSet;
 use crate::snapshot::manifest::Snapshot;
 
 /// Every blob (tree and data) the given snapshots reference.
-pub fn referenced_blobs(repo: &Repository, snapshots: &[(Id, Snapshot)]) -> Result<IdSet> {
+pub fn referenced_blobs(repo: &IndexedRepo, snapshots: &[(Id, Snapshot)]) -> Result<IdSet> {
     crate::snapshot::tree::referenced_blobs(repo, snapshots.iter().map(|(_, s)| s))
 }

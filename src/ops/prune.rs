@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::progress::Progress;
 use crate::repo::index::{IdMap, IdSet, IndexBlob, IndexFile, IndexPack};
-use crate::repo::{FileType, LockKind, Repository};
+use crate::repo::{FileType, IndexedRepo, LockKind, Repository};
 use crate::snapshot::select;
 
 /// How long a condemned pack stays before a prune may delete it. Just under a day, so that a
@@ -38,7 +38,6 @@ pub struct PruneOptions {
     /// How long after its condemnation a pack may be deleted.
     pub grace: Duration,
     pub dry_run: bool,
-    pub lock_wait: Duration,
 }
 
 impl Default for PruneOptions {
@@ -47,7 +46,6 @@ impl Default for PruneOptions {
             repack_threshold: 0.2,
             grace: DEFAULT_GRACE,
             dry_run: false,
-            lock_wait: Duration::ZERO,
         }
     }
 }
@@ -108,16 +106,14 @@ pub fn prune(
     opts: &PruneOptions,
     progress: &dyn Progress,
 ) -> Result<PruneReport> {
-    let _lock = repo.lock(LockKind::Exclusive, "prune", opts.lock_wait)?;
+    let _lock = repo.lock(LockKind::Exclusive, "prune")?;
     let now = chrono::Utc::now();
     let grace = chrono::Duration::from_std(opts.grace).unwrap_or(chrono::Duration::MAX);
     let mut report = PruneReport::default();
     let index_files = repo.read_index_files()?;
-    // Blobs are read for repacking through the index: make it this moment's, not the one
-    // loaded before the lock (another prune may have run in between).
-    let mut current = crate::repo::Index::default();
-    current.add_files(index_files.iter().map(|(_, f)| f));
-    repo.replace_index(current);
+    // Blobs are read for repacking through the index: it is this moment's, read strictly under
+    // the lock (a prune that ran before may have replaced index files and packs).
+    let repo = &repo.indexed_from(&index_files);
     let old_index_ids: Vec<Id> = index_files.iter().map(|(id, _)| *id).collect();
 
     let known = known_packs(&index_files, now);
@@ -133,7 +129,6 @@ pub fn prune(
     let unindexed = unindexed_packs(repo, &on_disk, &known)?;
     report.packs_unindexed = unindexed.len();
 
-    repo.load_index()?;
     let snapshots = select::all_strict(repo)?;
     let used = super::referenced_blobs(repo, &snapshots)?;
     for id in &used {
@@ -173,23 +168,17 @@ pub fn prune(
     d.write_index(repo, finished.packs, now)?;
     // (3) Old index files, including the checkpoints the repack wrote.
     for id in old_index_ids.iter().chain(finished.index_files.iter()) {
-        repo.backend()
-            .remove(FileType::Index, &id.to_hex())
-            .map_err(|e| Error::io(format!("index {id}"), e))?;
+        repo.delete_index_file(id)?;
     }
     report.index_files_replaced = old_index_ids.len();
     // (4) Packs condemned long enough ago that nothing needs.
     for id in &delete {
-        repo.backend()
-            .remove(FileType::Pack, &id.to_hex())
-            .map_err(|e| Error::io(format!("pack {id}"), e))?;
+        repo.delete_pack(id)?;
     }
     report.temporary_files_removed = repo
         .backend()
         .clean_temporary(Duration::from_secs(86400))
         .unwrap_or(0);
-    repo.replace_index(crate::repo::Index::default());
-    repo.load_index()?;
     Ok(report)
 }
 
@@ -448,7 +437,7 @@ impl Decision {
 
 /// Step (1): copy the authenticated live blobs of the packs to repack into new packs.
 fn repack(
-    repo: &Repository,
+    repo: &IndexedRepo,
     repack: &[(Id, Vec<IndexBlob>)],
     bytes: u64,
     progress: &dyn Progress,

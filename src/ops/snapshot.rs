@@ -5,14 +5,14 @@
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::files::walk::{self, Excludes, ParentCursor};
 use crate::id::Id;
 use crate::progress::Progress;
 use crate::repo::writer::WriteStats;
-use crate::repo::{LockKind, Repository};
+use crate::repo::{IndexedRepo, LockKind, Repository};
 use crate::snapshot::deployment::DeploymentSource;
 use crate::snapshot::group::{Group, Selection};
 use crate::snapshot::manifest::{Snapshot, Summary};
@@ -43,7 +43,6 @@ pub struct SnapshotOptions {
     pub readers: Option<usize>,
     /// Threads compressing and encrypting (default: CPU count).
     pub encoders: Option<usize>,
-    pub lock_wait: Duration,
     /// The host profile's record (its files are among `paths`).
     pub host: Option<crate::snapshot::host::HostSection>,
     /// Published checksums (absolute path, SHA-256) the snapshot's files must match.
@@ -69,7 +68,7 @@ pub struct SnapshotResult {
 /// the exact totals when it is done (see `docs/BENCHMARKS.md` for what the pre-scan costs).
 #[allow(clippy::too_many_arguments)]
 fn files_run(
-    repo: &Repository,
+    repo: &IndexedRepo,
     writer: &crate::repo::PackWriter<'_>,
     progress: &dyn Progress,
     encoders: usize,
@@ -185,9 +184,10 @@ pub fn create_with(
             "nothing to snapshot: give at least one path or container".into(),
         ));
     }
-    let _lock = repo.lock(LockKind::Shared, "snapshot", opts.lock_wait)?;
+    let _lock = repo.lock(LockKind::Shared, "snapshot")?;
     let roots = crate::util::normalize_roots(&opts.paths)?;
-    repo.load_index()?;
+    // Indexed under the lock: no prune changes the index meanwhile.
+    let repo = &repo.indexed()?;
     let hostname = opts.hostname.clone().unwrap_or_else(crate::util::hostname);
     let root_bytes: Vec<Vec<u8>> = roots
         .iter()
@@ -294,11 +294,7 @@ pub fn create_with(
         let problems =
             crate::models::checksums::check_expected(repo, &tree, &opts.expected_sha256)?;
         if !problems.is_empty() && !opts.allow_mismatch {
-            return Err(Error::Invalid(format!(
-                "refusing to save the snapshot: {} file(s) do not match the expected SHA-256 list: {} (the data written stays unreferenced until `lifeboat prune`; --allow-mismatch saves it anyway)",
-                problems.len(),
-                problems.join("; ")
-            )));
+            return Err(Error::ChecksumMismatch { problems });
         }
         warnings.extend(problems);
     }

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::id::Id;
-use crate::repo::Repository;
+use crate::repo::IndexedRepo;
 use crate::repo::index::IdSet;
 use crate::snapshot::entry::Kind;
 use crate::snapshot::manifest::Snapshot;
@@ -86,7 +86,7 @@ struct Tally {
 }
 
 /// Count `snapshots` in `mode`. The index must be loaded.
-pub fn stats(repo: &Repository, snapshots: &[(Id, Snapshot)], mode: Mode) -> Result<Stats> {
+pub fn stats(repo: &IndexedRepo, snapshots: &[(Id, Snapshot)], mode: Mode) -> Result<Stats> {
     // The distinct trees, with how many times each occurs.
     let mut trees: HashMap<&[Id], u64> = HashMap::new();
     for (_, s) in snapshots {
@@ -182,5 +182,5 @@ pub fn stats(repo: &Repository, snapshots: &[(Id, Snapshot)], mode: Mode) -> Res
 }
 
 fn poisoned() -> Error {
-    Error::Invalid("internal: a stats worker panicked".into())
+    Error::Internal("a stats worker panicked".into())
 }

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TagProblem};
 use crate::id::Id;
 use crate::repo::{FileType, LockKind, Repository};
 use crate::snapshot::select::{self, Filter};
@@ -26,19 +26,13 @@ impl TagChange {
     /// empty tags to add or remove.
     pub fn check(&self) -> Result<()> {
         if self.set.is_none() && self.add.is_empty() && self.remove.is_empty() {
-            return Err(Error::Invalid(
-                "nothing to change: give --add, --remove or --set".into(),
-            ));
+            return Err(Error::Tags(TagProblem::NothingToChange));
         }
         if self.set.is_some() && !(self.add.is_empty() && self.remove.is_empty()) {
-            return Err(Error::Invalid(
-                "--set replaces all tags: it cannot be combined with --add or --remove".into(),
-            ));
+            return Err(Error::Tags(TagProblem::SetWithAddOrRemove));
         }
         if self.add.iter().chain(&self.remove).any(String::is_empty) {
-            return Err(Error::Invalid(
-                "an empty tag cannot be added or removed (`--set ''` removes all tags)".into(),
-            ));
+            return Err(Error::Tags(TagProblem::EmptyTag));
         }
         Ok(())
     }
@@ -85,14 +79,9 @@ pub struct TagReport {
 }
 
 /// Apply `change` to the selected snapshots under an exclusive lock.
-pub fn retag(
-    repo: &Repository,
-    selection: &Selection,
-    change: &TagChange,
-    lock_wait: std::time::Duration,
-) -> Result<TagReport> {
+pub fn retag(repo: &Repository, selection: &Selection, change: &TagChange) -> Result<TagReport> {
     change.check()?;
-    let _lock = repo.lock(LockKind::Exclusive, "tag", lock_wait)?;
+    let _lock = repo.lock(LockKind::Exclusive, "tag")?;
     // Resolved under the lock: no other process adds, forgets or rewrites snapshots meanwhile.
     let mut targets = select::pick(repo, &selection.specs, &selection.filter)?;
     let mut report = TagReport::default();
@@ -106,14 +95,13 @@ pub fn retag(
         let original = *snap.original.get_or_insert(old);
         snap.tags.clone_from(&tags);
         let new = repo.save_sealed(FileType::Snapshot, &snap)?;
-        repo.backend()
-            .remove(FileType::Snapshot, &old.to_hex())
-            .map_err(|e| {
-                Error::io(
-                    format!("snapshot {old} (its retagged copy {new} is saved; remove the old file with `lifeboat forget {}`)", old.short()),
-                    e,
-                )
-            })?;
+        repo.delete_snapshot(&old).map_err(|e| match e {
+            Error::Io { source, .. } => Error::io(
+                format!("snapshot {old} (its retagged copy {new} is saved; remove the old file with `lifeboat forget {}`)", old.short()),
+                source,
+            ),
+            other => other,
+        })?;
         report.changed.push(Retagged {
             old,
             new,

@@ -12,7 +12,7 @@ use crate::id::Id;
 use crate::progress::Progress;
 use crate::repo::index::{IdMap, IdSet};
 use crate::repo::pack::PackEntry;
-use crate::repo::{FileType, LockKind, Repository};
+use crate::repo::{FileType, IndexedRepo, LockKind, Repository};
 use crate::snapshot::select;
 use crate::snapshot::tree::TreeReader;
 
@@ -21,7 +21,6 @@ pub struct VerifyOptions {
     pub read_data: bool,
     /// Only read packs whose ID falls in slice `n` of `m` (1-based), to spread reading over runs.
     pub subset: Option<(u32, u32)>,
-    pub lock_wait: std::time::Duration,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -49,9 +48,10 @@ pub fn verify(
     opts: &VerifyOptions,
     progress: &dyn Progress,
 ) -> Result<VerifyReport> {
-    let _lock = repo.lock(LockKind::Shared, "verify", opts.lock_wait)?;
+    let _lock = repo.lock(LockKind::Shared, "verify")?;
     let mut report = VerifyReport::default();
-    let by_pack = load_index_files(repo, &mut report)?;
+    let (indexed, by_pack) = load_index_files(repo, &mut report)?;
+    let repo = &indexed;
     let headers = check_packs(repo, &by_pack, progress, &mut report)?;
     check_snapshots(repo, &mut report)?;
     if opts.read_data {
@@ -63,16 +63,18 @@ pub fn verify(
 /// Where the index says a pack's blobs are.
 type Listed = Vec<(Id, crate::repo::Location)>;
 
-/// Index files: each must open on its own. Makes the repository's index what they hold, and
-/// returns each pack's blobs as listed.
-fn load_index_files(repo: &Repository, report: &mut VerifyReport) -> Result<IdMap<Listed>> {
+/// Index files: each must open on its own. Returns a handle indexed by what they hold, and
+/// each pack's blobs as listed.
+fn load_index_files(
+    repo: &Repository,
+    report: &mut VerifyReport,
+) -> Result<(IndexedRepo, IdMap<Listed>)> {
     let mut by_pack: IdMap<Listed> = IdMap::default();
-    let mut index = crate::repo::Index::default();
+    let mut good = Vec::new();
     for id in repo.list_ids(FileType::Index)? {
         report.index_files += 1;
         match repo.load_sealed::<crate::repo::IndexFile>(FileType::Index, &id) {
             Ok(f) => {
-                index.add_file(&f);
                 for p in &f.packs {
                     let list = by_pack.entry(p.id).or_default();
                     for &(kind, bid, offset, stored_len, raw_len) in &p.blobs {
@@ -88,13 +90,14 @@ fn load_index_files(repo: &Repository, report: &mut VerifyReport) -> Result<IdMa
                         ));
                     }
                 }
+                good.push((id, f));
             }
             Err(e) => report.errors.push(e.to_string()),
         }
     }
-    report.blobs = index.len();
-    repo.replace_index(index);
-    Ok(by_pack)
+    let indexed = repo.indexed_from(&good);
+    report.blobs = indexed.index().len();
+    Ok((indexed, by_pack))
 }
 
 /// Packs: present, headers authentic and agreeing with the index. Returns the headers read.
@@ -159,7 +162,7 @@ fn check_packs(
 }
 
 /// Snapshots: every referenced blob indexed.
-fn check_snapshots(repo: &Repository, report: &mut VerifyReport) -> Result<()> {
+fn check_snapshots(repo: &IndexedRepo, report: &mut VerifyReport) -> Result<()> {
     let select::Loaded {
         good: snaps,
         damaged,

@@ -12,10 +12,10 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Sender, bounded};
 
-use super::Repository;
 use super::backend::FileType;
 use super::index::{IdSet, IndexFile, IndexPack, Location};
 use super::pack::{BlobKind, PackBuilder};
+use super::{Capability, IndexedRepo};
 use crate::error::{Error, Result};
 use crate::id::Id;
 
@@ -56,7 +56,7 @@ struct FullPack {
 }
 
 pub struct PackWriter<'r> {
-    repo: &'r Repository,
+    repo: &'r IndexedRepo,
     open: Mutex<[Option<PackBuilder>; 2]>,
     claimed: Mutex<IdSet>,
     flushed: Arc<Flushed>,
@@ -69,7 +69,9 @@ pub struct PackWriter<'r> {
 }
 
 impl<'r> PackWriter<'r> {
-    pub fn new(repo: &'r Repository) -> Self {
+    /// A writer deduplicating against `repo`'s index. Where the handle may not write (see
+    /// [`super::Repository::require`]), the first blob added fails.
+    pub fn new(repo: &'r IndexedRepo) -> Self {
         let flushed = Arc::new(Flushed::default());
         let (tx, rx) = bounded::<FullPack>(1);
         let flushers = (0..FLUSHERS)
@@ -128,7 +130,7 @@ impl<'r> PackWriter<'r> {
         }
     }
 
-    pub fn repo(&self) -> &'r Repository {
+    pub fn repo(&self) -> &'r IndexedRepo {
         self.repo
     }
 
@@ -158,6 +160,7 @@ impl<'r> PackWriter<'r> {
 
     /// Add a sealed blob. Writes the pack when it is full.
     pub fn add(&self, kind: BlobKind, id: Id, raw_len: u32, sealed: Vec<u8>) -> Result<()> {
+        self.repo.require(Capability::Write)?;
         self.blobs.fetch_add(1, Ordering::Relaxed);
         self.raw_bytes
             .fetch_add(u64::from(raw_len), Ordering::Relaxed);
@@ -196,7 +199,7 @@ impl<'r> PackWriter<'r> {
         let tx = self.to_flush.lock().expect("flush queue").clone();
         match tx {
             Some(tx) if tx.send(FullPack { id, parts, entry }).is_ok() => {}
-            _ => return Err(Error::Invalid("internal: pack flushers stopped".into())),
+            _ => return Err(Error::Internal("pack flushers stopped".into())),
         }
         let checkpoint = {
             let mut u = self.flushed.unindexed.lock().expect("unindexed");
@@ -217,7 +220,7 @@ impl<'r> PackWriter<'r> {
         self.to_flush.lock().expect("flush queue").take();
         for h in self.flushers.lock().expect("flushers").drain(..) {
             if h.join().is_err() {
-                return Err(Error::Invalid("internal: a pack flusher panicked".into()));
+                return Err(Error::Internal("a pack flusher panicked".into()));
             }
         }
         self.check_flushed()
@@ -301,14 +304,17 @@ pub struct Finished {
 mod tests {
     use super::*;
     use crate::crypto::KdfParams;
-    use crate::repo::{Backend, LocalBackend};
+    use crate::repo::{Backend, LocalBackend, Repository};
     use std::sync::Arc;
 
     #[test]
     fn store_dedups_and_reads_back() {
         let d = tempfile::tempdir().unwrap();
         let b: Arc<dyn Backend> = Arc::new(LocalBackend::new(d.path().join("r")));
-        let r = Repository::init(b.clone(), b"pw", KdfParams::new(8192, 1, 1)).unwrap();
+        let r = Repository::init(b.clone(), b"pw", KdfParams::new(8192, 1, 1))
+            .unwrap()
+            .indexed()
+            .unwrap();
         let w = r.pack_writer();
         let a = w.store(BlobKind::Data, b"hello world", 0).unwrap();
         let a2 = w.store(BlobKind::Data, b"hello world", 5).unwrap();
@@ -321,8 +327,7 @@ mod tests {
         assert_eq!(f.packs.len(), 2);
         assert_eq!(r.read_blob(BlobKind::Data, &a).unwrap(), b"hello world");
         assert!(r.read_blob(BlobKind::Tree, &a).is_err(), "role is bound");
-        let r2 = Repository::open(b, b"pw").unwrap();
-        r2.load_index().unwrap();
+        let r2 = Repository::open(b, b"pw").unwrap().indexed().unwrap();
         assert_eq!(r2.read_blob(BlobKind::Tree, &t).unwrap(), b"tree bytes");
         let loc = r2.locate(BlobKind::Data, &a).unwrap();
         assert_eq!(r2.read_pack_header(&loc.pack).unwrap().len(), 1);

@@ -11,10 +11,10 @@ use sha2::{Digest, Sha256};
 
 use super::entry::Content;
 use crate::error::Error;
-use crate::repo::{BlobKind, Repository};
+use crate::repo::{BlobKind, IndexedRepo};
 
 pub struct ContentReader<'r> {
-    repo: &'r Repository,
+    repo: &'r IndexedRepo,
     content: &'r Content,
     object: String,
     size: u64,
@@ -33,7 +33,7 @@ pub struct ContentReader<'r> {
 
 impl<'r> ContentReader<'r> {
     pub fn new(
-        repo: &'r Repository,
+        repo: &'r IndexedRepo,
         content: &'r Content,
         size: u64,
         object: impl Into<String>,
@@ -65,9 +65,8 @@ impl<'r> ContentReader<'r> {
                 return Err(self.corrupt("chunks end before the file does"));
             };
             self.next += 1;
-            self.buf = self
-                .repo
-                .read_blob(BlobKind::Data, id)
+            self.repo
+                .read_blob_into(BlobKind::Data, id, &mut self.buf)
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
             self.used = 0;
         }

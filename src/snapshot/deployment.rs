@@ -11,7 +11,7 @@ use super::manifest::Summary;
 use super::pipeline::Session;
 use crate::error::Result;
 use crate::id::Id;
-use crate::repo::Repository;
+use crate::repo::IndexedRepo;
 
 /// Where a volume's data and an image's archive are recorded in the deployment tree.
 pub const VOLUMES_DIR: &str = "/volumes";
@@ -111,7 +111,7 @@ pub trait DeploymentSource {
         &self,
         s: &Session<'_, '_>,
         parent: Option<&Deployment>,
-        repo: &Repository,
+        repo: &IndexedRepo,
         readers: usize,
     ) -> Result<()>;
     /// The finished section, given the tree stream the run produced.

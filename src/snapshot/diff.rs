@@ -10,7 +10,7 @@ use super::manifest::Snapshot;
 use super::tree::{Subtree, TreeReader};
 use crate::error::Result;
 use crate::id::Id;
-use crate::repo::Repository;
+use crate::repo::IndexedRepo;
 use crate::util::path_cmp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -98,7 +98,7 @@ fn compare(a: &Entry, b: &Entry) -> Option<(Change, Vec<&'static str>)> {
 /// Walk both snapshots' file trees and report every difference (calls `each` in path order).
 /// Their deployments are compared by `docker::report::deployment_diff`.
 pub fn diff(
-    repo: &Repository,
+    repo: &IndexedRepo,
     old: &Snapshot,
     new: &Snapshot,
     each: impl FnMut(&DiffItem),
@@ -109,7 +109,7 @@ pub fn diff(
 /// [`diff`] of the subtrees below the given directories (`SNAPSHOT:SUBPATH`), each as if it
 /// were `/`; `None` is the whole snapshot.
 pub fn diff_subtrees(
-    repo: &Repository,
+    repo: &IndexedRepo,
     (old, old_root): (&Snapshot, Option<&[u8]>),
     (new, new_root): (&Snapshot, Option<&[u8]>),
     each: impl FnMut(&DiffItem),
@@ -123,7 +123,7 @@ pub fn diff_subtrees(
 
 /// Walk two trees (a snapshot's file tree or deployment tree) and report every difference.
 pub fn diff_trees(
-    repo: &Repository,
+    repo: &IndexedRepo,
     old: &[Id],
     new: &[Id],
     each: impl FnMut(&DiffItem),

@@ -254,17 +254,13 @@ where
         }
         for w in workers {
             if w.join().is_err() {
-                session.fail(Error::Invalid(
-                    "internal: an encoder thread panicked".into(),
-                ));
+                session.fail(Error::Internal("an encoder thread panicked".into()));
             }
         }
         let _ = session.done.send(None);
         match assembler.join() {
             Ok(r) => r,
-            Err(_) => Err(Error::Invalid(
-                "internal: the assembler thread panicked".into(),
-            )),
+            Err(_) => Err(Error::Internal("the assembler thread panicked".into())),
         }
     })?;
     if let Some(e) = session.error.lock().expect("error slot").take() {
@@ -334,8 +330,8 @@ fn assemble(
         }
     }
     if !pending.is_empty() && !s.has_failed() {
-        s.fail(Error::Invalid(
-            "internal: snapshot ended with unfinished entries".into(),
+        s.fail(Error::Internal(
+            "snapshot ended with unfinished entries".into(),
         ));
     }
     Ok((tree.finish()?, counts))

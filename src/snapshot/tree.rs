@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use super::entry::{Entry, Kind};
 use crate::error::{Error, Result};
 use crate::id::Id;
-use crate::repo::{BlobKind, IdSet, PackWriter, Repository};
+use crate::repo::{BlobKind, IdSet, IndexedRepo, PackWriter};
 use crate::util::{parent, path_cmp, path_problem};
 
 /// Serializes entries and stores the stream as tree blobs.
@@ -37,8 +37,8 @@ impl<'w, 'r> TreeWriter<'w, 'r> {
     pub fn push(&mut self, e: &Entry) -> Result<()> {
         if let Some(last) = &self.last {
             if path_cmp(last, &e.path) != std::cmp::Ordering::Less {
-                return Err(Error::Invalid(format!(
-                    "internal: entries out of order: {} after {}",
+                return Err(Error::Internal(format!(
+                    "entries out of order: {} after {}",
                     e.path_str(),
                     crate::util::show(last)
                 )));
@@ -104,7 +104,7 @@ pub fn parse_stream(mut bytes: &[u8]) -> Result<Vec<Entry>> {
 /// Every blob (tree and data) the given snapshots reference: their tree blobs and the chunks
 /// of every file in them.
 pub fn referenced_blobs<'s>(
-    repo: &Repository,
+    repo: &IndexedRepo,
     snapshots: impl IntoIterator<Item = &'s super::manifest::Snapshot>,
 ) -> Result<IdSet> {
     let mut used = IdSet::default();
@@ -123,9 +123,11 @@ pub fn referenced_blobs<'s>(
 
 /// Reads and validates a tree stream.
 pub struct TreeReader<'r> {
-    repo: &'r Repository,
+    repo: &'r IndexedRepo,
     ids: Vec<Id>,
     next_blob: usize,
+    /// The blob just read (its allocation reused for the next).
+    blob: Vec<u8>,
     buf: Vec<u8>,
     pos: usize,
     rules: Validator,
@@ -133,11 +135,12 @@ pub struct TreeReader<'r> {
 }
 
 impl<'r> TreeReader<'r> {
-    pub fn new(repo: &'r Repository, ids: &[Id]) -> Self {
+    pub fn new(repo: &'r IndexedRepo, ids: &[Id]) -> Self {
         TreeReader {
             repo,
             ids: ids.to_vec(),
             next_blob: 0,
+            blob: Vec::new(),
             buf: Vec::new(),
             pos: 0,
             rules: Validator::default(),
@@ -150,12 +153,13 @@ impl<'r> TreeReader<'r> {
             return Ok(false);
         };
         self.next_blob += 1;
-        let data = self.repo.read_blob(BlobKind::Tree, &id)?;
+        self.repo
+            .read_blob_into(BlobKind::Tree, &id, &mut self.blob)?;
         if self.pos > 0 {
             self.buf.drain(..self.pos);
             self.pos = 0;
         }
-        self.buf.extend_from_slice(&data);
+        self.buf.extend_from_slice(&self.blob);
         Ok(true)
     }
 
@@ -299,7 +303,7 @@ pub struct Subtree<'r> {
 }
 
 impl<'r> Subtree<'r> {
-    pub fn new(repo: &'r Repository, ids: &[Id], root: Option<&[u8]>) -> Self {
+    pub fn new(repo: &'r IndexedRepo, ids: &[Id], root: Option<&[u8]>) -> Self {
         Subtree {
             inner: TreeReader::new(repo, ids),
             root: root.unwrap_or(b"/").to_vec(),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use lifeboat::Id;
 use lifeboat::crypto;
 use lifeboat::repo::index::{IndexFile, IndexPack};
-use lifeboat::repo::{BlobKind, FileType, Location, Repository};
+use lifeboat::repo::{BlobKind, FileType, IndexedRepo, Location};
 use lifeboat::snapshot::entry::{Content, Entry, Kind};
 use lifeboat::snapshot::manifest::Snapshot;
 use sha2::Digest;
@@ -84,10 +84,11 @@ pub fn assert_fails_any(o: &Output, needles: &[&str], what: &str) {
 }
 
 /// Open the test repository through the library, with its index loaded.
-pub fn open(env: &Env) -> Repository {
-    let r = lifeboat::repo::open_local(&env.repo, PASSWORD.as_bytes()).expect("open repository");
-    r.load_index().expect("load index");
-    r
+pub fn open(env: &Env) -> IndexedRepo {
+    lifeboat::repo::open_local(&env.repo, PASSWORD.as_bytes())
+        .expect("open repository")
+        .indexed()
+        .expect("load index")
 }
 
 /// Regular files directly in `dir` (names starting with `.` skipped), sorted.
@@ -200,7 +201,7 @@ pub fn file_len(p: &Path) -> u64 {
 }
 
 /// Where the only blob of a single-chunk file with content `data` is stored.
-pub fn blob_of(repo: &Repository, data: &[u8]) -> (Id, Location) {
+pub fn blob_of(repo: &IndexedRepo, data: &[u8]) -> (Id, Location) {
     let id = repo.keys().chunk_id(data);
     let loc = repo
         .locate(BlobKind::Data, &id)
@@ -345,7 +346,7 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 }
 
 /// Encode entries as a tree stream exactly as given (no ordering or path checks).
-pub fn tree_stream(repo: &Repository, specs: Vec<Spec>) -> Vec<u8> {
+pub fn tree_stream(repo: &IndexedRepo, specs: Vec<Spec>) -> Vec<u8> {
     let w = repo.pack_writer();
     let mut stream = Vec::new();
     for s in specs {
@@ -382,7 +383,7 @@ pub fn write_snapshot(env: &Env, specs: Vec<Spec>) -> String {
 }
 
 /// Save a snapshot description pointing at `tree` blobs.
-pub fn save_snapshot(repo: &Repository, tree: Vec<Id>) -> String {
+pub fn save_snapshot(repo: &IndexedRepo, tree: Vec<Id>) -> String {
     let snap = Snapshot {
         version: 1,
         time: lifeboat::util::now_rfc3339(),
@@ -408,7 +409,7 @@ pub fn save_snapshot(repo: &Repository, tree: Vec<Id>) -> String {
 /// Store an already encoded blob (`encoded` = codec byte + body) sealed as data blob `id` in
 /// a new pack with its own index file, bypassing the encoder. The pack is assembled by hand
 /// from docs/FORMAT.md §6. Returns the pack ID.
-pub fn store_encoded_blob(repo: &Repository, id: Id, raw_len: u32, encoded: &[u8]) -> Id {
+pub fn store_encoded_blob(repo: &IndexedRepo, id: Id, raw_len: u32, encoded: &[u8]) -> Id {
     let mut ad = b"lifeboat/v1/blob/".to_vec();
     ad.push(BlobKind::Data as u8);
     ad.extend_from_slice(&id.0);

@@ -16,7 +16,6 @@ use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use rayon::prelude::*;
 use rustix::fs::{AtFlags, FileType, Mode};
@@ -25,7 +24,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::progress::Progress;
-use crate::repo::{LockKind, Repository};
+use crate::repo::{IndexedRepo, LockKind, Repository};
 use crate::snapshot::entry::{Content, Entry, Kind};
 use crate::snapshot::manifest::Snapshot;
 use crate::snapshot::tree::TreeReader;
@@ -84,7 +83,6 @@ pub struct RestoreOptions {
     /// fsync each file before renaming it into place and its directory after (configuration
     /// files that must never be seen half-written after a crash, such as `sshd_config`).
     pub durable: bool,
-    pub lock_wait: Duration,
 }
 
 impl RestoreOptions {
@@ -103,7 +101,6 @@ impl RestoreOptions {
             rebase: None,
             root_metadata: false,
             durable: false,
-            lock_wait: Duration::ZERO,
         }
     }
 }
@@ -150,7 +147,7 @@ enum FileOutcome {
 }
 
 struct Ctx<'a> {
-    repo: &'a Repository,
+    repo: &'a IndexedRepo,
     /// `None` only in a dry run whose target does not exist.
     target: Option<Target>,
     opts: &'a RestoreOptions,
@@ -305,8 +302,8 @@ fn restore_stream(
     } else {
         None
     };
-    let _lock = repo.lock(LockKind::Shared, "restore", opts.lock_wait)?;
-    repo.load_index()?;
+    let _lock = repo.lock(LockKind::Shared, "restore")?;
+    let repo = &repo.indexed()?;
     // A dry run into a target that does not exist yet opens nothing: everything is "create".
     let target = if opts.dry_run && !opts.target.exists() {
         None
@@ -426,10 +423,9 @@ fn restore_stream(
         ));
     }
     if !unmatched.is_empty() {
-        return Err(Error::Invalid(format!(
-            "--include {} matches nothing in this snapshot (see `lifeboat ls`)",
-            unmatched.join(", ")
-        )));
+        return Err(Error::IncludeMatchesNothing {
+            patterns: unmatched,
+        });
     }
     // Directory metadata last, deepest first, so writing inside them does not disturb it.
     if !opts.dry_run {

@@ -101,12 +101,11 @@ pub struct JobPlan {
     pub state_dir: PathBuf,
     /// node_exporter textfile for the metrics.
     pub metrics_file: Option<PathBuf>,
-    pub lock_wait: Duration,
 }
 
 impl JobPlan {
     /// The job the configuration describes.
-    pub fn from_config(c: &Config, lock_wait: Duration) -> JobPlan {
+    pub fn from_config(c: &Config) -> JobPlan {
         JobPlan {
             job: c.job().to_string(),
             snapshot: SnapshotRequest::from_config(c),
@@ -120,13 +119,11 @@ impl JobPlan {
             prune: PruneWhen::Every(c.prune.every),
             prune_options: PruneOptions {
                 grace: c.prune.grace,
-                lock_wait,
                 ..PruneOptions::default()
             },
             verify: Some(c.verify.read_data_subset),
             state_dir: c.monitoring.state_dir.clone(),
             metrics_file: c.monitoring.metrics_file.clone(),
-            lock_wait,
         }
     }
 
@@ -209,6 +206,24 @@ impl From<Error> for JobError {
             context: None,
             error,
         }
+    }
+}
+
+impl JobError {
+    /// The context, the error and its causes, each after a `: `, library errors as `observer`
+    /// describes them.
+    pub fn text(&self, observer: &dyn Observer) -> String {
+        let mut text = self.context.clone().into_iter().collect::<Vec<_>>();
+        text.push(observer.describe(&self.error));
+        let mut cause = std::error::Error::source(&self.error);
+        while let Some(c) = cause {
+            text.push(match c.downcast_ref::<Error>() {
+                Some(e) => observer.describe(e),
+                None => c.to_string(),
+            });
+            cause = c.source();
+        }
+        text.join(": ")
     }
 }
 
@@ -295,7 +310,7 @@ pub fn run_job(
     if let Err(e) = after {
         observer.warn(crate::observer::Warning::advice(format!(
             "after/on_error hook: {}",
-            JobError::from(e)
+            JobError::from(e).text(observer)
         )));
     }
     report.duration = clock.elapsed();
@@ -318,7 +333,7 @@ fn snapshot_step(
     if !plan.snapshot.has_selection() {
         return Err(Error::Invalid("the configuration names nothing to back up".into()).into());
     }
-    let r = take_snapshot(repo, &plan.snapshot, plan.lock_wait, observer)?.result;
+    let r = take_snapshot(repo, &plan.snapshot, observer)?.result;
     let sum = &r.snapshot.summary;
     s.bytes_added = sum.stored_added;
     s.files = sum.files_new + sum.files_changed + sum.files_unmodified;

@@ -167,7 +167,6 @@ impl SnapshotRequest {
 pub fn take_snapshot(
     repo: &Repository,
     req: &SnapshotRequest,
-    lock_wait: std::time::Duration,
     observer: &dyn Observer,
 ) -> Result<Taken, JobError> {
     let excludes = req.excludes()?;
@@ -206,7 +205,6 @@ pub fn take_snapshot(
         excludes,
         parent: req.parent.clone(),
         hostname: req.hostname.clone(),
-        lock_wait,
         host,
         expected_sha256: {
             let mut all = Vec::new();

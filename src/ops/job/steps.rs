@@ -29,7 +29,7 @@ pub(super) fn run_step(
     if let Err(e) = f(&mut s) {
         s.status = StepStatus::Failed;
         s.errors += 1;
-        s.detail = e.to_string();
+        s.detail = e.text(observer);
     }
     s.duration = t.elapsed();
     observer.event(Event::StepFinished {
@@ -63,14 +63,7 @@ pub(super) fn forget_step(
         // paths or containers is its own group, not an older member of the job's, and
         // internal snapshots (pre-update, ...) are retained in their own groups.
         let group_by = GroupBy::DEFAULT;
-        let r = forget_by_policy(
-            repo,
-            &plan.retention,
-            group_by,
-            &filter,
-            false,
-            plan.lock_wait,
-        )?;
+        let r = forget_by_policy(repo, &plan.retention, group_by, &filter, false)?;
         s.detail = format!("{} snapshot(s) removed", r.removed.len());
         Ok(())
     })
@@ -132,7 +125,6 @@ pub(super) fn verify_step(
             &VerifyOptions {
                 read_data: true,
                 subset: Some((slice, slices)),
-                lock_wait: plan.lock_wait,
             },
             observer,
         )?;

@@ -17,7 +17,7 @@ use crate::docker::Engine;
 use crate::docker::apply::Step;
 use crate::docker::aside::{Aside, aside_name, short};
 use crate::docker::spec::{self, CreateSpec};
-use crate::error::{Error, Result};
+use crate::error::{DockerError, Result, UpdateError};
 use crate::progress::Progress;
 use crate::repo::Repository;
 use crate::snapshot::deployment::{jget, jstr};
@@ -35,7 +35,6 @@ pub struct UpdateOptions {
     pub health_timeout: Duration,
     /// Journals go to `STATE_DIR/updates/`.
     pub state_dir: PathBuf,
-    pub lock_wait: Duration,
 }
 
 /// How an update ended.
@@ -84,7 +83,7 @@ pub fn execute(
     let name = plan.container.as_str();
     let dir = updates_dir(&opts.state_dir)?;
     let _lock = ContainerLock::take(&dir, name)?
-        .ok_or_else(|| Error::Docker(format!("another lifeboat update of {name} is running")))?;
+        .ok_or_else(|| UpdateError::AlreadyRunning(name.to_string()))?;
     refuse_to_start(engine, plan, &dir)?;
     let mut steps = Steps {
         say,
@@ -94,15 +93,9 @@ pub fn execute(
     // 1. The way back.
     let warn_cell = std::cell::RefCell::new(Vec::new());
     let t = Instant::now();
-    let snapshot = snapshot_container(
-        engine,
-        repo,
-        name,
-        PRE_UPDATE_TAG,
-        opts.lock_wait,
-        progress,
-        &|w| warn_cell.borrow_mut().push(w),
-    )?;
+    let snapshot = snapshot_container(engine, repo, name, PRE_UPDATE_TAG, progress, &|w| {
+        warn_cell.borrow_mut().push(w)
+    })?;
     let warnings = warn_cell.into_inner();
     steps.push(
         "snapshot",
@@ -174,17 +167,20 @@ pub fn execute(
 fn refuse_to_start(engine: &Engine, plan: &Plan, dir: &Path) -> Result<()> {
     let name = plan.container.as_str();
     if journal_path(dir, name).exists() {
-        return Err(Error::Docker(format!(
-            "an interrupted update of {name} is recorded in {}: run `lifeboat update --recover` first",
-            journal_path(dir, name).display()
-        )));
+        return Err(UpdateError::Interrupted {
+            container: name.to_string(),
+            journal: journal_path(dir, name),
+            state_dir: None,
+        }
+        .into());
     }
     let sharing = namespace_dependents(engine, &plan.old_id, name)?;
     if !sharing.is_empty() {
-        return Err(Error::Docker(format!(
-            "{} share(s) a namespace of {name} (--network/--ipc/--pid container:{name}) and would be left attached to the removed container: recreate them after updating it, or update them together with their compose project; nothing was changed",
-            sharing.join(", ")
-        )));
+        return Err(UpdateError::SharedNamespace {
+            container: name.to_string(),
+            dependents: sharing,
+        }
+        .into());
     }
     Ok(())
 }
@@ -200,27 +196,26 @@ struct NewContainer {
 /// The old container's spec with only the image changed, checked against the plan.
 fn new_spec(engine: &Engine, plan: &Plan) -> Result<NewContainer> {
     let name = plan.container.as_str();
-    let live = engine.inspect_container(&plan.old_id)?.ok_or_else(|| {
-        Error::Docker(format!(
-            "container {name} vanished during the update; nothing was changed"
-        ))
-    })?;
+    let live = engine
+        .inspect_container(&plan.old_id)?
+        .ok_or_else(|| UpdateError::ChangedMeanwhile(format!("container {name} vanished")))?;
     if jstr(&live, "Image") != plan.old_image_id {
-        return Err(Error::Docker(format!(
-            "container {name} changed image during the update; nothing was changed"
-        )));
+        return Err(
+            UpdateError::ChangedMeanwhile(format!("container {name} changed image")).into(),
+        );
     }
     let old_image = engine
         .inspect_image(&plan.old_image_id)?
         .unwrap_or(Value::Null);
-    let new_image = engine.inspect_image(&plan.new_image_id)?.ok_or_else(|| {
-        Error::Docker(format!(
-            "image {} vanished during the update; nothing was changed",
-            plan.image
-        ))
+    let new_image = engine
+        .inspect_image(&plan.new_image_id)?
+        .ok_or_else(|| UpdateError::ChangedMeanwhile(format!("image {} vanished", plan.image)))?;
+    let mut spec = spec::create_spec(&live, &old_image, &live_peers(engine)?).map_err(|e| {
+        DockerError::Spec {
+            container: name.to_string(),
+            reason: e.to_string(),
+        }
     })?;
-    let mut spec = spec::create_spec(&live, &old_image, &live_peers(engine)?)
-        .map_err(|e| Error::Docker(format!("container {name}: {e}")))?;
     spec.body["Image"] = Value::String(plan.image.clone());
     let carried = spec::mounts::carry_anonymous_volumes(&mut spec.body, &new_image, &live);
     let running = jget(&live, "State.Running").and_then(Value::as_bool) == Some(true);
@@ -385,9 +380,12 @@ impl InFlight<'_> {
                 .unwrap_or_else(|e| vec![format!("(no logs: {e})")]);
         }
         if let Err(e) = aside.put_back(engine, keep) {
-            return Err(Error::Docker(format!(
-                "the update of {name} failed ({reason}) and putting the old container back failed too: {e}; the journal is kept, run `lifeboat update --recover`"
-            )));
+            return Err(UpdateError::PutBackFailed {
+                container: name.to_string(),
+                reason: reason.to_string(),
+                cause: e.to_string(),
+            }
+            .into());
         }
         if self.journal.new_id.is_some() {
             self.steps.push("remove new container", name.to_string());

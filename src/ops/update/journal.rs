@@ -82,7 +82,7 @@ pub(super) fn write_journal(dir: &Path, j: &Journal) -> Result<()> {
     let data =
         serde_json::to_vec_pretty(j).map_err(|e| Error::Invalid(format!("update journal: {e}")))?;
     let file = format!("{}.json", j.container);
-    crate::repo::backend::atomic_write(dir, &file, &data, true).map_err(|e| Error::io(dir, e))
+    crate::util::atomic_write_mode(dir, &file, &[&data], 0o600, true).map_err(|e| Error::io(dir, e))
 }
 
 pub(super) fn remove_journal(dir: &Path, name: &str) -> Result<()> {

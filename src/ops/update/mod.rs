@@ -16,18 +16,15 @@ pub mod plan;
 pub mod recover;
 pub mod rollback;
 
-use std::time::Duration;
-
 use crate::docker::Engine;
 use crate::docker::capture::{Capture, CaptureOptions, LABEL_EXCLUDE, Selection, VolumeAccess};
-use crate::error::{Error, Result};
+use crate::error::Result;
+pub use crate::error::UpdateError;
 use crate::id::Id;
 use crate::ops::snapshot::{ParentChoice, SnapshotOptions, create_with};
 use crate::progress::Progress;
 use crate::repo::Repository;
 
-/// Where journals live unless told otherwise (the one default state directory).
-pub use crate::config::DEFAULT_STATE_DIR;
 /// Lines of the failed container's output kept for the report.
 pub const LOG_LINES: usize = 20;
 
@@ -40,7 +37,6 @@ pub fn snapshot_container(
     repo: &Repository,
     name: &str,
     tag: &str,
-    lock_wait: Duration,
     progress: &dyn Progress,
     warn: &dyn Fn(String),
 ) -> Result<Id> {
@@ -59,15 +55,17 @@ pub fn snapshot_container(
         warn(n.clone());
     }
     if capture.deployment().container(name).is_none() {
-        return Err(Error::Docker(format!(
-            "container {name} could not be snapshotted (labelled {LABEL_EXCLUDE}=true?): no {tag} snapshot, nothing changed"
-        )));
+        return Err(UpdateError::NotSnapshotted {
+            container: name.to_string(),
+            label: LABEL_EXCLUDE,
+            tag: tag.to_string(),
+        }
+        .into());
     }
     let opts = SnapshotOptions {
         paths: capture.compose_files(),
         tags: vec![tag.to_string()],
         parent: ParentChoice::Auto,
-        lock_wait,
         selection: Some(crate::snapshot::group::Selection::new(
             &capture.compose_files(),
             &[],

@@ -10,7 +10,7 @@ use crate::docker::Engine;
 use crate::docker::aside::ASIDE_MARK;
 use crate::docker::capture::LABEL_EXCLUDE;
 use crate::docker::spec::{self, Peers};
-use crate::error::{Error, Result};
+use crate::error::{Result, UpdateError};
 use crate::snapshot::deployment::{jget, jstr};
 
 /// What an update is going to do: found before anything is changed.
@@ -51,42 +51,32 @@ pub fn live_peers(engine: &Engine) -> Result<Peers> {
 /// Find `container` and the image it would be updated to: `image` (a local reference), or its
 /// own reference re-resolved. With `pull` the reference is pulled first. Nothing else changes.
 pub fn plan(engine: &Engine, container: &str, image: Option<&str>, pull: bool) -> Result<Plan> {
-    let live = engine.inspect_container(container)?.ok_or_else(|| {
-        Error::Docker(format!(
-            "no container named {container} (see `docker ps -a`)"
-        ))
-    })?;
+    let live = engine
+        .inspect_container(container)?
+        .ok_or_else(|| UpdateError::NoSuchContainer(container.to_string()))?;
     let name = jstr(&live, "Name").trim_start_matches('/').to_string();
     if name.contains(ASIDE_MARK) {
-        return Err(Error::Docker(format!(
-            "{name} is an old container set aside by an update; run `lifeboat update --recover`, or remove it once the update is confirmed"
-        )));
+        return Err(UpdateError::SetAside(name).into());
     }
     if jget(&live, "Config.Labels")
         .and_then(|l| l.get("lifeboat.helper"))
         .is_some()
     {
-        return Err(Error::Docker(format!(
-            "{name} is a lifeboat helper container, not something to update"
-        )));
+        return Err(UpdateError::Helper(name).into());
     }
     let reference = match image {
         Some(r) => r.to_string(),
         None => jstr(&live, "Config.Image").to_string(),
     };
     if reference.is_empty() {
-        return Err(Error::Docker(format!(
-            "container {name} records no image reference: give one with --image"
-        )));
+        return Err(UpdateError::NoImageReference(name).into());
     }
     if pull {
         engine.pull(&reference)?;
     }
-    let new = engine.inspect_image(&reference)?.ok_or_else(|| {
-        Error::Docker(format!(
-            "image {reference} is not on this engine: load or build it, or pull it with --pull"
-        ))
-    })?;
+    let new = engine
+        .inspect_image(&reference)?
+        .ok_or_else(|| UpdateError::ImageNotPresent(reference.clone()))?;
     Ok(Plan {
         container: name,
         old_id: jstr(&live, "Id").to_string(),

@@ -11,7 +11,7 @@ use super::execute::wait_running;
 use super::journal::{ContainerLock, Journal, JournalStep, leftover_journals, remove_journal};
 use crate::docker::Engine;
 use crate::docker::aside::short;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, UpdateError};
 use crate::snapshot::deployment::{jget, jstr};
 
 /// What `recover` did about one leftover journal.
@@ -21,8 +21,11 @@ pub struct Recovery {
     pub step: JournalStep,
     pub snapshot: String,
     pub actions: Vec<String>,
-    /// When the repair failed (the journal is kept for another try).
+    /// When the repair failed (the journal is kept for another try): the error's text.
     pub error: Option<String>,
+    /// The same error, typed, for a caller that words it its own way.
+    #[serde(skip)]
+    pub cause: Option<std::sync::Arc<Error>>,
 }
 
 /// Repair what interrupted updates left (their journals in `STATE_DIR/updates`), one by one:
@@ -36,18 +39,16 @@ pub fn recover(engine: &Engine, state_dir: &Path) -> Result<Vec<Recovery>> {
     for path in leftover_journals(state_dir)? {
         let dir = path.parent().unwrap_or(state_dir).to_path_buf();
         let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let j: Journal = serde_json::from_slice(&data).map_err(|e| {
-            Error::Invalid(format!(
-                "{}: not an update journal ({e}); look at it and remove it",
-                path.display()
-            ))
+        let j: Journal = serde_json::from_slice(&data).map_err(|e| UpdateError::BadJournal {
+            path: path.clone(),
+            reason: format!("not an update journal ({e})"),
         })?;
         if path.file_stem().and_then(|s| s.to_str()) != Some(j.container.as_str()) {
-            return Err(Error::Invalid(format!(
-                "{}: names container {}, not its file name; look at it and remove it",
-                path.display(),
-                j.container
-            )));
+            return Err(UpdateError::BadJournal {
+                reason: format!("names container {}, not its file name", j.container),
+                path,
+            }
+            .into());
         }
         let Some(_lock) = ContainerLock::take(&dir, &j.container)? else {
             continue;
@@ -58,10 +59,14 @@ pub fn recover(engine: &Engine, state_dir: &Path) -> Result<Vec<Recovery>> {
             snapshot: j.snapshot.clone(),
             actions: Vec::new(),
             error: None,
+            cause: None,
         };
         match repair(engine, &j, &mut r.actions) {
             Ok(()) => remove_journal(&dir, &j.container)?,
-            Err(e) => r.error = Some(e.to_string()),
+            Err(e) => {
+                r.error = Some(e.to_string());
+                r.cause = Some(std::sync::Arc::new(e));
+            }
         }
         out.push(r);
     }
@@ -83,11 +88,12 @@ fn repair(engine: &Engine, j: &Journal, actions: &mut Vec<String>) -> Result<()>
             ));
             Ok(())
         }
-        (None, None) => Err(Error::Docker(format!(
-            "neither the old container {} nor a new {name} exists: bring it back with `lifeboat rollback {name} --snapshot {}`",
-            short(&j.old_id),
-            &j.snapshot[..j.snapshot.len().min(8)]
-        ))),
+        (None, None) => Err(UpdateError::BothGone {
+            container: name.to_string(),
+            old: short(&j.old_id).to_string(),
+            snapshot: j.snapshot[..j.snapshot.len().min(8)].to_string(),
+        }
+        .into()),
         (Some(_), Some(n)) if j.step == JournalStep::Healthy && is_healthy(&n) => {
             aside.remove_old(engine)?;
             actions.push(format!(
@@ -110,7 +116,7 @@ fn repair(engine: &Engine, j: &Journal, actions: &mut Vec<String>) -> Result<()>
                 if j.was_running { " and started it" } else { "" }
             ));
             if j.was_running {
-                wait_running(engine, &j.old_id).map_err(Error::Docker)?;
+                wait_running(engine, &j.old_id).map_err(UpdateError::NotRunning)?;
             }
             Ok(())
         }

@@ -2,7 +2,6 @@
 //! it, through the Docker apply with `replace`, optionally with its volume data.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Serialize;
 
@@ -10,7 +9,7 @@ use super::journal::{ContainerLock, journal_path, updates_dir};
 use super::snapshot_container;
 use crate::docker::Engine;
 use crate::docker::apply::{self, ApplyOptions, ApplyReport, VolumeData};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, UpdateError};
 use crate::id::Id;
 use crate::progress::Progress;
 use crate::repo::Repository;
@@ -28,7 +27,6 @@ pub struct RollbackOptions {
     /// keep their data and anonymous volumes are carried over.
     pub volumes: bool,
     pub dry_run: bool,
-    pub lock_wait: Duration,
     /// Where update journals and per-container locks are kept (in `updates/`), as for
     /// [`super::execute::UpdateOptions::state_dir`]: a rollback holds the container's lock, so an update and a
     /// rollback of one container never run at once, and refuses while an interrupted update of
@@ -68,32 +66,21 @@ pub fn rollback(
     let current = engine.inspect_container(name)?;
     let current_id = current.as_ref().map(|c| jstr(c, "Id").to_string());
     let (id, snap) = pick_snapshot(repo, name, opts.snapshot.as_deref(), current_id.as_deref())?;
-    let dep = snap.deployment.as_ref().ok_or_else(|| {
-        Error::Invalid(format!(
-            "snapshot {} holds no containers (it was taken without --container)",
-            id.short()
-        ))
-    })?;
+    let dep = snap
+        .deployment
+        .as_ref()
+        .ok_or_else(|| UpdateError::NoContainers(id.short()))?;
     if dep.container(name).is_none() {
-        return Err(Error::Invalid(format!(
-            "container {name} is not in snapshot {} (see `lifeboat show {}`)",
-            id.short(),
-            id.short()
-        )));
+        return Err(UpdateError::NotInSnapshot {
+            container: name.to_string(),
+            snapshot: id.short(),
+        }
+        .into());
     }
     let mut pre_rollback = None;
     if opts.volumes && !opts.dry_run && current.is_some() {
         pre_rollback = Some(
-            snapshot_container(
-                engine,
-                repo,
-                name,
-                PRE_ROLLBACK_TAG,
-                opts.lock_wait,
-                progress,
-                warn,
-            )?
-            .to_hex(),
+            snapshot_container(engine, repo, name, PRE_ROLLBACK_TAG, progress, warn)?.to_hex(),
         );
     }
     // The current container is stopped and set aside before any volume data is written, and
@@ -106,7 +93,6 @@ pub fn rollback(
             names: vec![name.to_string()],
             replace: true,
             dry_run: opts.dry_run,
-            lock_wait: opts.lock_wait,
             via_api: false,
             volume_data: if opts.volumes {
                 VolumeData::Exact
@@ -137,18 +123,17 @@ pub fn rollback(
 /// interrupted update of it is recorded.
 fn lock_container(name: &str, state_dir: &Path) -> Result<ContainerLock> {
     let dir = updates_dir(state_dir)?;
-    let lock = ContainerLock::take(&dir, name)?.ok_or_else(|| {
-        Error::Docker(format!(
-            "an update or rollback of {name} is running (it holds {})",
-            dir.join(format!("{name}.lock")).display()
-        ))
+    let lock = ContainerLock::take(&dir, name)?.ok_or_else(|| UpdateError::Busy {
+        container: name.to_string(),
+        lock: dir.join(format!("{name}.lock")),
     })?;
     if journal_path(&dir, name).exists() {
-        return Err(Error::Docker(format!(
-            "an interrupted update of {name} is recorded in {}: run `lifeboat update --recover --state-dir {}` first",
-            journal_path(&dir, name).display(),
-            state_dir.display()
-        )));
+        return Err(UpdateError::Interrupted {
+            container: name.to_string(),
+            journal: journal_path(&dir, name),
+            state_dir: Some(state_dir.to_path_buf()),
+        }
+        .into());
     }
     Ok(lock)
 }

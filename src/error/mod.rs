@@ -3,8 +3,20 @@
 //! Rules: messages are short, lowercase, and name the object that is wrong ("pack 3f2a9c01:
 //! ..."). A wrong password, a damaged repository and a hostile input are different variants so
 //! the CLI can give each its own exit code and advice. Secrets never enter an error message.
+//! Messages carry data, not CLI advice: no flag or `lifeboat` command is named here; the CLI
+//! matches the variant and adds the command that helps. An area with errors of its own (Docker,
+//! updates, the host profile) has its enum in a file of this module, wrapped by [`Error`] and
+//! re-exported by its area, so a caller matches on what went wrong.
+
+mod docker;
+mod host;
+mod update;
 
 use std::path::PathBuf;
+
+pub use docker::DockerError;
+pub use host::HostError;
+pub use update::UpdateError;
 
 use crate::id::Id;
 
@@ -12,7 +24,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("no repository at {0} (run `lifeboat init` to create one)")]
+    #[error("no repository at {0}")]
     NoRepository(String),
 
     #[error("repository already exists at {0}")]
@@ -36,7 +48,7 @@ pub enum Error {
     #[error("{0}: unsupported format version {1} (this lifeboat reads version 1)")]
     UnsupportedVersion(String, u64),
 
-    #[error("blob {0} is not in the index (the repository is missing data; run `lifeboat verify`)")]
+    #[error("blob {0} is not in the index (the repository is missing data)")]
     MissingBlob(Id),
 
     #[error("repository is locked: {0}")]
@@ -47,9 +59,7 @@ pub enum Error {
     #[error("no snapshot matches {0}")]
     NoSuchSnapshot(String),
 
-    #[error(
-        "the repository has no snapshots yet: take one with `lifeboat snapshot PATH...` (or `lifeboat run` with a configuration file)"
-    )]
+    #[error("the repository has no snapshots yet")]
     NoSnapshots,
 
     #[error("snapshot id {0:?} is ambiguous: {1}")]
@@ -68,12 +78,63 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 
+    /// A configuration file has problems: the first, and how many more there are.
+    #[error("{first}{}", if *more > 0 { format!(" (and {more} more)") } else { String::new() })]
+    Config { first: String, more: usize },
+
+    /// Files of a snapshot do not match their expected SHA-256 (the models' checksum list); the
+    /// snapshot was not saved.
+    #[error(
+        "refusing to save the snapshot: {} file(s) do not match the expected SHA-256 list: {}",
+        problems.len(),
+        problems.join("; ")
+    )]
+    ChecksumMismatch { problems: Vec<String> },
+
+    /// Restore include patterns that match nothing in the snapshot.
+    #[error("include pattern(s) {} match nothing in this snapshot", patterns.join(", "))]
+    IncludeMatchesNothing { patterns: Vec<String> },
+
+    /// A change of tags that cannot be meant.
+    #[error("{0}")]
+    Tags(TagProblem),
+
+    /// A bug: a worker thread panicked or stopped early.
+    #[error("internal: {0}")]
+    Internal(String),
+
     #[error("interrupted")]
     Interrupted,
 
-    /// The Docker Engine refused a request or could not be reached.
+    /// The Docker Engine refused a request, could not be reached, or a deployment could not
+    /// be restored.
     #[error("docker: {0}")]
-    Docker(String),
+    Docker(DockerError),
+
+    #[error(transparent)]
+    Update(#[from] UpdateError),
+
+    #[error(transparent)]
+    Host(#[from] HostError),
+}
+
+// By hand rather than `#[from]`: the wrapper shows the Docker error's text itself, so it must
+// not also be its `source` (a cause chain would print it twice).
+impl From<DockerError> for Error {
+    fn from(e: DockerError) -> Self {
+        Error::Docker(e)
+    }
+}
+
+/// What is wrong with a change of tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TagProblem {
+    #[error("nothing to change")]
+    NothingToChange,
+    #[error("replacing all tags cannot be combined with adding or removing some")]
+    SetWithAddOrRemove,
+    #[error("an empty tag cannot be added or removed")]
+    EmptyTag,
 }
 
 impl Error {

@@ -1,0 +1,148 @@
+//! Library errors as the CLI words them: the library's message, plus the command or flag of
+//! this CLI that helps where there is one ("run `lifeboat init` to create one"). The library
+//! names no flag (see `lifeboat::error`); this module matches its typed errors and adds them,
+//! so the text printed is the same wherever an error is shown.
+
+use lifeboat::Error;
+use lifeboat::error::{DockerError, HostError, TagProblem, UpdateError};
+
+/// One library error's text with its CLI advice.
+pub fn describe(e: &Error) -> String {
+    match e {
+        Error::NoRepository(_) => format!("{e} (run `lifeboat init` to create one)"),
+        Error::MissingBlob(id) => format!(
+            "blob {id} is not in the index (the repository is missing data; run `lifeboat verify`)"
+        ),
+        Error::NoSnapshots => format!(
+            "{e}: take one with `lifeboat snapshot PATH...` (or `lifeboat run` with a configuration file)"
+        ),
+        Error::Config { first, more } if *more > 0 => {
+            format!("{first} (and {more} more: `lifeboat config check` lists every problem)")
+        }
+        Error::ChecksumMismatch { .. } => format!(
+            "{e} (the data written stays unreferenced until `lifeboat prune`; --allow-mismatch saves it anyway)"
+        ),
+        Error::IncludeMatchesNothing { patterns } => format!(
+            "--include {} matches nothing in this snapshot (see `lifeboat ls`)",
+            patterns.join(", ")
+        ),
+        Error::Tags(problem) => tags(*problem).to_string(),
+        Error::Docker(DockerError::ImageNotSaved { id, tags }) => format!(
+            "docker: image {id} ({tags}) is not on this engine and the snapshot holds only its reference (taken with --no-images): pull or load it first"
+        ),
+        Error::Update(u) => update(u, e),
+        Error::Host(h) => host(h, e),
+        _ => e.to_string(),
+    }
+}
+
+/// An error and its causes as `{:#}` shows them (`outer: inner`), each library error
+/// [described](describe).
+pub fn chain(e: &anyhow::Error) -> String {
+    e.chain().map(cause_text).collect::<Vec<_>>().join(": ")
+}
+
+/// One link of a cause chain: a library error described, anything else as it shows itself.
+pub fn cause_text(cause: &(dyn std::error::Error + 'static)) -> String {
+    match cause.downcast_ref::<Error>() {
+        Some(e) => describe(e),
+        None => cause.to_string(),
+    }
+}
+
+fn tags(problem: TagProblem) -> &'static str {
+    match problem {
+        TagProblem::NothingToChange => "nothing to change: give --add, --remove or --set",
+        TagProblem::SetWithAddOrRemove => {
+            "--set replaces all tags: it cannot be combined with --add or --remove"
+        }
+        TagProblem::EmptyTag => {
+            "an empty tag cannot be added or removed (`--set ''` removes all tags)"
+        }
+    }
+}
+
+fn update(u: &UpdateError, e: &Error) -> String {
+    match u {
+        UpdateError::Interrupted {
+            state_dir: None, ..
+        } => format!("{e}: run `lifeboat update --recover` first"),
+        UpdateError::Interrupted {
+            state_dir: Some(dir),
+            ..
+        } => format!(
+            "{e}: run `lifeboat update --recover --state-dir {}` first",
+            dir.display()
+        ),
+        UpdateError::SetAside(_) => format!(
+            "{e}; run `lifeboat update --recover`, or remove it once the update is confirmed"
+        ),
+        UpdateError::NoImageReference(_) => format!("{e}: give one with --image"),
+        UpdateError::ImageNotPresent(_) => {
+            format!("{e}: load or build it, or pull it with --pull")
+        }
+        UpdateError::PutBackFailed { .. } => format!("{e}, run `lifeboat update --recover`"),
+        UpdateError::BothGone {
+            container,
+            snapshot,
+            ..
+        } => {
+            format!("{e}: bring it back with `lifeboat rollback {container} --snapshot {snapshot}`")
+        }
+        UpdateError::NoContainers(_) => format!("{e} (it was taken without --container)"),
+        UpdateError::NotInSnapshot { snapshot, .. } => {
+            format!("{e} (see `lifeboat show {snapshot}`)")
+        }
+        _ => e.to_string(),
+    }
+}
+
+fn host(h: &HostError, e: &Error) -> String {
+    match h {
+        HostError::NoProfile => format!("{e} (take one with `lifeboat snapshot --host`)"),
+        HostError::UndoFailed { .. } => format!("{e}; `lifeboat restore --host --undo` retries"),
+        HostError::FirewallLoad { .. } => format!("{e} (see `lifeboat restore --host --undo`)"),
+        HostError::FirewallToolMissing { .. } => format!("--apply-firewall: {e}"),
+        _ => e.to_string(),
+    }
+}
+
+/// Containers that could not be restored as `--json` shows them: `[name, message]` pairs.
+pub fn failures(fs: &[lifeboat::docker::apply::ContainerFailure]) -> Vec<(&str, String)> {
+    fs.iter()
+        .map(|f| (f.container.as_str(), describe(&f.error)))
+        .collect()
+}
+
+/// Reword each failed repair's text with its CLI advice (`lifeboat rollback ...`).
+pub fn describe_recoveries(rs: &mut [lifeboat::ops::update::recover::Recovery]) {
+    for r in rs {
+        if let Some(cause) = &r.cause {
+            r.error = Some(describe(cause));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advice_is_added_to_the_library_text() {
+        assert_eq!(
+            describe(&Error::NoRepository("/r".into())),
+            "no repository at /r (run `lifeboat init` to create one)"
+        );
+        assert_eq!(
+            describe(&Error::Update(UpdateError::NoImageReference("web".into()))),
+            "docker: container web records no image reference: give one with --image"
+        );
+        assert_eq!(
+            describe(&Error::Host(HostError::FirewallToolMissing {
+                tool: "nft".into(),
+                file: "/etc/nftables.conf".into(),
+            })),
+            "--apply-firewall: nft is not installed, so /etc/nftables.conf can be neither checked nor loaded; nothing was written"
+        );
+    }
+}
