@@ -15,10 +15,10 @@
 //!   deployment and host sections, internal tags, groups and selection, stored content as `Read`.
 //! - [`repo`] (keys, packs, index, locks, backend), [`chunk`] and [`crypto`] below it.
 //! - Shared leaves anyone may use: [`error`], [`id`], [`escape`], [`util`], [`child`],
-//!   [`interrupt`], [`progress`], [`config`].
+//!   [`interrupt`], [`observer`] (with its older name [`progress`]), [`config`].
 //!
 //! The library never prints, prompts or exits: it reports progress through
-//! [`progress::Progress`] and returns [`Error`]s.
+//! [`observer::Observer`] and returns [`Error`]s.
 #![forbid(unsafe_code)]
 
 pub mod audit;
@@ -34,6 +34,7 @@ pub mod host;
 pub mod id;
 pub mod interrupt;
 pub mod models;
+pub mod observer;
 pub mod ops;
 pub mod progress;
 pub mod repo;

@@ -92,7 +92,7 @@ fn check(g: &Global, a: &CheckArgs) -> Result<Exit> {
                 .into(),
         );
     }
-    if cfg.policy().is_empty() {
+    if cfg.retention.is_empty() {
         warnings.push("no retention policy: `lifeboat run` keeps every snapshot".into());
     }
     for p in cfg.snapshot.paths.iter().chain(&cfg.models.dirs) {

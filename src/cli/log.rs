@@ -62,3 +62,44 @@ pub fn error(message: &str) {
 pub fn hint(message: &str) {
     event("hint", "hint", message, serde_json::Value::Null);
 }
+
+/// One event the library observed, as a log line.
+pub fn observed(e: &lifeboat::observer::Event) {
+    use lifeboat::observer::Event;
+    match e {
+        Event::StepStarted { step } => event(
+            "info",
+            "step_start",
+            &format!("{step}: starting"),
+            serde_json::json!({ "step": step }),
+        ),
+        Event::StepFinished {
+            step,
+            ok,
+            duration,
+            detail,
+        } => event(
+            if *ok { "info" } else { "error" },
+            "step_end",
+            &format!(
+                "{step}: {} in {:.1}s{}",
+                if *ok { "ok" } else { "FAILED" },
+                duration.as_secs_f64(),
+                if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {detail}")
+                }
+            ),
+            serde_json::json!({ "step": step, "ok": ok, "duration_s": duration.as_secs_f64(), "detail": detail }),
+        ),
+        Event::HookStarted { number, name } => event(
+            "info",
+            "hook",
+            &format!("running {name}"),
+            serde_json::json!({ "hook": number }),
+        ),
+        Event::Notice(message) => event("notice", "notice", message, serde_json::Value::Null),
+        Event::Damage(message) => error(message),
+    }
+}

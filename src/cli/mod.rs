@@ -155,6 +155,10 @@ pub struct Global {
     /// Whether --lock-wait was given (a given 0s overrides the configuration).
     #[arg(skip)]
     pub lock_wait_given: bool,
+
+    /// The warnings every observer of this command counted (not an argument).
+    #[arg(skip)]
+    pub tally: Arc<progress::Tally>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -290,7 +294,7 @@ impl Global {
             self.password_command.clone_from(&r.password_command);
         }
         if !self.lock_wait_given {
-            if let Some(d) = lifeboat::config::Config::duration(&r.lock_wait) {
+            if let Some(d) = r.lock_wait {
                 self.lock_wait = d;
             }
         }
@@ -304,6 +308,11 @@ impl Global {
     /// The loaded configuration, if any.
     pub fn cfg(&self) -> Option<&lifeboat::config::Config> {
         self.cfg.as_deref()
+    }
+
+    /// The loaded configuration, or the defaults without one.
+    pub fn settings(&self) -> &lifeboat::config::Config {
+        self.cfg().unwrap_or(lifeboat::config::Config::defaults())
     }
 
     /// The snapshot filter of `--hostname` and `--tag`; without a hostname, `latest` prefers
@@ -339,22 +348,16 @@ impl Global {
             lock_wait: self.lock_wait,
         };
         let mut repo = Repository::open_with(backend, &pw, &options)?;
-        repo.set_notify(Arc::new(|msg: &str| {
-            NOTICED.store(true, std::sync::atomic::Ordering::Relaxed);
-            log::warn(msg);
+        repo.set_observer(Arc::new(progress::Log {
+            tally: self.tally.clone(),
         }));
         Ok(repo)
     }
 
     pub fn progress(&self) -> progress::Bar {
-        progress::Bar::new(self.quiet || self.json)
+        progress::Bar::new(self.quiet || self.json, self.tally.clone())
     }
 }
-
-/// Set when the library reported damage it worked around (a damaged index or snapshot file
-/// skipped); a command that otherwise succeeded then exits with [`Exit::Integrity`] so
-/// scripts notice.
-static NOTICED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Print JSON to stdout.
 pub fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
@@ -568,7 +571,9 @@ pub fn main() -> ExitCode {
         },
     };
     match result {
-        Ok(Exit::Success | Exit::Partial) if NOTICED.load(std::sync::atomic::Ordering::Relaxed) => {
+        // Damage the library worked around (a damaged index or snapshot file skipped): a
+        // command that otherwise succeeded exits with [`Exit::Integrity`] so scripts notice.
+        Ok(Exit::Success | Exit::Partial) if cli.global.tally.damage() > 0 => {
             Exit::Integrity.into()
         }
         Ok(code) => code.into(),

@@ -12,11 +12,61 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
-use lifeboat::progress::Progress;
+use lifeboat::observer::{Event, Observer, Warning, WarningKind};
+
+/// How many warnings of each kind a command observed: its exit code depends on them.
+#[derive(Debug, Default)]
+pub struct Tally {
+    damage: AtomicU64,
+    incomplete: AtomicU64,
+    advice: AtomicU64,
+}
+
+impl Tally {
+    pub fn count(&self, w: &Warning) {
+        let n = match w.kind {
+            WarningKind::Damage => &self.damage,
+            WarningKind::Incomplete => &self.incomplete,
+            WarningKind::Advice => &self.advice,
+        };
+        n.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Repository damage was worked around.
+    pub fn damage(&self) -> u64 {
+        self.damage.load(Ordering::Relaxed)
+    }
+}
+
+/// An observer that logs warnings and events (no progress), counting the warnings: what the
+/// repository reports to outside any one operation's bar.
+pub struct Log {
+    pub tally: Arc<Tally>,
+}
+
+impl Observer for Log {
+    fn warn(&self, warning: Warning) {
+        self.tally.count(&warning);
+        super::log::warn(&warning.message);
+    }
+
+    fn event(&self, event: Event) {
+        super::log::observed(&event);
+    }
+
+    fn describe(&self, error: &lifeboat::Error) -> String {
+        super::errors::describe(error)
+    }
+
+    fn visible(&self) -> bool {
+        false
+    }
+}
 
 pub struct Bar {
     bar: ProgressBar,
     state: Arc<State>,
+    tally: Arc<Tally>,
 }
 
 #[derive(Default)]
@@ -70,7 +120,7 @@ impl State {
 }
 
 impl Bar {
-    pub fn new(quiet: bool) -> Bar {
+    pub fn new(quiet: bool, tally: Arc<Tally>) -> Bar {
         let visible = !quiet && std::io::stderr().is_terminal();
         let bar = ProgressBar::with_draw_target(
             None,
@@ -83,6 +133,7 @@ impl Bar {
         Bar {
             bar,
             state: Arc::new(State::default()),
+            tally,
         }
     }
 
@@ -112,7 +163,7 @@ impl Bar {
     }
 }
 
-impl Progress for Bar {
+impl Observer for Bar {
     fn start(&self, phase: &str, total: Option<u64>) {
         self.bar.reset();
         let s = &self.state;
@@ -167,8 +218,18 @@ impl Progress for Bar {
 
     /// Warnings are shown in every mode (`--quiet` keeps errors and warnings; with `--json`
     /// they go to stderr, apart from the JSON on stdout).
-    fn warn(&self, message: &str) {
-        self.bar.suspend(|| super::log::warn(message));
+    fn warn(&self, warning: Warning) {
+        self.tally.count(&warning);
+        self.bar.suspend(|| super::log::warn(&warning.message));
+    }
+
+    /// Events are logged in every mode, like warnings.
+    fn event(&self, event: Event) {
+        self.bar.suspend(|| super::log::observed(&event));
+    }
+
+    fn describe(&self, error: &lifeboat::Error) -> String {
+        super::errors::describe(error)
     }
 
     fn finish(&self) {

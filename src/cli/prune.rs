@@ -24,13 +24,8 @@ pub struct Args {
 
 /// Prune options from the configuration and the command line (`grace` when given).
 pub fn options(g: &Global, grace: Option<std::time::Duration>) -> PruneOptions {
-    let configured = g
-        .cfg()
-        .and_then(|c| lifeboat::config::Config::duration(&c.prune.grace));
     PruneOptions {
-        grace: grace
-            .or(configured)
-            .unwrap_or(lifeboat::ops::prune::DEFAULT_GRACE),
+        grace: grace.unwrap_or(g.settings().prune.grace),
         ..PruneOptions::default()
     }
 }

@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use lifeboat::config::DEFAULT_STATE_DIR;
 use lifeboat::docker::Engine;
 use lifeboat::docker::compare::shown_differences;
 use lifeboat::ops::update::recover::recover;
@@ -52,8 +51,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let state_dir = a
         .state_dir
         .clone()
-        .or_else(|| g.cfg().and_then(|c| c.monitoring.state_dir.clone()))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+        .unwrap_or_else(|| g.settings().monitoring.state_dir.clone());
     if !a.dry_run {
         // As `update` does: what an interrupted update left is repaired first.
         let mut recovered = recover(&engine, &state_dir).with_context(|| {

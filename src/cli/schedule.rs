@@ -140,15 +140,10 @@ fn install(g: &Global, a: &InstallArgs) -> Result<Exit> {
         on_calendar: a
             .on_calendar
             .clone()
-            .or_else(|| g.cfg().and_then(|c| c.schedule.on_calendar.clone()))
-            .unwrap_or_else(|| "daily".to_string()),
+            .unwrap_or_else(|| g.settings().schedule.on_calendar.clone()),
         randomized_delay: a
             .randomized_delay
-            .or_else(|| {
-                g.cfg()
-                    .and_then(|c| lifeboat::config::Config::duration(&c.schedule.randomized_delay))
-            })
-            .unwrap_or(Duration::from_secs(30 * 60)),
+            .unwrap_or(g.settings().schedule.randomized_delay),
         config,
         binary,
     };

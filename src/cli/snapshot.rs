@@ -3,11 +3,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use lifeboat::config::Config;
-use lifeboat::docker::capture::{BindMount, Capture, CaptureOptions, Selection, VolumeAccess};
-use lifeboat::files::walk::Excludes;
-use lifeboat::ops::snapshot::{ParentChoice, SnapshotOptions, SnapshotResult, create_with};
+use lifeboat::docker::capture::{BindMount, Selection, VolumeAccess};
+use lifeboat::host::HostOptions;
+use lifeboat::ops::job::{JobError, SnapshotRequest, take_snapshot};
+use lifeboat::ops::snapshot::{ParentChoice, SnapshotResult};
 use lifeboat::repo::Repository;
 use lifeboat::util::human_bytes;
 
@@ -128,71 +129,73 @@ pub struct Args {
 }
 
 impl Args {
-    /// Whether the command line says what to back up.
-    fn has_selection(&self) -> bool {
-        !self.paths.is_empty()
-            || !self.models.is_empty()
-            || !self.containers.is_empty()
-            || self.all_containers
-            || !self.compose_projects.is_empty()
-            || !self.labels.is_empty()
-            || self.host_profile
-    }
-
-    /// The configuration's job as snapshot arguments.
-    pub fn from_config(c: &Config) -> Args {
-        Args {
-            paths: c.snapshot.paths.clone(),
-            models: c.models.dirs.clone(),
-            host_profile: c.host.enabled,
-            host_root: c.host.root.clone().unwrap_or_else(|| PathBuf::from("/")),
-            host_include: c.host.include.clone(),
-            host_exclude: c.host.exclude.clone(),
-            no_host_commands: !c.host.commands.unwrap_or(true),
-            expect_sha256: c.models.expect_sha256.clone(),
-            allow_mismatch: c.models.allow_mismatch,
-            containers: c.containers.names.clone(),
-            all_containers: c.containers.all,
-            compose_projects: c.containers.compose_projects.clone(),
-            labels: c.containers.labels.clone(),
-            no_images: !c.containers.images.unwrap_or(true),
-            volumes_via_api: c.containers.volumes_via_api,
-            tags: c.snapshot.tags.clone(),
-            excludes: c.snapshot.exclude.clone(),
-            exclude_files: Vec::new(),
-            one_file_system: c.snapshot.one_file_system,
-            exclude_caches: c.snapshot.exclude_caches,
-            parent: None,
-            force: false,
-            hostname: c.hostname.clone(),
+    /// The snapshot these arguments ask for, without the configuration.
+    fn request(&self) -> SnapshotRequest {
+        SnapshotRequest {
+            paths: self.paths.clone(),
+            models: self.models.clone(),
+            containers: Selection {
+                names: self.containers.clone(),
+                all: self.all_containers,
+                compose_projects: self.compose_projects.clone(),
+                labels: self.labels.clone(),
+            },
+            images: !self.no_images,
+            volume_access: if self.volumes_via_api {
+                VolumeAccess::Api
+            } else {
+                VolumeAccess::Auto
+            },
+            host: self.host_profile,
+            host_options: HostOptions {
+                root: self.host_root.clone(),
+                include: self.host_include.clone(),
+                exclude: self.host_exclude.clone(),
+                commands: !self.no_host_commands,
+            },
+            expect_sha256: self.expect_sha256.clone(),
+            allow_mismatch: self.allow_mismatch,
+            tags: self.tags.clone(),
+            excludes: self.excludes.clone(),
+            exclude_files: self.exclude_files.clone(),
+            one_file_system: self.one_file_system,
+            exclude_caches: self.exclude_caches,
+            parent: match (&self.parent, self.force) {
+                (_, true) => ParentChoice::None,
+                (Some(p), false) => ParentChoice::Id(p.clone()),
+                (None, false) => ParentChoice::Auto,
+            },
+            hostname: self.hostname.clone(),
         }
     }
 
-    /// These arguments with the configuration filled in: without a selection on the command
-    /// line the configured job runs (with the command line's tags, excludes and options
-    /// added); with one, only the host profile's include/exclude and the hostname come from
-    /// the file.
-    pub fn with_config(&self, cfg: Option<&Config>) -> Result<Args> {
+    /// The snapshot these arguments ask for, with the configuration filled in: without a
+    /// selection on the command line the configured job runs (with the command line's tags,
+    /// excludes and options added); with one, only the host profile's include/exclude and the
+    /// hostname come from the file.
+    pub fn request_with_config(&self, cfg: Option<&Config>) -> Result<SnapshotRequest> {
+        let own = self.request();
         let Some(c) = cfg else {
-            if !self.has_selection() {
+            if !own.has_selection() {
                 crate::usage!(
                     "nothing to snapshot: give paths, --container, --host, or a configuration file with a job (--config, see `lifeboat config example`)"
                 );
             }
-            return Ok(self.clone());
+            return Ok(own);
         };
-        if self.has_selection() {
-            let mut a = self.clone();
-            if a.host_include.is_empty() {
-                a.host_include.clone_from(&c.host.include);
+        if own.has_selection() {
+            let mut r = own;
+            let host = &mut r.host_options;
+            if host.include.is_empty() {
+                host.include.clone_from(&c.host.include);
             }
-            if a.host_exclude.is_empty() {
-                a.host_exclude.clone_from(&c.host.exclude);
+            if host.exclude.is_empty() {
+                host.exclude.clone_from(&c.host.exclude);
             }
-            if a.hostname.is_none() {
-                a.hostname.clone_from(&c.hostname);
+            if r.hostname.is_none() {
+                r.hostname.clone_from(&c.hostname);
             }
-            return Ok(a);
+            return Ok(r);
         }
         if !c.has_job() {
             anyhow::bail!(
@@ -202,23 +205,24 @@ impl Args {
                     .map_or(String::new(), |p| p.display().to_string())
             );
         }
-        let mut a = Args::from_config(c);
-        a.tags.extend(self.tags.iter().cloned());
-        a.excludes.extend(self.excludes.iter().cloned());
-        a.exclude_files.clone_from(&self.exclude_files);
-        a.one_file_system |= self.one_file_system;
-        a.exclude_caches |= self.exclude_caches;
-        a.no_images |= self.no_images;
-        a.volumes_via_api |= self.volumes_via_api;
-        a.no_host_commands |= self.no_host_commands;
-        a.expect_sha256.extend(self.expect_sha256.iter().cloned());
-        a.allow_mismatch |= self.allow_mismatch;
-        a.parent.clone_from(&self.parent);
-        a.force = self.force;
-        if self.hostname.is_some() {
-            a.hostname.clone_from(&self.hostname);
+        let mut r = SnapshotRequest::from_config(c);
+        r.tags.extend(own.tags);
+        r.excludes.extend(own.excludes);
+        r.exclude_files = own.exclude_files;
+        r.one_file_system |= own.one_file_system;
+        r.exclude_caches |= own.exclude_caches;
+        r.images &= own.images;
+        if own.volume_access == VolumeAccess::Api {
+            r.volume_access = VolumeAccess::Api;
         }
-        Ok(a)
+        r.host_options.commands &= own.host_options.commands;
+        r.expect_sha256.extend(own.expect_sha256);
+        r.allow_mismatch |= own.allow_mismatch;
+        r.parent = own.parent;
+        if own.hostname.is_some() {
+            r.hostname = own.hostname;
+        }
+        Ok(r)
     }
 }
 
@@ -244,10 +248,12 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
             );
         }
     }
-    let a = &a.with_config(g.cfg())?;
+    let request = a.request_with_config(g.cfg())?;
     let repo = g.open()?;
-    let (r, binds) = execute_with_binds(g, &repo, a)?;
-    print(g, &repo, &r, &binds);
+    let bar = g.progress();
+    let taken = take_snapshot(&repo, &request, &bar).map_err(job_error)?;
+    let r = &taken.result;
+    print(g, &repo, r, &taken.uncaptured_binds);
     Ok(if r.warnings.is_empty() {
         Exit::Success
     } else {
@@ -255,148 +261,13 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     })
 }
 
-/// Take the snapshot `a` describes (already merged with the configuration).
-pub fn execute(g: &Global, repo: &Repository, a: &Args) -> Result<SnapshotResult> {
-    Ok(execute_with_binds(g, repo, a)?.0)
-}
-
-/// [`execute`], and the bind mounts of the captured containers that the snapshot's paths do
-/// not hold: each is named in a warning that does not make the snapshot partial (its exit code
-/// stays 0), since nothing the snapshot set out to read was missed.
-fn execute_with_binds(
-    g: &Global,
-    repo: &Repository,
-    a: &Args,
-) -> Result<(SnapshotResult, Vec<BindMount>)> {
-    let excludes = excludes(a)?;
-    let selection = Selection {
-        names: a.containers.clone(),
-        all: a.all_containers,
-        compose_projects: a.compose_projects.clone(),
-        labels: a.labels.clone(),
-    };
-    let engine = if selection.is_empty() {
-        None
-    } else {
-        Some(lifeboat::docker::Engine::connect().context("Docker")?)
-    };
-    let capture = match &engine {
-        Some(engine) => Some(
-            Capture::plan(
-                engine,
-                &CaptureOptions {
-                    selection,
-                    images: !a.no_images,
-                    volume_access: if a.volumes_via_api {
-                        VolumeAccess::Api
-                    } else {
-                        VolumeAccess::Auto
-                    },
-                },
-            )
-            .context("planning the Docker capture")?,
-        ),
-        None => None,
-    };
-    let mut paths = a.paths.clone();
-    paths.extend(a.models.iter().cloned());
-    let host = host_profile(a, &mut paths)?;
-    if let Some(c) = &capture {
-        for n in &c.notices {
-            super::log::event("notice", "notice", &n.to_string(), serde_json::Value::Null);
-        }
-        paths.extend(c.compose_files());
+/// A job error as the CLI reports it: its context, then the library error (which keeps its
+/// exit code).
+pub(super) fn job_error(e: JobError) -> anyhow::Error {
+    match e.context {
+        Some(c) => anyhow::Error::new(e.error).context(c),
+        None => e.error.into(),
     }
-    // What was asked for: the snapshot's group (latest, retention, parent).
-    let selection = lifeboat::snapshot::group::Selection::new(
-        &a.paths,
-        &a.models,
-        Some(lifeboat::snapshot::group::Containers::new(
-            &a.containers,
-            a.all_containers,
-            &a.compose_projects,
-            &a.labels,
-        )),
-    )?;
-    let opts = SnapshotOptions {
-        paths,
-        selection: Some(selection),
-        tags: a.tags.clone(),
-        excludes,
-        parent: match (&a.parent, a.force) {
-            (_, true) => ParentChoice::None,
-            (Some(p), false) => ParentChoice::Id(p.clone()),
-            (None, false) => ParentChoice::Auto,
-        },
-        hostname: a.hostname.clone(),
-        host,
-        expected_sha256: {
-            let mut all = Vec::new();
-            for f in &a.expect_sha256 {
-                all.extend(lifeboat::models::checksums::parse_sha256sums(f)?);
-            }
-            all
-        },
-        allow_mismatch: a.allow_mismatch,
-        ..Default::default()
-    };
-    let binds = capture
-        .as_ref()
-        .map(|c| c.uncaptured_binds(&opts.paths))
-        .unwrap_or_default();
-    for b in &binds {
-        super::log::warn(&format!(
-            "container {}: bind mount {} -> {} not captured (add the path to the snapshot: lifeboat snapshot {} --container {})",
-            b.container, b.source, b.destination, b.source, b.container
-        ));
-    }
-    let bar = g.progress();
-    let r = match &capture {
-        Some(c) => {
-            let warn = |m: String| super::log::warn(&m);
-            c.quiesced(&warn, || create_with(repo, &opts, Some(c), &bar))?
-        }
-        None => create_with(repo, &opts, None, &bar)?,
-    };
-    Ok((r, binds))
-}
-
-/// The excludes the arguments give: patterns, those of the exclude files, file system and
-/// cache-directory rules.
-fn excludes(a: &Args) -> Result<Excludes> {
-    let mut excludes = Excludes {
-        patterns: a.excludes.clone(),
-        one_file_system: a.one_file_system,
-        caches: a.exclude_caches,
-        paths: Vec::new(),
-    };
-    for f in &a.exclude_files {
-        excludes.patterns.extend(
-            Excludes::read_file(f)
-                .with_context(|| format!("reading exclude file {}", f.display()))?,
-        );
-    }
-    Ok(excludes)
-}
-
-/// With `--host`: this machine's host profile, its files added to `paths`.
-fn host_profile(
-    a: &Args,
-    paths: &mut Vec<PathBuf>,
-) -> Result<Option<lifeboat::snapshot::host::HostSection>> {
-    if !a.host_profile {
-        return Ok(None);
-    }
-    let opts = lifeboat::host::HostOptions {
-        root: a.host_root.clone(),
-        include: a.host_include.clone(),
-        exclude: a.host_exclude.clone(),
-        commands: !a.no_host_commands,
-    };
-    let (section, found) = lifeboat::host::capture(&opts)
-        .with_context(|| format!("--host-root {}", a.host_root.display()))?;
-    paths.extend(found);
-    Ok(Some(section))
 }
 
 /// Print a snapshot's result: JSON, or a short summary.

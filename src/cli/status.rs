@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use anyhow::Result;
 use chrono::Utc;
-use lifeboat::config::{Config, DEFAULT_STATE_DIR};
+use lifeboat::ops::job::repo_totals;
 use lifeboat::ops::runlog::{self, RunRecord};
 use lifeboat::ops::schedule::TimerStatus;
 use lifeboat::util::human_bytes;
 
-use super::run::repo_totals;
 use super::{Exit, Global, print_json};
 
 #[derive(clap::Args, Debug)]
@@ -42,25 +41,19 @@ fn allowed_age(on_calendar: &str) -> Duration {
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
-    let cfg = g.cfg();
+    let cfg = g.settings();
     let state_dir = a
         .state_dir
         .clone()
-        .or_else(|| cfg.and_then(|c| c.monitoring.state_dir.clone()))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+        .unwrap_or_else(|| cfg.monitoring.state_dir.clone());
     let max_age = a
         .max_age
-        .or_else(|| cfg.and_then(|c| Config::duration(&c.schedule.max_age)))
-        .unwrap_or_else(|| {
-            allowed_age(
-                cfg.and_then(|c| c.schedule.on_calendar.as_deref())
-                    .unwrap_or("daily"),
-            )
-        });
+        .or(cfg.schedule.max_age)
+        .unwrap_or_else(|| allowed_age(&cfg.schedule.on_calendar));
     let hostname = a
         .hostname
         .clone()
-        .or_else(|| cfg.and_then(|c| c.hostname.clone()))
+        .or_else(|| cfg.hostname.clone())
         .unwrap_or_else(lifeboat::util::hostname);
     let mut warnings = Vec::new();
 

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use lifeboat::config::DEFAULT_STATE_DIR;
 use lifeboat::docker::Engine;
 use lifeboat::docker::apply::{Step, short};
 use lifeboat::ops::update::execute::{Outcome, UpdateOptions, UpdateReport, execute};
@@ -62,22 +61,14 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
-    let cfg = g.cfg();
-    let conf = |v: Option<&Option<String>>| v.and_then(lifeboat::config::Config::duration);
+    let cfg = g.settings();
     let a = &Resolved {
-        healthy_after: a
-            .healthy_after
-            .or_else(|| conf(cfg.map(|c| &c.update.healthy_after)))
-            .unwrap_or(Duration::from_secs(30)),
-        health_timeout: a
-            .health_timeout
-            .or_else(|| conf(cfg.map(|c| &c.update.health_timeout)))
-            .unwrap_or(Duration::from_secs(300)),
+        healthy_after: a.healthy_after.unwrap_or(cfg.update.healthy_after),
+        health_timeout: a.health_timeout.unwrap_or(cfg.update.health_timeout),
         state_dir: a
             .state_dir
             .clone()
-            .or_else(|| cfg.and_then(|c| c.monitoring.state_dir.clone()))
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
+            .unwrap_or_else(|| cfg.monitoring.state_dir.clone()),
         args: a,
     };
     run_resolved(g, a)

@@ -321,10 +321,12 @@ impl<I: Iterator<Item = Result<Entry>>> Walker<'_, '_, '_, I> {
         if std::fs::symlink_metadata(root).is_ok_and(|m| m.file_type().is_symlink()) {
             let to = std::fs::read_link(root).map(show_path).unwrap_or_default();
             // A notice, not a warning: nothing was lost, but it is rarely what was meant.
-            self.s.progress().warn(&format!(
-                "{} is a symlink to {to}: only the link is recorded (name the target to include its contents)",
-                show_path(root)
-            ));
+            self.s
+                .progress()
+                .warn(crate::observer::Warning::advice(format!(
+                    "{} is a symlink to {to}: only the link is recorded (name the target to include its contents)",
+                    show_path(root)
+                )));
         }
         let walker = walkdir::WalkDir::new(root)
             .follow_links(false)

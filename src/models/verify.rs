@@ -129,7 +129,7 @@ pub fn verify_live(
     let mut warnings = Vec::new();
     let new = find_new(scan, &recorded, &mut warnings);
     for w in &warnings {
-        progress.warn(w);
+        progress.warn(crate::observer::Warning::advice(w.clone()));
     }
 
     let mut counts = Counts {

@@ -1,4 +1,5 @@
-//! Operations, above the things backed up and the snapshot format: taking a snapshot, applying
+//! Operations, above the things backed up and the snapshot format: the nightly job ([`job`]),
+//! taking a snapshot, applying
 //! a host profile, verification, retention (forget), prune, find, stats, tags, safe container
 //! updates and rollbacks ([`update`]), running on a schedule ([`schedule`]) and the records of
 //! scheduled runs (Prometheus metrics, run log).
@@ -6,6 +7,7 @@
 pub mod find;
 pub mod forget;
 pub mod host_apply;
+pub mod job;
 pub mod metrics;
 pub mod prune;
 pub mod runlog;

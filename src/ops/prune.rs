@@ -29,7 +29,7 @@ use crate::snapshot::select;
 
 /// How long a condemned pack stays before a prune may delete it. Just under a day, so that a
 /// daily prune deletes what the previous day's prune condemned.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(23 * 3600);
+pub const DEFAULT_GRACE: Duration = crate::config::PRUNE_GRACE;
 
 #[derive(Debug, Clone)]
 pub struct PruneOptions {

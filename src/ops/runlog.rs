@@ -54,19 +54,7 @@ struct LogFile {
     runs: Vec<RunRecord>,
 }
 
-/// Refuse job names that could escape the state directory or break a unit or file name: one or
-/// more of `A-Z a-z 0-9 _ . -`, no `..`, at most 100 characters.
-pub fn validate_job(job: &str) -> Result<()> {
-    let ok_chars = job
-        .bytes()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
-    if job.is_empty() || job.len() > 100 || !ok_chars || job.contains("..") || job == "." {
-        return Err(Error::Invalid(format!(
-            "job name {job:?}: use 1-100 letters, digits, '_', '.' or '-' (no '/' or '..')"
-        )));
-    }
-    Ok(())
-}
+pub use crate::config::validate_job;
 
 /// The file holding `job`'s runs.
 pub fn path_of(state_dir: &Path, job: &str) -> Result<PathBuf> {

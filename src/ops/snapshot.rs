@@ -148,8 +148,11 @@ impl Progress for Totals<'_> {
     fn item(&self, name: &str) {
         self.inner.item(name);
     }
-    fn warn(&self, message: &str) {
-        self.inner.warn(message);
+    fn warn(&self, warning: crate::observer::Warning) {
+        self.inner.warn(warning);
+    }
+    fn event(&self, event: crate::observer::Event) {
+        self.inner.event(event);
     }
     fn finish(&self) {
         self.inner.finish();

@@ -51,6 +51,7 @@ use crate::chunk::{self, Compression};
 use crate::crypto::{self, KdfParams, MasterKeys, NONCE_LEN};
 use crate::error::{Error, Result};
 use crate::id::Id;
+use crate::observer::{Observer, Warning};
 
 const MAGIC: &[u8; 8] = b"LBREPO\0\x01";
 pub const FORMAT_VERSION: u32 = 1;
@@ -110,16 +111,12 @@ pub struct Repository {
     data_gear: Gear,
     tree_gear: Gear,
     compression: Compression,
-    notify: Notify,
+    observer: Arc<dyn Observer>,
     /// Name of the key file the password opened (`keys/<name>`).
     key_in_use: String,
     options: OpenOptions,
     access: Access,
 }
-
-/// Receives notices about damage that a command works around (a damaged index or snapshot file
-/// that is skipped). The CLI prints them; the default drops them.
-pub type Notify = Arc<dyn Fn(&str) + Send + Sync>;
 
 impl std::fmt::Debug for Repository {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -207,7 +204,7 @@ impl Repository {
             data_gear,
             tree_gear,
             compression: Compression::default(),
-            notify: Arc::new(|_: &str| {}),
+            observer: Arc::new(crate::observer::Silent),
             key_in_use,
             options,
             access: Access::FULL,
@@ -382,14 +379,15 @@ impl Repository {
         lock::acquire(self.backend.clone(), kind, command, self.options.lock_wait)
     }
 
-    /// Install the receiver of notices (see [`Notify`]).
-    pub fn set_notify(&mut self, notify: Notify) {
-        self.notify = notify;
+    /// Install the observer told of damage that is worked around (a damaged index or
+    /// snapshot file that is skipped); the default drops it.
+    pub fn set_observer(&mut self, observer: Arc<dyn Observer>) {
+        self.observer = observer;
     }
 
     /// Report damage that is being worked around.
     pub fn notice(&self, msg: &str) {
-        (self.notify)(msg);
+        self.observer.warn(Warning::damage(msg));
     }
 
     // ---- keys ----

@@ -89,7 +89,8 @@ impl<'s, 'r> Session<'s, 'r> {
 
     /// Record a non-fatal problem; the snapshot completes but reports it.
     pub fn warn(&self, msg: String) {
-        self.progress.warn(&msg);
+        self.progress
+            .warn(crate::observer::Warning::incomplete(msg.clone()));
         self.warnings.lock().expect("warnings").push(msg);
     }
 

@@ -1,0 +1,123 @@
+//! The one channel from the library to whoever shows its work (the CLI renders it as text,
+//! progress bars or JSON, and derives its exit code from what it observed): progress of long
+//! operations, non-fatal problems as typed [`Warning`]s, and events of a job (a step started or
+//! finished, a hook runs, damage found). The library calls these hooks from worker threads;
+//! implementations must be cheap.
+
+use std::fmt;
+use std::time::Duration;
+
+/// What kind of non-fatal problem a [`Warning`] is: what it means for the outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WarningKind {
+    /// Something an operation set out to read or write was not, completely (a file that
+    /// vanished or could not be read during a snapshot): the result is partial.
+    Incomplete,
+    /// Damage in the repository that the operation worked around (a damaged index or snapshot
+    /// file skipped): the data needs checking.
+    Damage,
+    /// Worth knowing, but nothing was lost (a bind mount outside the snapshot, a symlink given
+    /// as a path, a hook after the job failed).
+    Advice,
+}
+
+/// A non-fatal problem: its kind and the message to show (which names the object).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub kind: WarningKind,
+    pub message: String,
+}
+
+impl Warning {
+    pub fn incomplete(message: impl Into<String>) -> Warning {
+        Warning {
+            kind: WarningKind::Incomplete,
+            message: message.into(),
+        }
+    }
+
+    pub fn damage(message: impl Into<String>) -> Warning {
+        Warning {
+            kind: WarningKind::Damage,
+            message: message.into(),
+        }
+    }
+
+    pub fn advice(message: impl Into<String>) -> Warning {
+        Warning {
+            kind: WarningKind::Advice,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Something that happened in an operation, worth a line in the log.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A step of a job starts (`hooks`, `snapshot`, `forget`, `prune`, `verify`).
+    StepStarted { step: &'static str },
+    /// A step of a job ended; `detail` says what it did or why it failed.
+    StepFinished {
+        step: &'static str,
+        ok: bool,
+        duration: Duration,
+        detail: String,
+    },
+    /// Hook number `number` (1-based) starts; `name` is its position and program, never its
+    /// arguments (a command line may carry a credential).
+    HookStarted { number: usize, name: String },
+    /// Something the user may want to know that is no problem (a container of the selection
+    /// that is not running, ...).
+    Notice(String),
+    /// Damage that a verification found (one per problem).
+    Damage(String),
+}
+
+/// Receives progress and events of an operation. All methods have empty defaults.
+pub trait Observer: Send + Sync {
+    /// A new phase starts; `total` bytes are expected when known.
+    fn start(&self, _phase: &str, _total: Option<u64>) {}
+    /// The phase's expected totals became known or were revised: `bytes` (what `advance` will
+    /// add up to) and `items` (how many `item` calls). A snapshot announces an estimate (the
+    /// parent's totals, or a pre-scan's) and the exact figures once its walk is done.
+    fn totals(&self, _bytes: u64, _items: u64) {}
+    /// `bytes` more were processed.
+    fn advance(&self, _bytes: u64) {}
+    /// The bytes of this item are being read from now on, until its `item` call: the name to
+    /// show. Items that need no reading (unchanged files) get only `item`.
+    fn reading(&self, _name: &str) {}
+    /// One more item (file) was finished.
+    fn item(&self, _name: &str) {}
+    /// A non-fatal problem worth telling the user about.
+    fn warn(&self, _warning: Warning) {}
+    /// Something happened (see [`Event`]).
+    fn event(&self, _event: Event) {}
+    /// How a library error reads for this receiver (the CLI adds its advice), where the library
+    /// keeps the text (a failed step of a job in its run record).
+    fn describe(&self, error: &crate::Error) -> String {
+        error.to_string()
+    }
+    /// The phase ended.
+    fn finish(&self) {}
+    /// Whether anything is shown: a receiver that shows nothing says no, and work done only
+    /// for progress (a snapshot's pre-scan of its totals) is skipped.
+    fn visible(&self) -> bool {
+        true
+    }
+}
+
+/// Reports nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Silent;
+
+impl Observer for Silent {
+    fn visible(&self) -> bool {
+        false
+    }
+}
