@@ -121,3 +121,94 @@ impl Observer for Silent {
         false
     }
 }
+
+/// Passes everything on to another observer except warnings, which it keeps: for an operation
+/// that reports its warnings in its own report (an update's report lists what its snapshot
+/// warned about) instead of showing them as they come.
+pub struct Collecting<'a> {
+    inner: &'a dyn Observer,
+    warnings: std::sync::Mutex<Vec<Warning>>,
+}
+
+impl<'a> Collecting<'a> {
+    pub fn new(inner: &'a dyn Observer) -> Collecting<'a> {
+        Collecting {
+            inner,
+            warnings: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The warnings kept, in the order they came.
+    pub fn into_warnings(self) -> Vec<Warning> {
+        self.warnings
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Observer for Collecting<'_> {
+    fn start(&self, phase: &str, total: Option<u64>) {
+        self.inner.start(phase, total);
+    }
+    fn totals(&self, bytes: u64, items: u64) {
+        self.inner.totals(bytes, items);
+    }
+    fn advance(&self, bytes: u64) {
+        self.inner.advance(bytes);
+    }
+    fn reading(&self, name: &str) {
+        self.inner.reading(name);
+    }
+    fn item(&self, name: &str) {
+        self.inner.item(name);
+    }
+    fn warn(&self, warning: Warning) {
+        self.warnings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(warning);
+    }
+    fn event(&self, event: Event) {
+        self.inner.event(event);
+    }
+    fn describe(&self, error: &crate::Error) -> String {
+        self.inner.describe(error)
+    }
+    fn finish(&self) {
+        self.inner.finish();
+    }
+    fn visible(&self) -> bool {
+        self.inner.visible()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collecting_keeps_warnings_and_passes_the_rest_on() {
+        struct Count(std::sync::atomic::AtomicU64);
+        impl Observer for Count {
+            fn advance(&self, bytes: u64) {
+                self.0
+                    .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+            }
+            fn warn(&self, _: Warning) {
+                panic!("a collected warning reached the inner observer");
+            }
+        }
+        let inner = Count(std::sync::atomic::AtomicU64::new(0));
+        let c = Collecting::new(&inner);
+        c.advance(7);
+        c.warn(Warning::advice("one"));
+        c.warn(Warning::damage("two"));
+        let kept = c.into_warnings();
+        assert_eq!(inner.0.load(std::sync::atomic::Ordering::Relaxed), 7);
+        assert_eq!(
+            kept.iter().map(|w| w.message.as_str()).collect::<Vec<_>>(),
+            ["one", "two"]
+        );
+        assert_eq!(kept[1].kind, WarningKind::Damage);
+    }
+}

@@ -78,8 +78,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
         dry_run: a.dry_run,
         state_dir,
     };
-    let warn = |m: String| bar.suspend(|| super::log::warn(&m.to_string()));
-    let r = rollback(&engine, &repo, &a.container, &opts, &bar, &warn).with_context(|| {
+    let r = rollback(&engine, &repo, &a.container, &opts, &bar).with_context(|| {
         format!(
             "rolling back {} (see `lifeboat snapshots --tag {PRE_UPDATE_TAG}`; pick one with --snapshot)",
             a.container

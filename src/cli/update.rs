@@ -111,7 +111,7 @@ fn run_resolved(g: &Global, a: &Resolved<'_>) -> Result<Exit> {
         );
     }
 
-    let plans = find_plans(&engine, a)?;
+    let plans = find_plans(g, &engine, a)?;
 
     let mut reports: Vec<UpdateReport> = Vec::new();
     let mut json_plans = Vec::new();
@@ -214,12 +214,12 @@ fn recover_only(g: &Global, a: &Resolved<'_>, recovered: &[Recovery]) -> Result<
 }
 
 /// The updates asked for: every outdated container (`--all`), or the one named.
-fn find_plans(engine: &Engine, a: &Resolved<'_>) -> Result<Vec<Plan>> {
+fn find_plans(g: &Global, engine: &Engine, a: &Resolved<'_>) -> Result<Vec<Plan>> {
     Ok(if a.all {
-        outdated(engine, a.pull, &|n| {
-            super::log::event("notice", "notice", &n.to_string(), serde_json::Value::Null)
-        })
-        .context(
+        let log = super::progress::Log {
+            tally: g.tally.clone(),
+        };
+        outdated(engine, a.pull, &log).context(
             "finding containers to update (nothing was changed; without a registry, drop --pull)",
         )?
     } else {

@@ -14,6 +14,7 @@ use super::{spec, tarsrc};
 use crate::error::{DockerError, Error, Result};
 use crate::files::walk::{Excludes, ParentCursor, walk_rebased};
 use crate::id::Id;
+use crate::observer::{Observer, Warning};
 use crate::repo::IndexedRepo;
 use crate::snapshot::deployment::{
     ContainerRecord, Deployment, DeploymentSource, IMAGES_DIR, ImageRecord, NetworkRecord,
@@ -408,7 +409,7 @@ impl<'e> Capture<'e> {
     /// Run `f` with the deployment quiet: pre-snapshot hooks first (in running containers),
     /// then containers labelled `lifeboat.stop=true` stopped (dependents first). They are started
     /// again (dependencies first) whatever `f` returns, also after an interrupt.
-    pub fn quiesced<T>(&self, warn: &dyn Fn(String), f: impl FnOnce() -> Result<T>) -> Result<T> {
+    pub fn quiesced<T>(&self, observer: &dyn Observer, f: impl FnOnce() -> Result<T>) -> Result<T> {
         let order = self.order();
         for name in &order {
             let Some(c) = self.deployment.container(name) else {
@@ -419,9 +420,9 @@ impl<'e> Capture<'e> {
                 continue;
             };
             if jget(&c.inspect, "State.Running").and_then(Value::as_bool) != Some(true) {
-                warn(format!(
+                observer.warn(Warning::advice(format!(
                     "container {name}: not running, pre-snapshot command skipped"
-                ));
+                )));
                 continue;
             }
             let timeout = labels
@@ -462,13 +463,13 @@ impl<'e> Capture<'e> {
             match outcome {
                 Ok(()) => {}
                 Err(e) if fail => return Err(e),
-                Err(e) => warn(format!("{e} (on-error=continue)")),
+                Err(e) => observer.warn(Warning::advice(format!("{e} (on-error=continue)"))),
             }
         }
         let mut guard = Restarter {
             engine: self.engine,
             stopped: Vec::new(),
-            warn,
+            observer,
         };
         for name in order.iter().rev() {
             let Some(c) = self.deployment.container(name) else {
@@ -488,14 +489,16 @@ impl<'e> Capture<'e> {
 struct Restarter<'a> {
     engine: &'a Engine,
     stopped: Vec<String>,
-    warn: &'a dyn Fn(String),
+    observer: &'a dyn Observer,
 }
 
 impl Drop for Restarter<'_> {
     fn drop(&mut self) {
         for name in self.stopped.iter().rev() {
             if let Err(e) = self.engine.start(name) {
-                (self.warn)(format!("could not start {name} again: {e}"));
+                self.observer.warn(Warning::advice(format!(
+                    "could not start {name} again: {e}"
+                )));
             }
         }
     }

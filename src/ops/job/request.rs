@@ -227,10 +227,7 @@ pub fn take_snapshot(
         )));
     }
     let result = match &capture {
-        Some(c) => {
-            let warn = |m: String| observer.warn(Warning::advice(m));
-            c.quiesced(&warn, || create_with(repo, &opts, Some(c), observer))?
-        }
+        Some(c) => c.quiesced(observer, || create_with(repo, &opts, Some(c), observer))?,
         None => create_with(repo, &opts, None, observer)?,
     };
     Ok(Taken {

@@ -18,6 +18,7 @@ use crate::docker::apply::Step;
 use crate::docker::aside::{Aside, aside_name, short};
 use crate::docker::spec::{self, CreateSpec};
 use crate::error::{DockerError, Result, UpdateError};
+use crate::observer::Collecting;
 use crate::progress::Progress;
 use crate::repo::Repository;
 use crate::snapshot::deployment::{jget, jstr};
@@ -91,12 +92,14 @@ pub fn execute(
     };
 
     // 1. The way back.
-    let warn_cell = std::cell::RefCell::new(Vec::new());
+    let collected = Collecting::new(progress);
     let t = Instant::now();
-    let snapshot = snapshot_container(engine, repo, name, PRE_UPDATE_TAG, progress, &|w| {
-        warn_cell.borrow_mut().push(w)
-    })?;
-    let warnings = warn_cell.into_inner();
+    let snapshot = snapshot_container(engine, repo, name, PRE_UPDATE_TAG, &collected)?;
+    let warnings: Vec<String> = collected
+        .into_warnings()
+        .into_iter()
+        .map(|w| w.message)
+        .collect();
     steps.push(
         "snapshot",
         format!(

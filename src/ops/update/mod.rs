@@ -21,6 +21,7 @@ use crate::docker::capture::{Capture, CaptureOptions, LABEL_EXCLUDE, Selection, 
 use crate::error::Result;
 pub use crate::error::UpdateError;
 use crate::id::Id;
+use crate::observer::Warning;
 use crate::ops::snapshot::{ParentChoice, SnapshotOptions, create_with};
 use crate::progress::Progress;
 use crate::repo::Repository;
@@ -38,7 +39,6 @@ pub fn snapshot_container(
     name: &str,
     tag: &str,
     progress: &dyn Progress,
-    warn: &dyn Fn(String),
 ) -> Result<Id> {
     let capture = Capture::plan(
         engine,
@@ -52,7 +52,7 @@ pub fn snapshot_container(
         },
     )?;
     for n in &capture.notices {
-        warn(n.clone());
+        progress.warn(Warning::advice(n.clone()));
     }
     if capture.deployment().container(name).is_none() {
         return Err(UpdateError::NotSnapshotted {
@@ -78,9 +78,9 @@ pub fn snapshot_container(
         )?),
         ..SnapshotOptions::default()
     };
-    let r = capture.quiesced(warn, || create_with(repo, &opts, Some(&capture), progress))?;
-    for w in &r.warnings {
-        warn(w.clone());
-    }
+    // The snapshot's own warnings reached `progress` as they came.
+    let r = capture.quiesced(progress, || {
+        create_with(repo, &opts, Some(&capture), progress)
+    })?;
     Ok(r.id)
 }

@@ -11,6 +11,7 @@ use crate::docker::aside::ASIDE_MARK;
 use crate::docker::capture::LABEL_EXCLUDE;
 use crate::docker::spec::{self, Peers};
 use crate::error::{Result, UpdateError};
+use crate::observer::{Event, Observer};
 use crate::snapshot::deployment::{jget, jstr};
 
 /// What an update is going to do: found before anything is changed.
@@ -91,7 +92,8 @@ pub fn plan(engine: &Engine, container: &str, image: Option<&str>, pull: bool) -
 /// by name. Skipped: lifeboat's helpers and aside containers, containers labelled
 /// `lifeboat.exclude=true`, and those created from an image ID or digest (nothing to follow).
 /// With `pull` every reference is pulled first (once); a failed pull is an error.
-pub fn outdated(engine: &Engine, pull: bool, notice: &dyn Fn(String)) -> Result<Vec<Plan>> {
+pub fn outdated(engine: &Engine, pull: bool, observer: &dyn Observer) -> Result<Vec<Plan>> {
+    let notice = |message: String| observer.event(Event::Notice(message));
     let mut listed = engine.list_containers()?;
     listed.sort_by(|a, b| a.name.cmp(&b.name));
     let mut pulled = HashSet::new();

@@ -56,7 +56,6 @@ pub fn rollback(
     name: &str,
     opts: &RollbackOptions,
     progress: &dyn Progress,
-    warn: &dyn Fn(String),
 ) -> Result<RollbackReport> {
     let _lock = if opts.dry_run {
         None
@@ -79,9 +78,8 @@ pub fn rollback(
     }
     let mut pre_rollback = None;
     if opts.volumes && !opts.dry_run && current.is_some() {
-        pre_rollback = Some(
-            snapshot_container(engine, repo, name, PRE_ROLLBACK_TAG, progress, warn)?.to_hex(),
-        );
+        pre_rollback =
+            Some(snapshot_container(engine, repo, name, PRE_ROLLBACK_TAG, progress)?.to_hex());
     }
     // The current container is stopped and set aside before any volume data is written, and
     // put back (running again) when the rollback fails.
