@@ -193,47 +193,8 @@ pub fn create_with(
         .iter()
         .map(|p| p.as_os_str().as_bytes().to_vec())
         .collect();
-    // The group this snapshot will be in: its parent is the newest snapshot of the same group,
-    // never a partial or internal one of other paths or containers.
-    let mut selection = opts.selection.clone();
-    if let Some(sel) = &mut selection {
-        sel.host_root = opts.host.as_ref().map(|h| h.root.clone());
-    }
-    let probe = Snapshot {
-        version: 1,
-        time: time.clone(),
-        hostname: hostname.clone(),
-        username: String::new(),
-        tags: opts.tags.clone(),
-        paths: root_bytes
-            .iter()
-            .map(|p| serde_bytes::ByteBuf::from(p.clone()))
-            .collect(),
-        parent: None,
-        tree: Vec::new(),
-        summary: Summary::default(),
-        excludes: Vec::new(),
-        program: String::new(),
-        deployment: None,
-        host: opts.host.clone(),
-        selection,
-        original: None,
-    };
-    let group = Group::of(&probe);
-    let group_parent = match &opts.parent {
-        ParentChoice::Id(_) => None,
-        _ => select::parent_for(repo, &group)?,
-    };
-    let parent = match &opts.parent {
-        ParentChoice::None => None,
-        ParentChoice::Auto => group_parent.clone(),
-        ParentChoice::Id(spec) => Some(select::resolve(
-            repo,
-            spec,
-            &select::Filter::default(),
-            &select::Need::default(),
-        )?),
-    };
+    let probe = probe(opts, &time, &hostname, &root_bytes);
+    let (group_parent, parent) = parents(repo, opts, &Group::of(&probe))?;
     let mut excludes = opts.excludes.clone();
     if let Some(local) = repo.backend().local_root() {
         if let Ok(real) = local.canonicalize() {
@@ -327,4 +288,62 @@ pub fn create_with(
         warnings,
         write,
     })
+}
+
+/// The snapshot about to be taken, without its content yet: what decides its group (paths,
+/// hostname, tags, selection), from which its parent is chosen.
+fn probe(opts: &SnapshotOptions, time: &str, hostname: &str, root_bytes: &[Vec<u8>]) -> Snapshot {
+    // The group this snapshot will be in: its parent is the newest snapshot of the same group,
+    // never a partial or internal one of other paths or containers.
+    let mut selection = opts.selection.clone();
+    if let Some(sel) = &mut selection {
+        sel.host_root = opts.host.as_ref().map(|h| h.root.clone());
+    }
+    Snapshot {
+        version: 1,
+        time: time.to_string(),
+        hostname: hostname.to_string(),
+        username: String::new(),
+        tags: opts.tags.clone(),
+        paths: root_bytes
+            .iter()
+            .map(|p| serde_bytes::ByteBuf::from(p.clone()))
+            .collect(),
+        parent: None,
+        tree: Vec::new(),
+        summary: Summary::default(),
+        excludes: Vec::new(),
+        program: String::new(),
+        deployment: None,
+        host: opts.host.clone(),
+        selection,
+        original: None,
+    }
+}
+
+/// A stored snapshot with its ID.
+type Found = (Id, Snapshot);
+
+/// The group's newest snapshot (whose deployment a new one compares against) and the parent
+/// whose unchanged files are not read again (`--parent`, none, or the group's).
+fn parents(
+    repo: &IndexedRepo,
+    opts: &SnapshotOptions,
+    group: &Group,
+) -> Result<(Option<Found>, Option<Found>)> {
+    let group_parent = match &opts.parent {
+        ParentChoice::Id(_) => None,
+        _ => select::parent_for(repo, group)?,
+    };
+    let parent = match &opts.parent {
+        ParentChoice::None => None,
+        ParentChoice::Auto => group_parent.clone(),
+        ParentChoice::Id(spec) => Some(select::resolve(
+            repo,
+            spec,
+            &select::Filter::default(),
+            &select::Need::default(),
+        )?),
+    };
+    Ok((group_parent, parent))
 }

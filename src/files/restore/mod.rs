@@ -335,27 +335,8 @@ fn restore_stream(
         crate::interrupt::check()?;
         let mut e = entry?;
         if let Some(prefix) = &opts.rebase {
-            let Some(p) = rebase_path(&e.path, prefix) else {
-                // A later name inside may link to this file: it then becomes the file. Keyed
-                // with a NUL first (no tree path has one), apart from the rebased paths.
-                if e.kind == Kind::File && e.nlink > 1 {
-                    unrestored_links.insert(outside_key(&e.path), e);
-                }
+            if !rebase_entry(&mut e, prefix, &mut unrestored_links)? {
                 continue;
-            };
-            e.path = p;
-            if e.kind == Kind::Hardlink {
-                let t = e.target.as_deref().unwrap_or_default();
-                e.target = Some(match rebase_path(t, prefix) {
-                    Some(inside) => inside,
-                    None if unrestored_links.contains_key(&outside_key(t)) => outside_key(t),
-                    None => {
-                        return Err(Error::hostile(
-                            e.path_str(),
-                            "hard link to a file outside its tree",
-                        ));
-                    }
-                });
             }
         }
         let verdict = chooser.judge(&e);
@@ -427,25 +408,8 @@ fn restore_stream(
             patterns: unmatched,
         });
     }
-    // Directory metadata last, deepest first, so writing inside them does not disturb it.
     if !opts.dry_run {
-        for d in dirs.iter().rev() {
-            if d.path == b"/" && !opts.root_metadata {
-                continue;
-            }
-            match ctx.target().dir(&d.path, false) {
-                Ok(fd) => {
-                    let mut problems = MetaProblems::default();
-                    apply_metadata(Obj::Fd(fd.as_fd()), d, opts.owners, &mut problems);
-                    ctx.warn(&d.path, problems);
-                }
-                Err(err) => ctx.error(d, &err),
-            }
-        }
-        if opts.sync {
-            rustix::fs::syncfs(ctx.target().root_fd())
-                .map_err(|e| Error::io(&opts.target, errno_io(e)))?;
-        }
+        finish_dirs(&ctx, &dirs)?;
     }
     progress.finish();
     let mut report = ctx.report.into_inner().expect("report");
@@ -453,6 +417,61 @@ fn restore_stream(
         .plan
         .sort_by(|a, b| crate::util::path_cmp(&a.path, &b.path));
     Ok(report)
+}
+
+/// An entry moved under `--rebase`'s prefix; false when it lies outside (skipped, but kept in
+/// `unrestored_links` when a later name inside may link to it: it then becomes the file, keyed
+/// with a NUL first, which no tree path has, apart from the rebased paths).
+fn rebase_entry(
+    e: &mut Entry,
+    prefix: &[u8],
+    unrestored_links: &mut HashMap<Vec<u8>, Entry>,
+) -> Result<bool> {
+    let Some(p) = rebase_path(&e.path, prefix) else {
+        if e.kind == Kind::File && e.nlink > 1 {
+            unrestored_links.insert(outside_key(&e.path), e.clone());
+        }
+        return Ok(false);
+    };
+    e.path = p;
+    if e.kind == Kind::Hardlink {
+        let t = e.target.as_deref().unwrap_or_default();
+        e.target = Some(match rebase_path(t, prefix) {
+            Some(inside) => inside,
+            None if unrestored_links.contains_key(&outside_key(t)) => outside_key(t),
+            None => {
+                return Err(Error::hostile(
+                    e.path_str(),
+                    "hard link to a file outside its tree",
+                ));
+            }
+        });
+    }
+    Ok(true)
+}
+
+/// Directory metadata last, deepest first, so writing inside them does not disturb it; then
+/// the target's filesystem flushed (`sync`).
+fn finish_dirs(ctx: &Ctx<'_>, dirs: &[Entry]) -> Result<()> {
+    let opts = ctx.opts;
+    for d in dirs.iter().rev() {
+        if d.path == b"/" && !opts.root_metadata {
+            continue;
+        }
+        match ctx.target().dir(&d.path, false) {
+            Ok(fd) => {
+                let mut problems = MetaProblems::default();
+                apply_metadata(Obj::Fd(fd.as_fd()), d, opts.owners, &mut problems);
+                ctx.warn(&d.path, problems);
+            }
+            Err(err) => ctx.error(d, &err),
+        }
+    }
+    if opts.sync {
+        rustix::fs::syncfs(ctx.target().root_fd())
+            .map_err(|e| Error::io(&opts.target, errno_io(e)))?;
+    }
+    Ok(())
 }
 
 fn restore_dir(ctx: &Ctx<'_>, e: &Entry) {
