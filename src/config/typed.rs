@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::util::parse_duration;
 
 use super::lines::{at, line_of};
-use super::raw::RawConfig;
+use super::raw::{PruneConfig, RawConfig, ScheduleConfig, UpdateConfig};
 use super::retention::Policy;
 use super::{
     Config, Containers, Hooks, Host, Monitoring, Prune, Repository, Schedule, Update, Verify,
@@ -106,34 +106,9 @@ pub(super) fn typed(raw: RawConfig, text: &str, file: &Path) -> (Config, Problem
         after: raw.hooks.after,
         on_error: raw.hooks.on_error,
     };
-    let prune = Prune {
-        every: match &raw.prune.every {
-            None => d.prune.every,
-            Some(v) => c
-                .duration("prune", "every", Some(v))
-                .filter(|e| !e.is_zero()),
-        },
-        grace: c
-            .duration("prune", "grace", raw.prune.grace.as_ref())
-            .unwrap_or(d.prune.grace),
-    };
-    let s = raw.schedule;
-    let schedule = Schedule {
-        randomized_delay: c
-            .duration("schedule", "randomized_delay", s.randomized_delay.as_ref())
-            .unwrap_or(d.schedule.randomized_delay),
-        max_age: c.duration("schedule", "max_age", s.max_age.as_ref()),
-        on_calendar: s.on_calendar.unwrap_or(d.schedule.on_calendar),
-    };
-    let u = raw.update;
-    let update = Update {
-        healthy_after: c
-            .duration("update", "healthy_after", u.healthy_after.as_ref())
-            .unwrap_or(d.update.healthy_after),
-        health_timeout: c
-            .duration("update", "health_timeout", u.health_timeout.as_ref())
-            .unwrap_or(d.update.health_timeout),
-    };
+    let prune = prune(&mut c, &d, &raw.prune);
+    let schedule = schedule(&mut c, &d, raw.schedule);
+    let update = update(&mut c, &d, &raw.update);
     let m = raw.monitoring;
     let retention = retention(&mut c, raw.retention);
     if let Some(f) = m
@@ -193,6 +168,46 @@ pub(super) fn typed(raw: RawConfig, text: &str, file: &Path) -> (Config, Problem
         source: Some(file.to_path_buf()),
     };
     (cfg, c.problems)
+}
+
+/// `[prune]`: how often (none when zero) and the grace period of condemned packs.
+fn prune(c: &mut Checker<'_>, d: &Config, p: &PruneConfig) -> Prune {
+    Prune {
+        every: match &p.every {
+            None => d.prune.every,
+            Some(v) => c
+                .duration("prune", "every", Some(v))
+                .filter(|e| !e.is_zero()),
+        },
+        grace: c
+            .duration("prune", "grace", p.grace.as_ref())
+            .unwrap_or(d.prune.grace),
+    }
+}
+
+/// `[schedule]`: the timer's calendar, its random delay, and the age `status` calls stale.
+fn schedule(c: &mut Checker<'_>, d: &Config, s: ScheduleConfig) -> Schedule {
+    Schedule {
+        randomized_delay: c
+            .duration("schedule", "randomized_delay", s.randomized_delay.as_ref())
+            .unwrap_or(d.schedule.randomized_delay),
+        max_age: c.duration("schedule", "max_age", s.max_age.as_ref()),
+        on_calendar: s
+            .on_calendar
+            .unwrap_or_else(|| d.schedule.on_calendar.clone()),
+    }
+}
+
+/// `[update]`: the health gate's times.
+fn update(c: &mut Checker<'_>, d: &Config, u: &UpdateConfig) -> Update {
+    Update {
+        healthy_after: c
+            .duration("update", "healthy_after", u.healthy_after.as_ref())
+            .unwrap_or(d.update.healthy_after),
+        health_timeout: c
+            .duration("update", "health_timeout", u.health_timeout.as_ref())
+            .unwrap_or(d.update.health_timeout),
+    }
 }
 
 /// Paths must be absolute, and so must the host profile's additions and removals.

@@ -365,18 +365,7 @@ fn restore_stream(
             foreign_owned += 1;
         }
         if e.kind == Kind::Hardlink {
-            let t = e.target.clone().unwrap_or_default();
-            if let Some(alias) = link_alias.get(&t) {
-                e.target = Some(alias.clone());
-            } else if let Some(first) = unrestored_links.remove(&t) {
-                link_alias.insert(t, e.path.clone());
-                e.kind = Kind::File;
-                e.target = None;
-                // Further names link to this one (see `Ctx::remember_link`).
-                e.nlink = e.nlink.max(2);
-                e.size = first.size;
-                e.content = first.content;
-            }
+            adopt_link(&mut e, &mut link_alias, &mut unrestored_links);
         }
         if e.kind == Kind::Dir {
             restore_dir(&ctx, &e);
@@ -417,6 +406,26 @@ fn restore_stream(
         .plan
         .sort_by(|a, b| crate::util::path_cmp(&a.path, &b.path));
     Ok(report)
+}
+
+/// A hard link whose file was left out (`--include`, `--rebase`) becomes the file, and further
+/// names link to it (see `Ctx::remember_link`); a link to such a file links to its new name.
+fn adopt_link(
+    e: &mut Entry,
+    link_alias: &mut HashMap<Vec<u8>, Vec<u8>>,
+    unrestored_links: &mut HashMap<Vec<u8>, Entry>,
+) {
+    let t = e.target.clone().unwrap_or_default();
+    if let Some(alias) = link_alias.get(&t) {
+        e.target = Some(alias.clone());
+    } else if let Some(first) = unrestored_links.remove(&t) {
+        link_alias.insert(t, e.path.clone());
+        e.kind = Kind::File;
+        e.target = None;
+        e.nlink = e.nlink.max(2);
+        e.size = first.size;
+        e.content = first.content;
+    }
 }
 
 /// An entry moved under `--rebase`'s prefix; false when it lies outside (skipped, but kept in
