@@ -292,16 +292,7 @@ fn restore_stream(
     opts: &RestoreOptions,
     progress: &dyn Progress,
 ) -> Result<RestoreReport> {
-    let mut chooser = choose::Chooser::new(
-        &opts.includes,
-        &opts.include_patterns,
-        &opts.exclude_patterns,
-    )?;
-    let mut sweep = if opts.delete {
-        Some(sweep::Sweep::new(roots.to_vec(), &opts.exclude_patterns)?)
-    } else {
-        None
-    };
+    let (mut chooser, mut sweep) = chooser_and_sweep(opts, roots)?;
     let _lock = repo.lock(LockKind::Shared, "restore")?;
     let repo = &repo.indexed()?;
     // A dry run into a target that does not exist yet opens nothing: everything is "create".
@@ -406,6 +397,25 @@ fn restore_stream(
         .plan
         .sort_by(|a, b| crate::util::path_cmp(&a.path, &b.path));
     Ok(report)
+}
+
+/// What a restore writes (`--include`, `--exclude`) and, with `--delete`, what it removes
+/// at or below `roots`.
+fn chooser_and_sweep(
+    opts: &RestoreOptions,
+    roots: &[Vec<u8>],
+) -> Result<(choose::Chooser, Option<sweep::Sweep>)> {
+    let chooser = choose::Chooser::new(
+        &opts.includes,
+        &opts.include_patterns,
+        &opts.exclude_patterns,
+    )?;
+    let sweep = if opts.delete {
+        Some(sweep::Sweep::new(roots.to_vec(), &opts.exclude_patterns)?)
+    } else {
+        None
+    };
+    Ok((chooser, sweep))
 }
 
 /// A hard link whose file was left out (`--include`, `--rebase`) becomes the file, and further
