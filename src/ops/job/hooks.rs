@@ -10,15 +10,8 @@ use crate::child::{self, Failure, Input, Options, Sink};
 use crate::error::{Error, Result};
 use crate::observer::{Event, Observer};
 
-/// The hooks of a job, and how long each may run.
-#[derive(Debug, Clone)]
-pub struct Hooks {
-    pub before: Vec<String>,
-    pub after: Vec<String>,
-    /// Run after a failed job, with `LIFEBOAT_ERROR` saying which step failed and why.
-    pub on_error: Vec<String>,
-    pub timeout: Duration,
-}
+/// The hooks of a job, and how long each may run: the configuration's typed `[hooks]`.
+pub use crate::config::Hooks;
 
 /// How a hook is named in logs and errors: its position and program, never its arguments
 /// (a command line may carry a credential).

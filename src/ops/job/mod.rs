@@ -109,12 +109,7 @@ impl JobPlan {
         JobPlan {
             job: c.job().to_string(),
             snapshot: SnapshotRequest::from_config(c),
-            hooks: Hooks {
-                before: c.hooks.before.clone(),
-                after: c.hooks.after.clone(),
-                on_error: c.hooks.on_error.clone(),
-                timeout: c.hooks.timeout,
-            },
+            hooks: c.hooks.clone(),
             retention: c.retention.clone(),
             prune: PruneWhen::Every(c.prune.every),
             prune_options: PruneOptions {
