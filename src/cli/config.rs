@@ -66,11 +66,17 @@ fn check(g: &Global, a: &CheckArgs) -> Result<Exit> {
         None => warnings.push(
             "repository.path is not set: every command needs --repo or LIFEBOAT_REPO".to_string(),
         ),
-        Some(p) if !p.join("config").exists() => warnings.push(format!(
-            "repository.path {}: no repository there yet (`lifeboat init` creates it)",
-            p.display()
-        )),
-        Some(_) => {}
+        Some(p) => match lifeboat::repo::RepoLocation::parse(p) {
+            Err(e) => warnings.push(format!("repository.path: {e}")),
+            Ok(lifeboat::repo::RepoLocation::Local(dir)) if !dir.join("config").exists() => {
+                warnings.push(format!(
+                    "repository.path {}: no repository there yet (`lifeboat init` creates it)",
+                    dir.display()
+                ));
+            }
+            // A remote repository is checked by `lifeboat status`, which reaches the store.
+            Ok(_) => {}
+        },
     }
     if let Some(f) = &r.password_file {
         match std::fs::metadata(f) {

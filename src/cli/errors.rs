@@ -4,7 +4,9 @@
 //! so the text printed is the same wherever an error is shown.
 
 use lifeboat::Error;
-use lifeboat::error::{DockerError, HostError, TagProblem, UpdateError};
+use lifeboat::error::{
+    DockerError, HostError, StorageError, StorageErrorKind, TagProblem, UpdateError,
+};
 
 /// One library error's text with its CLI advice.
 pub fn describe(e: &Error) -> String {
@@ -47,6 +49,21 @@ pub fn cause_text(cause: &(dyn std::error::Error + 'static)) -> String {
     match cause.downcast_ref::<Error>() {
         Some(e) => describe(e),
         None => cause.to_string(),
+    }
+}
+
+/// What to do about a remote store's refusal.
+pub fn storage_hint(s: &StorageError) -> &'static str {
+    match s.kind {
+        StorageErrorKind::AccessDenied => {
+            "check the S3 credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or repository.s3_credentials_file), the region (AWS_REGION) and the bucket's policy (docs/S3.md lists what a host needs)"
+        }
+        StorageErrorKind::NoSuchBucket => {
+            "check the bucket in --repo, or create it first (`aws s3 mb s3://BUCKET`, `garage bucket create BUCKET`)"
+        }
+        StorageErrorKind::Unavailable => {
+            "check that the endpoint in --repo is right and the store is up; the request was retried with backoff before giving up"
+        }
     }
 }
 

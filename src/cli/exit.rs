@@ -2,6 +2,17 @@
 //! from errors to them.
 
 use lifeboat::Error;
+use lifeboat::error::{StorageError, StorageErrorKind};
+
+/// The remote store's error in an error's causes, if any (it travels inside an I/O error).
+pub fn storage_error(e: &anyhow::Error) -> Option<&StorageError> {
+    e.chain().find_map(|c| {
+        c.downcast_ref::<StorageError>().or_else(|| {
+            c.downcast_ref::<std::io::Error>()
+                .and_then(StorageError::of)
+        })
+    })
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -18,6 +29,8 @@ pub enum Exit {
     NoRepository = 10,
     Locked = 11,
     WrongPassword = 12,
+    /// The storage refused the credentials (S3 403).
+    AccessDenied = 13,
     /// `audit`: the worst finding is low.
     AuditLow = 21,
     /// `audit`: the worst finding is medium.
@@ -69,6 +82,13 @@ impl Exit {
     }
 
     pub fn of(e: &anyhow::Error) -> Exit {
+        if let Some(s) = storage_error(e) {
+            return match s.kind {
+                StorageErrorKind::AccessDenied => Exit::AccessDenied,
+                StorageErrorKind::NoSuchBucket => Exit::NoRepository,
+                StorageErrorKind::Unavailable => Exit::Failure,
+            };
+        }
         for cause in e.chain() {
             if cause.downcast_ref::<UsageError>().is_some() {
                 return Exit::Usage;
@@ -98,6 +118,7 @@ impl Exit {
             Exit::NoRepository => "no_repository",
             Exit::Locked => "locked",
             Exit::WrongPassword => "wrong_password",
+            Exit::AccessDenied => "access_denied",
             Exit::AuditLow => "audit_low",
             Exit::AuditMedium => "audit_medium",
             Exit::AuditHigh => "audit_high",
@@ -124,6 +145,7 @@ impl Exit {
                 "wait for the other command, use --lock-wait, or run `lifeboat unlock` if it died",
             ),
             Exit::Integrity => Some("run `lifeboat verify --read-data` to find all damage"),
+
             _ => None,
         }
     }

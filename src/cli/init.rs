@@ -1,10 +1,8 @@
 //! `lifeboat init`: create a repository.
 
-use std::sync::Arc;
-
 use anyhow::Result;
 use lifeboat::crypto::KdfParams;
-use lifeboat::repo::{Backend, LocalBackend, Repository};
+use lifeboat::repo::Repository;
 
 use super::{Exit, Global, password, print_json};
 
@@ -44,10 +42,10 @@ pub fn kdf(memory_mib: u32, iterations: u32, parallelism: u32) -> KdfParams {
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
-    let path = g.repo_path()?;
-    let backend = Arc::new(LocalBackend::new(path));
+    let location = g.location()?;
+    let backend = g.backend_at(&location)?;
     if backend.exists()? {
-        return Err(lifeboat::Error::RepositoryExists(path.display().to_string()).into());
+        return Err(lifeboat::Error::RepositoryExists(location.to_string()).into());
     }
     let params = kdf(a.kdf_memory, a.kdf_iterations, a.kdf_parallelism);
     params.check_bounds("--kdf-* options")?;
@@ -55,9 +53,9 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let repo = Repository::init(backend, &pw, params)?;
     let id = hex::encode(&repo.config().id);
     if g.json {
-        print_json(&serde_json::json!({ "repository": path, "id": id }))?;
+        print_json(&serde_json::json!({ "repository": location.to_string(), "id": id }))?;
     } else if !g.quiet {
-        println!("created lifeboat repository {id} at {}", path.display());
+        println!("created lifeboat repository {id} at {location}");
         println!("keep the password safe: without it the data cannot be recovered");
     }
     Ok(Exit::Success)

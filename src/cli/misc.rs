@@ -1,11 +1,10 @@
 //! Small commands: `unlock`, `completions`, `man`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::CommandFactory;
-use lifeboat::repo::{Backend, FileType, LocalBackend, lock};
+use lifeboat::repo::{FileType, lock};
 
 use super::{Cli, Exit, Global};
 
@@ -17,8 +16,7 @@ pub struct UnlockArgs {
 }
 
 pub fn unlock(g: &Global, a: &UnlockArgs) -> Result<Exit> {
-    let path = g.repo_path()?;
-    let backend: Arc<dyn Backend> = Arc::new(LocalBackend::new(path));
+    let backend = g.backend_at(&g.location()?)?;
     lifeboat::repo::Repository::check_format(&*backend)?;
     let before = backend.list(FileType::Lock)?.len();
     // Reading the locks clears the stale ones.

@@ -58,7 +58,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use lifeboat::repo::{LocalBackend, Repository};
+use lifeboat::repo::{Backend, RepoLocation, Repository};
 
 pub use exit::{Exit, UsageError};
 
@@ -69,7 +69,8 @@ pub use exit::{Exit, UsageError};
 /// LIFEBOAT_PASSWORD_COMMAND or LIFEBOAT_PASSWORD (never on the command line).
 ///
 /// Exit codes: 0 success, 1 error, 2 usage, 3 partial (some files skipped, see warnings),
-/// 4 damaged or tampered data, 10 no repository, 11 locked, 12 wrong password, 130 interrupted;
+/// 4 damaged or tampered data, 10 no repository (or no such bucket), 11 locked, 12 wrong
+/// password, 13 storage access denied, 130 interrupted;
 /// `audit` by its worst finding: 21 low, 22 medium, 23 high, 24 critical; `run` by the step
 /// that failed: 30 a hook, 31 snapshot, 32 forget, 33 prune, 34 verify.
 #[derive(Parser, Debug)]
@@ -91,15 +92,30 @@ pub struct Cli {
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Global {
-    /// Repository directory.
+    /// Repository: a directory, or S3-compatible storage as s3:https://ENDPOINT/BUCKET/PREFIX
+    /// (s3:http://127.0.0.1:3900/lifeboat/host-a for a local Garage, s3:s3.amazonaws.com/BUCKET
+    /// for AWS). S3 credentials come from AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+
+    /// AWS_SESSION_TOKEN), AWS_PROFILE / AWS_SHARED_CREDENTIALS_FILE, or the configuration's
+    /// repository.s3_credentials_file; the region from AWS_REGION (default us-east-1).
+    /// Self-hosted stores get path-style requests; LIFEBOAT_S3_VIRTUAL_HOST=1 switches.
     #[arg(
         short = 'r',
         long,
         env = "LIFEBOAT_REPO",
         global = true,
-        value_name = "DIR"
+        value_name = "DIR|s3:URL"
     )]
-    pub repo: Option<PathBuf>,
+    pub repo: Option<String>,
+
+    /// Keep copies of a remote repository's index and snapshot files here [default:
+    /// $XDG_CACHE_HOME/lifeboat or ~/.cache/lifeboat]; they are checked against their sealed
+    /// IDs on every use.
+    #[arg(long, env = "LIFEBOAT_CACHE_DIR", global = true, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Use no local cache: download index and snapshot files on every run.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
 
     /// Read the password from this file (first line).
     #[arg(
@@ -330,22 +346,81 @@ impl Global {
         }
     }
 
-    pub fn repo_path(&self) -> Result<&PathBuf> {
-        self.repo.as_ref().ok_or_else(|| {
-            UsageError("no repository given: use --repo DIR or set LIFEBOAT_REPO".into()).into()
+    /// Where --repo (or LIFEBOAT_REPO, or the configuration) says the repository is.
+    pub fn location(&self) -> Result<RepoLocation> {
+        let given = self.repo.as_deref().ok_or_else(|| {
+            UsageError(
+                "no repository given: use --repo DIR (or s3:URL) or set LIFEBOAT_REPO".into(),
+            )
+        })?;
+        Ok(RepoLocation::parse(given).map_err(|e| UsageError(e.to_string()))?)
+    }
+
+    /// How to reach an S3 repository: the configuration's `s3_*` keys, then the environment.
+    pub fn s3_options(&self) -> Result<lifeboat::repo::S3Options> {
+        let r = self.cfg().map(|c| &c.repository);
+        let virtual_host = match std::env::var("LIFEBOAT_S3_VIRTUAL_HOST").ok().as_deref() {
+            None | Some("") => r.and_then(|r| r.s3_virtual_host),
+            Some("1" | "true" | "yes" | "on") => Some(true),
+            Some("0" | "false" | "no" | "off") => Some(false),
+            Some(v) => {
+                return Err(
+                    UsageError(format!("LIFEBOAT_S3_VIRTUAL_HOST={v:?}: use 1 or 0")).into(),
+                );
+            }
+        };
+        Ok(lifeboat::repo::S3Options {
+            region: r.and_then(|r| r.s3_region.clone()),
+            virtual_host,
+            credentials_file: r.and_then(|r| r.s3_credentials_file.clone()),
+            profile: r.and_then(|r| r.s3_profile.clone()),
+            connections: r.and_then(|r| r.s3_connections),
+            ..Default::default()
+        })
+    }
+
+    /// The backend of `location` (the repository of --repo, or another one such as copy's
+    /// source).
+    pub fn backend_at(&self, location: &RepoLocation) -> Result<Arc<dyn Backend>> {
+        Ok(lifeboat::repo::backend_for(location, &self.s3_options()?)
+            .map_err(|e| anyhow::anyhow!("{location}: {e}"))?)
+    }
+
+    /// The local cache of a remote repository's sealed files, unless --no-cache.
+    pub fn cache_root(&self, backend: &dyn Backend) -> Option<PathBuf> {
+        if self.no_cache || backend.local_root().is_some() {
+            return None;
+        }
+        self.cache_dir.clone().or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                .map(|c| c.join("lifeboat"))
         })
     }
 
     /// Open the repository named by --repo with the password from the usual sources; its
     /// locks wait as long as --lock-wait (or the configuration) says.
     pub fn open(&self) -> Result<Repository> {
-        let path = self.repo_path()?;
-        let backend = Arc::new(LocalBackend::new(path));
+        let location = self.location()?;
+        let backend = self.backend_at(&location)?;
+        self.open_backend(backend, || password::get(self))
+    }
+
+    /// Open a repository on `backend` with a password from `password` (asked only once the
+    /// backend holds a repository).
+    pub fn open_backend(
+        &self,
+        backend: Arc<dyn Backend>,
+        password: impl FnOnce() -> Result<password::Password>,
+    ) -> Result<Repository> {
         // Refuse a non-repository before asking for a password.
         Repository::check_format(&*backend)?;
-        let pw = password::get(self)?;
+        let pw = password()?;
         let options = lifeboat::repo::OpenOptions {
             lock_wait: self.lock_wait,
+            cache_dir: self.cache_root(&*backend),
         };
         let mut repo = Repository::open_with(backend, &pw, &options)?;
         repo.set_observer(Arc::new(progress::Log {
@@ -580,8 +655,9 @@ pub fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             let code = Exit::of(&e);
-            let hint = match code {
-                Exit::WrongPassword => Some(password_hint(&cli.global, &matches)),
+            let hint = match (code, exit::storage_error(&e)) {
+                (Exit::WrongPassword, _) => Some(password_hint(&cli.global, &matches)),
+                (_, Some(s)) => Some(errors::storage_hint(s).to_string()),
                 _ => code.hint().map(str::to_string),
             };
             fail(&cli.global, &e, code, hint.as_deref())

@@ -59,7 +59,13 @@ pub struct Config {
 
 #[derive(Debug, Clone, Default)]
 pub struct Repository {
-    pub path: Option<PathBuf>,
+    /// Where the repository is: a directory, or `s3:ENDPOINT/BUCKET/PREFIX`.
+    pub path: Option<String>,
+    pub s3_region: Option<String>,
+    pub s3_virtual_host: Option<bool>,
+    pub s3_credentials_file: Option<PathBuf>,
+    pub s3_profile: Option<String>,
+    pub s3_connections: Option<usize>,
     pub password_file: Option<PathBuf>,
     pub password_command: Option<String>,
     /// How long to wait for another lifeboat's lock (unset: the command line's).

@@ -44,7 +44,18 @@ pub struct RawConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RepositoryConfig {
-    pub path: Option<PathBuf>,
+    /// A directory, or `s3:ENDPOINT/BUCKET/PREFIX`.
+    pub path: Option<String>,
+    /// Signing region of an S3 repository (else AWS_REGION, else us-east-1).
+    pub s3_region: Option<String>,
+    /// Virtual-host addressing (`bucket.host`); default: only on amazonaws.com.
+    pub s3_virtual_host: Option<bool>,
+    /// A shared credentials file (`[profile]` with aws_access_key_id ...); never a key inline.
+    pub s3_credentials_file: Option<PathBuf>,
+    /// The profile in that file (else AWS_PROFILE, else `default`).
+    pub s3_profile: Option<String>,
+    /// Uploads in flight at once (default 8).
+    pub s3_connections: Option<usize>,
     pub password_file: Option<PathBuf>,
     pub password_command: Option<String>,
     /// How long to wait for another lifeboat's lock (`5m`).

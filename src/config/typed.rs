@@ -92,6 +92,11 @@ pub(super) fn typed(raw: RawConfig, text: &str, file: &Path) -> (Config, Problem
     let repository = Repository {
         lock_wait: c.duration("repository", "lock_wait", r.lock_wait.as_ref()),
         path: r.path,
+        s3_region: r.s3_region,
+        s3_virtual_host: r.s3_virtual_host,
+        s3_credentials_file: r.s3_credentials_file,
+        s3_profile: r.s3_profile,
+        s3_connections: r.s3_connections,
         password_file: r.password_file,
         password_command: r.password_command,
     };
@@ -213,7 +218,10 @@ fn update(c: &mut Checker<'_>, d: &Config, u: &UpdateConfig) -> Update {
 /// Paths must be absolute, and so must the host profile's additions and removals.
 fn check_paths(c: &mut Checker<'_>, raw: &RawConfig) {
     let r = &raw.repository;
-    c.absolute("repository", "path", &r.path);
+    if let Some(p) = r.path.as_deref().filter(|p| !p.starts_with("s3:")) {
+        c.absolute("repository", "path", [&PathBuf::from(p)]);
+    }
+    c.absolute("repository", "s3_credentials_file", &r.s3_credentials_file);
     c.absolute("repository", "password_file", &r.password_file);
     c.absolute("host", "root", &raw.host.root);
     c.absolute("monitoring", "metrics_file", &raw.monitoring.metrics_file);

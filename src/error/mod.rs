@@ -10,12 +10,14 @@
 
 mod docker;
 mod host;
+mod storage;
 mod update;
 
 use std::path::PathBuf;
 
 pub use docker::DockerError;
 pub use host::HostError;
+pub use storage::{StorageError, StorageErrorKind};
 pub use update::UpdateError;
 
 use crate::id::Id;

@@ -1,6 +1,6 @@
 //! Where repository files live. The [`Backend`] trait is the whole storage contract (get, ranged
-//! get, put, list, delete of named immutable files) so object storage can implement it later;
-//! [`LocalBackend`] stores them in a directory with atomic, durable writes.
+//! get, put, list, delete of named immutable files); [`LocalBackend`] stores them in a
+//! directory with atomic, durable writes, [`super::s3::S3Backend`] in a bucket.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -49,12 +49,22 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn size(&self, t: FileType, name: &str) -> io::Result<u64>;
     /// Create a file atomically and durably. Fails if it exists (names are unique).
     fn write(&self, t: FileType, name: &str, data: &[u8]) -> io::Result<()>;
-    /// [`Backend::write`] of the concatenation of `parts` (packs are assembled from blobs).
-    fn write_parts(&self, t: FileType, name: &str, parts: &[Vec<u8>]) -> io::Result<()> {
+    /// [`Backend::write`] of the concatenation of `parts` (packs are assembled from blobs),
+    /// taken by value so a network store sends them without a copy.
+    fn write_parts(&self, t: FileType, name: &str, parts: Vec<Vec<u8>>) -> io::Result<()> {
         self.write(t, name, &parts.concat())
     }
     /// Names of all files of a type (no temporary files).
     fn list(&self, t: FileType) -> io::Result<Vec<String>>;
+    /// Names and sizes of all files of a type (a store's listing carries the sizes).
+    fn list_with_sizes(&self, t: FileType) -> io::Result<Vec<(String, u64)>> {
+        let mut out = Vec::new();
+        for name in self.list(t)? {
+            let size = self.size(t, &name)?;
+            out.push((name, size));
+        }
+        Ok(out)
+    }
     fn remove(&self, t: FileType, name: &str) -> io::Result<()>;
     /// Remove leftovers of interrupted writes older than `max_age`; returns how many.
     fn clean_temporary(&self, max_age: std::time::Duration) -> io::Result<usize>;
@@ -63,6 +73,34 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn local_root(&self) -> Option<&Path> {
         None
     }
+    /// How many packs may be written at once (a network store wants more in flight than a
+    /// disk).
+    fn write_concurrency(&self) -> usize {
+        2
+    }
+}
+
+/// Refuse a file name that is not lowercase hex of a sane length (packs: at least two digits,
+/// their folder). Names come from listings and manifests, so every backend checks them.
+pub(crate) fn check_name(t: FileType, name: &str) -> io::Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    if !valid {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("invalid file name {name:?}"),
+        ));
+    }
+    if t == FileType::Pack && name.len() < 2 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "pack name too short",
+        ));
+    }
+    Ok(())
 }
 
 /// A repository in a local directory.
@@ -101,24 +139,8 @@ impl LocalBackend {
         if t == FileType::Config {
             return Ok(self.root.join("config"));
         }
-        let valid = !name.is_empty()
-            && name.len() <= 128
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
-        if !valid {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("invalid file name {name:?}"),
-            ));
-        }
+        check_name(t, name)?;
         if t == FileType::Pack {
-            if name.len() < 2 {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "pack name too short",
-                ));
-            }
             return Ok(self.dir(t).join(&name[..2]).join(name));
         }
         Ok(self.dir(t).join(name))
@@ -132,8 +154,8 @@ impl LocalBackend {
             .expect("named")
             .to_str()
             .expect("hex names are UTF-8");
-        // Locks are refreshed by rewriting them; the config is written once by init.
-        atomic_write_parts(dir, file, parts, t == FileType::Lock)
+        // Every file is written once: locks are refreshed under new names.
+        atomic_write_parts(dir, file, parts, false)
     }
 
     fn open_pack(&self, name: &str, path: &Path) -> io::Result<Arc<File>> {
@@ -248,7 +270,7 @@ impl Backend for LocalBackend {
         self.write_slices(t, name, &[data])
     }
 
-    fn write_parts(&self, t: FileType, name: &str, parts: &[Vec<u8>]) -> io::Result<()> {
+    fn write_parts(&self, t: FileType, name: &str, parts: Vec<Vec<u8>>) -> io::Result<()> {
         let slices: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
         self.write_slices(t, name, &slices)
     }

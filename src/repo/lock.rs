@@ -1,6 +1,8 @@
 //! Repository locks (FORMAT.md §10): many shared holders (snapshot, restore, verify) or one
-//! exclusive holder (prune, forget). Locks are files refreshed by a background thread and
-//! removed on drop; locks of dead processes are detected and cleared.
+//! exclusive holder (prune, forget). Locks are files written create-only (no backend needs
+//! rename or overwrite): a background thread refreshes a lock by writing a new one and then
+//! deleting the old, and the last is removed on drop. Locks of dead processes on this host,
+//! and locks no one refreshed for [`STALE_AFTER`], are detected and cleared.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -81,14 +83,20 @@ impl LockRecord {
 /// A held lock. Dropping it stops the refresher and deletes the lock file.
 pub struct LockGuard {
     backend: Arc<dyn Backend>,
-    name: String,
+    /// The lock file's current name (each refresh writes a new one).
+    name: Arc<Mutex<String>>,
     stop: Arc<(Mutex<bool>, Condvar)>,
     refresher: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for LockGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "LockGuard({})", &self.name[..8])
+        let name = self
+            .name
+            .lock()
+            .map(|n| n[..8].to_string())
+            .unwrap_or_default();
+        write!(f, "LockGuard({name})")
     }
 }
 
@@ -157,6 +165,7 @@ pub fn acquire(
         std::thread::sleep(Duration::from_millis(500 + jitter));
     }
     let stop = Arc::new((Mutex::new(false), Condvar::new()));
+    let name = Arc::new(Mutex::new(name));
     let refresher = {
         let (backend, name, stop, mut rec) = (backend.clone(), name.clone(), stop.clone(), rec);
         std::thread::Builder::new()
@@ -172,11 +181,7 @@ pub fn acquire(
                     }
                     if timeout.timed_out() {
                         rec.refreshed = crate::util::now_rfc3339();
-                        let _ = backend.write(
-                            FileType::Lock,
-                            &name,
-                            &serde_json::to_vec(&rec).expect("lock"),
-                        );
+                        refresh(&*backend, &name, &rec);
                     }
                 }
             })
@@ -190,6 +195,19 @@ pub fn acquire(
     })
 }
 
+/// Replace the lock file by a fresh one under a new name: the new one first, so the lock is
+/// never absent; the old one is deleted after. A failed write keeps the old lock, which goes
+/// stale only after [`STALE_AFTER`], six refresh periods later.
+fn refresh(backend: &dyn Backend, name: &Mutex<String>, rec: &LockRecord) {
+    let fresh = Id::random().to_hex();
+    let bytes = serde_json::to_vec(rec).expect("lock serializes");
+    if backend.write(FileType::Lock, &fresh, &bytes).is_err() {
+        return;
+    }
+    let old = std::mem::replace(&mut *name.lock().expect("lock name"), fresh);
+    let _ = backend.remove(FileType::Lock, &old);
+}
+
 impl Drop for LockGuard {
     fn drop(&mut self) {
         {
@@ -200,7 +218,8 @@ impl Drop for LockGuard {
         if let Some(t) = self.refresher.take() {
             let _ = t.join();
         }
-        let _ = self.backend.remove(FileType::Lock, &self.name);
+        let name = self.name.lock().map(|n| n.clone()).unwrap_or_default();
+        let _ = self.backend.remove(FileType::Lock, &name);
     }
 }
 
@@ -235,6 +254,23 @@ mod tests {
             b.list(FileType::Lock).unwrap().is_empty(),
             "locks removed on drop"
         );
+    }
+
+    #[test]
+    fn refresh_replaces_the_lock_file_without_overwriting() {
+        let (_d, b) = backend();
+        let g = acquire(b.clone(), LockKind::Shared, "snapshot", Duration::ZERO).unwrap();
+        let before = b.list(FileType::Lock).unwrap();
+        assert_eq!(before.len(), 1);
+        let mut rec: LockRecord =
+            serde_json::from_slice(&b.read(FileType::Lock, &before[0]).unwrap()).unwrap();
+        rec.refreshed = crate::util::now_rfc3339();
+        refresh(&*b, &g.name, &rec);
+        let after = b.list(FileType::Lock).unwrap();
+        assert_eq!(after.len(), 1, "the old lock is gone, the new one present");
+        assert_ne!(after, before, "a new name: nothing was overwritten");
+        drop(g);
+        assert!(b.list(FileType::Lock).unwrap().is_empty());
     }
 
     #[test]

@@ -26,11 +26,14 @@
 //! there, and the existing calls then fail with a clear error instead of needing new ones.
 
 pub mod backend;
+mod cache;
 pub mod index;
 mod indexed;
 pub mod keys;
+pub mod location;
 pub mod lock;
 pub mod pack;
+pub mod s3;
 mod sealed;
 pub mod writer;
 
@@ -42,8 +45,10 @@ use serde::{Deserialize, Serialize};
 pub use backend::{Backend, FileType, LocalBackend};
 pub use index::{IdSet, Index, IndexFile, Location};
 pub use indexed::IndexedRepo;
+pub use location::{RepoLocation, S3Location};
 pub use lock::{LockGuard, LockKind};
 pub use pack::BlobKind;
+pub use s3::{S3Backend, S3Options};
 pub use writer::PackWriter;
 
 use crate::chunk::cdc::{ChunkerParams, Gear};
@@ -76,6 +81,8 @@ pub struct RepoConfig {
 pub struct OpenOptions {
     /// How long [`Repository::lock`] waits for a lock held by another lifeboat.
     pub lock_wait: Duration,
+    /// Where to cache sealed files (index, snapshots) of this repository; `None`: no cache.
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 /// What an opened handle may do (see the module comment).
@@ -116,6 +123,7 @@ pub struct Repository {
     key_in_use: String,
     options: OpenOptions,
     access: Access,
+    cache: Option<Arc<cache::SealedCache>>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -197,7 +205,13 @@ impl Repository {
     ) -> Repository {
         let data_gear = Gear::new(config.chunker, keys.chunker_seed);
         let tree_gear = Gear::new(config.tree_chunker, keys.chunker_seed.rotate_left(32));
+        let cache = options
+            .cache_dir
+            .as_deref()
+            .and_then(|root| cache::SealedCache::open(root, &config.id))
+            .map(Arc::new);
         Repository {
+            cache,
             backend,
             keys: Arc::new(keys),
             config,
@@ -552,6 +566,14 @@ impl Repository {
         let sealed = self.read_pack_range(pack, body, hl as usize)?;
         pack::open_header(&self.keys, pack, &sealed, body)
     }
+}
+
+/// The backend for a location: a directory, or a bucket reached with `s3`'s options.
+pub fn backend_for(location: &RepoLocation, s3: &S3Options) -> std::io::Result<Arc<dyn Backend>> {
+    Ok(match location {
+        RepoLocation::Local(p) => Arc::new(LocalBackend::new(p)),
+        RepoLocation::S3(l) => Arc::new(S3Backend::new(l.clone(), s3)?),
+    })
 }
 
 /// Open the repository in a local directory with default [`OpenOptions`].

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::cache::SealedCache;
 use super::{
     Capability, FileType, IndexFile, MAX_SEALED_PLAIN, Repository, labelled_ad, sealed_label,
 };
@@ -35,24 +36,47 @@ impl Repository {
         self.backend
             .write(t, &id.to_hex(), &sealed)
             .map_err(|e| Error::io(t.label(), e))?;
+        if let Some(c) = &self.cache {
+            c.put(t, &id.to_hex(), &sealed);
+        }
         Ok(id)
     }
 
-    /// Read, authenticate, decompress and decode a sealed file.
+    /// Read, authenticate, decompress and decode a sealed file: from the local cache when it
+    /// holds a copy that authenticates, else from the store (and then cached).
     pub fn load_sealed<T: DeserializeOwned>(&self, t: FileType, id: &Id) -> Result<T> {
         self.require(Capability::Read)?;
+        let name = id.to_hex();
+        if let Some(cache) = self.cache.as_ref().filter(|_| SealedCache::holds(t)) {
+            if let Some(sealed) = cache.get(t, &name) {
+                match self.decode_sealed(t, id, &sealed) {
+                    Ok(v) => return Ok(v),
+                    // A damaged copy is the cache's problem, not the repository's.
+                    Err(_) => cache.remove(t, &name),
+                }
+            }
+        }
         let object = format!("{} {id}", t.label());
-        let sealed = self.backend.read(t, &id.to_hex()).map_err(|e| {
+        let sealed = self.backend.read(t, &name).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 Error::corrupt(&object, "file is missing")
             } else {
                 Error::io(&object, e)
             }
         })?;
+        let value = self.decode_sealed(t, id, &sealed)?;
+        if let Some(cache) = self.cache.as_ref().filter(|_| SealedCache::holds(t)) {
+            cache.put(t, &name, &sealed);
+        }
+        Ok(value)
+    }
+
+    fn decode_sealed<T: DeserializeOwned>(&self, t: FileType, id: &Id, sealed: &[u8]) -> Result<T> {
+        let object = format!("{} {id}", t.label());
         let plain = crypto::open(
             &self.keys.meta_key,
             &labelled_ad(sealed_label(t), &id.0),
-            &sealed,
+            sealed,
         )
         .map_err(|e| Error::corrupt(&object, e))?;
         let (&codec, body) = plain
@@ -84,6 +108,9 @@ impl Repository {
 
     pub fn list_ids(&self, t: FileType) -> Result<Vec<Id>> {
         let names = self.backend.list(t).map_err(|e| Error::io(t.label(), e))?;
+        if let Some(cache) = &self.cache {
+            cache.retain(t, &names.iter().cloned().collect());
+        }
         Ok(names.iter().filter_map(|n| Id::parse(n).ok()).collect())
     }
 
@@ -112,6 +139,9 @@ impl Repository {
 
     fn remove_file(&self, t: FileType, id: &Id, label: &str) -> Result<()> {
         self.require(Capability::Write)?;
+        if let Some(cache) = &self.cache {
+            cache.remove(t, &id.to_hex());
+        }
         self.backend
             .remove(t, &id.to_hex())
             .map_err(|e| Error::io(format!("{label} {id}"), e))

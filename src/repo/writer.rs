@@ -37,9 +37,6 @@ pub struct WriteStats {
     pub packs: u64,
 }
 
-/// Threads writing finished packs.
-const FLUSHERS: usize = 2;
-
 /// State shared with the flusher threads.
 #[derive(Default)]
 struct Flushed {
@@ -73,8 +70,10 @@ impl<'r> PackWriter<'r> {
     /// [`super::Repository::require`]), the first blob added fails.
     pub fn new(repo: &'r IndexedRepo) -> Self {
         let flushed = Arc::new(Flushed::default());
+        // One thread per write the backend takes at once (2 for a disk, more for a network
+        // store); the queue holds one more pack, so memory stays at (flushers + 1) packs.
         let (tx, rx) = bounded::<FullPack>(1);
-        let flushers = (0..FLUSHERS)
+        let flushers = (0..repo.backend().write_concurrency())
             .map(|i| {
                 let (rx, flushed, backend) = (rx.clone(), flushed.clone(), repo.backend().clone());
                 std::thread::Builder::new()
@@ -84,7 +83,7 @@ impl<'r> PackWriter<'r> {
                             if flushed.error.lock().expect("error").is_some() {
                                 continue;
                             }
-                            match backend.write_parts(FileType::Pack, &p.id.to_hex(), &p.parts) {
+                            match backend.write_parts(FileType::Pack, &p.id.to_hex(), p.parts) {
                                 Ok(()) => {
                                     flushed.packs.fetch_add(1, Ordering::Relaxed);
                                     flushed

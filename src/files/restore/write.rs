@@ -46,20 +46,7 @@ pub(super) fn write_content(
             .map_err(|err| Error::io(&object, err))?;
     }
     // Decode window i+1 in parallel while window i is hashed and written in order.
-    let decode = |ids: &[Id], locs: &[Location]| -> Result<Vec<Vec<u8>>> {
-        ids.par_iter()
-            .zip(locs.par_iter())
-            .map(|(id, loc)| {
-                let mut sealed = ctx.repo.read_pack_range(
-                    &loc.pack,
-                    u64::from(loc.offset),
-                    loc.stored_len as usize,
-                )?;
-                ctx.repo
-                    .open_blob_in_place(BlobKind::Data, id, loc, &mut sealed)
-            })
-            .collect()
-    };
+    let decode = |ids: &[Id], locs: &[Location]| fetch_and_open(ctx, ids, locs);
     let mut windows = content.chunks.chunks(WINDOW).zip(locs.chunks(WINDOW));
     let mut ready = match windows.next() {
         Some((ids, locs)) => decode(ids, locs)?,
@@ -98,6 +85,56 @@ pub(super) fn write_content(
         ));
     }
     Ok(expected)
+}
+
+/// Read and open the blobs of one window. Neighbouring blobs of one pack (the usual case:
+/// a file's chunks were packed in order) are fetched with one read, so a network store sees
+/// one ranged request per run instead of one per chunk; runs are fetched, and blobs opened,
+/// in parallel.
+fn fetch_and_open(ctx: &Ctx<'_>, ids: &[Id], locs: &[Location]) -> Result<Vec<Vec<u8>>> {
+    let runs = contiguous_runs(locs);
+    let mut fetched = runs
+        .par_iter()
+        .map(|r| {
+            let (first, last) = (&locs[r.start], &locs[r.end - 1]);
+            let end = u64::from(last.offset) + u64::from(last.stored_len);
+            let len = end - u64::from(first.offset);
+            ctx.repo
+                .read_pack_range(&first.pack, u64::from(first.offset), len as usize)
+        })
+        .collect::<Result<Vec<Vec<u8>>>>()?;
+    // Cut each run's buffer into its blobs' sealed bytes (disjoint, opened in place).
+    let mut sealed: Vec<&mut [u8]> = Vec::with_capacity(locs.len());
+    for (r, buf) in runs.iter().zip(fetched.iter_mut()) {
+        let mut rest = buf.as_mut_slice();
+        for loc in &locs[r.clone()] {
+            let (blob, tail) = rest.split_at_mut(loc.stored_len as usize);
+            sealed.push(blob);
+            rest = tail;
+        }
+    }
+    ids.par_iter()
+        .zip(locs.par_iter())
+        .zip(sealed.into_par_iter())
+        .map(|((id, loc), blob)| ctx.repo.open_blob_in_place(BlobKind::Data, id, loc, blob))
+        .collect()
+}
+
+/// Index ranges of `locs` whose blobs lie back to back in one pack.
+fn contiguous_runs(locs: &[Location]) -> Vec<std::ops::Range<usize>> {
+    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+    for (i, loc) in locs.iter().enumerate() {
+        let extends = runs.last().is_some_and(|r| {
+            let prev = &locs[r.end - 1];
+            prev.pack == loc.pack
+                && u64::from(prev.offset) + u64::from(prev.stored_len) == u64::from(loc.offset)
+        });
+        match runs.last_mut() {
+            Some(r) if extends => r.end = i + 1,
+            _ => runs.push(i..i + 1),
+        }
+    }
+    runs
 }
 
 /// Early, asynchronous writeback of a file being restored. `POSIX_FADV_DONTNEED` makes Linux

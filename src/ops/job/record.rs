@@ -79,9 +79,10 @@ pub(super) fn last_ok_step(state_dir: &Path, job: &str, name: &str) -> Option<Da
 pub fn repo_totals(repo: &Repository) -> std::io::Result<(u64, u64)> {
     let b = repo.backend();
     let count = b.list(FileType::Snapshot)?.len() as u64;
-    let mut bytes = 0;
-    for name in b.list(FileType::Pack)? {
-        bytes += b.size(FileType::Pack, &name).unwrap_or(0);
-    }
+    let bytes = b
+        .list_with_sizes(FileType::Pack)?
+        .iter()
+        .map(|(_, size)| size)
+        .sum();
     Ok((count, bytes))
 }
