@@ -302,7 +302,7 @@ fn refused_credentials_and_a_missing_bucket_are_named_without_secrets() {
     assert_eq!(code(&out), 13, "{err}");
     assert!(err.contains("access denied to bucket `lifeboat"), "{err}");
     assert!(
-        !err.contains(&secret) && !err.contains(&g.secret_key()),
+        !err.contains(&secret) && !err.contains(g.secret_key()),
         "{err}"
     );
     assert!(

@@ -1180,11 +1180,11 @@ fn run_measuring_rss(mut cmd: std::process::Command) -> (Output, u64, Duration) 
         })
     };
     loop {
-        if let Ok(s) = std::fs::read_to_string(&status) {
-            if let Some(l) = s.lines().find(|l| l.starts_with("VmHWM:")) {
-                let kib: u64 = l.split_whitespace().nth(1).unwrap().parse().unwrap();
-                peak = peak.max(kib);
-            }
+        if let Ok(s) = std::fs::read_to_string(&status)
+            && let Some(l) = s.lines().find(|l| l.starts_with("VmHWM:"))
+        {
+            let kib: u64 = l.split_whitespace().nth(1).unwrap().parse().unwrap();
+            peak = peak.max(kib);
         }
         if child.try_wait().unwrap().is_some() || start.elapsed() > Duration::from_secs(60) {
             break;

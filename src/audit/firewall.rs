@@ -115,14 +115,14 @@ pub fn nft(text: &str) -> Verdict {
                 current = Some(key);
                 chain_depth = depth + 1;
             }
-        } else if let Some(key) = &current {
-            if let Some(c) = chains.get_mut(key) {
-                if line.starts_with("type ") && words.windows(2).any(|w| w == ["hook", "input"]) {
-                    c.input_hook = true;
-                }
-                if line != "}" {
-                    c.lines.push(line);
-                }
+        } else if let Some(key) = &current
+            && let Some(c) = chains.get_mut(key)
+        {
+            if line.starts_with("type ") && words.windows(2).any(|w| w == ["hook", "input"]) {
+                c.input_hook = true;
+            }
+            if line != "}" {
+                c.lines.push(line);
             }
         }
         depth += line.matches('{').count() as i32 - line.matches('}').count() as i32;

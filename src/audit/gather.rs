@@ -226,11 +226,11 @@ pub fn docker_live(engine: &Engine) -> Result<DockerInputs> {
             continue; // removed while listing
         };
         let image_id = jstr(&inspect, "Image").to_string();
-        if seen.insert(image_id.clone()) {
-            if let Some(ii) = engine.inspect_image(&image_id)? {
-                d.images
-                    .push(crate::docker::capture::image_record(&image_id, ii, false));
-            }
+        if seen.insert(image_id.clone())
+            && let Some(ii) = engine.inspect_image(&image_id)?
+        {
+            d.images
+                .push(crate::docker::capture::image_record(&image_id, ii, false));
         }
         d.containers.push(ContainerRecord {
             name: c.name,

@@ -309,10 +309,10 @@ impl Global {
             self.password_file.clone_from(&r.password_file);
             self.password_command.clone_from(&r.password_command);
         }
-        if !self.lock_wait_given {
-            if let Some(d) = r.lock_wait {
-                self.lock_wait = d;
-            }
+        if !self.lock_wait_given
+            && let Some(d) = r.lock_wait
+        {
+            self.lock_wait = d;
         }
         if self.log_format.is_none() {
             self.log_format.clone_from(&cfg.monitoring.log_format);
@@ -382,8 +382,8 @@ impl Global {
     /// The backend of `location` (the repository of --repo, or another one such as copy's
     /// source).
     pub fn backend_at(&self, location: &RepoLocation) -> Result<Arc<dyn Backend>> {
-        Ok(lifeboat::repo::backend_for(location, &self.s3_options()?)
-            .map_err(|e| anyhow::anyhow!("{location}: {e}"))?)
+        lifeboat::repo::backend_for(location, &self.s3_options()?)
+            .map_err(|e| anyhow::anyhow!("{location}: {e}"))
     }
 
     /// The local cache of a remote repository's sealed files, unless --no-cache.
@@ -624,17 +624,18 @@ pub fn main() -> ExitCode {
     // A timer may be installed before its configuration file is written.
     let config_may_be_missing = matches!(cli.command, Command::Schedule(_))
         && cli.global.config.as_ref().is_some_and(|c| !c.exists());
-    if reads_config && !config_may_be_missing {
-        if let Err(e) = cli.global.load_config() {
-            return fail(
-                &cli.global,
-                &e,
-                Exit::Usage,
-                Some(
-                    "`lifeboat config check` shows every problem; `lifeboat config example` a valid file",
-                ),
-            );
-        }
+    if reads_config
+        && !config_may_be_missing
+        && let Err(e) = cli.global.load_config()
+    {
+        return fail(
+            &cli.global,
+            &e,
+            Exit::Usage,
+            Some(
+                "`lifeboat config check` shows every problem; `lifeboat config example` a valid file",
+            ),
+        );
     }
     log::init(&cli.global);
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(&cli)));

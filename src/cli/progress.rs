@@ -209,10 +209,10 @@ impl Observer for Bar {
 
     fn item(&self, name: &str) {
         self.state.files_done.fetch_add(1, Ordering::Relaxed);
-        if !self.bar.is_hidden() {
-            if let Some(msg) = self.state.shown.lock().expect("shown").finished(name) {
-                self.bar.set_message(msg);
-            }
+        if !self.bar.is_hidden()
+            && let Some(msg) = self.state.shown.lock().expect("shown").finished(name)
+        {
+            self.bar.set_message(msg);
         }
     }
 

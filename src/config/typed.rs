@@ -76,10 +76,10 @@ pub(super) fn typed(raw: RawConfig, text: &str, file: &Path) -> (Config, Problem
     };
     let d = Config::default();
     check_paths(&mut c, &raw);
-    if let Some(n) = &raw.name {
-        if let Err(e) = super::validate_job(n) {
-            c.err("", "name", e.to_string());
-        }
+    if let Some(n) = &raw.name
+        && let Err(e) = super::validate_job(n)
+    {
+        c.err("", "name", e.to_string());
     }
     let r = raw.repository;
     if r.password_file.is_some() && r.password_command.is_some() {

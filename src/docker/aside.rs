@@ -60,16 +60,16 @@ impl Aside {
     /// (carried over from the old container); rename the old container back and start it if it
     /// was running.
     pub fn put_back(&self, engine: &Engine, keep: &[&str]) -> Result<()> {
-        if let Some(now) = engine.inspect_container(&self.name)? {
-            if jstr(&now, "Id") != self.id {
-                engine.remove_with_anonymous_volumes(jstr(&now, "Id"), keep);
-                if engine.inspect_container(&self.name)?.is_some() {
-                    return Err(DockerError::Step(format!(
-                        "could not remove the replacement of {} to put the old container back",
-                        self.name
-                    ))
-                    .into());
-                }
+        if let Some(now) = engine.inspect_container(&self.name)?
+            && jstr(&now, "Id") != self.id
+        {
+            engine.remove_with_anonymous_volumes(jstr(&now, "Id"), keep);
+            if engine.inspect_container(&self.name)?.is_some() {
+                return Err(DockerError::Step(format!(
+                    "could not remove the replacement of {} to put the old container back",
+                    self.name
+                ))
+                .into());
             }
         }
         let old = engine.inspect_container(&self.id)?.ok_or_else(|| {

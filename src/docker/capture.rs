@@ -423,10 +423,10 @@ fn named_volumes(inspect: &Value) -> HashSet<String> {
         .into_iter()
         .flatten()
     {
-        if let Some(src) = b.as_str().and_then(|s| s.split(':').next()) {
-            if !src.starts_with('/') {
-                out.insert(src.to_string());
-            }
+        if let Some(src) = b.as_str().and_then(|s| s.split(':').next())
+            && !src.starts_with('/')
+        {
+            out.insert(src.to_string());
         }
     }
     for m in jget(inspect, "HostConfig.Mounts")
@@ -434,10 +434,10 @@ fn named_volumes(inspect: &Value) -> HashSet<String> {
         .into_iter()
         .flatten()
     {
-        if m.get("Type").and_then(Value::as_str) == Some("volume") {
-            if let Some(s) = m.get("Source").and_then(Value::as_str) {
-                out.insert(s.to_string());
-            }
+        if m.get("Type").and_then(Value::as_str) == Some("volume")
+            && let Some(s) = m.get("Source").and_then(Value::as_str)
+        {
+            out.insert(s.to_string());
         }
     }
     out

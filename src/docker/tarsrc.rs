@@ -67,13 +67,13 @@ pub fn emit_tar(s: &Session<'_, '_>, tar: impl Read, strip: &str, as_path: &[u8]
                 String::from_utf8_lossy(rel)
             )));
         }
-        if let Some(l) = &last {
-            if path_cmp(&path, l) != std::cmp::Ordering::Greater {
-                return Err(bad(format!(
-                    "entry {:?} out of order",
-                    String::from_utf8_lossy(rel)
-                )));
-            }
+        if let Some(l) = &last
+            && path_cmp(&path, l) != std::cmp::Ordering::Greater
+        {
+            return Err(bad(format!(
+                "entry {:?} out of order",
+                String::from_utf8_lossy(rel)
+            )));
         }
         last = Some(path.clone());
         let header = te.header().clone();

@@ -334,12 +334,10 @@ fn file_change(
     } else {
         None
     };
-    if same_size {
-        if let Some(b) = &live_bytes {
-            use sha2::Digest;
-            if sha2::Sha256::digest(b).as_slice() == content.sha256 {
-                return Ok(metadata_change(e, m, true).map(|note| ("metadata", None, Some(note))));
-            }
+    if same_size && let Some(b) = &live_bytes {
+        use sha2::Digest;
+        if sha2::Sha256::digest(b).as_slice() == content.sha256 {
+            return Ok(metadata_change(e, m, true).map(|note| ("metadata", None, Some(note))));
         }
     }
     let recorded = if e.size <= MAX_DIFF {

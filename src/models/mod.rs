@@ -79,10 +79,10 @@ pub fn recorded_models(
         let mut e = e?;
         match e.kind {
             Kind::File => {
-                if e.nlink > 1 {
-                    if let Some(c) = &e.content {
-                        linked.insert(e.path.clone(), (e.size, c.clone()));
-                    }
+                if e.nlink > 1
+                    && let Some(c) = &e.content
+                {
+                    linked.insert(e.path.clone(), (e.size, c.clone()));
                 }
                 if selected(&e.path, dirs) {
                     out.push(e);

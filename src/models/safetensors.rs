@@ -121,10 +121,10 @@ pub fn safetensors_summary(mut reader: impl Read) -> Result<Option<TensorSummary
         if begin > end {
             return Ok(None);
         }
-        if let Some(size) = dtype_size(&t.dtype) {
-            if elements.checked_mul(size) != Some(end - begin) {
-                return Ok(None);
-            }
+        if let Some(size) = dtype_size(&t.dtype)
+            && elements.checked_mul(size) != Some(end - begin)
+        {
+            return Ok(None);
         }
         let Some(p) = s.parameters.checked_add(elements) else {
             return Ok(None);

@@ -85,11 +85,11 @@ pub fn apply(
             let mut decisions = decide(&list, policy);
             // The newest internal snapshot of its kind is the way back of the last update or
             // rollback: no policy ages it out.
-            if let (Some(tag), Some(newest)) = (group.internal, decisions.first_mut()) {
-                if !newest.keep {
-                    newest.keep = true;
-                    newest.reasons.push(format!("newest {tag} snapshot"));
-                }
+            if let (Some(tag), Some(newest)) = (group.internal, decisions.first_mut())
+                && !newest.keep
+            {
+                newest.keep = true;
+                newest.reasons.push(format!("newest {tag} snapshot"));
             }
             GroupDecision {
                 group: label,
@@ -175,10 +175,10 @@ fn decide(newest_first: &[&(Id, Snapshot)], policy: &Policy) -> Vec<Decision> {
                 reasons.push("last snapshot".to_string());
             }
             let time: Option<DateTime<Utc>> = s.time();
-            if let (Some(cutoff), Some(t), Some(w)) = (cutoff, time, policy.within) {
-                if t > cutoff {
-                    reasons.push(format!("within {w}"));
-                }
+            if let (Some(cutoff), Some(t), Some(w)) = (cutoff, time, policy.within)
+                && t > cutoff
+            {
+                reasons.push(format!("within {w}"));
             }
             if let Some(t) = time {
                 let local = t.with_timezone(&Local);

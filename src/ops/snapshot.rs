@@ -196,10 +196,10 @@ pub fn create_with(
     let probe = probe(opts, &time, &hostname, &root_bytes);
     let (group_parent, parent) = parents(repo, opts, &Group::of(&probe))?;
     let mut excludes = opts.excludes.clone();
-    if let Some(local) = repo.backend().local_root() {
-        if let Ok(real) = local.canonicalize() {
-            excludes.paths.push(real);
-        }
+    if let Some(local) = repo.backend().local_root()
+        && let Ok(real) = local.canonicalize()
+    {
+        excludes.paths.push(real);
     }
     let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let readers = opts.readers.unwrap_or(cpus).max(1);

@@ -125,12 +125,12 @@ pub fn stats(repo: &IndexedRepo, snapshots: &[(Id, Snapshot)], mode: Mode) -> Re
                         }
                     }
                     Mode::FilesByContents => {
-                        if let Some(c) = &e.content {
-                            if contents.lock().expect("content set").insert(c.sha256) {
-                                let mut u = unique.lock().expect("tally");
-                                u.files += 1;
-                                u.size += e.size;
-                            }
+                        if let Some(c) = &e.content
+                            && contents.lock().expect("content set").insert(c.sha256)
+                        {
+                            let mut u = unique.lock().expect("tally");
+                            u.files += 1;
+                            u.size += e.size;
                         }
                     }
                 }

@@ -280,10 +280,11 @@ impl Backend for LocalBackend {
         let mut push_dir = |d: &Path| -> io::Result<()> {
             for e in fs::read_dir(d)? {
                 let e = e?;
-                if let Some(n) = e.file_name().to_str() {
-                    if !n.starts_with('.') && e.file_type()?.is_file() {
-                        out.push(n.to_string());
-                    }
+                if let Some(n) = e.file_name().to_str()
+                    && !n.starts_with('.')
+                    && e.file_type()?.is_file()
+                {
+                    out.push(n.to_string());
                 }
             }
             Ok(())

@@ -47,13 +47,13 @@ impl Repository {
     pub fn load_sealed<T: DeserializeOwned>(&self, t: FileType, id: &Id) -> Result<T> {
         self.require(Capability::Read)?;
         let name = id.to_hex();
-        if let Some(cache) = self.cache.as_ref().filter(|_| SealedCache::holds(t)) {
-            if let Some(sealed) = cache.get(t, &name) {
-                match self.decode_sealed(t, id, &sealed) {
-                    Ok(v) => return Ok(v),
-                    // A damaged copy is the cache's problem, not the repository's.
-                    Err(_) => cache.remove(t, &name),
-                }
+        if let Some(cache) = self.cache.as_ref().filter(|_| SealedCache::holds(t))
+            && let Some(sealed) = cache.get(t, &name)
+        {
+            match self.decode_sealed(t, id, &sealed) {
+                Ok(v) => return Ok(v),
+                // A damaged copy is the cache's problem, not the repository's.
+                Err(_) => cache.remove(t, &name),
             }
         }
         let object = format!("{} {id}", t.label());

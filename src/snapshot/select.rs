@@ -368,26 +368,26 @@ fn latest(
         }
         if internal_ok(&s) {
             list.push((id, s));
-        } else if let Some(t) = s.internal() {
-            if !left_out.contains(&t) {
-                left_out.push(t);
-            }
+        } else if let Some(t) = s.internal()
+            && !left_out.contains(&t)
+        {
+            left_out.push(t);
         }
     }
-    if filter.hosts.is_empty() {
-        if let Some(me) = &filter.this_host {
-            if list.iter().any(|(_, s)| s.hostname == *me) {
-                list.retain(|(_, s)| s.hostname == *me);
-            } else {
-                let mut hosts: Vec<&str> = list.iter().map(|(_, s)| s.hostname.as_str()).collect();
-                hosts.sort_unstable();
-                hosts.dedup();
-                if hosts.len() > 1 {
-                    return Err(Error::Invalid(format!(
-                        "{spec:?} is ambiguous: no snapshot of this host ({me}) matches, but snapshots of {} do: choose one with --hostname HOST, or name a snapshot by ID (`lifeboat snapshots`)",
-                        hosts.join(", ")
-                    )));
-                }
+    if filter.hosts.is_empty()
+        && let Some(me) = &filter.this_host
+    {
+        if list.iter().any(|(_, s)| s.hostname == *me) {
+            list.retain(|(_, s)| s.hostname == *me);
+        } else {
+            let mut hosts: Vec<&str> = list.iter().map(|(_, s)| s.hostname.as_str()).collect();
+            hosts.sort_unstable();
+            hosts.dedup();
+            if hosts.len() > 1 {
+                return Err(Error::Invalid(format!(
+                    "{spec:?} is ambiguous: no snapshot of this host ({me}) matches, but snapshots of {} do: choose one with --hostname HOST, or name a snapshot by ID (`lifeboat snapshots`)",
+                    hosts.join(", ")
+                )));
             }
         }
     }

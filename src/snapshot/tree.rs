@@ -35,14 +35,14 @@ impl<'w, 'r> TreeWriter<'w, 'r> {
 
     /// Append an entry. Entries must come in stream order.
     pub fn push(&mut self, e: &Entry) -> Result<()> {
-        if let Some(last) = &self.last {
-            if path_cmp(last, &e.path) != std::cmp::Ordering::Less {
-                return Err(Error::Internal(format!(
-                    "entries out of order: {} after {}",
-                    e.path_str(),
-                    crate::util::show(last)
-                )));
-            }
+        if let Some(last) = &self.last
+            && path_cmp(last, &e.path) != std::cmp::Ordering::Less
+        {
+            return Err(Error::Internal(format!(
+                "entries out of order: {} after {}",
+                e.path_str(),
+                crate::util::show(last)
+            )));
         }
         self.last = Some(e.path.clone());
         ciborium::into_writer(e, &mut self.buf)
@@ -198,10 +198,10 @@ impl Validator {
         if let Some(p) = path_problem(&e.path) {
             return hostile(p);
         }
-        if let Some(last) = &self.last {
-            if path_cmp(last, &e.path) != std::cmp::Ordering::Less {
-                return hostile("out of order or duplicate path (tampered tree stream)");
-            }
+        if let Some(last) = &self.last
+            && path_cmp(last, &e.path) != std::cmp::Ordering::Less
+        {
+            return hostile("out of order or duplicate path (tampered tree stream)");
         }
         match parent(&e.path) {
             None => {
@@ -254,15 +254,15 @@ impl Validator {
         if e.kind != Kind::File && e.content.is_some() {
             return hostile("content on a non-file entry");
         }
-        if let Some(c) = &e.content {
-            if let Some(ext) = &c.extents {
-                let mut end = 0u64;
-                for &(off, len) in ext {
-                    if off < end || off.checked_add(len).is_none_or(|x| x > e.size) {
-                        return hostile("sparse extents overlap or exceed the file size");
-                    }
-                    end = off + len;
+        if let Some(c) = &e.content
+            && let Some(ext) = &c.extents
+        {
+            let mut end = 0u64;
+            for &(off, len) in ext {
+                if off < end || off.checked_add(len).is_none_or(|x| x > e.size) {
+                    return hostile("sparse extents overlap or exceed the file size");
                 }
+                end = off + len;
             }
         }
         self.last = Some(e.path.clone());
@@ -359,10 +359,10 @@ impl Iterator for Subtree<'_> {
             }
             self.seen = true;
             e.path = p;
-            if e.kind == Kind::Hardlink {
-                if let Some(t) = e.target.as_deref().and_then(|t| rebase(t, &self.root)) {
-                    e.target = Some(t);
-                }
+            if e.kind == Kind::Hardlink
+                && let Some(t) = e.target.as_deref().and_then(|t| rebase(t, &self.root))
+            {
+                e.target = Some(t);
             }
             return Some(Ok(e));
         }

@@ -300,12 +300,11 @@ impl Prefix {
             let o = docker_out(&["container", "inspect", c]);
             if let Ok(v) = serde_json::from_slice::<Value>(&o.stdout) {
                 for m in v[0]["Mounts"].as_array().into_iter().flatten() {
-                    if m["Type"] == "volume" {
-                        if let Some(n) = m["Name"].as_str() {
-                            if is_anonymous_name(n) {
-                                anon.push(n.to_string());
-                            }
-                        }
+                    if m["Type"] == "volume"
+                        && let Some(n) = m["Name"].as_str()
+                        && is_anonymous_name(n)
+                    {
+                        anon.push(n.to_string());
                     }
                 }
             }
@@ -375,10 +374,10 @@ fn rewrite_ids(s: &str, ids: &Ids) -> String {
         if s == id || s == &id[..12] {
             return format!("<id of {name}>");
         }
-        if let Some(rest) = s.strip_prefix("container:") {
-            if rest == id || rest == &id[..12] || rest == name {
-                return format!("container:{name}");
-            }
+        if let Some(rest) = s.strip_prefix("container:")
+            && (rest == id || rest == &id[..12] || rest == name)
+        {
+            return format!("container:{name}");
         }
     }
     s.to_string()

@@ -220,10 +220,10 @@ fn request_mounts(host: &Value) -> (HashSet<String>, HashSet<String>) {
         .filter_map(Value::as_str)
     {
         let mut parts = bind.split(':');
-        if let (Some(source), Some(dest)) = (parts.next(), parts.next()) {
-            if !source.is_empty() {
-                taken.insert(dest.to_owned());
-            }
+        if let (Some(source), Some(dest)) = (parts.next(), parts.next())
+            && !source.is_empty()
+        {
+            taken.insert(dest.to_owned());
         }
     }
     let mut anon_mounts: HashSet<String> = HashSet::new();

@@ -195,11 +195,11 @@ impl Ctx<'_> {
 
     /// Record the inode of a restored file that later `hardlink` entries may name.
     fn remember_link(&self, e: &Entry, file: &std::fs::File) {
-        if e.nlink > 1 {
-            if let Ok(st) = rustix::fs::fstat(file) {
-                let mut linked = self.linked.lock().expect("links");
-                linked.insert(e.path.clone(), (st.st_dev, st.st_ino));
-            }
+        if e.nlink > 1
+            && let Ok(st) = rustix::fs::fstat(file)
+        {
+            let mut linked = self.linked.lock().expect("links");
+            linked.insert(e.path.clone(), (st.st_dev, st.st_ino));
         }
     }
 
@@ -325,10 +325,10 @@ fn restore_stream(
     for entry in TreeReader::new(repo, tree) {
         crate::interrupt::check()?;
         let mut e = entry?;
-        if let Some(prefix) = &opts.rebase {
-            if !rebase_entry(&mut e, prefix, &mut unrestored_links)? {
-                continue;
-            }
+        if let Some(prefix) = &opts.rebase
+            && !rebase_entry(&mut e, prefix, &mut unrestored_links)?
+        {
+            continue;
         }
         let verdict = chooser.judge(&e);
         if let Some(sweep) = &mut sweep {
@@ -508,11 +508,9 @@ fn restore_dir(ctx: &Ctx<'_>, e: &Entry) {
         // Something else where the snapshot has a directory: --delete makes way for it.
         if let Ok((parent, name)) = ctx.target().parent_of(&e.path, true) {
             let other = kind_at(&parent, name).is_some_and(|k| k != FileType::Directory);
-            if other {
-                if let Err(err) = sweep::clear(ctx, &parent, name, &e.path) {
-                    ctx.error(e, &err);
-                    return;
-                }
+            if other && let Err(err) = sweep::clear(ctx, &parent, name, &e.path) {
+                ctx.error(e, &err);
+                return;
             }
         }
     }
@@ -569,10 +567,10 @@ fn restore_file(ctx: &Ctx<'_>, e: &Entry) -> Result<FileOutcome> {
         },
     };
     let existing = dir.as_ref().and_then(|d| kind_at(d, name));
-    if let (Some(d), Some(_)) = (&dir, existing) {
-        if ctx.keeps_existing(e, d, name) {
-            return Ok(FileOutcome::Skipped);
-        }
+    if let (Some(d), Some(_)) = (&dir, existing)
+        && ctx.keeps_existing(e, d, name)
+    {
+        return Ok(FileOutcome::Skipped);
     }
     if existing == Some(FileType::Directory) {
         match &dir {
@@ -681,10 +679,11 @@ fn restore_other(ctx: &Ctx<'_>, e: &Entry) -> Result<()> {
             .target
             .as_ref()
             .and_then(|t| t.parent_of(&e.path, false).ok());
-        if let Some((d, n)) = at {
-            if kind_at(&d, n).is_some() && ctx.keeps_existing(e, &d, n) {
-                return Ok(());
-            }
+        if let Some((d, n)) = at
+            && kind_at(&d, n).is_some()
+            && ctx.keeps_existing(e, &d, n)
+        {
+            return Ok(());
         }
         ctx.plan(
             match e.kind {

@@ -67,10 +67,10 @@ impl Sweep {
             let done = self.stack.pop().expect("non-empty");
             self.sweep(ctx, &done);
         }
-        if let Some(parent) = self.stack.last_mut() {
-            if let Some(name) = e.path.rsplit(|&b| b == b'/').next() {
-                parent.names.insert(name.to_vec());
-            }
+        if let Some(parent) = self.stack.last_mut()
+            && let Some(name) = e.path.rsplit(|&b| b == b'/').next()
+        {
+            parent.names.insert(name.to_vec());
         }
         if e.kind == Kind::Dir {
             let swept = owned && self.roots.iter().any(|r| is_within(&e.path, r));

@@ -417,10 +417,8 @@ pub fn apply_metadata(obj: Obj<'_>, e: &Entry, owners: bool, problems: &mut Meta
             for xname in present {
                 // SELinux labels are the host's business, not the snapshot's.
                 let wanted = e.xattrs.iter().any(|x| x.0 == xname) || xname == b"security.selinux";
-                if !wanted {
-                    if let Err(err) = obj.remove_xattr(&xname) {
-                        problems.note(&format!("removing xattr {}", show(&xname)), err);
-                    }
+                if !wanted && let Err(err) = obj.remove_xattr(&xname) {
+                    problems.note(&format!("removing xattr {}", show(&xname)), err);
                 }
             }
         }
