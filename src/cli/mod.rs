@@ -29,6 +29,7 @@ mod progress;
 
 mod audit;
 mod config;
+mod copy;
 mod diff;
 mod forget;
 mod init;
@@ -51,7 +52,7 @@ mod update;
 mod verify;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -232,6 +233,13 @@ pub enum Command {
     Forget(forget::Args),
     /// Add, remove or replace the tags of snapshots (each changed one gets a new ID).
     Tag(tag::Args),
+    /// Copy snapshots from another repository into this one (re-encrypted, deduplicated).
+    ///
+    /// Every blob the snapshots reference is read from the source repository (--from-repo),
+    /// authenticated, and stored here under this repository's keys, deduplicated against what
+    /// it already holds; a snapshot copied before is skipped. The copies keep their time,
+    /// hostname, paths, tags and Docker and host sections.
+    Copy(copy::Args),
     /// Delete data no snapshot uses and repack partly used packs.
     Prune(prune::Args),
     /// Run a job regularly: install, list or remove its systemd timer (or cron entry).
@@ -339,11 +347,16 @@ impl Global {
     /// Open the repository named by --repo with the password from the usual sources; its
     /// locks wait as long as --lock-wait (or the configuration) says.
     pub fn open(&self) -> Result<Repository> {
-        let path = self.repo_path()?;
-        let backend = Arc::new(LocalBackend::new(path));
+        self.open_at(self.repo_path()?, &password::Source::of(self))
+    }
+
+    /// Open the repository at `location` with the password from `password` (`copy` opens its
+    /// source this way); locks wait as long as --lock-wait says.
+    pub fn open_at(&self, location: &Path, password: &password::Source<'_>) -> Result<Repository> {
+        let backend = Arc::new(LocalBackend::new(location));
         // Refuse a non-repository before asking for a password.
         Repository::check_format(&*backend)?;
-        let pw = password::get(self)?;
+        let pw = password.get()?;
         let options = lifeboat::repo::OpenOptions {
             lock_wait: self.lock_wait,
         };
@@ -581,7 +594,13 @@ pub fn main() -> ExitCode {
         Err(e) => {
             let code = Exit::of(&e);
             let hint = match code {
-                Exit::WrongPassword => Some(password_hint(&cli.global, &matches)),
+                Exit::WrongPassword => Some(match &cli.command {
+                    Command::Copy(a) if copy::is_source_error(&e) => copy::password_hint(a),
+                    _ => password_hint(&cli.global, &matches),
+                }),
+                Exit::Integrity if matches!(cli.command, Command::Copy(_)) => {
+                    Some(copy::INTEGRITY_HINT.to_string())
+                }
                 _ => code.hint().map(str::to_string),
             };
             fail(&cli.global, &e, code, hint.as_deref())
@@ -609,6 +628,7 @@ fn dispatch(cli: &Cli) -> Result<Exit> {
         Command::Verify(a) => verify::run(g, a),
         Command::Forget(a) => forget::run(g, a),
         Command::Tag(a) => tag::run(g, a),
+        Command::Copy(a) => copy::run(g, a),
         Command::Prune(a) => prune::run(g, a),
         Command::Schedule(c) => schedule::run(g, c),
         Command::Config(c) => config::run(g, c),
