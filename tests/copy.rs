@@ -694,3 +694,113 @@ mod deployment {
         assert_eq!(u(&again, "snapshots_skipped"), 1, "{again}");
     }
 }
+
+/// Whether the repository holds a finished pack file (not a temporary one).
+fn has_pack(repo: &Path) -> bool {
+    packs(repo)
+        .iter()
+        .any(|p| !p.file_name().unwrap().to_string_lossy().starts_with(".tmp"))
+}
+
+/// Start a copy, and once it wrote its first pack into the destination, send it `signal`.
+/// Returns how it ended, or `None` when it finished before the signal.
+fn copy_interrupted(dest: &Env, src: &Source, signal: &str) -> Option<std::process::ExitStatus> {
+    let mut child = dest
+        .cmd()
+        .args(["copy", "--from-repo", s(&src.repo), "--from-password-file"])
+        .arg(&src.password_file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !has_pack(&dest.repo) {
+        if child.try_wait().unwrap().is_some() || std::time::Instant::now() > deadline {
+            let out = child.wait_with_output().unwrap();
+            assert_eq!(code(&out), 0, "{}", stderr(&out));
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let kill = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    Some(child.wait().unwrap())
+}
+
+#[test]
+fn an_interrupted_copy_leaves_a_valid_destination_and_a_rerun_completes_it() {
+    let src = Source::new();
+    let tree = src.path("data");
+    for i in 0..3 {
+        write(
+            &tree.join(format!("part{i}.bin")),
+            &random_bytes(60 + i, 12 << 20),
+        );
+    }
+    let original = scan(&tree);
+    src.snapshot(&tree, &[]);
+    for signal in ["-INT", "-KILL"] {
+        let dest = Env::new();
+        match copy_interrupted(&dest, &src, signal) {
+            None => eprintln!("note: the copy finished before {signal}"),
+            Some(status) => {
+                eprintln!("copy stopped by {signal}: {status}");
+                if signal == "-INT" {
+                    assert_eq!(status.code(), Some(130), "an interrupted copy exits 130");
+                }
+                assert!(snapshots(&dest).is_empty(), "no snapshot of a partial copy");
+                let v = dest.run(&["verify"]);
+                assert_eq!(code(&v), 0, "verify after {signal}: {}", stderr(&v));
+            }
+        }
+        let r = copy_ok(&dest, &src, &[]);
+        eprintln!(
+            "re-run after {signal}: stored {} blobs ({} raw bytes) of 36 MiB",
+            u(&r, "blobs_stored"),
+            u(&r, "raw_bytes_stored")
+        );
+        assert_eq!(u(&r, "snapshots_copied"), 1, "{r}");
+        if signal == "-INT" {
+            assert!(
+                u(&r, "raw_bytes_stored") < 36 << 20,
+                "the interrupted run's data was indexed and reused: {r}"
+            );
+        }
+        dest.ok(&["verify", "--read-data"]);
+        let target = dest.path("restore");
+        dest.ok(&["restore", "latest", "--target", s(&target)]);
+        assert_restored_equal(
+            &tree,
+            &original,
+            &restored_path(&target, &tree),
+            Compare {
+                atime: false,
+                owners: is_root(),
+            },
+        );
+    }
+}
+
+#[test]
+fn copying_back_skips_the_snapshots_that_came_from_there() {
+    let src = Source::new();
+    let tree = src.path("data");
+    write(&tree.join("a.bin"), &random_bytes(71, 200_000));
+    src.snapshot(&tree, &[]);
+    let dest = Env::new();
+    copy_ok(&dest, &src, &[]);
+    // The destination's copy, copied back into the source: it is the source's own snapshot.
+    let out = src
+        .cmd()
+        .env("LIFEBOAT_FROM_PASSWORD", common::PASSWORD)
+        .args(["--json", "copy", "--from-repo", s(&dest.repo)])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(u(&r, "snapshots_copied"), 0, "{r}");
+    assert_eq!(u(&r, "snapshots_skipped"), 1, "{r}");
+}

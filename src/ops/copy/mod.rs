@@ -291,11 +291,14 @@ fn add_stats(total: &mut WriteStats, more: &WriteStats) {
 
 /// Source snapshot ID -> the ID of its copy among the destination's snapshots.
 fn existing_copies(source: &[(Id, Snapshot)], destination: &[(Id, Snapshot)]) -> HashMap<Id, Id> {
+    // Keyed as the source's snapshots are: a snapshot copied back to where it came from is
+    // the one it was copied from.
     let mut by_original: HashMap<Id, Vec<(Id, &Snapshot)>> = HashMap::new();
     for (id, s) in destination {
-        if let Some(o) = s.original {
-            by_original.entry(o).or_default().push((*id, s));
-        }
+        by_original
+            .entry(identity(*id, s))
+            .or_default()
+            .push((*id, s));
     }
     let mut out = HashMap::new();
     for (id, s) in source {

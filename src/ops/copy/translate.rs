@@ -229,6 +229,7 @@ struct Tree<'a, 'w, 'r> {
 impl Tree<'_, '_, '_> {
     fn add(&mut self, e: Entry) -> Result<()> {
         if let Some(c) = &e.content {
+            let waiting = self.pending.len();
             let mut offset = 0u64;
             for id in &c.chunks {
                 let loc = self
@@ -245,6 +246,9 @@ impl Tree<'_, '_, '_> {
                     self.pending_bytes += u64::from(loc.raw_len);
                 }
                 offset += u64::from(loc.raw_len);
+            }
+            if self.pending.len() > waiting {
+                self.progress.reading(&e.path_str());
             }
         }
         self.window.push(e);
