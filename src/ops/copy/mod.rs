@@ -229,6 +229,9 @@ pub fn copy(
     // Oldest first, so that a parent's copy exists before its child's.
     todo.sort_by(|a, b| a.1.time().cmp(&b.1.time()).then(a.0.cmp(&b.0)));
 
+    if todo.is_empty() {
+        return Ok(report);
+    }
     let mut map = ChunkMap::default();
     report.blobs_learned =
         learn_from_copies(&mut map, src, dst, &todo, &everything, &present, &copies);
@@ -417,4 +420,92 @@ fn copy_one(
         .save_sealed(FileType::Snapshot, &copy)
         .map_err(|e| named(d, dst, e))?;
     Ok((new, moved, stored))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::crypto::KdfParams;
+    use crate::repo::{Backend, LocalBackend};
+
+    fn snap(time: &str, tags: &[&str]) -> Snapshot {
+        Snapshot {
+            version: 1,
+            time: time.into(),
+            hostname: "h".into(),
+            username: "u".into(),
+            tags: tags.iter().map(|t| (*t).to_string()).collect(),
+            paths: vec![serde_bytes::ByteBuf::from(b"/srv".to_vec())],
+            parent: None,
+            original: None,
+            tree: vec![Id::random()],
+            summary: Default::default(),
+            excludes: vec![],
+            program: String::new(),
+            deployment: None,
+            host: None,
+            selection: None,
+        }
+    }
+
+    #[test]
+    fn a_copy_is_found_by_original_and_what_users_see() {
+        let (a, b, c) = (Id::random(), Id::random(), Id::random());
+        let source = vec![
+            (a, snap("2026-01-01T00:00:00Z", &["x", "y"])),
+            (b, snap("2026-01-02T00:00:00Z", &[])),
+            (c, snap("2026-01-03T00:00:00Z", &[])),
+        ];
+        let copy_of = |id: Id, s: &Snapshot| Snapshot {
+            original: Some(id),
+            tree: vec![Id::random()],
+            ..s.clone()
+        };
+        let (ca, cb) = (Id::random(), Id::random());
+        let mut retagged = copy_of(b, &source[1].1);
+        retagged.tags = vec!["changed".into()];
+        let mut reordered = copy_of(a, &source[0].1);
+        reordered.tags = vec!["y".into(), "x".into()];
+        let destination = vec![(ca, reordered), (cb, retagged)];
+        let found = existing_copies(&source, &destination);
+        assert_eq!(found.get(&a), Some(&ca), "tags compare as a set");
+        assert_eq!(found.get(&b), None, "different tags: not the same snapshot");
+        assert_eq!(found.get(&c), None);
+        // A snapshot copied back: the destination's copy names it as its original.
+        let back = existing_copies(&destination, &source);
+        assert_eq!(back.get(&ca), Some(&a));
+    }
+
+    #[test]
+    fn errors_name_their_repository_and_keep_their_class() {
+        let d = tempfile::tempdir().unwrap();
+        let b: Arc<dyn Backend> = Arc::new(LocalBackend::new(d.path().join("r")));
+        let repo = Repository::init(b, b"pw", KdfParams::new(8192, 1, 1)).unwrap();
+        let id = Id::random();
+        for (e, integrity) in [
+            (Error::MissingBlob(id), true),
+            (Error::corrupt("pack 1", "truncated"), true),
+            (Error::hostile("tree entry /x", "out of order"), true),
+            (Error::Invalid("bad".into()), false),
+            (
+                Error::io("pack 1", std::io::Error::other("disk on fire")),
+                false,
+            ),
+        ] {
+            let named = named(Side::Source, &repo, e);
+            assert_eq!(named.is_integrity(), integrity, "{named}");
+            assert!(
+                named.to_string().starts_with("source repository "),
+                "{named}"
+            );
+        }
+        let locked = named(Side::Destination, &repo, Error::Locked("held".into()));
+        assert!(matches!(&locked, Error::Locked(m) if m.starts_with("destination repository")));
+        assert!(matches!(
+            named(Side::Source, &repo, Error::Interrupted),
+            Error::Interrupted
+        ));
+    }
 }
