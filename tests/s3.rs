@@ -176,6 +176,13 @@ fn restore_and_compare(e: &S3Env, snapshot: &str, src: &Path, into: &str) {
     );
 }
 
+/// A password file as lifeboat wants one: private.
+fn secret_file(path: &Path, content: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, content).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 fn start(nodes: usize) -> Option<Garage> {
     Garage::start(nodes)
 }
@@ -554,11 +561,7 @@ fn a_configured_job_runs_against_s3() {
     let src = e.path("src");
     sample_tree(&src, 10, 2);
     let pw = e.path("pw");
-    std::fs::write(&pw, PASSWORD).unwrap();
-    std::os::unix::fs::PermissionsExt::set_mode(
-        &mut std::fs::metadata(&pw).unwrap().permissions(),
-        0o600,
-    );
+    secret_file(&pw, PASSWORD);
     let cfg = e.path("lifeboat.toml");
     std::fs::write(
         &cfg,
@@ -589,4 +592,54 @@ fn a_configured_job_runs_against_s3() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(e.ok_json(&["snapshots"]).as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn copy_takes_snapshots_from_local_to_s3_and_back_for_an_air_gapped_copy() {
+    let Some(g) = start(1) else { return };
+    let remote = S3Env::new(&g, "copy");
+    remote.init();
+    let local = common::Env::new();
+    let src = local.path("src");
+    sample_tree(&src, 11, 6);
+    let id = local.snapshot(&src);
+    // Local -> S3, the source's password from a file.
+    let pw = local.path("local-pw");
+    secret_file(&pw, PASSWORD);
+    let mut c = remote.cmd();
+    c.args(["--json", "copy", "--from-repo", common::s(&local.repo)])
+        .args(["--from-password-file", common::s(&pw)]);
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // S3 -> a new local directory (the air-gapped copy).
+    let gap = common::Env::new();
+    let mut c = gap.cmd();
+    for (k, v) in &remote.vars {
+        c.env(k, v);
+    }
+    let rpw = local.path("remote-pw");
+    secret_file(&rpw, PASSWORD);
+    c.env("LIFEBOAT_CACHE_DIR", remote.path("cache"))
+        .args(["copy", "--from-repo", &remote.url, "--from-password-file", common::s(&rpw)]);
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    gap.ok(&["verify", "--read-data"]);
+    let target = gap.path("back");
+    gap.ok(&["restore", "latest", "--target", common::s(&target)]);
+    assert_restored_equal(
+        &src,
+        &scan(&src),
+        &common::restored_path(&target, &src),
+        Compare {
+            atime: false,
+            owners: common::is_root(),
+        },
+    );
+    // The copies keep the snapshot's identity: copying again copies nothing.
+    let mut c = remote.cmd();
+    c.args(["--json", "copy", "--from-repo", common::s(&local.repo)])
+        .args(["--from-password-file", common::s(&pw)]);
+    let out = c.output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["copied"].as_array().map(Vec::len), Some(0), "{report} ({id})");
 }

@@ -29,6 +29,7 @@ mod progress;
 
 mod audit;
 mod config;
+mod copy;
 mod diff;
 mod forget;
 mod init;
@@ -248,6 +249,13 @@ pub enum Command {
     Forget(forget::Args),
     /// Add, remove or replace the tags of snapshots (each changed one gets a new ID).
     Tag(tag::Args),
+    /// Copy snapshots from another repository into this one (re-encrypted, deduplicated).
+    ///
+    /// Every blob the snapshots reference is read from the source repository (--from-repo),
+    /// authenticated, and stored here under this repository's keys, deduplicated against what
+    /// it already holds; a snapshot copied before is skipped. The copies keep their time,
+    /// hostname, paths, tags and Docker and host sections.
+    Copy(copy::Args),
     /// Delete data no snapshot uses and repack partly used packs.
     Prune(prune::Args),
     /// Run a job regularly: install, list or remove its systemd timer (or cron entry).
@@ -404,20 +412,20 @@ impl Global {
     /// locks wait as long as --lock-wait (or the configuration) says.
     pub fn open(&self) -> Result<Repository> {
         let location = self.location()?;
-        let backend = self.backend_at(&location)?;
-        self.open_backend(backend, || password::get(self))
+        self.open_at(&location, &password::Source::of(self))
     }
 
-    /// Open a repository on `backend` with a password from `password` (asked only once the
-    /// backend holds a repository).
-    pub fn open_backend(
+    /// Open the repository at `location` with the password from `password` (`copy` opens its
+    /// source this way); locks wait as long as --lock-wait says.
+    pub fn open_at(
         &self,
-        backend: Arc<dyn Backend>,
-        password: impl FnOnce() -> Result<password::Password>,
+        location: &RepoLocation,
+        password: &password::Source<'_>,
     ) -> Result<Repository> {
+        let backend = self.backend_at(location)?;
         // Refuse a non-repository before asking for a password.
         Repository::check_format(&*backend)?;
-        let pw = password()?;
+        let pw = password.get()?;
         let options = lifeboat::repo::OpenOptions {
             lock_wait: self.lock_wait,
             cache_dir: self.cache_root(&*backend),
@@ -657,8 +665,14 @@ pub fn main() -> ExitCode {
         Err(e) => {
             let code = Exit::of(&e);
             let hint = match (code, exit::storage_error(&e)) {
-                (Exit::WrongPassword, _) => Some(password_hint(&cli.global, &matches)),
+                (Exit::WrongPassword, _) => Some(match &cli.command {
+                    Command::Copy(a) if copy::is_source_error(&e) => copy::password_hint(a),
+                    _ => password_hint(&cli.global, &matches),
+                }),
                 (_, Some(s)) => Some(errors::storage_hint(s).to_string()),
+                (Exit::Integrity, _) if matches!(cli.command, Command::Copy(_)) => {
+                    Some(copy::INTEGRITY_HINT.to_string())
+                }
                 _ => code.hint().map(str::to_string),
             };
             fail(&cli.global, &e, code, hint.as_deref())
@@ -686,6 +700,7 @@ fn dispatch(cli: &Cli) -> Result<Exit> {
         Command::Verify(a) => verify::run(g, a),
         Command::Forget(a) => forget::run(g, a),
         Command::Tag(a) => tag::run(g, a),
+        Command::Copy(a) => copy::run(g, a),
         Command::Prune(a) => prune::run(g, a),
         Command::Schedule(c) => schedule::run(g, c),
         Command::Config(c) => config::run(g, c),

@@ -93,30 +93,84 @@ fn from_command(cmd: &str) -> Result<Password> {
 }
 
 fn prompt(msg: &str) -> Result<Password> {
+    prompt_for(msg, &Source::MAIN)
+}
+
+fn prompt_for(msg: &str, source: &Source<'_>) -> Result<Password> {
     if !std::io::stdin().is_terminal() {
+        let v = source.env;
         bail!(
-            "no password given: set LIFEBOAT_PASSWORD_FILE or LIFEBOAT_PASSWORD_COMMAND (or LIFEBOAT_PASSWORD), or run on a terminal"
+            "no password given{}: set {v}_FILE or {v}_COMMAND (or {v}), or run on a terminal",
+            source.whose
         );
     }
     let p = rpassword::prompt_password(msg).context("reading the password")?;
     Ok(Zeroizing::new(p.into_bytes()))
 }
 
+/// Where the password of a repository comes from: a file, a command, the variable that holds
+/// it, or else a prompt. The main repository's is [`Source::of`] the global options; `copy`'s
+/// source repository has one of its own (`--from-password-file`, `LIFEBOAT_FROM_PASSWORD`...).
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    pub file: Option<&'a Path>,
+    pub command: Option<&'a str>,
+    /// The variable holding the password itself; `_FILE` and `_COMMAND` name the others.
+    pub env: &'static str,
+    /// The flags' prefix: `--` (`--password-file`) or `--from-` (`--from-password-file`).
+    pub flags: &'static str,
+    /// For messages: "" for the main repository, " for the source repository".
+    pub whose: &'static str,
+}
+
+impl<'a> Source<'a> {
+    const MAIN: Source<'static> = Source {
+        file: None,
+        command: None,
+        env: "LIFEBOAT_PASSWORD",
+        flags: "--",
+        whose: "",
+    };
+
+    /// The main repository's password source: the global options.
+    pub fn of(g: &'a Global) -> Source<'a> {
+        Source {
+            file: g.password_file.as_deref(),
+            command: g.password_command.as_deref(),
+            ..Source::MAIN
+        }
+    }
+
+    /// The password, never empty.
+    pub fn get(&self) -> Result<Password> {
+        let p = match (self.file, self.command) {
+            (Some(_), Some(_)) => bail!(
+                "give either {f}password-file or {f}password-command, not both",
+                f = self.flags
+            ),
+            (Some(f), None) => from_file(f)?,
+            (None, Some(c)) => from_command(c)?,
+            (None, None) => match std::env::var_os(self.env) {
+                Some(p) => Zeroizing::new(std::os::unix::ffi::OsStringExt::into_vec(p)),
+                None => {
+                    let what = match self.whose {
+                        "" => "repository".to_string(),
+                        w => w.trim_start_matches(" for the ").to_string(),
+                    };
+                    prompt_for(&format!("{what} password: "), self)?
+                }
+            },
+        };
+        if p.is_empty() {
+            bail!("the password{} is empty", self.whose);
+        }
+        Ok(p)
+    }
+}
+
 /// The password of an existing repository.
 pub fn get(g: &Global) -> Result<Password> {
-    let p = match (&g.password_file, &g.password_command) {
-        (Some(_), Some(_)) => bail!("give either --password-file or --password-command, not both"),
-        (Some(f), None) => from_file(f)?,
-        (None, Some(c)) => from_command(c)?,
-        (None, None) => match std::env::var_os("LIFEBOAT_PASSWORD") {
-            Some(p) => Zeroizing::new(std::os::unix::ffi::OsStringExt::into_vec(p)),
-            None => prompt("repository password: ")?,
-        },
-    };
-    if p.is_empty() {
-        bail!("the password is empty");
-    }
-    Ok(p)
+    Source::of(g).get()
 }
 
 /// A new password: from the same sources, or prompted twice.

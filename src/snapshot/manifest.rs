@@ -74,6 +74,12 @@ impl Snapshot {
             .chain(self.deployment.as_ref().map(|d| d.tree.as_slice()))
     }
 
+    /// [`Snapshot::trees`], to be replaced: what rewrites a snapshot's blob references (a copy
+    /// into another repository, whose blob IDs differ) rewrites every tree stream through it.
+    pub fn trees_mut(&mut self) -> impl Iterator<Item = &mut Vec<Id>> {
+        std::iter::once(&mut self.tree).chain(self.deployment.as_mut().map(|d| &mut d.tree))
+    }
+
     /// The size of everything the snapshot holds: its files, and its deployment's volume data
     /// and image archives (what `snapshots` lists as its size).
     pub fn total_bytes(&self) -> u64 {
