@@ -69,9 +69,28 @@ fn three_node_cluster_serves_s3_through_a_node_restart() {
     let r = g.s3_at(&g.node_endpoint(2), "GET", "/lifeboat/smoke/b", b"");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.body, b"written with node 2 down");
-    let r = g.s3("GET", "/lifeboat?list-type=2&prefix=smoke/", b"");
+
+    // A crash (SIGKILL) of node 3, a write meanwhile, node 3 back: it serves both objects.
+    g.kill_node(3);
+    let r = g.s3("PUT", "/lifeboat/smoke/c", b"written with node 3 crashed");
     assert_eq!(r.status, 200, "{}", r.text());
-    assert!(r.text().contains("<Key>smoke/a</Key>") && r.text().contains("<Key>smoke/b</Key>"));
+    g.start_node(3);
+    let r = g.s3_at(&g.node_endpoint(3), "GET", "/lifeboat/smoke/c", b"");
+    assert_eq!(r.body, b"written with node 3 crashed", "{}", r.text());
+    let r = g.s3_at(
+        &g.node_endpoint(3),
+        "GET",
+        "/lifeboat?list-type=2&prefix=smoke/",
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    for key in ["smoke/a", "smoke/b", "smoke/c"] {
+        assert!(
+            r.text().contains(&format!("<Key>{key}</Key>")),
+            "{}",
+            r.text()
+        );
+    }
 
     // Dropping the cluster stops every node.
     let endpoints = g.endpoints();

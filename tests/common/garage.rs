@@ -201,6 +201,11 @@ impl Garage {
         self.run_script(&["stop-node", &n.to_string()]);
     }
 
+    /// Kill node N (SIGKILL: a crash, nothing flushed or said goodbye); its data stays.
+    pub fn kill_node(&self, n: usize) {
+        self.run_script(&["stop-node", &n.to_string(), "--kill"]);
+    }
+
     /// Start node N again on its ports and data; returns once it has rejoined the nodes that run.
     pub fn start_node(&self, n: usize) {
         self.run_script(&["start-node", &n.to_string()]);
