@@ -28,6 +28,10 @@ fn three_node_cluster_serves_s3_through_a_node_restart() {
     assert_eq!(g.region(), "garage");
     assert!(g.repo_url("t/1").starts_with("s3:http://127.0.0.1:"));
     assert!(g.repo_url("/t/1/").ends_with("/lifeboat/t/1"));
+    assert_eq!(
+        g.repo_url_via("http://127.0.0.1:1", "p"),
+        "s3:http://127.0.0.1:1/lifeboat/p"
+    );
     let env = g.env();
     assert!(env.iter().any(|(k, v)| k == "AWS_REGION" && v == "garage"));
     assert!(

@@ -144,8 +144,14 @@ impl Garage {
 
     /// `s3:http://127.0.0.1:PORT/lifeboat/PREFIX` (no trailing part for an empty prefix).
     pub fn repo_url(&self, prefix: &str) -> String {
+        self.repo_url_via(self.endpoint(), prefix)
+    }
+
+    /// The same repository URL through another endpoint (another node, a `FaultProxy`):
+    /// `s3:ENDPOINT/lifeboat/PREFIX`.
+    pub fn repo_url_via(&self, endpoint: &str, prefix: &str) -> String {
         let prefix = prefix.trim_matches('/');
-        let base = format!("s3:{}/{}", self.endpoint(), self.bucket());
+        let base = format!("s3:{}/{}", endpoint.trim_end_matches('/'), self.bucket());
         if prefix.is_empty() {
             base
         } else {
