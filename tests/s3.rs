@@ -276,6 +276,29 @@ fn cache_keeps_an_unchanged_resnapshot_from_downloading_the_index() {
         .map(|(m, p)| format!("{m} {p}"))
         .collect();
     assert!(gets.is_empty(), "cached files downloaded again: {gets:?}");
+    // What an unchanged re-snapshot costs in requests (docs/S3.md quotes these).
+    let log = proxy.log();
+    let tally = |m: &str, listing: bool| {
+        log.iter()
+            .filter(|(method, p)| method == m && p.contains("list-type") == listing)
+            .count()
+    };
+    let (puts, gets, heads, lists, deletes) = (
+        tally("PUT", false),
+        tally("GET", false),
+        tally("HEAD", false),
+        tally("GET", true),
+        tally("DELETE", false),
+    );
+    eprintln!(
+        "unchanged re-snapshot: {puts} PUT, {gets} GET, {heads} HEAD, {lists} LIST, {deletes} DELETE"
+    );
+    // PUTs: the lock, the snapshot, and one small pack and index for the tree of the
+    // scratch directory above `src` (its mtime changed when the cache appeared in it).
+    assert!(
+        puts <= 4 && gets <= 4 && lists <= 6 && deletes <= 1,
+        "{log:?}"
+    );
     // Without the cache they are downloaded, and the result is the same.
     proxy.clear_log();
     e.ok(&["--no-cache", "snapshot", src.to_str().unwrap()]);
@@ -619,8 +642,13 @@ fn copy_takes_snapshots_from_local_to_s3_and_back_for_an_air_gapped_copy() {
     }
     let rpw = local.path("remote-pw");
     secret_file(&rpw, PASSWORD);
-    c.env("LIFEBOAT_CACHE_DIR", remote.path("cache"))
-        .args(["copy", "--from-repo", &remote.url, "--from-password-file", common::s(&rpw)]);
+    c.env("LIFEBOAT_CACHE_DIR", remote.path("cache")).args([
+        "copy",
+        "--from-repo",
+        &remote.url,
+        "--from-password-file",
+        common::s(&rpw),
+    ]);
     let out = c.output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     gap.ok(&["verify", "--read-data"]);
@@ -641,5 +669,9 @@ fn copy_takes_snapshots_from_local_to_s3_and_back_for_an_air_gapped_copy() {
         .args(["--from-password-file", common::s(&pw)]);
     let out = c.output().unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["copied"].as_array().map(Vec::len), Some(0), "{report} ({id})");
+    assert_eq!(
+        report["copied"].as_array().map(Vec::len),
+        Some(0),
+        "{report} ({id})"
+    );
 }

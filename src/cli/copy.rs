@@ -178,8 +178,14 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let from = RepoLocation::parse(from).map_err(|e| UsageError(format!("--from-repo: {e}")))?;
     // Both named before any password is asked for.
     let to = g.location()?;
-    let source_name = format!("source repository {}", lifeboat::escape::controls(&from.to_string()));
-    let dest_name = format!("destination repository {}", lifeboat::escape::controls(&to.to_string()));
+    let source_name = format!(
+        "source repository {}",
+        lifeboat::escape::controls(&from.to_string())
+    );
+    let dest_name = format!(
+        "destination repository {}",
+        lifeboat::escape::controls(&to.to_string())
+    );
     let mut source = g
         .open_at(&from, &source_password(a))
         .map_err(|e| e.context(SourceRepo(source_name.clone())))?;

@@ -58,6 +58,9 @@ pub fn storage_hint(s: &StorageError) -> &'static str {
         StorageErrorKind::AccessDenied => {
             "check the S3 credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or repository.s3_credentials_file), the region (AWS_REGION) and the bucket's policy (docs/S3.md lists what a host needs)"
         }
+        StorageErrorKind::NoCredentials => {
+            "give S3 credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE (with ~/.aws/credentials or AWS_SHARED_CREDENTIALS_FILE), or repository.s3_credentials_file in the configuration"
+        }
         StorageErrorKind::NoSuchBucket => {
             "check the bucket in --repo, or create it first (`aws s3 mb s3://BUCKET`, `garage bucket create BUCKET`)"
         }

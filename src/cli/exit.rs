@@ -84,7 +84,9 @@ impl Exit {
     pub fn of(e: &anyhow::Error) -> Exit {
         if let Some(s) = storage_error(e) {
             return match s.kind {
-                StorageErrorKind::AccessDenied => Exit::AccessDenied,
+                StorageErrorKind::AccessDenied | StorageErrorKind::NoCredentials => {
+                    Exit::AccessDenied
+                }
                 StorageErrorKind::NoSuchBucket => Exit::NoRepository,
                 StorageErrorKind::Unavailable => Exit::Failure,
             };

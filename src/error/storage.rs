@@ -8,6 +8,8 @@
 pub enum StorageErrorKind {
     /// The credentials were refused or lack a permission (HTTP 403).
     AccessDenied,
+    /// No credentials were found to sign requests with.
+    NoCredentials,
     /// The bucket does not exist.
     NoSuchBucket,
     /// The store did not answer, or kept failing, after every retry.
@@ -29,6 +31,12 @@ impl StorageError {
         match self.kind {
             StorageErrorKind::AccessDenied => format!("access denied to bucket `{}`", self.bucket),
             StorageErrorKind::NoSuchBucket => format!("bucket `{}` does not exist", self.bucket),
+            StorageErrorKind::NoCredentials => {
+                format!(
+                    "no S3 credentials to sign requests to bucket `{}` with",
+                    self.bucket
+                )
+            }
             StorageErrorKind::Unavailable => {
                 format!("the store holding bucket `{}` is unavailable", self.bucket)
             }

@@ -186,7 +186,9 @@ impl S3Backend {
             };
             io::Error::new(
                 match kind {
-                    StorageErrorKind::AccessDenied => io::ErrorKind::PermissionDenied,
+                    StorageErrorKind::AccessDenied | StorageErrorKind::NoCredentials => {
+                        io::ErrorKind::PermissionDenied
+                    }
                     StorageErrorKind::NoSuchBucket => io::ErrorKind::NotFound,
                     StorageErrorKind::Unavailable => io::ErrorKind::Other,
                 },
@@ -200,6 +202,17 @@ impl S3Backend {
         if e.to_string().contains("NoSuchBucket") {
             return storage(StorageErrorKind::NoSuchBucket);
         }
+        // opendal's words when the signer found no credential (opendal_core::raw::http_util).
+        if ["signing http request", "loading credential"]
+            .iter()
+            .any(|m| e.message().starts_with(m))
+        {
+            return storage(StorageErrorKind::NoCredentials);
+        }
+        // A short body (a truncated object): opendal says so in words only.
+        if e.message().contains("too little data") {
+            return io::Error::new(io::ErrorKind::UnexpectedEof, detail);
+        }
         match e.kind() {
             OdKind::PermissionDenied => storage(StorageErrorKind::AccessDenied),
             OdKind::NotFound => io::Error::new(io::ErrorKind::NotFound, detail),
@@ -210,26 +223,11 @@ impl S3Backend {
             OdKind::ConfigInvalid | OdKind::Unsupported => {
                 io::Error::new(io::ErrorKind::InvalidInput, detail)
             }
-            _ if e.is_temporary() || e.is_persistent() || is_transport(e) => {
-                storage(StorageErrorKind::Unavailable)
-            }
+            // Retryable failures (5xx, 429, dropped connections, time-outs), after the retries.
+            _ if e.is_temporary() || e.is_persistent() => storage(StorageErrorKind::Unavailable),
             _ => io::Error::other(detail),
         }
     }
-}
-
-/// A request that never got an HTTP answer (connection refused, reset, timed out).
-fn is_transport(e: &opendal::Error) -> bool {
-    let s = e.to_string();
-    [
-        "connect",
-        "timed out",
-        "timeout",
-        "connection",
-        "send http request",
-    ]
-    .iter()
-    .any(|w| s.to_ascii_lowercase().contains(w))
 }
 
 /// The store's answer in one short line: opendal's message, and the S3 error code and
@@ -250,9 +248,6 @@ fn short_message(e: &opendal::Error) -> String {
             }
         }
     };
-    if e.is_persistent() {
-        s.push_str(" (gave up after retries)");
-    }
     if s.len() > 300 {
         let mut cut = 300;
         while !s.is_char_boundary(cut) {

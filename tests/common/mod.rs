@@ -523,13 +523,12 @@ pub fn compare_trees(
                 )),
                 Some(_) => {}
                 None => {
-                    if let Some(prev) = ino_back.get(&r.ino) {
-                        if *prev != key {
+                    if let Some(prev) = ino_back.get(&r.ino)
+                        && *prev != key {
                             bad.push(format!(
                                 "{name}: restored as a hard link of an unrelated file"
                             ));
                         }
-                    }
                     ino_map.insert(key, r.ino);
                     ino_back.insert(r.ino, key);
                 }
