@@ -396,7 +396,7 @@ impl Global {
 
     /// The local cache of a remote repository's sealed files, unless --no-cache.
     pub fn cache_root(&self, backend: &dyn Backend) -> Option<PathBuf> {
-        if self.no_cache || backend.local_root().is_some() {
+        if self.no_cache || !backend.is_remote() {
             return None;
         }
         self.cache_dir.clone().or_else(|| {

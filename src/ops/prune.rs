@@ -454,7 +454,7 @@ fn repack(
                 stored_len,
                 raw_len,
             };
-            let sealed = repo.read_pack_range(pid, u64::from(offset), stored_len as usize)?;
+            let sealed = repo.read_packed(pid, u64::from(offset), stored_len as usize)?;
             repo.open_blob(kind, &id, &loc, &sealed)?;
             writer.add(kind, id, raw_len, sealed)?;
             progress.advance(u64::from(stored_len));

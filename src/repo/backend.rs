@@ -73,9 +73,14 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn local_root(&self) -> Option<&Path> {
         None
     }
-    /// How many packs may be written at once (a network store wants more in flight than a
-    /// disk).
-    fn write_concurrency(&self) -> usize {
+    /// Whether every request costs a network round trip: callers then batch reads (whole
+    /// packs for blob reads) and cache what they can.
+    fn is_remote(&self) -> bool {
+        false
+    }
+    /// How many requests to have in flight at once: packs written, packs read for a restore
+    /// (a network store wants more than a disk).
+    fn concurrency(&self) -> usize {
         2
     }
 }

@@ -147,7 +147,7 @@ impl IndexedRepo {
     pub fn read_blob_into(&self, kind: BlobKind, id: &Id, out: &mut Vec<u8>) -> Result<()> {
         let loc = self.locate(kind, id)?;
         let mut sealed =
-            self.read_pack_range(&loc.pack, u64::from(loc.offset), loc.stored_len as usize)?;
+            self.read_packed(&loc.pack, u64::from(loc.offset), loc.stored_len as usize)?;
         self.open_blob_into(kind, id, &loc, &mut sealed, out)
     }
 
@@ -201,7 +201,7 @@ impl IndexedRepo {
         let writer = self.pack_writer();
         for (id, loc) in &copy {
             let sealed =
-                self.read_pack_range(&loc.pack, u64::from(loc.offset), loc.stored_len as usize)?;
+                self.read_packed(&loc.pack, u64::from(loc.offset), loc.stored_len as usize)?;
             self.open_blob(loc.kind, id, loc, &sealed)?;
             writer.add(loc.kind, *id, loc.raw_len, sealed)?;
         }

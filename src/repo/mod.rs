@@ -33,6 +33,7 @@ pub mod keys;
 pub mod location;
 pub mod lock;
 pub mod pack;
+mod packcache;
 pub mod s3;
 mod sealed;
 pub mod writer;
@@ -124,6 +125,8 @@ pub struct Repository {
     options: OpenOptions,
     access: Access,
     cache: Option<Arc<cache::SealedCache>>,
+    /// Whole packs in memory, for a remote backend (see [`Repository::read_packed`]).
+    packs: Option<Arc<packcache::PackCache>>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -210,8 +213,12 @@ impl Repository {
             .as_deref()
             .and_then(|root| cache::SealedCache::open(root, &config.id))
             .map(Arc::new);
+        let packs = backend
+            .is_remote()
+            .then(|| Arc::new(packcache::PackCache::new(PACKS_HELD)));
         Repository {
             cache,
+            packs,
             backend,
             keys: Arc::new(keys),
             config,
@@ -531,19 +538,40 @@ impl Repository {
         Ok(())
     }
 
+    /// Bytes of a pack that hold blobs, for reading those blobs: a ranged read on a local
+    /// backend; on a remote one, a slice of the whole pack, fetched once and kept while it is
+    /// among the last few used (one request instead of one per blob).
+    pub fn read_packed(&self, pack: &Id, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let Some(cache) = &self.packs else {
+            return self.read_pack_range(pack, offset, len);
+        };
+        let whole = cache
+            .get(pack, || {
+                self.backend
+                    .read(FileType::Pack, &pack.to_hex())
+                    .map_err(|e| pack_read_error(pack, e, offset, len))
+            })
+            .map_err(|e| match e {
+                packcache::FetchError::Own(e) => e,
+                packcache::FetchError::Other(text) => {
+                    Error::io(format!("pack {pack}"), std::io::Error::other(text))
+                }
+            })?;
+        let end = offset.saturating_add(len as u64);
+        if end > whole.len() as u64 {
+            return Err(Error::corrupt(
+                format!("pack {pack}"),
+                format!("truncated: no bytes at {offset}+{len}"),
+            ));
+        }
+        Ok(whole[offset as usize..end as usize].to_vec())
+    }
+
+    /// Exactly the bytes `offset..offset+len` of a pack (headers, a verify's whole body).
     pub fn read_pack_range(&self, pack: &Id, offset: u64, len: usize) -> Result<Vec<u8>> {
         self.backend
             .read_at(FileType::Pack, &pack.to_hex(), offset, len)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    Error::corrupt(format!("pack {pack}"), "pack file is missing")
-                }
-                std::io::ErrorKind::UnexpectedEof => Error::corrupt(
-                    format!("pack {pack}"),
-                    format!("truncated: no bytes at {offset}+{len}"),
-                ),
-                _ => Error::io(format!("pack {pack}"), e),
-            })
+            .map_err(|e| pack_read_error(pack, e, offset, len))
     }
 
     /// Read and authenticate a pack's header.
@@ -565,6 +593,23 @@ impl Repository {
         let body = size - 4 - u64::from(hl);
         let sealed = self.read_pack_range(pack, body, hl as usize)?;
         pack::open_header(&self.keys, pack, &sealed, body)
+    }
+}
+
+/// Packs a remote repository's handle keeps in memory (16 MiB each by default).
+const PACKS_HELD: usize = 4;
+
+/// A failed pack read in the repository's terms: a missing or short pack is damage.
+fn pack_read_error(pack: &Id, e: std::io::Error, offset: u64, len: usize) -> Error {
+    match e.kind() {
+        std::io::ErrorKind::NotFound if crate::error::StorageError::of(&e).is_none() => {
+            Error::corrupt(format!("pack {pack}"), "pack file is missing")
+        }
+        std::io::ErrorKind::UnexpectedEof => Error::corrupt(
+            format!("pack {pack}"),
+            format!("truncated: no bytes at {offset}+{len}"),
+        ),
+        _ => Error::io(format!("pack {pack}"), e),
     }
 }
 

@@ -410,8 +410,12 @@ impl Backend for S3Backend {
         Ok(0)
     }
 
-    fn write_concurrency(&self) -> usize {
+    fn concurrency(&self) -> usize {
         self.connections
+    }
+
+    fn is_remote(&self) -> bool {
+        true
     }
 }
 

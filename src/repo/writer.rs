@@ -73,7 +73,7 @@ impl<'r> PackWriter<'r> {
         // One thread per write the backend takes at once (2 for a disk, more for a network
         // store); the queue holds one more pack, so memory stays at (flushers + 1) packs.
         let (tx, rx) = bounded::<FullPack>(1);
-        let flushers = (0..repo.backend().write_concurrency())
+        let flushers = (0..repo.backend().concurrency())
             .map(|i| {
                 let (rx, flushed, backend) = (rx.clone(), flushed.clone(), repo.backend().clone());
                 std::thread::Builder::new()

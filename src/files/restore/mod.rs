@@ -159,6 +159,9 @@ struct Ctx<'a> {
     /// Files kept in place whose further links must be the snapshot's own before their
     /// metadata is applied (see `links::settle`).
     deferred: Mutex<HashMap<Vec<u8>, links::Deferred>>,
+    /// For a remote repository: more threads than cores, so that as many packs are fetched
+    /// at once as the store serves well (threads waiting on the network use no CPU).
+    readers: Option<rayon::ThreadPool>,
 }
 
 impl Ctx<'_> {
@@ -309,6 +312,7 @@ fn restore_stream(
         report: Mutex::new(RestoreReport::default()),
         linked: Mutex::new(HashMap::new()),
         deferred: Mutex::new(HashMap::new()),
+        readers: reader_pool(repo),
     };
     progress.start("restore", total_bytes);
     let mut dirs: Vec<Entry> = Vec::new();
@@ -520,9 +524,39 @@ fn restore_dir(ctx: &Ctx<'_>, e: &Entry) {
     }
 }
 
+/// For a remote backend, a thread pool as wide as its concurrency, up to twice the cores
+/// (each reader holds a pack and two windows of decoded chunks: memory bounds the width).
+fn reader_pool(repo: &IndexedRepo) -> Option<rayon::ThreadPool> {
+    let backend = repo.backend();
+    let want = backend
+        .concurrency()
+        .min(2 * rayon::current_num_threads().max(1));
+    (backend.is_remote() && want > rayon::current_num_threads())
+        .then(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(want)
+                .thread_name(|i| format!("restore-read-{i}"))
+                .build()
+                .ok()
+        })
+        .flatten()
+}
+
 fn process_batch(ctx: &Ctx<'_>, batch: Vec<Entry>) {
     let (files, others): (Vec<Entry>, Vec<Entry>) =
         batch.into_iter().partition(|e| e.kind == Kind::File);
+    match &ctx.readers {
+        Some(pool) => pool.install(|| restore_files(ctx, &files)),
+        None => restore_files(ctx, &files),
+    }
+    for e in &others {
+        if let Err(err) = restore_other(ctx, e) {
+            ctx.error(e, &err);
+        }
+    }
+}
+
+fn restore_files(ctx: &Ctx<'_>, files: &[Entry]) {
     files.par_iter().for_each(|e| match restore_file(ctx, e) {
         Ok(FileOutcome::Written(n, replaced)) => {
             let mut r = ctx.report.lock().expect("report");
@@ -538,11 +572,6 @@ fn process_batch(ctx: &Ctx<'_>, batch: Vec<Entry>) {
         Ok(FileOutcome::Planned(p)) => ctx.report.lock().expect("report").plan.push(p),
         Err(err) => ctx.error(e, &err),
     });
-    for e in &others {
-        if let Err(err) = restore_other(ctx, e) {
-            ctx.error(e, &err);
-        }
-    }
 }
 
 fn kind_at(dir: &OwnedFd, name: &[u8]) -> Option<FileType> {

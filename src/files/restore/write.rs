@@ -100,7 +100,7 @@ fn fetch_and_open(ctx: &Ctx<'_>, ids: &[Id], locs: &[Location]) -> Result<Vec<Ve
             let end = u64::from(last.offset) + u64::from(last.stored_len);
             let len = end - u64::from(first.offset);
             ctx.repo
-                .read_pack_range(&first.pack, u64::from(first.offset), len as usize)
+                .read_packed(&first.pack, u64::from(first.offset), len as usize)
         })
         .collect::<Result<Vec<Vec<u8>>>>()?;
     // Cut each run's buffer into its blobs' sealed bytes (disjoint, opened in place).
