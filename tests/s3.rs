@@ -675,3 +675,34 @@ fn copy_takes_snapshots_from_local_to_s3_and_back_for_an_air_gapped_copy() {
         "{report} ({id})"
     );
 }
+
+#[test]
+fn the_host_profile_goes_to_s3_and_its_diff_comes_back() {
+    let Some(g) = start(1) else { return };
+    let e = S3Env::new(&g, "host");
+    e.init();
+    let root = e.path("hostroot");
+    let w = |rel: &str, body: &str| {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, body).unwrap();
+    };
+    w("etc/ssh/sshd_config", "Port 22\nPermitRootLogin no\n");
+    w("etc/docker/daemon.json", "{\"icc\": false}\n");
+    let r = root.to_str().unwrap();
+    e.ok(&["snapshot", "--host", "--host-root", r, "--no-host-commands"]);
+    let clean = e.run(&["restore", "latest", "--host", "--host-root", r]);
+    assert_eq!(code(&clean), 0, "{}", stderr(&clean));
+    w("etc/ssh/sshd_config", "Port 22\nPermitRootLogin yes\n");
+    let out = e.run(&["restore", "latest", "--host", "--host-root", r]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(code(&out), 3, "{text}{}", stderr(&out));
+    assert!(text.contains("+PermitRootLogin yes"), "{text}");
+    // The audit of the snapshot reads it from the store too.
+    let audit = e.run(&["audit", "latest"]);
+    assert!(
+        [0, 21, 22, 23, 24].contains(&code(&audit)),
+        "{}",
+        stderr(&audit)
+    );
+}
