@@ -734,18 +734,31 @@ fn copy_interrupted(dest: &Env, src: &Source, signal: &str) -> Option<std::proce
 fn an_interrupted_copy_leaves_a_valid_destination_and_a_rerun_completes_it() {
     let src = Source::new();
     let tree = src.path("data");
-    for i in 0..3 {
+    // Big enough that a release build is still copying when the signal arrives.
+    const PARTS: u64 = 6;
+    for i in 0..PARTS {
         write(
             &tree.join(format!("part{i}.bin")),
-            &random_bytes(60 + i, 12 << 20),
+            &random_bytes(60 + i, 16 << 20),
         );
     }
+    let total: u64 = PARTS * (16 << 20);
     let original = scan(&tree);
     src.snapshot(&tree, &[]);
     for signal in ["-INT", "-KILL"] {
         let dest = Env::new();
         match copy_interrupted(&dest, &src, signal) {
             None => eprintln!("note: the copy finished before {signal}"),
+            // SIGINT is seen at the copy's next check: one that came while the last pack and
+            // the snapshot were being written lets the copy finish, complete and successful.
+            Some(status) if signal == "-INT" && status.success() => {
+                eprintln!("note: the copy finished before it saw {signal}");
+                assert_eq!(
+                    snapshots(&dest).len(),
+                    1,
+                    "a copy that succeeded saved its snapshot"
+                );
+            }
             Some(status) => {
                 eprintln!("copy stopped by {signal}: {status}");
                 if signal == "-INT" {
@@ -756,16 +769,17 @@ fn an_interrupted_copy_leaves_a_valid_destination_and_a_rerun_completes_it() {
                 assert_eq!(code(&v), 0, "verify after {signal}: {}", stderr(&v));
             }
         }
+        let finished_first = !snapshots(&dest).is_empty();
         let r = copy_ok(&dest, &src, &[]);
         eprintln!(
-            "re-run after {signal}: stored {} blobs ({} raw bytes) of 36 MiB",
+            "re-run after {signal}: stored {} blobs ({} raw bytes) of {total}",
             u(&r, "blobs_stored"),
             u(&r, "raw_bytes_stored")
         );
-        assert_eq!(u(&r, "snapshots_copied"), 1, "{r}");
+        assert_eq!(u(&r, "snapshots_copied"), u64::from(!finished_first), "{r}");
         if signal == "-INT" {
             assert!(
-                u(&r, "raw_bytes_stored") < 36 << 20,
+                u(&r, "raw_bytes_stored") < total,
                 "the interrupted run's data was indexed and reused: {r}"
             );
         }

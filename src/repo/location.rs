@@ -43,14 +43,6 @@ impl RepoLocation {
         }
         Ok(RepoLocation::Local(PathBuf::from(s)))
     }
-
-    /// The local directory, for a local repository.
-    pub fn local_path(&self) -> Option<&std::path::Path> {
-        match self {
-            RepoLocation::Local(p) => Some(p),
-            RepoLocation::S3(_) => None,
-        }
-    }
 }
 
 impl fmt::Display for RepoLocation {

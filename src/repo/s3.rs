@@ -116,10 +116,6 @@ impl S3Backend {
         })
     }
 
-    pub fn location_info(&self) -> &S3Location {
-        &self.location
-    }
-
     /// The object key of a repository file, relative to the prefix.
     fn key(t: FileType, name: &str) -> io::Result<String> {
         if t == FileType::Config {
