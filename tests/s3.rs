@@ -20,24 +20,53 @@ use common::{Compare, PASSWORD, assert_restored_equal, code, lifeboat_cmd, scan,
 use faultproxy::FaultProxy;
 use garage::Garage;
 
-/// A proxy in front of the cluster that also keeps a log of the requests (method, path).
+/// A proxy in front of the cluster that also keeps a log of the requests (method, path), and
+/// can play a store that dies after a given number of pack uploads.
 struct Proxy {
     inner: FaultProxy,
     log: Arc<Mutex<Vec<(String, String)>>>,
+    /// Pack uploads let through before every request fails with 503 (`usize::MAX`: never).
+    die_after_packs: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Proxy {
     fn start(g: &Garage) -> Proxy {
+        use std::sync::atomic::{AtomicUsize, Ordering};
         let inner = FaultProxy::start(g.endpoint());
         let log: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-        let l = log.clone();
+        let die_after_packs = Arc::new(AtomicUsize::new(usize::MAX));
+        let (l, limit) = (log.clone(), die_after_packs.clone());
+        let packs = AtomicUsize::new(0);
         inner.fail_when(move |method, path| {
             l.lock()
                 .unwrap()
                 .push((method.to_string(), path.to_string()));
+            if packs.load(Ordering::SeqCst) >= limit.load(Ordering::SeqCst) {
+                return Some(503);
+            }
+            if method == "PUT" && path.contains("/data/") {
+                packs.fetch_add(1, Ordering::SeqCst);
+            }
             None
         });
-        Proxy { inner, log }
+        Proxy {
+            inner,
+            log,
+            die_after_packs,
+        }
+    }
+
+    /// From now on, let `n` more pack uploads through, then fail everything.
+    fn die_after_packs(&self, n: usize) {
+        let seen = self.count("PUT", "/data/");
+        self.die_after_packs
+            .store(seen + n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Work again.
+    fn revive(&self) {
+        self.die_after_packs
+            .store(usize::MAX, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn url(&self, g: &Garage, prefix: &str) -> String {
@@ -414,7 +443,9 @@ fn a_store_stopped_mid_snapshot_fails_it_and_the_next_one_reuses_the_uploads() {
     e.init();
     let src = e.path("src");
     sample_tree(&src, 4, 96);
-    // Cut the connection once a few packs went up.
+    // The store fails every request once two packs went up (so the run cannot finish first
+    // whatever the timing), and its connections are cut as well.
+    proxy.die_after_packs(2);
     let child = e
         .cmd()
         .args(["--json", "snapshot", src.to_str().unwrap()])
@@ -431,6 +462,7 @@ fn a_store_stopped_mid_snapshot_fails_it_and_the_next_one_reuses_the_uploads() {
     assert_ne!(code(&out), 0, "a snapshot through a dead store succeeded");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("\"id\""));
     proxy.inner.restore();
+    proxy.revive();
     e.ok(&["verify", "--read-data"]);
     assert_eq!(e.ok_json(&["snapshots"]).as_array().unwrap().len(), 0);
     let snap = e.ok_json(&["snapshot", src.to_str().unwrap()]);
