@@ -6,6 +6,7 @@
 //! is never replaced by anything unverified. Files that already match are left alone. All
 //! writes go through [`target::Target`], which cannot be led outside the target.
 
+mod batch;
 mod choose;
 mod links;
 mod sweep;
@@ -17,7 +18,6 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use rayon::prelude::*;
 use rustix::fs::{AtFlags, FileType, Mode};
 use serde::Serialize;
 
@@ -312,7 +312,7 @@ fn restore_stream(
         report: Mutex::new(RestoreReport::default()),
         linked: Mutex::new(HashMap::new()),
         deferred: Mutex::new(HashMap::new()),
-        readers: reader_pool(repo),
+        readers: batch::reader_pool(repo),
     };
     progress.start("restore", total_bytes);
     let mut dirs: Vec<Entry> = Vec::new();
@@ -368,11 +368,11 @@ fn restore_stream(
         } else {
             batch.push(e);
             if batch.len() >= BATCH {
-                process_batch(&ctx, std::mem::take(&mut batch));
+                batch::process_batch(&ctx, std::mem::take(&mut batch));
             }
         }
     }
-    process_batch(&ctx, batch);
+    batch::process_batch(&ctx, batch);
     if let Some(sweep) = &mut sweep {
         sweep.finish(&ctx);
     }
@@ -522,56 +522,6 @@ fn restore_dir(ctx: &Ctx<'_>, e: &Entry) {
         Ok(_) => ctx.report.lock().expect("report").dirs += 1,
         Err(err) => ctx.error(e, &err),
     }
-}
-
-/// For a remote backend, a thread pool as wide as its concurrency, up to twice the cores
-/// (each reader holds a pack and two windows of decoded chunks: memory bounds the width).
-fn reader_pool(repo: &IndexedRepo) -> Option<rayon::ThreadPool> {
-    let backend = repo.backend();
-    let want = backend
-        .concurrency()
-        .min(2 * rayon::current_num_threads().max(1));
-    (backend.is_remote() && want > rayon::current_num_threads())
-        .then(|| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(want)
-                .thread_name(|i| format!("restore-read-{i}"))
-                .build()
-                .ok()
-        })
-        .flatten()
-}
-
-fn process_batch(ctx: &Ctx<'_>, batch: Vec<Entry>) {
-    let (files, others): (Vec<Entry>, Vec<Entry>) =
-        batch.into_iter().partition(|e| e.kind == Kind::File);
-    match &ctx.readers {
-        Some(pool) => pool.install(|| restore_files(ctx, &files)),
-        None => restore_files(ctx, &files),
-    }
-    for e in &others {
-        if let Err(err) = restore_other(ctx, e) {
-            ctx.error(e, &err);
-        }
-    }
-}
-
-fn restore_files(ctx: &Ctx<'_>, files: &[Entry]) {
-    files.par_iter().for_each(|e| match restore_file(ctx, e) {
-        Ok(FileOutcome::Written(n, replaced)) => {
-            let mut r = ctx.report.lock().expect("report");
-            r.files_written += 1;
-            r.files_replaced += u64::from(replaced);
-            r.bytes_written += n;
-        }
-        Ok(FileOutcome::Skipped) => ctx.progress.advance(e.size),
-        Ok(FileOutcome::Unchanged) => {
-            ctx.progress.advance(e.size);
-            ctx.report.lock().expect("report").files_unchanged += 1;
-        }
-        Ok(FileOutcome::Planned(p)) => ctx.report.lock().expect("report").plan.push(p),
-        Err(err) => ctx.error(e, &err),
-    });
 }
 
 fn kind_at(dir: &OwnedFd, name: &[u8]) -> Option<FileType> {
