@@ -134,6 +134,16 @@ impl S3Env {
         self.cmd().args(args).output().expect("run lifeboat")
     }
 
+    /// Start a command with its output captured, to wait for later.
+    fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.cmd()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start lifeboat")
+    }
+
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert!(
@@ -190,14 +200,18 @@ fn sample_tree(root: &Path, seed: u64, model_mib: usize) {
 }
 
 fn restore_and_compare(e: &S3Env, snapshot: &str, src: &Path, into: &str) {
-    let orig = scan(src);
     let target = e.path(into);
     e.ok(&["restore", snapshot, "--target", target.to_str().unwrap()]);
-    let back = common::restored_path(&target, src);
+    assert_restored(src, &target);
+}
+
+/// `src` as restored under `target` equals `src`, field by field (atimes aside; owners only
+/// as root, who can set them).
+fn assert_restored(src: &Path, target: &Path) {
     assert_restored_equal(
         src,
-        &orig,
-        &back,
+        &scan(src),
+        &common::restored_path(target, src),
         Compare {
             atime: false,
             owners: common::is_root(),
@@ -446,13 +460,7 @@ fn a_store_stopped_mid_snapshot_fails_it_and_the_next_one_reuses_the_uploads() {
     // The store fails every request once two packs went up (so the run cannot finish first
     // whatever the timing), and its connections are cut as well.
     proxy.die_after_packs(2);
-    let child = e
-        .cmd()
-        .args(["--json", "snapshot", src.to_str().unwrap()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = e.spawn(&["--json", "snapshot", src.to_str().unwrap()]);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while proxy.count("PUT", "/data/") < 2 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -529,16 +537,8 @@ fn two_hosts_snapshot_into_one_bucket_while_a_third_prunes() {
     sample_tree(&old, 8, 8);
     let gone = e.ok_json(&["snapshot", "--hostname", "old", old.to_str().unwrap()]);
     e.ok(&["forget", gone["id"].as_str().unwrap()]);
-    let spawn = |args: &[&str]| {
-        e.cmd()
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
     let writers = [
-        spawn(&[
+        e.spawn(&[
             "--lock-wait",
             "5m",
             "snapshot",
@@ -546,7 +546,7 @@ fn two_hosts_snapshot_into_one_bucket_while_a_third_prunes() {
             "a",
             a.to_str().unwrap(),
         ]),
-        spawn(&[
+        e.spawn(&[
             "--lock-wait",
             "5m",
             "snapshot",
@@ -556,7 +556,7 @@ fn two_hosts_snapshot_into_one_bucket_while_a_third_prunes() {
         ]),
     ];
     std::thread::sleep(Duration::from_millis(300));
-    let pruner = spawn(&["--lock-wait", "5m", "prune"]);
+    let pruner = e.spawn(&["--lock-wait", "5m", "prune"]);
     for c in writers.into_iter().chain([pruner]) {
         let out = c.wait_with_output().unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
@@ -573,15 +573,7 @@ fn two_hosts_snapshot_into_one_bucket_while_a_third_prunes() {
         "--target",
         restored.to_str().unwrap(),
     ]);
-    assert_restored_equal(
-        &a,
-        &scan(&a),
-        &common::restored_path(&restored, &a),
-        Compare {
-            atime: false,
-            owners: common::is_root(),
-        },
-    );
+    assert_restored(&a, &restored);
 }
 
 #[test]
@@ -591,13 +583,7 @@ fn a_snapshot_completes_with_one_node_of_three_down() {
     e.init();
     let src = e.path("src");
     sample_tree(&src, 9, 64);
-    let child = e
-        .cmd()
-        .args(["--json", "snapshot", src.to_str().unwrap()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = e.spawn(&["--json", "snapshot", src.to_str().unwrap()]);
     std::thread::sleep(Duration::from_millis(700));
     g.stop_node(3);
     let out = child.wait_with_output().unwrap();
@@ -686,15 +672,7 @@ fn copy_takes_snapshots_from_local_to_s3_and_back_for_an_air_gapped_copy() {
     gap.ok(&["verify", "--read-data"]);
     let target = gap.path("back");
     gap.ok(&["restore", "latest", "--target", common::s(&target)]);
-    assert_restored_equal(
-        &src,
-        &scan(&src),
-        &common::restored_path(&target, &src),
-        Compare {
-            atime: false,
-            owners: common::is_root(),
-        },
-    );
+    assert_restored(&src, &target);
     // The copies keep the snapshot's identity: copying again copies nothing.
     let mut c = remote.cmd();
     c.args(["--json", "copy", "--from-repo", common::s(&local.repo)])
