@@ -38,6 +38,7 @@ mod ls;
 mod misc;
 mod models;
 mod prune;
+mod recover;
 mod restore;
 mod rollback;
 mod run;
@@ -211,6 +212,9 @@ pub enum Command {
     Models(models::Cmd),
     /// Restore files into a target directory, and/or the Docker deployment onto the engine.
     Restore(restore::Args),
+    /// Disaster recovery in one command: the host profile, the files and models, then the
+    /// whole Docker deployment of a snapshot, with a plan first and a field-by-field report.
+    Recover(recover::Args),
     /// Update a container to a newer image safely: snapshot, recreate, health gate, roll back
     ///
     /// What you would do by hand (docker stop, pull, run with the same options), made safe:
@@ -695,6 +699,7 @@ fn dispatch(cli: &Cli) -> Result<Exit> {
         Command::Audit(a) => audit::run(g, a),
         Command::Models(c) => models::run(g, c),
         Command::Restore(a) => restore::run(g, a),
+        Command::Recover(a) => recover::run(g, a),
         Command::Update(a) => update::run(g, a),
         Command::Rollback(a) => rollback::run(g, a),
         Command::Verify(a) => verify::run(g, a),

@@ -501,6 +501,13 @@ fn host_apply(
                 show_path(&a.host_root),
                 &u[..8]
             );
+        } else if r.files_written > 0 || !r.removed.is_empty() {
+            println!(
+                "host profile applied to {}: {} file(s) written, {} removed (no undo snapshot: the repository is read-only)",
+                show_path(&a.host_root),
+                r.files_written,
+                r.removed.len()
+            );
         } else {
             println!(
                 "host configuration under {} already matches the snapshot",

@@ -190,7 +190,7 @@ pub fn apply(
 }
 
 /// The create spec of every container of the deployment (of those in `names`, when given).
-fn create_specs(dep: &Deployment, names: &[String]) -> Result<BTreeMap<String, CreateSpec>> {
+pub fn create_specs(dep: &Deployment, names: &[String]) -> Result<BTreeMap<String, CreateSpec>> {
     let peers = peers_of(&dep.containers);
     let mut specs: BTreeMap<String, CreateSpec> = BTreeMap::new();
     for c in &dep.containers {

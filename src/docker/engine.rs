@@ -23,6 +23,8 @@ pub struct Engine {
     rt: tokio::runtime::Runtime,
     /// The engine runs on this machine (unix socket), so volume mountpoints are local paths.
     pub local: bool,
+    /// Its unix socket, for the raw requests bollard's typed API cannot make exactly.
+    socket: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -83,17 +85,39 @@ impl Engine {
     /// Connect as the docker CLI does (`DOCKER_HOST`, else the local socket) and negotiate the
     /// API version.
     pub fn connect() -> Result<Engine> {
+        Engine::connect_to(None)
+    }
+
+    /// Connect to the engine at `host` (`unix:///run/other.sock`, `tcp://h:2375`, as
+    /// `DOCKER_HOST` takes it); `None`: as [`Engine::connect`] does.
+    pub fn connect_to(host: Option<&str>) -> Result<Engine> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| engine_err("starting the I/O runtime", e))?;
-        let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+        let given = host.map(str::to_string);
+        let host = given
+            .clone()
+            .unwrap_or_else(|| std::env::var("DOCKER_HOST").unwrap_or_default());
         let local = host.is_empty() || host.starts_with("unix://");
+        let socket = if host.is_empty() {
+            Some("/var/run/docker.sock".into())
+        } else {
+            host.strip_prefix("unix://").map(Into::into)
+        };
+        let docker = match &given {
+            Some(h) => Docker::connect_with_host(h).map_err(|e| {
+                docker_err(
+                    &format!("connecting to the engine at {h} (--docker-host)"),
+                    &e,
+                )
+            })?,
+            None => Docker::connect_with_defaults()
+                .map_err(|e| docker_err("connecting to the engine (is DOCKER_HOST right?)", &e))?,
+        };
         // Image loads and volume uploads answer only once the whole body is in: no short
         // request timeout (bollard's default is two minutes).
-        let docker = Docker::connect_with_defaults()
-            .map_err(|e| docker_err("connecting to the engine (is DOCKER_HOST right?)", &e))?
-            .with_timeout(std::time::Duration::from_secs(24 * 3600));
+        let docker = docker.with_timeout(std::time::Duration::from_secs(24 * 3600));
         let docker = rt.block_on(async {
             let docker = docker.negotiate_version().await?;
             docker.ping().await?;
@@ -105,7 +129,12 @@ impl Engine {
                 &e,
             )
         })?;
-        Ok(Engine { docker, rt, local })
+        Ok(Engine {
+            docker,
+            rt,
+            local,
+            socket,
+        })
     }
 
     fn run<F: std::future::Future>(&self, f: F) -> F::Output {
@@ -260,12 +289,7 @@ impl Engine {
 
     /// The engine's Unix socket, when it is reached through one.
     fn local_socket(&self) -> Option<std::path::PathBuf> {
-        let host = std::env::var("DOCKER_HOST").unwrap_or_default();
-        if host.is_empty() {
-            Some("/var/run/docker.sock".into())
-        } else {
-            host.strip_prefix("unix://").map(Into::into)
-        }
+        self.socket.clone()
     }
 
     pub fn start(&self, name: &str) -> Result<()> {
@@ -310,6 +334,27 @@ impl Engine {
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(docker_err(&format!("removing container {name}"), &e)),
         }
+    }
+
+    /// Remove a volume (forced: also when a stopped container still names it); a missing one
+    /// is no error.
+    pub fn remove_volume(&self, name: &str) -> Result<()> {
+        let opts = qp::RemoveVolumeOptionsBuilder::default()
+            .force(true)
+            .build();
+        match self.run(self.docker.remove_volume(name, Some(opts))) {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(docker_err(&format!("removing volume {name}"), &e)),
+        }
+    }
+
+    /// The engine's own ID (`docker info`), which tells one engine from another.
+    pub fn engine_id(&self) -> Result<String> {
+        let i = self
+            .run(self.docker.info())
+            .map_err(|e| docker_err("engine info", &e))?;
+        Ok(i.id.unwrap_or_default())
     }
 
     /// Remove a container and the anonymous volumes the engine made for it (those an image

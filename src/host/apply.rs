@@ -139,7 +139,7 @@ pub fn apply(
     repo: &Repository,
     snap: &Snapshot,
     opts: &ApplyOptions,
-    keep_undo: &dyn Fn(UndoSnapshot) -> Result<Id>,
+    keep_undo: &dyn Fn(UndoSnapshot) -> Result<Option<Id>>,
     progress: &dyn Progress,
 ) -> Result<ApplyReport> {
     let Some(host) = &snap.host else {
@@ -179,7 +179,13 @@ pub fn apply(
     // What is live now, so the apply can be undone.
     let touched: Vec<String> = to_write.iter().chain(&report.removed).cloned().collect();
     let undo = keep_undo(live_versions(&live_root, &touched, opts))?;
-    report.undo_snapshot = Some(undo.to_hex());
+    match &undo {
+        Some(undo) => report.undo_snapshot = Some(undo.to_hex()),
+        None => report.warnings.push(
+            "no undo snapshot was kept (the repository is read-only): the replaced files are gone"
+                .into(),
+        ),
+    }
 
     // Removals first: writing last leaves the directories with their recorded metadata.
     let written = report
@@ -200,10 +206,19 @@ pub fn apply(
                 now.iter().map(key).eq(report.changes.iter().map(key))
             });
             if unchanged {
-                let _lock = repo.lock(LockKind::Exclusive, "host apply")?;
-                repo.delete_snapshot(&undo)?;
+                if let Some(undo) = &undo {
+                    let _lock = repo.lock(LockKind::Exclusive, "host apply")?;
+                    repo.delete_snapshot(undo)?;
+                }
                 return Err(HostError::NothingWritten(e.to_string()).into());
             }
+            let Some(undo) = undo else {
+                return Err(HostError::UndoFailed {
+                    failure: e.to_string(),
+                    undo: "no undo snapshot was kept (read-only repository)".into(),
+                }
+                .into());
+            };
             let back = undo_with(repo, &live_root, undo, opts, progress);
             return Err(match back {
                 Ok(_) => HostError::RolledBack(e.to_string()),

@@ -12,7 +12,8 @@ use crate::snapshot::tags::HOST_UNDO_TAG;
 use super::snapshot::{ParentChoice, SnapshotOptions, create_with};
 
 /// Apply `snap`'s host profile to `opts.live_root`, keeping what it replaces in a `host-undo`
-/// snapshot (no parent: every kept file is read) recorded under `opts.hostname`.
+/// snapshot (no parent: every kept file is read) recorded under `opts.hostname`. A repository
+/// that cannot be written (a portable archive) keeps no undo snapshot, and the report says so.
 pub fn apply(
     repo: &Repository,
     snap: &Snapshot,
@@ -20,6 +21,9 @@ pub fn apply(
     progress: &dyn Progress,
 ) -> Result<ApplyReport> {
     let keep_undo = |u: UndoSnapshot| {
+        if !repo.access().write {
+            return Ok(None);
+        }
         let so = SnapshotOptions {
             paths: u.paths,
             tags: vec![HOST_UNDO_TAG.to_string()],
@@ -28,7 +32,7 @@ pub fn apply(
             host: Some(u.section),
             ..SnapshotOptions::default()
         };
-        Ok(create_with(repo, &so, None, progress)?.id)
+        Ok(Some(create_with(repo, &so, None, progress)?.id))
     };
     crate::host::apply::apply(repo, snap, opts, &keep_undo, progress)
 }

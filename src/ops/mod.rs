@@ -1,17 +1,19 @@
 //! Operations, above the things backed up and the snapshot format: the nightly job ([`job`]),
 //! taking a snapshot, applying
 //! a host profile, verification, retention (forget), prune, find, stats, tags, copying snapshots
-//! into another repository ([`copy`]), safe container
+//! into another repository ([`copy`]), bare-host disaster recovery ([`recover`]), safe container
 //! updates and rollbacks ([`update`]), running on a schedule ([`schedule`]) and the records of
 //! scheduled runs (Prometheus metrics, run log).
 
 pub mod copy;
 pub mod find;
 pub mod forget;
+pub mod health;
 pub mod host_apply;
 pub mod job;
 pub mod metrics;
 pub mod prune;
+pub mod recover;
 pub mod runlog;
 pub mod schedule;
 pub mod snapshot;

@@ -8,6 +8,8 @@
 //! they must not share its idea of which fields matter.
 #![allow(dead_code)]
 
+pub mod bare;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::process::{Command, Output, Stdio};

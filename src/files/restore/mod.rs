@@ -9,6 +9,7 @@
 mod batch;
 mod choose;
 mod links;
+mod same;
 mod sweep;
 pub mod target;
 mod write;
@@ -658,11 +659,16 @@ fn restore_other(ctx: &Ctx<'_>, e: &Entry) -> Result<()> {
             .target
             .as_ref()
             .and_then(|t| t.parent_of(&e.path, false).ok());
-        if let Some((d, n)) = at
-            && kind_at(&d, n).is_some()
-            && ctx.keeps_existing(e, &d, n)
+        if let Some((d, n)) = &at
+            && kind_at(d, n).is_some()
         {
-            return Ok(());
+            if ctx.keeps_existing(e, d, n) {
+                return Ok(());
+            }
+            if same::already_there(ctx, e, d, n) {
+                ctx.plan("same", e);
+                return Ok(());
+            }
         }
         ctx.plan(
             match e.kind {

@@ -332,7 +332,7 @@ impl InFlight<'_> {
         self.steps.push("start container", name.to_string());
         self.reach(JournalStep::Started)
             .map_err(|e| e.to_string())?;
-        *health = Some(wait_healthy(
+        *health = Some(crate::ops::health::wait_healthy(
             engine,
             &new_id,
             opts.healthy_after,
@@ -428,93 +428,6 @@ fn namespace_dependents(engine: &Engine, id: &str, name: &str) -> Result<Vec<Str
         }
     }
     Ok(out)
-}
-
-/// Wait until the new container is healthy: with a healthcheck, `State.Health.Status` is
-/// `healthy` (`unhealthy` fails at once); without one, it runs without a restart for
-/// `healthy_after`. It exiting or restarting fails; so does `timeout`, and an interrupt.
-/// Polls every 100 ms: no fixed sleep. `Ok` says how it passed.
-fn wait_healthy(
-    engine: &Engine,
-    id: &str,
-    healthy_after: Duration,
-    timeout: Duration,
-) -> std::result::Result<String, String> {
-    let start = Instant::now();
-    loop {
-        if crate::interrupt::is_set() {
-            return Err("interrupted".into());
-        }
-        let i = engine
-            .inspect_container(id)
-            .map_err(|e| e.to_string())?
-            .ok_or("the new container vanished")?;
-        let exit = jget(&i, "State.ExitCode").and_then(Value::as_i64);
-        let exit = exit.map_or_else(|| "?".to_string(), |c| c.to_string());
-        let restarts = i.get("RestartCount").and_then(Value::as_u64).unwrap_or(0);
-        let restarting = jget(&i, "State.Restarting").and_then(Value::as_bool) == Some(true);
-        if restarts > 0 || restarting {
-            return Err(format!(
-                "the new container restarted (exit code {exit}, restarts {restarts})"
-            ));
-        }
-        if jget(&i, "State.Running").and_then(Value::as_bool) != Some(true) {
-            let oom = jget(&i, "State.OOMKilled").and_then(Value::as_bool) == Some(true);
-            return Err(format!(
-                "the new container exited with code {exit}{}",
-                if oom { " (killed: out of memory)" } else { "" }
-            ));
-        }
-        let elapsed = start.elapsed();
-        match jget(&i, "State.Health.Status").and_then(Value::as_str) {
-            Some("healthy") => {
-                return Ok(format!(
-                    "healthy (healthcheck) after {:.1}s",
-                    elapsed.as_secs_f64()
-                ));
-            }
-            Some("unhealthy") => {
-                let last = jget(&i, "State.Health.Log")
-                    .and_then(Value::as_array)
-                    .and_then(|l| l.last())
-                    .map(|l| {
-                        let code = l.get("ExitCode").and_then(Value::as_i64).unwrap_or(-1);
-                        let out = l.get("Output").and_then(Value::as_str).unwrap_or("").trim();
-                        if out.is_empty() {
-                            format!("check exited {code}")
-                        } else {
-                            format!("check exited {code}: {out}")
-                        }
-                    })
-                    .unwrap_or_default();
-                return Err(format!("the new container is unhealthy ({last})"));
-            }
-            Some(_) => {}
-            None if elapsed >= healthy_after => {
-                return Ok(format!(
-                    "running for {:.1}s without a restart (no healthcheck)",
-                    elapsed.as_secs_f64()
-                ));
-            }
-            None => {}
-        }
-        if elapsed >= timeout {
-            let status = jstr(&i, "State.Health.Status");
-            return Err(format!(
-                "not healthy after {}s{}",
-                timeout.as_secs(),
-                if status.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (health: {status})")
-                }
-            ));
-        }
-        std::thread::sleep(
-            POLL.min(timeout.saturating_sub(elapsed))
-                .max(Duration::from_millis(1)),
-        );
-    }
 }
 
 /// After putting back: the old container runs (checked for up to 5 s).
