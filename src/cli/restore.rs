@@ -342,6 +342,7 @@ fn run_docker(
             "steps": report.steps,
             "conflicts": report.conflicts,
             "differences": shown,
+            "generated": report.generated,
             "failures": super::errors::failures(&report.failures),
             "warnings": report.warnings,
             "dry_run": a.dry_run,
@@ -369,6 +370,17 @@ fn run_docker(
                 .iter()
                 .filter(|s| s.action == "create container")
                 .count();
+            if !g.quiet {
+                for (name, generated) in &report.generated {
+                    let fields: Vec<&str> = generated.iter().map(|v| v.field.as_str()).collect();
+                    println!(
+                        "container {}: {} generated value(s) differ as expected: {}",
+                        esc(name),
+                        fields.len(),
+                        esc(&fields.join(", "))
+                    );
+                }
+            }
             if report.conflicts.is_empty() {
                 println!("deployment restored; every restored container matches the snapshot");
             } else {

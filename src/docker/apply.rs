@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 pub use super::aside::{ASIDE_MARK, Aside, aside_name, short};
 use super::capture::{BUILTIN_NETWORKS, dependency_order, peers_of};
-use super::compare::{self, Difference};
+use super::compare::{self, Difference, GeneratedValue};
 use super::engine::Engine;
 use super::spec::{self, CreateSpec};
 use crate::error::{DockerError, Error, Result};
@@ -72,6 +72,10 @@ pub struct ApplyReport {
     pub conflicts: Vec<String>,
     /// Containers whose restored inspect differs from the snapshot, with the fields.
     pub differences: Vec<(String, Vec<Difference>)>,
+    /// Restored containers whose generated values (ID, short-ID hostname and alias, MACs,
+    /// dynamic addresses, timestamps...) differ from the snapshot's, as they must: named so a
+    /// report can say which, never a difference.
+    pub generated: Vec<(String, Vec<GeneratedValue>)>,
     /// Containers that could not be restored, with the reason.
     pub failures: Vec<ContainerFailure>,
     pub warnings: Vec<String>,
@@ -708,9 +712,14 @@ impl Ctx<'_> {
             }
             .into());
         };
-        let diffs = compare::compare_containers(expected, &live);
-        if !diffs.is_empty() {
-            self.report.differences.push((name.to_string(), diffs));
+        let c = compare::container_comparison(expected, &live);
+        if !c.differences.is_empty() {
+            self.report
+                .differences
+                .push((name.to_string(), c.differences));
+        }
+        if !c.generated.is_empty() {
+            self.report.generated.push((name.to_string(), c.generated));
         }
         Ok(())
     }

@@ -397,10 +397,11 @@ fn rewrite_all(v: &mut Value, ids: &Ids) {
 /// The replayable part of a container inspect: what must be equal after an exact restore.
 ///
 /// Dropped (runtime or generated): Id, Created, State, RestartCount, ExecIDs, the host paths
-/// (ResolvConfPath, HostnamePath, HostsPath, LogPath, GraphDriver), sizes, and NetworkSettings
-/// except, per network, IPAMConfig, Links, Aliases (sorted) and DriverOpts. Mounts are keyed by
-/// destination, with anonymous volume names and volume host paths blanked. Container
-/// references are by name (see [`Ids`]).
+/// (ResolvConfPath, HostnamePath, HostsPath, LogPath, GraphDriver), sizes, the default runtime
+/// (filled in at the first start), and NetworkSettings except, per network, IPAMConfig, Links,
+/// DriverOpts and the aliases the user set (sorted). Mounts are keyed by destination, with
+/// anonymous volume names and volume host paths blanked. Container references are by name (see
+/// [`Ids`]). Empty lists and maps are kept: `[]` is not null.
 pub fn replayable(inspect: &Value, ids: &Ids) -> Value {
     let mut v = inspect.clone();
     rewrite_all(&mut v, ids);
@@ -421,7 +422,33 @@ pub fn replayable(inspect: &Value, ids: &Ids) -> Value {
     ] {
         o.remove(k);
     }
-    // Networks: only what a user sets per endpoint.
+    // The default runtime: the docker CLI names it at create, an API client does not, and the
+    // engine fills it in when the container first starts (a restored container that was
+    // stopped is never started). "runc" and none are the same runtime.
+    if let Some(h) = o.get_mut("HostConfig").and_then(Value::as_object_mut)
+        && h.get("Runtime").and_then(Value::as_str) == Some("runc")
+    {
+        h.remove("Runtime");
+    }
+    // The aliases the engine adds by itself (the container's short ID, and its hostname when
+    // that is not its name): generated, like the ID. Here after the rewrite above.
+    let name = o
+        .get("Name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .trim_start_matches('/')
+        .to_string();
+    let mut generated = vec![format!("<id of {name}>")];
+    if let Some(host) = o
+        .get("Config")
+        .and_then(|c| c.get("Hostname"))
+        .and_then(Value::as_str)
+        .filter(|h| !h.is_empty() && *h != name)
+    {
+        generated.push(host.to_string());
+    }
+    // Networks: only what a user sets per endpoint, as the engine shows it (`{}` and `[]` are
+    // not null: `docker network connect` sends `{}`, an API client null).
     let mut nets = Map::new();
     if let Some(ns) = o
         .get("NetworkSettings")
@@ -431,19 +458,9 @@ pub fn replayable(inspect: &Value, ids: &Ids) -> Value {
         for (name, ep) in ns {
             let mut keep = Map::new();
             for k in ["IPAMConfig", "Links", "DriverOpts"] {
-                let val = ep.get(k).cloned().unwrap_or(Value::Null);
-                // The engine reports an unset IPAM config as null or {}: the same thing.
-                let empty = val.is_null() || val.as_object().is_some_and(Map::is_empty);
-                keep.insert(k.into(), if empty { Value::Null } else { val });
+                keep.insert(k.into(), ep.get(k).cloned().unwrap_or(Value::Null));
             }
-            let mut aliases: Vec<String> = ep["Aliases"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|a| a.as_str().map(str::to_string))
-                .collect();
-            aliases.sort();
-            keep.insert("Aliases".into(), aliases.into());
+            keep.insert("Aliases".into(), user_aliases(&ep["Aliases"], &generated));
             nets.insert(name.clone(), keep.into());
         }
     }
@@ -482,6 +499,22 @@ pub fn replayable(inspect: &Value, ids: &Ids) -> Value {
     v
 }
 
+/// An endpoint's aliases without the generated ones, sorted. Once the engine added one, whether
+/// the user's list was `[]` or null cannot be seen any more: then an empty rest is null. A list
+/// without generated aliases (a container never started) stays as it is, `[]` included.
+fn user_aliases(aliases: &Value, generated: &[String]) -> Value {
+    let Some(list) = aliases.as_array() else {
+        return aliases.clone();
+    };
+    let is_generated = |a: &Value| a.as_str().is_some_and(|a| generated.iter().any(|g| g == a));
+    let mut own: Vec<Value> = list.iter().filter(|a| !is_generated(a)).cloned().collect();
+    if own.is_empty() && own.len() != list.len() {
+        return Value::Null;
+    }
+    own.sort_by_key(Value::to_string);
+    Value::Array(own)
+}
+
 /// Every difference between the replayable parts of two inspects, one
 /// `"path: expected X vs actual Y"` line each.
 pub fn compare_inspects(
@@ -500,16 +533,12 @@ pub fn compare_inspects(
     out
 }
 
-/// Whether a value is "nothing": null, `[]` or `{}`. Clients send these interchangeably for
-/// an unset list or map (the docker CLI sends `[]`, an API client may send null) and the engine
-/// stores what it got; they mean the same, so they compare equal, also to an absent key.
+/// Whether a value is "nothing": null, which an absent key is too. `[]` and `{}` are values:
+/// the docker CLI sends `"Dns": []` where an API client sends null, the engine keeps what it
+/// got, and `docker inspect` shows two different containers, so an exact restore keeps them
+/// apart.
 fn is_nothing(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.is_empty(),
-        _ => false,
-    }
+    v.is_null()
 }
 
 /// Recursive structural diff; `path` names the position (`Config.Env[2]`).

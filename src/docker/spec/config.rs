@@ -75,14 +75,30 @@ pub(super) fn config_body(
                 }
             }
             "Healthcheck" => {
-                if let Some(hc) =
-                    healthcheck(value, image.get(key).unwrap_or(&Value::Null), &field)?
-                {
+                let theirs = image.get(key).unwrap_or(&Value::Null);
+                if let Some(hc) = healthcheck(value, theirs, &field)? {
                     out.insert(key.clone(), hc);
+                } else if value.is_object() && is_empty(theirs) {
+                    // `{}` (a client sent an empty healthcheck) is not the image's: the engine
+                    // keeps it as sent when the image has none.
+                    out.insert(key.clone(), Value::Object(Map::new()));
                 }
             }
             "Entrypoint" | "Cmd" => {} // entrypoint_and_cmd: they depend on each other
-            "User" | "WorkingDir" | "StopSignal" | "OnBuild" | "Shell" | "ArgsEscaped" => {
+            // Kept as sent, `[]` too, and never filled from the image.
+            "OnBuild" => {
+                value_str_list(value, &field)?;
+                if !value.is_null() {
+                    out.insert(key.clone(), value.clone());
+                }
+            }
+            // 0 means "stop at once", not "unset" (null): `--stop-timeout 0`.
+            "StopTimeout" => {
+                if !value.is_null() {
+                    out.insert(key.clone(), value.clone());
+                }
+            }
+            "User" | "WorkingDir" | "StopSignal" | "Shell" | "ArgsEscaped" => {
                 if !is_empty(value) && !same(value, image.get(key).unwrap_or(&Value::Null)) {
                     out.insert(key.clone(), value.clone());
                 }
@@ -100,9 +116,11 @@ pub(super) fn config_body(
     Ok(out)
 }
 
-/// Entrypoint and Cmd, which depend on each other: the engine fills Cmd from the image only when
-/// neither Entrypoint nor Cmd is given, and Entrypoint from the image only when it is not given
-/// (null).
+/// Entrypoint and Cmd, which depend on each other. The engine (20.10, `merge` in
+/// `daemon/commit.go`) fills them from the image when the request leaves Entrypoint empty: Cmd
+/// becomes the image's when it is empty too, and Entrypoint the image's when it is null (`[]`
+/// stays `[]`). This sends the pair that gives back exactly the recorded one, `[]` and null
+/// included, without sending a value the engine takes from the image anyway.
 fn entrypoint_and_cmd(
     config: &Map<String, Value>,
     image: &Map<String, Value>,
@@ -115,23 +133,29 @@ fn entrypoint_and_cmd(
     value_str_list(cmd, "Config.Cmd")?;
     let image_entrypoint = image.get("Entrypoint").unwrap_or(&null);
     let image_cmd = image.get("Cmd").unwrap_or(&null);
-    let mut send_entrypoint = None;
-    if !same(entrypoint, image_entrypoint) {
-        // `[]` resets the image's entrypoint; non-empty replaces it.
-        send_entrypoint = Some(if is_empty(entrypoint) {
+    let send_entrypoint = if entrypoint == image_entrypoint {
+        // The image's: sent only when it was given explicitly, which the Cmd shows: the engine
+        // would have filled an empty Cmd from the image.
+        !is_empty(entrypoint) && is_empty(cmd) && cmd != image_cmd
+    } else {
+        true
+    };
+    if send_entrypoint {
+        // A null that is not the image's can only be a reset: `[]`.
+        let sent = if entrypoint.is_null() {
             Value::Array(Vec::new())
         } else {
             entrypoint.clone()
-        });
-    } else if !is_empty(entrypoint) && is_empty(cmd) && !is_empty(image_cmd) {
-        // Entrypoint given explicitly (equal to the image's), which stopped the image's Cmd.
-        send_entrypoint = Some(entrypoint.clone());
+        };
+        out.insert("Entrypoint".into(), sent);
     }
-    let entrypoint_given = send_entrypoint.as_ref().is_some_and(|e| !is_empty(e));
-    if let Some(e) = send_entrypoint {
-        out.insert("Entrypoint".into(), e);
-    }
-    if !is_empty(cmd) && (entrypoint_given || !same(cmd, image_cmd)) {
+    if send_entrypoint && !is_empty(entrypoint) {
+        // A non-empty Entrypoint stops the engine from touching Cmd: send it as recorded.
+        if !cmd.is_null() {
+            out.insert("Cmd".into(), cmd.clone());
+        }
+    } else if !is_empty(cmd) && cmd != image_cmd {
+        // Otherwise an empty Cmd becomes the image's, so only a Cmd of the user's is sent.
         out.insert("Cmd".into(), cmd.clone());
     }
     Ok(())

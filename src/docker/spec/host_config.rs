@@ -1,5 +1,6 @@
-//! The `HostConfig` of a create body: everything the user could set, with references to other
-//! containers (`container:` modes, links, `VolumesFrom`) rewritten from IDs to names.
+//! The `HostConfig` of a create body: everything the user could set, as it was set (`[]` is not
+//! null), with references to other containers (`container:` modes, links, `VolumesFrom`)
+//! rewritten from IDs to names.
 
 use std::collections::BTreeSet;
 
@@ -88,7 +89,8 @@ pub(super) fn host_config_body(
                         })
                     })
                     .collect();
-                if !from.is_empty() {
+                // `[]` is kept as sent (see `sent`).
+                if value.is_array() {
                     out.insert(key.clone(), Value::Array(from));
                 }
             }
@@ -102,20 +104,32 @@ pub(super) fn host_config_body(
                     out.insert(key.clone(), value.clone());
                 }
             }
-            // Zero means "set to 0", not "unset".
-            "MemorySwappiness" => {
+            // Zero means "set to 0", and false "do not", not "unset" (null): `--init=false`.
+            "MemorySwappiness" | "Init" => {
                 if !value.is_null() {
                     out.insert(key.clone(), value.clone());
                 }
             }
             _ => {
-                if !is_empty(value) && !is_zero(value) {
+                if sent(value) {
                     out.insert(key.clone(), value.clone());
                 }
             }
         }
     }
     Ok(out)
+}
+
+/// Whether a recorded `HostConfig` value is sent back: every list and map that is not null, `[]`
+/// and `{}` included, because the engine keeps them as it got them (`docker run` sends
+/// `"Dns": []`, an API client `null`; docs/DOCKER.md has the table, and where the engine
+/// normalizes, sending `[]` gives what it showed anyway); scalars when they are not the zero
+/// value, which for plain numbers, booleans and strings means "not set".
+fn sent(value: &Value) -> bool {
+    match value {
+        Value::Array(_) | Value::Object(_) => true,
+        other => !is_empty(other) && !is_zero(other),
+    }
 }
 
 /// A link as the engine stores it (`/other:/this/alias`) or as a user writes it (`other:alias`),

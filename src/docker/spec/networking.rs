@@ -93,9 +93,11 @@ pub(super) fn networking(
     Ok((create, connect))
 }
 
-/// The user-set part of one network endpoint: aliases without the generated ones, static
-/// addresses from `IPAMConfig` only, links and driver options. The MAC address is not here: on API
-/// 1.41 the engine takes a user-set MAC only from `Config.MacAddress` (kept in the body).
+/// The user-set part of one network endpoint, as it was set (`[]` and `{}` are not null: the
+/// engine keeps them as it got them, and `docker network connect` sends `{}` where an API client
+/// sends null): aliases without the generated ones, static addresses from `IPAMConfig` only,
+/// links and driver options. The MAC address is not here: on API 1.41 the engine takes a user-set
+/// MAC only from `Config.MacAddress` (kept in the body).
 fn endpoint_settings(
     endpoint: &Value,
     field: &str,
@@ -107,45 +109,44 @@ fn endpoint_settings(
     let Some(endpoint) = value_obj(endpoint, field)? else {
         return Ok(out);
     };
-    let aliases: Vec<Value> = value_str_list(
-        endpoint.get("Aliases").unwrap_or(&Value::Null),
-        &format!("{field}.Aliases"),
-    )?
-    .into_iter()
-    .filter(|a| !a.is_empty() && !generated_aliases.contains(a))
-    .map(|a| Value::String(a.to_owned()))
-    .collect();
-    if !aliases.is_empty() {
-        out.insert("Aliases".into(), Value::Array(aliases));
+    let null = Value::Null;
+    let aliases_value = endpoint.get("Aliases").unwrap_or(&null);
+    let all = value_str_list(aliases_value, &format!("{field}.Aliases"))?;
+    let own: Vec<Value> = all
+        .iter()
+        .filter(|a| !a.is_empty() && !generated_aliases.contains(a))
+        .map(|a| Value::String((*a).to_owned()))
+        .collect();
+    // Aliases the engine added (the container started, or was connected) hide whether the
+    // user's list was `[]` or null; then only the user's own are sent. A list without them
+    // (`[]` of a container never started) is sent as it is.
+    let added = all.iter().any(|a| generated_aliases.contains(a));
+    if !own.is_empty() || (aliases_value.is_array() && !added) {
+        out.insert("Aliases".into(), Value::Array(own));
     }
     if let Some(ipam) = get_obj(endpoint, "IPAMConfig", &format!("{field}.IPAMConfig"))? {
+        // Its members are left out by the engine when empty: `{}` stays `{}`.
         let kept: Map<String, Value> = ipam
             .iter()
             .filter(|(_, v)| !is_empty(v))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        if !kept.is_empty() {
-            out.insert("IPAMConfig".into(), Value::Object(kept));
-        }
+        out.insert("IPAMConfig".into(), Value::Object(kept));
     }
-    let links: Vec<Value> = value_str_list(
-        endpoint.get("Links").unwrap_or(&Value::Null),
-        &format!("{field}.Links"),
-    )?
-    .into_iter()
-    .map(|link| {
-        let (target, alias) = parse_link(link);
-        let target = peers.name_of(target);
-        depends.insert(target.clone());
-        Value::String(format!("{target}:{alias}"))
-    })
-    .collect();
-    if !links.is_empty() {
+    let links_value = endpoint.get("Links").unwrap_or(&null);
+    let links: Vec<Value> = value_str_list(links_value, &format!("{field}.Links"))?
+        .into_iter()
+        .map(|link| {
+            let (target, alias) = parse_link(link);
+            let target = peers.name_of(target);
+            depends.insert(target.clone());
+            Value::String(format!("{target}:{alias}"))
+        })
+        .collect();
+    if links_value.is_array() {
         out.insert("Links".into(), Value::Array(links));
     }
-    if let Some(opts) = get_obj(endpoint, "DriverOpts", &format!("{field}.DriverOpts"))?
-        && !opts.is_empty()
-    {
+    if let Some(opts) = get_obj(endpoint, "DriverOpts", &format!("{field}.DriverOpts"))? {
         out.insert("DriverOpts".into(), Value::Object(opts.clone()));
     }
     Ok(out)

@@ -205,10 +205,14 @@ fn networks_split_static_ip_and_aliases() {
         s.body["NetworkingConfig"],
         json!({"EndpointsConfig": {"lbspec-net1": {"Aliases": ["web", "www"], "IPAMConfig": {"IPv4Address": "172.30.0.10"}}}})
     );
-    // net2's runtime address 172.18.0.2 is not pinned, and its generated MAC is not sent.
+    // net2's runtime address 172.18.0.2 is not pinned, and its generated MAC is not sent; the
+    // `{}` that `docker network connect` sent for its IPAM config and driver options is.
     assert_eq!(
         s.connect,
-        vec![("lbspec-net2".to_owned(), json!({"Aliases": ["other"]}))]
+        vec![(
+            "lbspec-net2".to_owned(),
+            json!({"Aliases": ["other"], "IPAMConfig": {}, "DriverOpts": {}})
+        )]
     );
     // Started once (short-ID alias appended) and never started (none yet).
     let f = spec(F, IMAGE);
@@ -238,11 +242,17 @@ fn hostname_alias_added_by_engine_dropped() {
         s.body["NetworkingConfig"]["EndpointsConfig"]["lbspec-net1"]["Aliases"],
         json!(["api", "api2"])
     );
+    // On the default bridge the engine adds no alias: the `[]` sent at connect is still there
+    // and comes back, with the `{}`s.
+    let empty = json!({"Aliases": [], "IPAMConfig": {}, "DriverOpts": {}});
     assert_eq!(
         s.connect,
         vec![
-            ("bridge".to_owned(), json!({})),
-            ("lbspec-net2".to_owned(), json!({"Aliases": ["rr"]}))
+            ("bridge".to_owned(), empty),
+            (
+                "lbspec-net2".to_owned(),
+                json!({"Aliases": ["rr"], "IPAMConfig": {}, "DriverOpts": {}})
+            )
         ]
     );
     // A hostname equal to the container name is not added by the engine: an alias equal to
@@ -486,4 +496,146 @@ fn anonymous_volumes_carried_by_name() {
     let mut weird = json!({"HostConfig": 3, "Volumes": {"/imgvol": {}}});
     let c = carry_anonymous_volumes(&mut weird, &Value::Null, &live);
     assert_eq!(c.len(), 1);
+}
+
+/// `docker run` sends `[]` for several lists and a raw API create sends null; the engine keeps
+/// what it got (docs/DOCKER.md, "Empty list or null"), so the create body carries `[]` and `{}`
+/// where the inspect has them and nothing where it has null. False and 0 of settings whose unset
+/// value is null are values too.
+#[test]
+fn empty_lists_replayed_nulls_left_out() {
+    let c = json!({"Id": "0123456789abcdef", "Name": "/x",
+        "Config": {"Image": "i", "StopTimeout": 0, "OnBuild": [], "Healthcheck": {}},
+        "HostConfig": {"Dns": [], "DnsSearch": null, "DnsOptions": [], "PortBindings": {},
+            "CapAdd": [], "CapDrop": null, "Devices": [], "Ulimits": [], "BlkioDeviceReadBps": [],
+            "VolumesFrom": [], "Links": null, "Binds": [], "DeviceRequests": null,
+            "Init": false, "OomKillDisable": false, "MemorySwappiness": null, "PidsLimit": null,
+            "CpuShares": 0, "Privileged": false, "CgroupParent": "", "NetworkMode": "n",
+            "LogConfig": {"Type": "json-file", "Config": {}}},
+        "NetworkSettings": {"Networks": {"n": {"Aliases": [], "Links": [], "DriverOpts": {},
+            "IPAMConfig": {"LinkLocalIPs": []}, "MacAddress": "", "IPAddress": ""}}}});
+    let s = create_spec(&c, &Value::Null, &Peers::default()).unwrap();
+    let h = s.body["HostConfig"].as_object().unwrap();
+    let mut sent: Vec<&str> = h.keys().map(String::as_str).collect();
+    sent.sort_unstable();
+    assert_eq!(
+        sent,
+        vec![
+            "Binds",
+            "BlkioDeviceReadBps",
+            "CapAdd",
+            "Devices",
+            "Dns",
+            "DnsOptions",
+            "Init",
+            "LogConfig",
+            "NetworkMode",
+            "PortBindings",
+            "Ulimits",
+            "VolumesFrom",
+        ]
+    );
+    assert_eq!(h["Dns"], json!([]));
+    assert_eq!(h["PortBindings"], json!({}));
+    assert_eq!(h["Init"], json!(false));
+    assert_eq!(s.body["StopTimeout"], json!(0));
+    assert_eq!(s.body["OnBuild"], json!([]));
+    assert_eq!(s.body["Healthcheck"], json!({}));
+    assert_eq!(
+        s.body["NetworkingConfig"]["EndpointsConfig"]["n"],
+        json!({"Aliases": [], "Links": [], "DriverOpts": {}, "IPAMConfig": {}})
+    );
+    // The same container with nulls: nothing of it is sent.
+    let c = json!({"Id": "0123456789abcdef", "Name": "/x",
+        "Config": {"Image": "i", "OnBuild": null, "Healthcheck": null},
+        "HostConfig": {"Dns": null, "PortBindings": null, "CapAdd": null, "VolumesFrom": null,
+            "Init": null, "NetworkMode": "n"},
+        "NetworkSettings": {"Networks": {"n": {"Aliases": null, "Links": null,
+            "DriverOpts": null, "IPAMConfig": null}}}});
+    let s = create_spec(&c, &Value::Null, &Peers::default()).unwrap();
+    assert_eq!(
+        s.body,
+        json!({"Image": "i", "HostConfig": {"NetworkMode": "n"}})
+    );
+    // A healthcheck object equal to the image's is the image's (the engine copies it).
+    let image = json!({"Config": {"Healthcheck": {"Test": ["CMD", "true"]}}});
+    let c = json!({"Id": "0123456789abcdef", "Name": "/x",
+        "Config": {"Image": "i", "Healthcheck": {"Test": ["CMD", "true"]}}});
+    let s = create_spec(&c, &image, &Peers::default()).unwrap();
+    assert!(s.body.get("Healthcheck").is_none());
+}
+
+/// Only the user's aliases come back once the engine added its own (the container ran or was
+/// connected): then `[]` and null cannot be told apart and nothing is sent.
+#[test]
+fn generated_aliases_hide_an_empty_list() {
+    let c = |aliases: Value| {
+        json!({"Id": "0123456789abcdef", "Name": "/x", "Config": {"Image": "i"},
+            "HostConfig": {"NetworkMode": "n"},
+            "NetworkSettings": {"Networks": {"n": {"Aliases": aliases}}}})
+    };
+    let sent = |aliases: Value| {
+        create_spec(&c(aliases), &Value::Null, &Peers::default())
+            .unwrap()
+            .body["NetworkingConfig"]["EndpointsConfig"]["n"]["Aliases"]
+            .clone()
+    };
+    assert_eq!(sent(json!(["0123456789ab"])), Value::Null);
+    assert_eq!(sent(json!(["a", "0123456789ab"])), json!(["a"]));
+    assert_eq!(sent(json!([])), json!([]));
+    assert_eq!(sent(Value::Null), Value::Null);
+}
+
+/// The engine's merge of a create request with its image (20.10, `daemon/commit.go`): an empty
+/// Entrypoint lets an empty Cmd become the image's, and a null Entrypoint become the image's.
+fn engine_merge(sent: &Value, image: &Value) -> (Value, Value) {
+    let get = |v: &Value, k: &str| v.get(k).cloned().unwrap_or(Value::Null);
+    let empty = |v: &Value| v.as_array().is_none_or(Vec::is_empty);
+    let (mut e, mut c) = (get(sent, "Entrypoint"), get(sent, "Cmd"));
+    if empty(&e) {
+        if empty(&c) {
+            c = get(image, "Cmd");
+        }
+        if e.is_null() {
+            e = get(image, "Entrypoint");
+        }
+    }
+    (e, c)
+}
+
+/// Every Entrypoint/Cmd a client can send, against every kind of image: the body built from the
+/// resulting inspect gives the same Entrypoint and Cmd again (`[]` and null included), and never
+/// sends a value equal to the image's when leaving it out gives the same.
+#[test]
+fn entrypoint_and_cmd_come_back_exactly() {
+    let lists = [Value::Null, json!([]), json!(["/a"]), json!(["/b", "x"])];
+    for ie in &lists {
+        for ic in &lists {
+            let image = json!({"Entrypoint": ie, "Cmd": ic});
+            for e in &lists {
+                for c in &lists {
+                    let (re, rc) = engine_merge(&json!({"Entrypoint": e, "Cmd": c}), &image);
+                    let inspect = json!({"Id": "0123456789abcdef", "Name": "/x",
+                        "Config": {"Image": "i", "Entrypoint": re, "Cmd": rc}});
+                    let s = create_spec(&inspect, &json!({ "Config": image }), &Peers::default())
+                        .unwrap();
+                    let again = engine_merge(&s.body, &image);
+                    let case = format!("image {ie}/{ic}, sent {e}/{c} -> {re}/{rc}: {}", s.body);
+                    assert_eq!(again, (re.clone(), rc.clone()), "{case}");
+                    // Minimal: dropping what was sent would change the result.
+                    for key in ["Entrypoint", "Cmd"] {
+                        let mut less = s.body.clone();
+                        if less.as_object_mut().unwrap().remove(key).is_some() {
+                            let without = engine_merge(&less, &image);
+                            assert_ne!(
+                                without,
+                                (re.clone(), rc.clone()),
+                                "{key} not needed: {case}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
