@@ -407,7 +407,18 @@ fn print_docker(d: &lifeboat::ops::recover::docker::DockerOutcome) {
             None => "stopped, as it was".into(),
         };
         let fidelity = if c.differences.is_empty() {
-            "inspect equal to the snapshot".to_string()
+            format!(
+                "inspect equal to the snapshot{}",
+                if c.generated.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " but for {} generated value(s) ({})",
+                        c.generated.len(),
+                        c.generated.join(", ")
+                    )
+                }
+            )
         } else {
             format!("{} field(s) differ", c.differences.len())
         };

@@ -419,6 +419,8 @@ pub fn replayable(inspect: &Value, ids: &Ids) -> Value {
         "GraphDriver",
         "SizeRw",
         "SizeRootFs",
+        // The engine's storage driver, not a setting of the container.
+        "Driver",
     ] {
         o.remove(k);
     }

@@ -90,6 +90,9 @@ pub struct ContainerResult {
     pub health: Option<std::result::Result<String, String>>,
     /// Fields of `docker inspect` that differ from the snapshot (none for an exact restore).
     pub differences: Vec<Difference>,
+    /// Generated values that differ, as expected (the ID, a generated hostname, the short-ID
+    /// alias, a volume's path on this engine, ...): named, never counted as differences.
+    pub generated: Vec<String>,
 }
 
 /// How one volume's data came out.
@@ -484,6 +487,7 @@ impl<'a> Survey<'a> {
                     running: false,
                     health: gated.remove(&c.name),
                     differences: Vec::new(),
+                    generated: Vec::new(),
                 });
                 if !out
                     .failures
@@ -509,12 +513,18 @@ impl<'a> Survey<'a> {
                     format!("health gate: {why}"),
                 ));
             }
+            let comparison = compare::container_comparison(&rec.inspect, &live);
             out.containers.push(ContainerResult {
                 name: c.name.clone(),
                 outcome,
                 running: jget(&live, "State.Running").and_then(Value::as_bool) == Some(true),
                 health,
-                differences: compare::compare_containers(&rec.inspect, &live),
+                generated: comparison
+                    .generated_fields()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+                differences: comparison.differences,
             });
             for (dest, old) in &self.specs[&c.name].anonymous_volumes {
                 let Some(now) = mounted_volume(&live, dest) else {
