@@ -50,6 +50,45 @@ impl TreeCheck {
     }
 }
 
+/// The restore's progress, shown under the name of the check (the dry run reads every file).
+struct Checking<'a> {
+    inner: &'a dyn Progress,
+    phase: &'static str,
+}
+
+impl crate::observer::Observer for Checking<'_> {
+    fn start(&self, _phase: &str, total: Option<u64>) {
+        self.inner.start(self.phase, total);
+    }
+    fn totals(&self, bytes: u64, items: u64) {
+        self.inner.totals(bytes, items);
+    }
+    fn advance(&self, bytes: u64) {
+        self.inner.advance(bytes);
+    }
+    fn reading(&self, name: &str) {
+        self.inner.reading(name);
+    }
+    fn item(&self, name: &str) {
+        self.inner.item(name);
+    }
+    fn warn(&self, warning: crate::observer::Warning) {
+        self.inner.warn(warning);
+    }
+    fn event(&self, event: crate::observer::Event) {
+        self.inner.event(event);
+    }
+    fn describe(&self, error: &crate::Error) -> String {
+        self.inner.describe(error)
+    }
+    fn finish(&self) {
+        self.inner.finish();
+    }
+    fn visible(&self) -> bool {
+        self.inner.visible()
+    }
+}
+
 fn dry_run(target: &Path) -> RestoreOptions {
     let mut o = RestoreOptions::new(target);
     o.dry_run = true;
@@ -67,7 +106,11 @@ pub fn check_files(
     target: &Path,
     progress: &dyn Progress,
 ) -> Result<TreeCheck> {
-    let r = restore(repo, snap, &dry_run(target), progress)?;
+    let progress = Checking {
+        inner: progress,
+        phase: "verify files",
+    };
+    let r = restore(repo, snap, &dry_run(target), &progress)?;
     Ok(TreeCheck::from_plan(&r))
 }
 
@@ -82,6 +125,10 @@ pub fn check_volume(
     let mut o = dry_run(mountpoint);
     o.rebase = Some(rebase.as_bytes().to_vec());
     o.root_metadata = true;
-    let r = restore_tree(repo, tree, None, &o, progress)?;
+    let progress = Checking {
+        inner: progress,
+        phase: "verify volume",
+    };
+    let r = restore_tree(repo, tree, None, &o, &progress)?;
     Ok(TreeCheck::from_plan(&r))
 }
