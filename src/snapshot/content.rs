@@ -54,8 +54,22 @@ impl<'r> ContentReader<'r> {
         }
     }
 
+    /// The library error travels inside the `io::Error` (see [`Error::from_io`]), so a
+    /// consumer can still tell damage from a failed write.
     fn corrupt(&self, why: &str) -> std::io::Error {
-        std::io::Error::other(Error::corrupt(&self.object, why).to_string())
+        std::io::Error::other(Error::corrupt(&self.object, why))
+    }
+
+    /// Damage of a chunk named as damage of this object too ("file /srv/m.bin: data blob
+    /// ...: authentication failed"), so the message says which file is lost.
+    fn in_object(&self, e: Error) -> Error {
+        match e {
+            Error::Corrupt { object, reason } => Error::Corrupt {
+                object: format!("{}: {object}", self.object),
+                reason,
+            },
+            other => other,
+        }
     }
 
     /// Up to `max` stored bytes, fetching the next chunk when needed.
@@ -67,7 +81,7 @@ impl<'r> ContentReader<'r> {
             self.next += 1;
             self.repo
                 .read_blob_into(BlobKind::Data, id, &mut self.buf)
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
+                .map_err(|e| std::io::Error::other(self.in_object(e)))?;
             self.used = 0;
         }
         let n = max.min(self.buf.len() - self.used);
