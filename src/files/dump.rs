@@ -218,7 +218,7 @@ impl<'a> Dump<'a> {
             .as_ref()
             .ok_or_else(|| Error::hostile(e.path_str(), "file without content"))?;
         let mut reader = Counting {
-            inner: ContentReader::new(self.repo, content, e.size, format!("file {}", e.path_str())),
+            inner: ContentReader::new(self.repo, content, e.size, object(&e)),
             progress: self.progress,
         };
         let got = copy_exact(&mut reader, self.out.get_mut(), e.size)
@@ -290,12 +290,7 @@ impl<'a> Dump<'a> {
                     .content
                     .as_ref()
                     .ok_or_else(|| Error::hostile(e.path_str(), "file without content"))?;
-                let reader = ContentReader::new(
-                    self.repo,
-                    content,
-                    e.size,
-                    format!("file {}", e.path_str()),
-                );
+                let reader = ContentReader::new(self.repo, content, e.size, object(&e));
                 let mut counting = Counting {
                     inner: reader,
                     progress: self.progress,
@@ -340,7 +335,7 @@ impl<'a> Dump<'a> {
 
     fn tar_error(&self, e: &Entry, err: TarError) -> Error {
         match err {
-            TarError::Read(io) => Error::from_io(e.path_str(), io),
+            TarError::Read(io) => in_file(e, Error::from_io(e.path_str(), io)),
             TarError::Write(io) => Error::io(self.label, io),
             TarError::Size { got, .. } => size_error(e, got),
             TarError::Unsupported(kind) => Error::NotARegularFile {
@@ -351,9 +346,26 @@ impl<'a> Dump<'a> {
     }
 }
 
+/// The name a file's content reader gives its errors.
+fn object(e: &Entry) -> String {
+    format!("file {}", e.path_str())
+}
+
+/// A damaged chunk named as damage of the file too ("file /srv/m.bin: data blob ...:
+/// authentication failed"), so the message says which file is lost.
+fn in_file(e: &Entry, err: Error) -> Error {
+    match err {
+        Error::Corrupt { object: o, reason } if o != object(e) => Error::Corrupt {
+            object: format!("{}: {o}", object(e)),
+            reason,
+        },
+        other => other,
+    }
+}
+
 fn size_error(e: &Entry, got: u64) -> Error {
     Error::corrupt(
-        format!("file {}", e.path_str()),
+        object(e),
         format!(
             "stored content holds {got} bytes, the snapshot says {}",
             e.size

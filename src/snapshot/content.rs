@@ -60,18 +60,6 @@ impl<'r> ContentReader<'r> {
         std::io::Error::other(Error::corrupt(&self.object, why))
     }
 
-    /// Damage of a chunk named as damage of this object too ("file /srv/m.bin: data blob
-    /// ...: authentication failed"), so the message says which file is lost.
-    fn in_object(&self, e: Error) -> Error {
-        match e {
-            Error::Corrupt { object, reason } => Error::Corrupt {
-                object: format!("{}: {object}", self.object),
-                reason,
-            },
-            other => other,
-        }
-    }
-
     /// Up to `max` stored bytes, fetching the next chunk when needed.
     fn stored(&mut self, max: usize) -> std::io::Result<&[u8]> {
         if self.used == self.buf.len() {
@@ -81,7 +69,7 @@ impl<'r> ContentReader<'r> {
             self.next += 1;
             self.repo
                 .read_blob_into(BlobKind::Data, id, &mut self.buf)
-                .map_err(|e| std::io::Error::other(self.in_object(e)))?;
+                .map_err(std::io::Error::other)?;
             self.used = 0;
         }
         let n = max.min(self.buf.len() - self.used);
