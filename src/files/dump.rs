@@ -373,7 +373,8 @@ fn size_error(e: &Entry, got: u64) -> Error {
     )
 }
 
-/// A reader that reports what passes through it as progress.
+/// A reader that reports what passes through it as progress, and stops when the user
+/// interrupts (a large file would otherwise run to its end first).
 struct Counting<'p, R> {
     inner: R,
     progress: &'p dyn Progress,
@@ -381,6 +382,7 @@ struct Counting<'p, R> {
 
 impl<R: Read> Read for Counting<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        crate::interrupt::check().map_err(std::io::Error::other)?;
         let n = self.inner.read(buf)?;
         self.progress.advance(n as u64);
         Ok(n)
