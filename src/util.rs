@@ -288,6 +288,41 @@ pub fn write_file_atomic(path: &Path, data: &[u8], mode: u32) -> crate::Result<(
     atomic_write_mode(dir, name, &[data], mode, true).map_err(|e| crate::Error::io(path, e))
 }
 
+/// Replace the file at `path` atomically with what `fill` writes into it (streamed, for data
+/// too large to hold in memory): a temporary file in its directory, created 0600 (`fill` may
+/// give it another mode once the content is known), fsync, rename, fsync the directory. When
+/// `fill` fails, the temporary file is removed and `path` is untouched.
+pub fn write_file_atomic_with<T>(
+    path: &Path,
+    fill: impl FnOnce(&mut File) -> crate::Result<T>,
+) -> crate::Result<T> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| crate::Error::Invalid(format!("{}: not a file name", show_path(path))))?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let tmp = dir.join(format!("{TMP_PREFIX}{}", random_suffix()));
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| crate::Error::io(path, e))?;
+    let result = fill(&mut f).and_then(|v| {
+        let io = |e| crate::Error::io(path, e);
+        f.sync_all().map_err(io)?;
+        fs::rename(&tmp, dir.join(name)).map_err(io)?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        Ok(v)
+    });
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,6 +379,31 @@ mod tests {
         // Only the file itself: no temporary left behind.
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
         assert!(write_file_atomic(&d.path().join("missing/f"), b"x", 0o644).is_err());
+    }
+
+    #[test]
+    fn streamed_atomic_write_leaves_nothing_when_it_fails() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("out.bin");
+        fs::write(&p, b"old").unwrap();
+        let r: crate::Result<()> = write_file_atomic_with(&p, |f| {
+            f.write_all(b"partial").unwrap();
+            Err(crate::Error::Interrupted)
+        });
+        assert!(matches!(r, Err(crate::Error::Interrupted)));
+        assert_eq!(fs::read(&p).unwrap(), b"old");
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1, "temporary left");
+        write_file_atomic_with(&p, |f| {
+            f.write_all(b"new").map_err(|e| crate::Error::io("t", e))?;
+            f.set_permissions(fs::Permissions::from_mode(0o640))
+                .map_err(|e| crate::Error::io("t", e))
+        })
+        .unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"new");
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o7777,
+            0o640
+        );
     }
 }
 

@@ -100,6 +100,7 @@ fn help_of_every_command_succeeds_and_names_its_key_flags() {
                 "snapshot",
                 "snapshots",
                 "restore",
+                "dump",
                 "verify",
                 "forget",
                 "prune",
@@ -134,6 +135,7 @@ fn help_of_every_command_succeeds_and_names_its_key_flags() {
                 "--hostname",
                 "--host",
                 "--host-root",
+                "--no-bind-data",
             ],
         ),
         (
@@ -165,12 +167,24 @@ fn help_of_every_command_succeeds_and_names_its_key_flags() {
         ),
         (&["show", "--help"], &["<SNAPSHOT>", "--show-secrets"]),
         (
+            &["dump", "--help"],
+            &[
+                "<SNAPSHOT>",
+                "<PATH>",
+                "--archive",
+                "--target",
+                "SNAPSHOT:/DIR",
+                "tar -x",
+            ],
+        ),
+        (
             &["restore", "--help"],
             &[
                 "--target",
                 "--include",
                 "--dry-run",
                 "--no-owner",
+                "--numeric-owner",
                 "latest",
                 "--containers",
                 "--container",

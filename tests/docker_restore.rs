@@ -305,9 +305,10 @@ fn failed_replace_puts_the_old_container_back_and_says_what_the_volumes_hold() {
     assert_eq!(volume_file(&w, "extra.txt"), None, "exact is the default");
 }
 
-/// A bind mount's host directory is not part of a container's capture: `snapshot` names each
-/// one in a warning (which does not make the snapshot partial: exit 0), unless the snapshot's
-/// paths hold it.
+/// The sources of a container's bind mounts are captured with it by default; `snapshot` names
+/// in a warning (which does not make the snapshot partial: exit 0) each one it leaves out: a
+/// system file, or every source with `--no-bind-data` unless the snapshot's paths hold it.
+/// Sockets are not data and are never named.
 #[test]
 fn snapshot_warns_about_bind_mounts_it_does_not_capture() {
     let Some(fx) = Fx::new() else { return };
@@ -330,45 +331,151 @@ fn snapshot_warns_about_bind_mounts_it_does_not_capture() {
         &format!("type=bind,source={config_s},target=/etc/app.conf"),
         "-v",
         "/var/run/docker.sock:/var/run/docker.sock",
+        "-v",
+        "/etc/passwd:/host-passwd:ro",
         IMAGE_1,
         "sh",
         "-c",
         IDLE,
     ]);
-    let warning = |src: &str, dest: &str| {
+    let off = |src: &str, dest: &str| {
         format!(
-            "container {api}: bind mount {src} -> {dest} not captured (add the path to the snapshot: lifeboat snapshot {src} --container {api})"
+            "container {api}: bind mount {src} -> {dest} not captured: bind data capture is off (add the path to the snapshot: lifeboat snapshot {src} --container {api})"
         )
     };
+    let system = format!(
+        "container {api}: bind mount /etc/passwd -> /host-passwd not captured: /etc is a system directory of the host"
+    );
+
+    // The default: the model directory and the config file are captured; /etc/passwd is not.
     let out = fx.run(&["snapshot", "--container", &api]);
     assert_eq!(code(&out), 0, "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&warning(&models_s, "/models")), "{err}");
-    assert!(err.contains(&warning(&config_s, "/etc/app.conf")), "{err}");
+    assert!(
+        !err.contains(&models_s) && !err.contains(&config_s),
+        "{err}"
+    );
+    assert!(err.contains(&system), "{err}");
     // A socket is not data to back up.
     assert!(!err.contains("docker.sock"), "{err}");
-
-    // In --json, the list is there for scripts too.
     let (_, v) = fx.snapshot(&["--container", &api]);
-    let skipped = v["bind_mounts_not_captured"].to_string();
+    let captured = v["bind_mounts"]["captured"].to_string();
     assert!(
-        skipped.contains(&models_s) && skipped.contains("/models"),
+        captured.contains(&models_s) && captured.contains(&config_s),
+        "{v}"
+    );
+    let skipped = &v["bind_mounts"]["skipped"];
+    let reason = |src: &str| {
+        skipped
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["source"].as_str().unwrap().ends_with(src))
+            .map(|b| b["reason"].as_str().unwrap().to_string())
+    };
+    assert_eq!(reason("/etc/passwd").as_deref(), Some("system"), "{v}");
+    assert_eq!(reason("docker.sock").as_deref(), Some("not-data"), "{v}");
+
+    // --no-bind-data: every data source is named.
+    let out = fx.run(&["snapshot", "--container", &api, "--no-bind-data"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&off(&models_s, "/models")), "{err}");
+    assert!(err.contains(&off(&config_s, "/etc/app.conf")), "{err}");
+    assert!(!err.contains("docker.sock"), "{err}");
+    let (_, v) = fx.snapshot(&["--container", &api, "--no-bind-data"]);
+    assert_eq!(v["bind_mounts"]["captured"], serde_json::json!([]), "{v}");
+    assert!(
+        v["bind_mounts"]["skipped"].to_string().contains("disabled"),
         "{v}"
     );
 
     // The models directory given as a path: only the config file is left to warn about.
-    let out = fx.run(&["snapshot", &models_s, "--container", &api]);
+    let out = fx.run(&["snapshot", &models_s, "--container", &api, "--no-bind-data"]);
     assert_eq!(code(&out), 0, "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!err.contains(&warning(&models_s, "/models")), "{err}");
-    assert!(err.contains(&warning(&config_s, "/etc/app.conf")), "{err}");
+    assert!(!err.contains(&off(&models_s, "/models")), "{err}");
+    assert!(err.contains(&off(&config_s, "/etc/app.conf")), "{err}");
 
-    // A directory holding both: no warning at all.
+    // A directory holding both: no warning about them.
     let srv = fx.e.path("srv");
-    let out = fx.run(&["snapshot", srv.to_str().unwrap(), "--container", &api]);
+    let out = fx.run(&[
+        "snapshot",
+        srv.to_str().unwrap(),
+        "--container",
+        &api,
+        "--no-bind-data",
+    ]);
     assert_eq!(code(&out), 0, "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!err.contains("bind mount"), "{err}");
+    assert!(
+        !err.contains(&models_s) && !err.contains(&config_s),
+        "{err}"
+    );
+}
+
+/// The usual way models reach a container, a bind-mounted directory, is backed up with the
+/// container alone (`--container`): the snapshot's file tree holds the directory with its
+/// files, and a files restore brings them back. `--no-bind-data` leaves it out, with a warning.
+#[test]
+fn bind_mounted_model_dir_is_captured_with_its_container() {
+    let Some(fx) = Fx::new() else { return };
+    let api = fx.n("api");
+    let models = fx.e.path("srv/models");
+    std::fs::create_dir_all(models.join("tokenizer")).unwrap();
+    let weights = common::random_bytes(11, 300_000);
+    std::fs::write(models.join("model.safetensors"), &weights).unwrap();
+    std::fs::write(models.join("tokenizer/config.json"), b"{}").unwrap();
+    let models_s = models.to_str().unwrap().to_string();
+    docker_run(&[
+        "--name",
+        &api,
+        "-v",
+        &format!("{models_s}:/models:ro"),
+        IMAGE_1,
+        "sh",
+        "-c",
+        IDLE,
+    ]);
+    let (id, v) = fx.snapshot(&["--container", &api]);
+    assert_eq!(v["warnings"], serde_json::json!([]), "{v}");
+    let listing = fx.ok(&["ls", "-R", &id, &models_s]);
+    for f in ["model.safetensors", "tokenizer", "tokenizer/config.json"] {
+        let want = format!("{models_s}/{f}");
+        assert!(
+            listing.lines().any(|l| l == want),
+            "{want} missing:\n{listing}"
+        );
+    }
+    let target = fx.e.path("restored");
+    fx.ok(&["restore", &id, "--target", target.to_str().unwrap()]);
+    let back = common::restored_path(&target, &models);
+    assert_eq!(
+        std::fs::read(back.join("model.safetensors")).unwrap(),
+        weights
+    );
+    assert_eq!(
+        std::fs::read(back.join("tokenizer/config.json")).unwrap(),
+        b"{}"
+    );
+
+    let out = fx.run(&["--json", "snapshot", "--container", &api, "--no-bind-data"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!(
+            "bind mount {models_s} -> /models not captured: bind data capture is off"
+        )),
+        "{}",
+        show(&out)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id2 = v["id"].as_str().unwrap();
+    let out = fx.run(&["ls", "-R", id2]);
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(&models_s),
+        "{}",
+        show(&out)
+    );
 }
 
 /// `rollback --state-dir DIR` means what it means for `update`: the rollback holds the

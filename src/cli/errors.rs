@@ -28,6 +28,10 @@ pub fn describe(e: &Error) -> String {
             "--include {} matches nothing in this snapshot (see `lifeboat ls`)",
             patterns.join(", ")
         ),
+        Error::PathNotInSnapshot(_) => format!("{e} (`lifeboat ls SNAPSHOT` lists what it holds)"),
+        Error::NotARegularFile { .. } => {
+            format!("{e}: `--archive tar` writes it as a tar archive")
+        }
         Error::Tags(problem) => tags(*problem).to_string(),
         Error::Docker(DockerError::ImageNotSaved { id, tags }) => format!(
             "docker: image {id} ({tags}) is not on this engine and the snapshot holds only its reference (taken with --no-images): pull or load it first"

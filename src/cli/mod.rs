@@ -31,6 +31,7 @@ mod audit;
 mod config;
 mod copy;
 mod diff;
+mod dump;
 mod forget;
 mod init;
 mod key;
@@ -215,6 +216,14 @@ pub enum Command {
     /// Disaster recovery in one command: the host profile, the files and models, then the
     /// whole Docker deployment of a snapshot, with a plan first and a field-by-field report.
     Recover(recover::Args),
+    /// Write a file of a snapshot to stdout as its bytes, or a directory as a tar archive.
+    ///
+    /// For the data without lifeboat (restic's `dump`): `lifeboat dump latest /srv/app.conf >
+    /// app.conf`, `lifeboat dump latest /srv/models | tar -x -C /tmp/x`. Every chunk is
+    /// authenticated and every file's SHA-256 checked as `restore` does; damage stops the dump
+    /// with exit 4 (an archive cut short has no end marker, so `tar -x` fails too). With
+    /// --target FILE the file appears only once the whole dump is verified.
+    Dump(dump::Args),
     /// Update a container to a newer image safely: snapshot, recreate, health gate, roll back
     ///
     /// What you would do by hand (docker stop, pull, run with the same options), made safe:
@@ -700,6 +709,7 @@ fn dispatch(cli: &Cli) -> Result<Exit> {
         Command::Models(c) => models::run(g, c),
         Command::Restore(a) => restore::run(g, a),
         Command::Recover(a) => recover::run(g, a),
+        Command::Dump(a) => dump::run(g, a),
         Command::Update(a) => update::run(g, a),
         Command::Rollback(a) => rollback::run(g, a),
         Command::Verify(a) => verify::run(g, a),

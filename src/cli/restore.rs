@@ -114,6 +114,13 @@ pub struct Args {
     #[arg(long)]
     pub no_owner: bool,
 
+    /// Give files exactly the recorded uid and gid. By default, a file whose recorded user or
+    /// group name exists on this host gets that name's id here (a fresh host often numbers its
+    /// users differently), and the recorded number only when the name is unknown here, as tar
+    /// does. Docker volume data always keeps its numbers.
+    #[arg(long)]
+    pub numeric_owner: bool,
+
     /// Do not flush the target filesystem at the end (faster, not crash-safe).
     #[arg(long)]
     pub no_sync: bool,
@@ -245,6 +252,7 @@ fn file_options(a: &Args, target: &Path) -> Result<RestoreOptions> {
     opts.exclude_patterns.clone_from(&a.excludes);
     opts.overwrite = a.overwrite.into();
     opts.delete = a.delete;
+    opts.numeric_owner = a.numeric_owner;
     Ok(opts)
 }
 
@@ -278,6 +286,12 @@ fn show_files(g: &Global, a: &Args, id: &lifeboat::id::Id, target: &Path, r: &Re
             r.links,
             r.special
         );
+        if r.owners_by_name > 0 {
+            println!(
+                "{} object(s) owned by name: their user or group has another id on this host than in the snapshot (--numeric-owner keeps the recorded ids)",
+                r.owners_by_name
+            );
+        }
         if r.files_replaced > 0 {
             println!(
                 "{} existing file(s) held other bytes and were replaced by the snapshot's (--overwrite never or if-newer keeps them)",

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use lifeboat::config::Config;
-use lifeboat::docker::capture::{BindMount, Selection, VolumeAccess};
+use lifeboat::docker::capture::{BindPlan, Selection, VolumeAccess};
 use lifeboat::host::HostOptions;
 use lifeboat::ops::job::{JobError, SnapshotRequest, take_snapshot};
 use lifeboat::ops::snapshot::{ParentChoice, SnapshotResult};
@@ -88,6 +88,14 @@ pub struct Args {
     #[arg(long, help_heading = "Docker")]
     pub volumes_via_api: bool,
 
+    /// Do not capture the host directories and files that the containers bind-mount. By
+    /// default they are added to the snapshot's paths (a model directory mounted with `-v
+    /// /srv/models:/models` is backed up with its container), except sockets and devices, `/`
+    /// and system directories (/etc, /proc, /sys, /dev, /run, ...), the Docker data root and
+    /// the repository, each named in a warning. With this flag every source is only named.
+    #[arg(long, help_heading = "Docker")]
+    pub no_bind_data: bool,
+
     /// Tag the snapshot (repeatable).
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
@@ -146,6 +154,7 @@ impl Args {
             } else {
                 VolumeAccess::Auto
             },
+            bind_data: !self.no_bind_data,
             host: self.host_profile,
             host_options: HostOptions {
                 root: self.host_root.clone(),
@@ -215,6 +224,7 @@ impl Args {
         if own.volume_access == VolumeAccess::Api {
             r.volume_access = VolumeAccess::Api;
         }
+        r.bind_data &= own.bind_data;
         r.host_options.commands &= own.host_options.commands;
         r.expect_sha256.extend(own.expect_sha256);
         r.allow_mismatch |= own.allow_mismatch;
@@ -253,7 +263,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let bar = g.progress();
     let taken = take_snapshot(&repo, &request, &bar).map_err(job_error)?;
     let r = &taken.result;
-    print(g, &repo, r, &taken.uncaptured_binds);
+    print(g, &repo, r, &taken.binds);
     Ok(if r.warnings.is_empty() {
         Exit::Success
     } else {
@@ -271,7 +281,7 @@ pub(super) fn job_error(e: JobError) -> anyhow::Error {
 }
 
 /// Print a snapshot's result: JSON, or a short summary.
-fn print(g: &Global, repo: &Repository, r: &SnapshotResult, binds: &[BindMount]) {
+fn print(g: &Global, repo: &Repository, r: &SnapshotResult, binds: &BindPlan) {
     if let Err(e) = print_inner(g, repo, r, binds) {
         super::log::warn(&format!("printing the summary: {e}"));
     }
@@ -280,12 +290,7 @@ fn print(g: &Global, repo: &Repository, r: &SnapshotResult, binds: &[BindMount])
 /// Each number means one thing: the files' size, the volumes' and the image archives' sizes,
 /// what was read and added this run, and the snapshot's size (all of its data, as
 /// `snapshots` lists it).
-fn print_inner(
-    g: &Global,
-    repo: &Repository,
-    r: &SnapshotResult,
-    binds: &[BindMount],
-) -> Result<()> {
+fn print_inner(g: &Global, repo: &Repository, r: &SnapshotResult, binds: &BindPlan) -> Result<()> {
     let s = &r.snapshot.summary;
     let dep = r.snapshot.deployment.as_ref();
     let sizes = match dep {
@@ -317,7 +322,7 @@ fn print_inner(
                 "commands": h.commands.iter().map(|c| (c.name.clone(), c.status.clone())).collect::<std::collections::BTreeMap<_, _>>(),
             })),
             "warnings": r.warnings,
-            "bind_mounts_not_captured": binds,
+            "bind_mounts": binds,
         }))?;
     } else if !g.quiet {
         if dep.is_none() || !r.snapshot.paths.is_empty() {
@@ -341,6 +346,16 @@ fn print_inner(
                 human_bytes(z.volume_bytes),
                 d.images.len(),
                 human_bytes(z.image_bytes)
+            );
+        }
+        if !binds.captured.is_empty() {
+            let mut sources: Vec<&str> = binds.captured.iter().map(|b| b.source.as_str()).collect();
+            sources.sort_unstable();
+            sources.dedup();
+            println!(
+                "binds:  {} bind-mount source(s) captured with their containers: {}",
+                sources.len(),
+                lifeboat::escape::text(&sources.join(", "))
             );
         }
         println!(

@@ -81,6 +81,8 @@ pub struct Containers {
     /// Store image content.
     pub images: bool,
     pub volumes_via_api: bool,
+    /// Capture the sources of the containers' bind mounts as files of the snapshot.
+    pub bind_data: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -167,6 +169,7 @@ impl Default for Config {
                 all: false,
                 images: true,
                 volumes_via_api: false,
+                bind_data: true,
             },
             host: Host {
                 enabled: false,
@@ -467,7 +470,7 @@ mod tests {
         assert_eq!(c.prune.grace, PRUNE_GRACE);
         assert!((c.verify.read_data_subset - 1.0 / 30.0).abs() < 1e-12);
         assert_eq!(c.monitoring.state_dir, PathBuf::from(DEFAULT_STATE_DIR));
-        assert!(c.containers.images && c.host.commands);
+        assert!(c.containers.images && c.containers.bind_data && c.host.commands);
         let c = parse("[prune]\nevery = \"0\"\ngrace = \"1h\"\n[verify]\nread_data_subset = \"5%\"\n[retention]\nkeep_within = \"1y\"\n").unwrap();
         assert_eq!(c.prune.every, None);
         assert_eq!(c.prune.grace, Duration::from_secs(3600));

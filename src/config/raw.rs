@@ -92,6 +92,8 @@ pub struct ContainersConfig {
     pub images: Option<bool>,
     #[serde(default)]
     pub volumes_via_api: bool,
+    /// Capture the sources of the containers' bind mounts (default true).
+    pub bind_data: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

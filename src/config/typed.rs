@@ -149,6 +149,7 @@ pub(super) fn typed(raw: RawConfig, text: &str, file: &Path) -> (Config, Problem
             all: raw.containers.all,
             images: raw.containers.images.unwrap_or(d.containers.images),
             volumes_via_api: raw.containers.volumes_via_api,
+            bind_data: raw.containers.bind_data.unwrap_or(d.containers.bind_data),
         },
         host: Host {
             enabled: h.enabled,

@@ -482,6 +482,8 @@ impl Ctx<'_> {
         let mut ro = RestoreOptions::new(&mountpoint);
         ro.rebase = Some(data.as_bytes().to_vec());
         ro.root_metadata = true;
+        // A volume's ids are the container's, not this host's users: never mapped by name.
+        ro.numeric_owner = true;
         // A volume the engine just created may hold what the image had at the mount point;
         // with `exact`, an existing one loses what the snapshot lacks. One mechanism for both:
         // restore's --delete, confined to the volume.

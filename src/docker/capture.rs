@@ -2,6 +2,7 @@
 //! volumes, keeping databases quiet while their volumes are read (stop labels and pre-snapshot
 //! hooks), and streaming volume data and image archives into the snapshot.
 
+mod binds;
 mod quiesce;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -10,6 +11,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::Value;
+
+pub use binds::{BindOptions, BindPlan, SkipReason, SkippedBind};
 
 use super::engine::{Engine, Listed};
 use super::{spec, tarsrc};
@@ -36,8 +39,8 @@ const COMPOSE_PROJECT: &str = "com.docker.compose.project";
 const COMPOSE_FILES: &str = "com.docker.compose.project.config_files";
 const COMPOSE_DIR: &str = "com.docker.compose.project.working_dir";
 
-/// A bind mount of a captured container: its host path, recorded and replayed as configuration,
-/// and what the container sees it as.
+/// A bind mount of a captured container: its host path, recorded and replayed as configuration
+/// (and captured as data, see `binds`), and what the container sees it as.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BindMount {
     pub container: String,
@@ -347,41 +350,6 @@ impl<'e> Capture<'e> {
                 if !f.trim().is_empty() && p.exists() && !out.contains(&p) {
                     out.push(p);
                 }
-            }
-        }
-        out
-    }
-
-    /// The bind mounts of the captured containers whose host source none of `paths` (the
-    /// snapshot's file paths) holds: a bind mount is configuration, its contents are not part
-    /// of the deployment. Sockets and devices (`/var/run/docker.sock`, `/dev/nvidia0`) are not
-    /// data and are left out.
-    pub fn uncaptured_binds(&self, paths: &[PathBuf]) -> Vec<BindMount> {
-        let resolve = |p: &std::path::Path| {
-            std::fs::canonicalize(p)
-                .or_else(|_| std::path::absolute(p))
-                .unwrap_or_else(|_| p.to_path_buf())
-        };
-        let held: Vec<PathBuf> = paths.iter().map(|p| resolve(p)).collect();
-        let mut out = Vec::new();
-        for c in &self.deployment.containers {
-            for m in jget(&c.inspect, "Mounts")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter(|m| jstr(m, "Type") == "bind")
-            {
-                let source = jstr(m, "Source");
-                let src = resolve(std::path::Path::new(source));
-                let data = std::fs::metadata(&src).map_or(true, |md| md.is_dir() || md.is_file());
-                if !data || held.iter().any(|h| src.starts_with(h)) {
-                    continue;
-                }
-                out.push(BindMount {
-                    container: c.name.clone(),
-                    source: source.to_string(),
-                    destination: jstr(m, "Destination").to_string(),
-                });
             }
         }
         out

@@ -153,6 +153,14 @@ impl Engine {
         })
     }
 
+    /// The engine's data root (`docker info`'s `DockerRootDir`, usually `/var/lib/docker`).
+    pub fn data_root(&self) -> Result<Option<String>> {
+        let info = self
+            .run(self.docker.info())
+            .map_err(|e| docker_err("engine info", &e))?;
+        Ok(info.docker_root_dir.filter(|d| !d.is_empty()))
+    }
+
     /// Every container (running or not).
     pub fn list_containers(&self) -> Result<Vec<Listed>> {
         let opts = qp::ListContainersOptionsBuilder::default()

@@ -77,6 +77,14 @@ pub enum Error {
     #[error("restore refused: {0}")]
     Unsafe(String),
 
+    /// A path asked for is not in the snapshot (shown as given, escaped).
+    #[error("{0} is not in this snapshot")]
+    PathNotInSnapshot(String),
+
+    /// A path that must be a regular file (the bytes of one file) is something else.
+    #[error("{path} is a {kind}, not a regular file")]
+    NotARegularFile { path: String, kind: &'static str },
+
     #[error("{0}")]
     Invalid(String),
 
@@ -158,6 +166,20 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// An I/O error as the library error it carries, when a reader wrapped one (a snapshot's
+    /// content read as `io::Read` reports damage that way), else an I/O error of `path`.
+    pub fn from_io(path: impl Into<PathBuf>, e: std::io::Error) -> Self {
+        if !e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            return Error::io(path, e);
+        }
+        let kind = e.kind();
+        match e.into_inner().map(|inner| inner.downcast::<Error>()) {
+            Some(Ok(err)) => *err,
+            Some(Err(other)) => Error::io(path, std::io::Error::new(kind, other)),
+            None => Error::io(path, std::io::Error::from(kind)),
         }
     }
 

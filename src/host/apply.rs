@@ -376,6 +376,10 @@ fn write_files(
     ro.includes = paths.iter().map(|p| p.as_bytes().to_vec()).collect();
     ro.rebase = prefix;
     ro.durable = true;
+    // The recorded ids, as `diff_live` compares them (an owner mapped by name would differ
+    // from the snapshot there, and every apply would write the file again); a name lookup
+    // would also describe this system, not a mounted disk under another host root.
+    ro.numeric_owner = true;
     let r = restore_tree(repo, tree, None, &ro, &crate::progress::Silent)?;
     fail_on_errors(&r, "writing host files")?;
     Ok(r.files_written)

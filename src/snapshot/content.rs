@@ -54,8 +54,10 @@ impl<'r> ContentReader<'r> {
         }
     }
 
+    /// The library error travels inside the `io::Error` (see [`Error::from_io`]), so a
+    /// consumer can still tell damage from a failed write.
     fn corrupt(&self, why: &str) -> std::io::Error {
-        std::io::Error::other(Error::corrupt(&self.object, why).to_string())
+        std::io::Error::other(Error::corrupt(&self.object, why))
     }
 
     /// Up to `max` stored bytes, fetching the next chunk when needed.
@@ -67,7 +69,7 @@ impl<'r> ContentReader<'r> {
             self.next += 1;
             self.repo
                 .read_blob_into(BlobKind::Data, id, &mut self.buf)
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
+                .map_err(std::io::Error::other)?;
             self.used = 0;
         }
         let n = max.min(self.buf.len() - self.used);

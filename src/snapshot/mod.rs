@@ -4,6 +4,7 @@
 //! It sits below the things backed up (files, docker, host, models) and the operations: it
 //! imports only `repo`, `chunk`, `crypto` and the shared leaves.
 
+pub mod archive;
 pub mod content;
 pub mod deployment;
 pub mod diff;

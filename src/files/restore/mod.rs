@@ -10,6 +10,7 @@ mod batch;
 mod choose;
 mod links;
 mod same;
+mod owners;
 mod sweep;
 pub mod target;
 mod write;
@@ -69,8 +70,12 @@ pub struct RestoreOptions {
     /// restore owns (see `sweep`).
     pub delete: bool,
     pub dry_run: bool,
-    /// Restore numeric owners (default: when running as root).
+    /// Restore owners (default: when running as root).
     pub owners: bool,
+    /// With `owners`: keep the recorded uid/gid even where the recorded user or group name
+    /// has another id on this host (`--numeric-owner`; Docker volume data, whose ids are the
+    /// container's). By default a name known here decides (see `owners`).
+    pub numeric_owner: bool,
     /// When owners are not restored, report objects owned by someone else (on by default for
     /// a non-root user; off when the caller asked not to restore owners).
     pub report_unrestored_owners: bool,
@@ -97,6 +102,7 @@ impl RestoreOptions {
             delete: false,
             dry_run: false,
             owners: crate::util::is_root(),
+            numeric_owner: false,
             report_unrestored_owners: !crate::util::is_root(),
             sync: true,
             rebase: None,
@@ -122,6 +128,9 @@ pub struct RestoreReport {
     /// Of the files written, those that replaced an existing file with other bytes.
     pub files_replaced: u64,
     pub files_unchanged: u64,
+    /// Objects given another uid or gid than the recorded one: their user or group name has
+    /// that id on this host.
+    pub owners_by_name: u64,
     /// Existing objects left as they were because of `--overwrite if-newer|never`.
     pub skipped_existing: u64,
     /// Objects removed by `--delete`.
@@ -327,9 +336,13 @@ fn restore_stream(
         rustix::process::getegid().as_raw(),
     );
     let mut foreign_owned = 0u64;
+    let mut names = (opts.owners && !opts.numeric_owner).then(owners::Owners::default);
+    let mut by_name = 0u64;
     for entry in TreeReader::new(repo, tree) {
         crate::interrupt::check()?;
         let mut e = entry?;
+        // Before anything compares or applies owners (hard links kept aside included).
+        let remapped = names.as_mut().is_some_and(|n| n.map(&mut e));
         if let Some(prefix) = &opts.rebase
             && !rebase_entry(&mut e, prefix, &mut unrestored_links)?
         {
@@ -349,6 +362,7 @@ fn restore_stream(
             }
             continue;
         };
+        by_name += u64::from(remapped && e.path != b"/");
         for d in ancestors {
             restore_dir(&ctx, &d);
             dirs.push(d);
@@ -398,6 +412,7 @@ fn restore_stream(
     }
     progress.finish();
     let mut report = ctx.report.into_inner().expect("report");
+    report.owners_by_name = by_name;
     report
         .plan
         .sort_by(|a, b| crate::util::path_cmp(&a.path, &b.path));

@@ -6,7 +6,9 @@
 use std::path::PathBuf;
 
 use crate::config::Config;
-use crate::docker::capture::{BindMount, Capture, CaptureOptions, Selection, VolumeAccess};
+use crate::docker::capture::{
+    BindOptions, BindPlan, Capture, CaptureOptions, Selection, SkipReason, VolumeAccess,
+};
 use crate::error::Result;
 use crate::files::walk::Excludes;
 use crate::host::HostOptions;
@@ -28,6 +30,9 @@ pub struct SnapshotRequest {
     /// Store image content (not only references).
     pub images: bool,
     pub volume_access: VolumeAccess,
+    /// Capture the sources of the containers' bind mounts as file paths (see
+    /// `docker::capture::binds`); off, they are only named in warnings.
+    pub bind_data: bool,
     /// Capture the host profile.
     pub host: bool,
     /// The host profile's root, additions and removals, and whether its tools run.
@@ -56,6 +61,7 @@ impl Default for SnapshotRequest {
             containers: Selection::default(),
             images: true,
             volume_access: VolumeAccess::Auto,
+            bind_data: true,
             host: false,
             host_options: HostOptions {
                 root: PathBuf::from("/"),
@@ -75,13 +81,13 @@ impl Default for SnapshotRequest {
     }
 }
 
-/// A snapshot taken, and the bind mounts of the captured containers that its paths do not
-/// hold (each was named in a warning that does not make the snapshot partial: nothing the
-/// snapshot set out to read was missed).
+/// A snapshot taken, and the bind mounts of the captured containers: those whose sources it
+/// holds, and those it left out (each named in a warning that does not make the snapshot
+/// partial: nothing the snapshot set out to read was missed).
 #[derive(Debug)]
 pub struct Taken {
     pub result: SnapshotResult,
-    pub uncaptured_binds: Vec<BindMount>,
+    pub binds: BindPlan,
 }
 
 impl SnapshotRequest {
@@ -102,6 +108,7 @@ impl SnapshotRequest {
             } else {
                 VolumeAccess::Auto
             },
+            bind_data: c.containers.bind_data,
             host: c.host.enabled,
             host_options: HostOptions {
                 root: c.host.root.clone(),
@@ -192,11 +199,36 @@ pub fn take_snapshot(
     let mut paths = req.paths.clone();
     paths.extend(req.models.iter().cloned());
     let host = req.host_profile(&mut paths)?;
+    let mut binds = BindPlan::default();
     if let Some(c) = &capture {
         for n in &c.notices {
             observer.event(Event::Notice(n.to_string()));
         }
         paths.extend(c.compose_files());
+        let opts = BindOptions {
+            capture: req.bind_data,
+            refuse: repo
+                .backend()
+                .local_root()
+                .map(PathBuf::from)
+                .into_iter()
+                .collect(),
+        };
+        binds = c.bind_plan(&paths, &opts);
+        paths.extend(binds.add.iter().cloned());
+    }
+    for b in binds.skipped.iter().filter(|b| b.reason.warns()) {
+        let m = &b.mount;
+        observer.warn(Warning::advice(match b.reason {
+            SkipReason::Disabled => format!(
+                "container {}: bind mount {} -> {} not captured: {} (add the path to the snapshot: lifeboat snapshot {} --container {})",
+                m.container, m.source, m.destination, b.why, m.source, m.container
+            ),
+            _ => format!(
+                "container {}: bind mount {} -> {} not captured: {}",
+                m.container, m.source, m.destination, b.why
+            ),
+        }));
     }
     let opts = SnapshotOptions {
         paths,
@@ -216,24 +248,11 @@ pub fn take_snapshot(
         allow_mismatch: req.allow_mismatch,
         ..Default::default()
     };
-    let binds = capture
-        .as_ref()
-        .map(|c| c.uncaptured_binds(&opts.paths))
-        .unwrap_or_default();
-    for b in &binds {
-        observer.warn(Warning::advice(format!(
-            "container {}: bind mount {} -> {} not captured (add the path to the snapshot: lifeboat snapshot {} --container {})",
-            b.container, b.source, b.destination, b.source, b.container
-        )));
-    }
     let result = match &capture {
         Some(c) => c.quiesced(observer, || create_with(repo, &opts, Some(c), observer))?,
         None => create_with(repo, &opts, None, observer)?,
     };
-    Ok(Taken {
-        result,
-        uncaptured_binds: binds,
-    })
+    Ok(Taken { result, binds })
 }
 
 /// What was asked for: the snapshot's group (latest, retention, parent).

@@ -104,13 +104,16 @@ pub fn check_files(
     repo: &Repository,
     snap: &Snapshot,
     target: &Path,
+    numeric_owner: bool,
     progress: &dyn Progress,
 ) -> Result<TreeCheck> {
     let progress = Checking {
         inner: progress,
         phase: "verify files",
     };
-    let r = restore(repo, snap, &dry_run(target), &progress)?;
+    let mut o = dry_run(target);
+    o.numeric_owner = numeric_owner;
+    let r = restore(repo, snap, &o, &progress)?;
     Ok(TreeCheck::from_plan(&r))
 }
 
@@ -125,6 +128,8 @@ pub fn check_volume(
     let mut o = dry_run(mountpoint);
     o.rebase = Some(rebase.as_bytes().to_vec());
     o.root_metadata = true;
+    // Volume data keeps numeric owners: container users are not this host's.
+    o.numeric_owner = true;
     let progress = Checking {
         inner: progress,
         phase: "verify volume",

@@ -393,8 +393,8 @@ fn files_phase(
     let mut ro = RestoreOptions::new(&opts.target);
     ro.overwrite = Overwrite::Always;
     ro.sync = opts.sync;
-    let _ = opts.numeric_owner;
+    ro.numeric_owner = opts.numeric_owner;
     let r = restore(repo, snap, &ro, progress)?;
-    let c = check::check_files(repo, snap, &opts.target, progress)?;
+    let c = check::check_files(repo, snap, &opts.target, opts.numeric_owner, progress)?;
     Ok((r, c))
 }
