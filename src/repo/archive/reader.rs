@@ -186,6 +186,14 @@ pub(crate) fn scan(src: &dyn Bytes) -> std::result::Result<Scan, ArchiveProblem>
         if is_dir && size != 0 {
             return Err(Damaged(format!("directory member {name:?} has data")));
         }
+        if let Member::File(t, _) = &member
+            && size > max_size(*t)
+        {
+            return Err(Damaged(format!(
+                "member {name} is {size} bytes, more than a {} can be",
+                t.label()
+            )));
+        }
         if let Some(last) = members.last()
             && last.member == Member::Toc
         {
@@ -255,6 +263,17 @@ pub(crate) fn scan(src: &dyn Bytes) -> std::result::Result<Scan, ArchiveProblem>
         .map_err(|e| Damaged(format!("its table of contents cannot be read: {e}")))?;
     check_toc(&toc, &members)?;
     Ok(Scan { members, toc })
+}
+
+/// The largest file of a type a reader accepts (it reads such files whole): far above what
+/// writers make (packs of at most 1 GiB plus a blob and a header, sealed files of at most
+/// 64 MiB, key files and `config` of a few hundred bytes).
+fn max_size(t: FileType) -> u64 {
+    match t {
+        FileType::Pack => 2 << 30,
+        FileType::Index | FileType::Snapshot => 256 << 20,
+        FileType::Config | FileType::Key | FileType::Lock => 1 << 20,
+    }
 }
 
 /// The table of contents must describe exactly the members found, and a repository.

@@ -339,8 +339,14 @@ fn crafted_archives_are_refused_without_panics() {
     h.set_cksum();
     assert!(matches!(
         problem(h.as_bytes()),
-        Some(ArchiveProblem::Truncated(_))
+        Some(ArchiveProblem::Truncated(_) | ArchiveProblem::Damaged(_))
     ));
+    // A key file larger than any key file, whole in the file: refused before it is read.
+    let big_key = vec![b'k'; (1 << 20) + 1];
+    damaged(
+        &crafted(&[("config", b"c", FILE), (&k, &big_key, FILE)]),
+        "more than a key file can be",
+    );
     let mut b256 = block("config", 0, FILE);
     b256[124] = 0x80;
     b256[125..136].fill(0xff);
