@@ -461,12 +461,13 @@ impl Repository {
     }
 
     /// Whether `password` opens one of this repository's key files (an export refuses an
-    /// archive password that would also open the repository it reads).
+    /// archive password that would also open the repository it reads). A damaged key file
+    /// opens with no password.
     pub fn password_opens(&self, password: &[u8]) -> Result<bool> {
         match Self::unlock(&*self.backend, password) {
             Ok(_) => Ok(true),
-            Err(Error::WrongPassword | Error::Password(_)) => Ok(false),
-            Err(e) => Err(e),
+            Err(e @ Error::Io { .. }) => Err(e),
+            Err(_) => Ok(false),
         }
     }
 

@@ -54,7 +54,10 @@ struct State {
     /// (type, name) -> (data offset, size), for reading back.
     files: HashMap<(FileType, String), (u64, u64)>,
     created: bool,
+    /// The table of contents and the end marker are written: nothing more can be added.
     finished: bool,
+    /// The file has the output's name: it stays when the writer is dropped.
+    named: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -184,6 +187,12 @@ impl ArchiveWriter {
     /// when `replace`) and the directory is synced. Returns the archive's size in bytes.
     pub fn finish(&self, meta: &ArchiveMeta, replace: bool) -> Result<u64> {
         let mut st = lock(&self.state);
+        if st.finished {
+            return Err(Error::Invalid(format!(
+                "{}: the archive is already finished",
+                show_path(&self.output)
+            )));
+        }
         let toc = Toc {
             format: FORMAT_NAME.into(),
             version: ARCHIVE_VERSION,
@@ -210,19 +219,17 @@ impl ArchiveWriter {
         if replace {
             fs::rename(&self.tmp, &self.output).map_err(|e| Error::io(&self.output, e))?;
         } else {
-            match fs::hard_link(&self.tmp, &self.output) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    st.finished = false;
-                    return Err(ArchiveError::new(&self.output, ArchiveProblem::Exists).into());
+            fs::hard_link(&self.tmp, &self.output).map_err(|e| {
+                if e.kind() == io::ErrorKind::AlreadyExists {
+                    ArchiveError::new(&self.output, ArchiveProblem::Exists).into()
+                } else {
+                    Error::io(&self.output, e)
                 }
-                Err(e) => {
-                    st.finished = false;
-                    return Err(Error::io(&self.output, e));
-                }
-            }
-            fs::remove_file(&self.tmp).map_err(io)?;
+            })?;
+            // The archive has its name; the temporary name is only a second link to it.
+            let _ = fs::remove_file(&self.tmp);
         }
+        st.named = true;
         File::open(parent(&self.output))
             .and_then(|d| d.sync_all())
             .map_err(|e| Error::io(parent(&self.output), e))?;
@@ -246,7 +253,7 @@ fn exists(member: &str) -> io::Error {
 
 impl Drop for ArchiveWriter {
     fn drop(&mut self) {
-        if !lock(&self.state).finished {
+        if !lock(&self.state).named {
             let _ = fs::remove_file(&self.tmp);
         }
     }
