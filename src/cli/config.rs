@@ -68,7 +68,9 @@ fn check(g: &Global, a: &CheckArgs) -> Result<Exit> {
         ),
         Some(p) => match lifeboat::repo::RepoLocation::parse(p) {
             Err(e) => warnings.push(format!("repository.path: {e}")),
-            Ok(lifeboat::repo::RepoLocation::Local(dir)) if !dir.join("config").exists() => {
+            Ok(lifeboat::repo::RepoLocation::Local(dir))
+                if !dir.is_file() && !dir.join("config").exists() =>
+            {
                 warnings.push(format!(
                     "repository.path {}: no repository there yet (`lifeboat init` creates it)",
                     dir.display()

@@ -5,7 +5,8 @@
 
 use lifeboat::Error;
 use lifeboat::error::{
-    DockerError, HostError, StorageError, StorageErrorKind, TagProblem, UpdateError,
+    ArchiveError, ArchiveProblem, DockerError, HostError, StorageError, StorageErrorKind,
+    TagProblem, UpdateError,
 };
 
 /// One library error's text with its CLI advice.
@@ -70,6 +71,33 @@ pub fn storage_hint(s: &StorageError) -> &'static str {
         }
         StorageErrorKind::Unavailable => {
             "check that the endpoint in --repo is right and the store is up; the request was retried with backoff before giving up"
+        }
+    }
+}
+
+/// What to do about an archive whose bytes changed.
+pub const DAMAGED_ARCHIVE_HINT: &str = "the archive's bytes changed after it was written: use another copy, or write a new one with `lifeboat export`";
+
+/// What to do about an archive that cannot be used as asked.
+pub fn archive_hint(a: &ArchiveError) -> String {
+    match &a.problem {
+        ArchiveProblem::NotAnArchive(_) => {
+            "--from (and a --repo that names a file) read archives written by `lifeboat export`; give a repository directory with --repo".into()
+        }
+        ArchiveProblem::Missing => "check the path given to --from (or --repo)".into(),
+        ArchiveProblem::Truncated(_) => {
+            "the file was cut short (an interrupted copy or download?): copy it again, or write a new one with `lifeboat export`".into()
+        }
+        ArchiveProblem::Damaged(_) => DAMAGED_ARCHIVE_HINT.into(),
+        ArchiveProblem::UnsupportedVersion(_) => {
+            "read it with the lifeboat that wrote it, or a newer one".into()
+        }
+        ArchiveProblem::ReadOnly(_) => format!(
+            "run this command on a repository (--repo), or bring the archive's snapshot into one first: `lifeboat copy --from-repo {}`",
+            lifeboat::util::show_path(&a.path)
+        ),
+        ArchiveProblem::Exists => {
+            "give --force to replace it, or another --output".into()
         }
     }
 }

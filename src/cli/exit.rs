@@ -2,7 +2,7 @@
 //! from errors to them.
 
 use lifeboat::Error;
-use lifeboat::error::{StorageError, StorageErrorKind};
+use lifeboat::error::{ArchiveError, ArchiveProblem, StorageError, StorageErrorKind};
 
 /// The remote store's error in an error's causes, if any (it travels inside an I/O error).
 pub fn storage_error(e: &anyhow::Error) -> Option<&StorageError> {
@@ -11,6 +11,22 @@ pub fn storage_error(e: &anyhow::Error) -> Option<&StorageError> {
             c.downcast_ref::<std::io::Error>()
                 .and_then(StorageError::of)
         })
+    })
+}
+
+/// The archive's error in an error's causes, if any (as a library error, or inside an I/O
+/// error).
+pub fn archive_error(e: &anyhow::Error) -> Option<&ArchiveError> {
+    e.chain().find_map(|c| {
+        c.downcast_ref::<ArchiveError>()
+            .or_else(|| match c.downcast_ref::<Error>() {
+                Some(Error::Archive(a)) => Some(a),
+                _ => None,
+            })
+            .or_else(|| {
+                c.downcast_ref::<std::io::Error>()
+                    .and_then(ArchiveError::of)
+            })
     })
 }
 
@@ -89,6 +105,15 @@ impl Exit {
                 }
                 StorageErrorKind::NoSuchBucket => Exit::NoRepository,
                 StorageErrorKind::Unavailable => Exit::Failure,
+            };
+        }
+        if let Some(a) = archive_error(e) {
+            return match a.problem {
+                ArchiveProblem::NotAnArchive(_) | ArchiveProblem::Missing => Exit::NoRepository,
+                ArchiveProblem::Truncated(_) | ArchiveProblem::Damaged(_) => Exit::Integrity,
+                ArchiveProblem::UnsupportedVersion(_)
+                | ArchiveProblem::ReadOnly(_)
+                | ArchiveProblem::Exists => Exit::Failure,
             };
         }
         for cause in e.chain() {

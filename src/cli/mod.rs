@@ -32,6 +32,7 @@ mod config;
 mod copy;
 mod diff;
 mod dump;
+mod export;
 mod forget;
 mod init;
 mod key;
@@ -109,6 +110,19 @@ pub struct Global {
         value_name = "DIR|s3:URL"
     )]
     pub repo: Option<String>,
+
+    /// Read from this archive (a file written by `lifeboat export`) instead of the repository,
+    /// in place and read-only: restore, snapshots, ls, show, verify and other readers take it;
+    /// commands that change a repository refuse it. Its password is the one given to the
+    /// export (give it as usual: LIFEBOAT_PASSWORD_FILE, --password-file, ...). Overrides
+    /// --repo; a --repo that names a regular file is read as an archive too.
+    #[arg(
+        long,
+        env = "LIFEBOAT_FROM_ARCHIVE",
+        global = true,
+        value_name = "FILE.lbx"
+    )]
+    pub from: Option<PathBuf>,
 
     /// Keep copies of a remote repository's index and snapshot files here [default:
     /// $XDG_CACHE_HOME/lifeboat or ~/.cache/lifeboat]; they are checked against their sealed
@@ -262,6 +276,13 @@ pub enum Command {
     Forget(forget::Args),
     /// Add, remove or replace the tags of snapshots (each changed one gets a new ID).
     Tag(tag::Args),
+    /// Write one snapshot into a single-file archive with its own password (read it with
+    /// --from FILE).
+    ///
+    /// The archive is a self-contained repository (the snapshot's files, Docker deployment and
+    /// host profile, under fresh keys) in one tar file: carry it off the host, and restore or
+    /// recover from it anywhere with `--from FILE` and the archive's password.
+    Export(export::Args),
     /// Copy snapshots from another repository into this one (re-encrypted, deduplicated).
     ///
     /// Every blob the snapshots reference is read from the source repository (--from-repo),
@@ -367,14 +388,20 @@ impl Global {
         }
     }
 
-    /// Where --repo (or LIFEBOAT_REPO, or the configuration) says the repository is.
+    /// Where --from (an archive), or else --repo (or LIFEBOAT_REPO, or the configuration) says
+    /// the repository is.
     pub fn location(&self) -> Result<RepoLocation> {
+        if let Some(archive) = &self.from {
+            return Ok(RepoLocation::Archive(archive.clone()));
+        }
         let given = self.repo.as_deref().ok_or_else(|| {
             UsageError(
-                "no repository given: use --repo DIR (or s3:URL) or set LIFEBOAT_REPO".into(),
+                "no repository given: use --repo DIR (or s3:URL), --from ARCHIVE, or set LIFEBOAT_REPO".into(),
             )
         })?;
-        Ok(RepoLocation::parse(given).map_err(|e| UsageError(e.to_string()))?)
+        Ok(RepoLocation::parse(given)
+            .map_err(|e| UsageError(e.to_string()))?
+            .resolved())
     }
 
     /// How to reach an S3 repository: the configuration's `s3_*` keys, then the environment.
@@ -403,8 +430,7 @@ impl Global {
     /// The backend of `location` (the repository of --repo, or another one such as copy's
     /// source).
     pub fn backend_at(&self, location: &RepoLocation) -> Result<Arc<dyn Backend>> {
-        lifeboat::repo::backend_for(location, &self.s3_options()?)
-            .map_err(|e| anyhow::anyhow!("{location}: {e}"))
+        Ok(lifeboat::repo::backend_for(location, &self.s3_options()?)?)
     }
 
     /// The local cache of a remote repository's sealed files, unless --no-cache.
@@ -618,6 +644,11 @@ fn password_hint(g: &Global, m: &clap::ArgMatches) -> String {
     } else {
         "the password was typed at the prompt".to_string()
     };
+    if matches!(g.location(), Ok(RepoLocation::Archive(_))) {
+        return format!(
+            "{from}; an archive opens with the archive password given to `lifeboat export`, not the repository's"
+        );
+    }
     format!(
         "{from}; check that it is the password of one of this repository's keys (with a password that works, `lifeboat key add` adds another)"
     )
@@ -677,7 +708,9 @@ pub fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             let code = Exit::of(&e);
+            let archive = exit::archive_error(&e);
             let hint = match (code, exit::storage_error(&e)) {
+                _ if archive.is_some() => archive.map(errors::archive_hint),
                 (Exit::WrongPassword, _) => Some(match &cli.command {
                     Command::Copy(a) if copy::is_source_error(&e) => copy::password_hint(a),
                     _ => password_hint(&cli.global, &matches),
@@ -685,6 +718,11 @@ pub fn main() -> ExitCode {
                 (_, Some(s)) => Some(errors::storage_hint(s).to_string()),
                 (Exit::Integrity, _) if matches!(cli.command, Command::Copy(_)) => {
                     Some(copy::INTEGRITY_HINT.to_string())
+                }
+                (Exit::Integrity, _)
+                    if matches!(cli.global.location(), Ok(RepoLocation::Archive(_))) =>
+                {
+                    Some(errors::DAMAGED_ARCHIVE_HINT.to_string())
                 }
                 _ => code.hint().map(str::to_string),
             };
@@ -715,6 +753,7 @@ fn dispatch(cli: &Cli) -> Result<Exit> {
         Command::Verify(a) => verify::run(g, a),
         Command::Forget(a) => forget::run(g, a),
         Command::Tag(a) => tag::run(g, a),
+        Command::Export(a) => export::run(g, a),
         Command::Copy(a) => copy::run(g, a),
         Command::Prune(a) => prune::run(g, a),
         Command::Schedule(c) => schedule::run(g, c),

@@ -92,10 +92,6 @@ fn from_command(cmd: &str) -> Result<Password> {
     Ok(strip_newline(std::mem::take(&mut *stdout)))
 }
 
-fn prompt(msg: &str) -> Result<Password> {
-    prompt_for(msg, &Source::MAIN)
-}
-
 fn prompt_for(msg: &str, source: &Source<'_>) -> Result<Password> {
     if !std::io::stdin().is_terminal() {
         let v = source.env;
@@ -190,8 +186,14 @@ pub fn new_password(g: &Global, file: Option<&Path>) -> Result<Password> {
 /// A new password typed twice on the terminal (never taken from the repository's password
 /// sources: `key add` must not silently add the password already in use).
 pub fn prompt_new() -> Result<Password> {
-    let a = prompt("new password: ")?;
-    let b = prompt("repeat the new password: ")?;
+    prompt_twice("new", &Source::MAIN)
+}
+
+/// A new password for `what` (`new`, `archive`) typed twice on the terminal; without one, the
+/// error names `source`'s variables.
+pub fn prompt_twice(what: &str, source: &Source<'_>) -> Result<Password> {
+    let a = prompt_for(&format!("{what} password: "), source)?;
+    let b = prompt_for(&format!("repeat the {what} password: "), source)?;
     if a != b {
         bail!("the passwords differ");
     }

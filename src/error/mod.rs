@@ -8,6 +8,7 @@
 //! updates, the host profile) has its enum in a file of this module, wrapped by [`Error`] and
 //! re-exported by its area, so a caller matches on what went wrong.
 
+mod archive;
 mod docker;
 mod host;
 mod storage;
@@ -15,6 +16,7 @@ mod update;
 
 use std::path::PathBuf;
 
+pub use archive::{ArchiveError, ArchiveProblem};
 pub use docker::DockerError;
 pub use host::HostError;
 pub use storage::{StorageError, StorageErrorKind};
@@ -126,6 +128,11 @@ pub enum Error {
 
     #[error(transparent)]
     Host(#[from] HostError),
+
+    /// A single-file archive that is no archive, is cut short or damaged, or was asked to
+    /// change.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
 }
 
 // By hand rather than `#[from]`: the wrapper shows the Docker error's text itself, so it must
@@ -185,10 +192,11 @@ impl Error {
 
     /// True when the error says stored data is damaged or was tampered with.
     pub fn is_integrity(&self) -> bool {
-        matches!(
-            self,
-            Error::Corrupt { .. } | Error::Hostile { .. } | Error::MissingBlob(_)
-        )
+        match self {
+            Error::Corrupt { .. } | Error::Hostile { .. } | Error::MissingBlob(_) => true,
+            Error::Archive(a) => a.is_integrity(),
+            _ => false,
+        }
     }
 }
 

@@ -1,11 +1,13 @@
 //! Operations, above the things backed up and the snapshot format: the nightly job ([`job`]),
 //! taking a snapshot, applying
 //! a host profile, verification, retention (forget), prune, find, stats, tags, copying snapshots
-//! into another repository ([`copy`]), bare-host disaster recovery ([`recover`]), safe container
+//! into another repository ([`copy`]) or into a single-file archive ([`export`]), bare-host
+//! disaster recovery ([`recover`]), safe container
 //! updates and rollbacks ([`update`]), running on a schedule ([`schedule`]) and the records of
 //! scheduled runs (Prometheus metrics, run log).
 
 pub mod copy;
+pub mod export;
 pub mod find;
 pub mod forget;
 pub mod health;

@@ -83,6 +83,27 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn concurrency(&self) -> usize {
         2
     }
+    /// Whether this storage refuses every change (a single-file archive): a repository opened
+    /// on it may only read, and its locks are not written (see `lock::acquire`).
+    fn is_read_only(&self) -> bool {
+        false
+    }
+    /// The error for a change read-only storage refuses (`what` says which change).
+    fn refusal(&self, what: &str) -> crate::Error {
+        crate::Error::Invalid(format!("{}: read-only storage: {what}", self.location()))
+    }
+    /// For read-only storage: check that everything stored is whole and undamaged before a
+    /// command relies on it (an archive compares every member with the digest its table of
+    /// contents records). Called when a shared lock is taken, so what reads the data (restore,
+    /// verify) refuses a damaged archive before writing anything. Checked once per backend.
+    fn check_intact(&self) -> crate::Result<()> {
+        Ok(())
+    }
+    /// What holds the repository, when that is worth naming in messages about the objects
+    /// inside it (`archive /srv/host.lbx`); `None` for a plain repository.
+    fn container(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Refuse a file name that is not lowercase hex of a sane length (packs: at least two digits,

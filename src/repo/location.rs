@@ -1,15 +1,34 @@
 //! Where a repository lives, parsed from what users type (`--repo`, `LIFEBOAT_REPO`, the
 //! configuration file) in restic's notation: a local directory, or `s3:` followed by an
-//! endpoint, a bucket and an optional prefix. Credentials never belong in it.
+//! endpoint, a bucket and an optional prefix; or a single-file archive (`--from host.lbx`,
+//! or a `--repo` path that names a regular file). Credentials never belong in it.
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-/// A repository's place: a local directory or a bucket (and prefix) on S3-compatible storage.
+use super::{ArchiveReader, Backend, LocalBackend, S3Backend, S3Options};
+
+/// A repository's place: a local directory, a bucket (and prefix) on S3-compatible storage,
+/// or a single-file archive read in place (read-only).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RepoLocation {
     Local(PathBuf),
     S3(S3Location),
+    Archive(PathBuf),
+}
+
+/// The backend for a location: a directory, an archive (read in place; a local path naming a
+/// regular file is one too), or a bucket reached with `s3`'s options.
+pub fn backend_for(location: &RepoLocation, s3: &S3Options) -> crate::Result<Arc<dyn Backend>> {
+    Ok(match location {
+        RepoLocation::Archive(p) => Arc::new(ArchiveReader::open(p)?),
+        RepoLocation::Local(p) if p.is_file() => Arc::new(ArchiveReader::open(p)?),
+        RepoLocation::Local(p) => Arc::new(LocalBackend::new(p)),
+        RepoLocation::S3(l) => Arc::new(
+            S3Backend::new(l.clone(), s3).map_err(|e| crate::Error::io(location.to_string(), e))?,
+        ),
+    })
 }
 
 /// `s3:https://ENDPOINT/BUCKET[/PREFIX]`, with the endpoint's scheme defaulting to https.
@@ -43,12 +62,22 @@ impl RepoLocation {
         }
         Ok(RepoLocation::Local(PathBuf::from(s)))
     }
+
+    /// A local path that names a regular file is an archive; anything else stays as it is.
+    /// (Reads the filesystem: what the user typed is only known to be a file once looked at.)
+    #[must_use]
+    pub fn resolved(self) -> RepoLocation {
+        match self {
+            RepoLocation::Local(p) if p.is_file() => RepoLocation::Archive(p),
+            other => other,
+        }
+    }
 }
 
 impl fmt::Display for RepoLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RepoLocation::Local(p) => write!(f, "{}", p.display()),
+            RepoLocation::Local(p) | RepoLocation::Archive(p) => write!(f, "{}", p.display()),
             RepoLocation::S3(s) => write!(f, "{s}"),
         }
     }
@@ -161,7 +190,7 @@ mod tests {
     fn s3(s: &str) -> S3Location {
         match RepoLocation::parse(s).unwrap() {
             RepoLocation::S3(l) => l,
-            RepoLocation::Local(p) => panic!("parsed as local {p:?}"),
+            other => panic!("parsed as {other:?}"),
         }
     }
 
@@ -188,6 +217,18 @@ mod tests {
             RepoLocation::parse("/srv/lifeboat").unwrap(),
             RepoLocation::Local("/srv/lifeboat".into())
         );
+    }
+
+    #[test]
+    fn a_local_path_naming_a_file_resolves_to_an_archive() {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("host.lbx");
+        std::fs::write(&file, b"x").unwrap();
+        let at = |p: &std::path::Path| RepoLocation::parse(p.to_str().unwrap()).unwrap().resolved();
+        assert_eq!(at(&file), RepoLocation::Archive(file.clone()));
+        assert_eq!(at(d.path()), RepoLocation::Local(d.path().to_path_buf()));
+        let missing = d.path().join("nothing");
+        assert_eq!(at(&missing), RepoLocation::Local(missing.clone()));
     }
 
     #[test]

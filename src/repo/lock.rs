@@ -94,7 +94,7 @@ impl std::fmt::Debug for LockGuard {
         let name = self
             .name
             .lock()
-            .map(|n| n[..8].to_string())
+            .map(|n| n.get(..8).unwrap_or("none").to_string())
             .unwrap_or_default();
         write!(f, "LockGuard({name})")
     }
@@ -128,12 +128,28 @@ pub fn live_locks(backend: &dyn Backend, own: Option<&str>) -> Result<Vec<(Strin
 }
 
 /// Take a lock, waiting up to `wait` for conflicting holders to finish.
+///
+/// On read-only storage (an archive) nothing can change under a reader and nothing is
+/// written: a shared lock is granted once the storage checked itself whole
+/// ([`Backend::check_intact`]), an exclusive one (a command that would change the repository)
+/// is refused.
 pub fn acquire(
     backend: Arc<dyn Backend>,
     kind: LockKind,
     command: &str,
     wait: Duration,
 ) -> Result<LockGuard> {
+    if backend.is_read_only() {
+        return match kind {
+            LockKind::Shared => {
+                backend.check_intact()?;
+                Ok(LockGuard::inert(backend))
+            }
+            LockKind::Exclusive => Err(backend.refusal(&format!(
+                "`{command}` changes the repository and cannot lock it"
+            ))),
+        };
+    }
     let name = Id::random().to_hex();
     let now = crate::util::now_rfc3339();
     let rec = LockRecord {
@@ -208,8 +224,23 @@ fn refresh(backend: &dyn Backend, name: &Mutex<String>, rec: &LockRecord) {
     let _ = backend.remove(FileType::Lock, &old);
 }
 
+impl LockGuard {
+    /// A lock on read-only storage: no file, no refresher, nothing to remove.
+    fn inert(backend: Arc<dyn Backend>) -> LockGuard {
+        LockGuard {
+            backend,
+            name: Arc::new(Mutex::new(String::new())),
+            stop: Arc::new((Mutex::new(true), Condvar::new())),
+            refresher: None,
+        }
+    }
+}
+
 impl Drop for LockGuard {
     fn drop(&mut self) {
+        if self.refresher.is_none() && self.backend.is_read_only() {
+            return;
+        }
         {
             let (m, cv) = &*self.stop;
             *m.lock().expect("lock state") = true;

@@ -25,6 +25,7 @@
 //! seals packs and snapshots but cannot decrypt) or a read-only backend narrows [`Access`]
 //! there, and the existing calls then fail with a clear error instead of needing new ones.
 
+pub mod archive;
 pub mod backend;
 mod cache;
 pub mod index;
@@ -43,10 +44,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use archive::{ArchiveMeta, ArchiveReader, ArchiveWriter};
 pub use backend::{Backend, FileType, LocalBackend};
 pub use index::{IdSet, Index, IndexFile, Location};
 pub use indexed::IndexedRepo;
-pub use location::{RepoLocation, S3Location};
+pub use location::{RepoLocation, S3Location, backend_for};
 pub use lock::{LockGuard, LockKind};
 pub use pack::BlobKind;
 pub use s3::{S3Backend, S3Options};
@@ -77,6 +79,35 @@ pub struct RepoConfig {
     pub pack_size: u64,
 }
 
+/// The chunking and packing parameters a new repository is made with (FORMAT.md §5).
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    pub chunker: ChunkerParams,
+    pub tree_chunker: ChunkerParams,
+    pub pack_size: u64,
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Layout {
+            chunker: ChunkerParams::DATA,
+            tree_chunker: ChunkerParams::TREE,
+            pack_size: DEFAULT_PACK_SIZE,
+        }
+    }
+}
+
+impl RepoConfig {
+    /// This repository's chunking and packing parameters.
+    pub fn layout(&self) -> Layout {
+        Layout {
+            chunker: self.chunker,
+            tree_chunker: self.tree_chunker,
+            pack_size: self.pack_size,
+        }
+    }
+}
+
 /// How a repository is opened: said once, used by every operation on the handle.
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
@@ -100,6 +131,11 @@ impl Access {
     pub const FULL: Access = Access {
         read: true,
         write: true,
+    };
+    /// A master key on read-only storage (an archive).
+    pub const READ_ONLY: Access = Access {
+        read: true,
+        write: false,
     };
 }
 
@@ -159,6 +195,17 @@ fn sealed_label(t: FileType) -> &'static str {
 impl Repository {
     /// Create a new repository protected by `password`.
     pub fn init(backend: Arc<dyn Backend>, password: &[u8], kdf: KdfParams) -> Result<Repository> {
+        Self::init_with(backend, password, kdf, &Layout::default())
+    }
+
+    /// Create a new repository with the chunking and pack parameters of `layout` (an export
+    /// makes its archive repository like the one it reads from).
+    pub fn init_with(
+        backend: Arc<dyn Backend>,
+        password: &[u8],
+        kdf: KdfParams,
+        layout: &Layout,
+    ) -> Result<Repository> {
         let loc = backend.location();
         if backend.exists().map_err(|e| Error::io(&loc, e))? {
             return Err(Error::RepositoryExists(loc));
@@ -170,9 +217,9 @@ impl Repository {
         let config = RepoConfig {
             id: keys.repo_id.to_vec(),
             created: crate::util::now_rfc3339(),
-            chunker: ChunkerParams::DATA,
-            tree_chunker: ChunkerParams::TREE,
-            pack_size: DEFAULT_PACK_SIZE,
+            chunker: layout.chunker,
+            tree_chunker: layout.tree_chunker,
+            pack_size: layout.pack_size,
         };
         backend
             .write(FileType::Key, &key_id.to_hex(), &key_bytes)
@@ -216,6 +263,11 @@ impl Repository {
         let packs = backend
             .is_remote()
             .then(|| Arc::new(packcache::PackCache::new(PACKS_HELD)));
+        let access = if backend.is_read_only() {
+            Access::READ_ONLY
+        } else {
+            Access::FULL
+        };
         Repository {
             cache,
             packs,
@@ -228,7 +280,7 @@ impl Repository {
             observer: Arc::new(crate::observer::Silent),
             key_in_use,
             options,
-            access: Access::FULL,
+            access,
         }
     }
 
@@ -243,14 +295,14 @@ impl Repository {
             .map_err(|e| Error::io(format!("{loc}/config"), e))?;
         if file.len() < 12 || &file[..8] != MAGIC {
             return Err(Error::corrupt(
-                "config",
+                config_object(backend),
                 "not a lifeboat repository (bad magic)",
             ));
         }
         let version = u32::from_le_bytes(file[8..12].try_into().expect("4 bytes"));
         if version != FORMAT_VERSION {
             return Err(Error::UnsupportedVersion(
-                "config".into(),
+                config_object(backend),
                 u64::from(version),
             ));
         }
@@ -269,24 +321,25 @@ impl Repository {
         options: &OpenOptions,
     ) -> Result<Repository> {
         let file = Self::check_format(&*backend)?;
+        let object = config_object(&*backend);
         let (keys, key_in_use) = Self::unlock(&*backend, password)?;
         let header = &file[..12];
         let cbor = crypto::open(&keys.meta_key, &labelled_ad("config", header), &file[12..])
-            .map_err(|e| Error::corrupt("config", e))?;
+            .map_err(|e| Error::corrupt(&object, e))?;
         let config: RepoConfig = ciborium::from_reader(&cbor[..])
-            .map_err(|e| Error::corrupt("config", format!("cbor: {e}")))?;
+            .map_err(|e| Error::corrupt(&object, format!("cbor: {e}")))?;
         if config.id != keys.repo_id {
             return Err(Error::corrupt(
-                "config",
+                &object,
                 "repository id differs from the key's",
             ));
         }
         if !config.chunker.is_sane() || !config.tree_chunker.is_sane() {
-            return Err(Error::hostile("config", "chunker parameters out of bounds"));
+            return Err(Error::hostile(&object, "chunker parameters out of bounds"));
         }
         if !(1 << 20..=1 << 30).contains(&config.pack_size) {
             return Err(Error::hostile(
-                "config",
+                &object,
                 format!("pack size {} out of bounds", config.pack_size),
             ));
         }
@@ -385,6 +438,9 @@ impl Repository {
         if allowed {
             return Ok(());
         }
+        if capability == Capability::Write && self.backend.is_read_only() {
+            return Err(self.backend.refusal("nothing can be written to it"));
+        }
         Err(Error::Invalid(format!(
             "{}: this key cannot {} the repository",
             self.backend.location(),
@@ -393,6 +449,26 @@ impl Repository {
                 Capability::Write => "write to",
             }
         )))
+    }
+
+    /// How messages name an object of this repository (`pack 3f2a...`): as it is, or after
+    /// what holds the repository when that is worth saying (`archive /srv/host.lbx: pack ...`).
+    pub fn object_name(&self, object: impl std::fmt::Display) -> String {
+        match self.backend.container() {
+            Some(c) => format!("{c}: {object}"),
+            None => object.to_string(),
+        }
+    }
+
+    /// Whether `password` opens one of this repository's key files (an export refuses an
+    /// archive password that would also open the repository it reads). A damaged key file
+    /// opens with no password.
+    pub fn password_opens(&self, password: &[u8]) -> Result<bool> {
+        match Self::unlock(&*self.backend, password) {
+            Ok(_) => Ok(true),
+            Err(e @ Error::Io { .. }) => Err(e),
+            Err(_) => Ok(false),
+        }
     }
 
     /// Take a lock, waiting for conflicting holders as long as the [`OpenOptions`] said.
@@ -527,7 +603,11 @@ impl Repository {
         out: &mut Vec<u8>,
     ) -> Result<()> {
         self.require(Capability::Read)?;
-        let object = format!("{} blob {id} (pack {})", kind.label(), loc.pack);
+        let object = self.object_name(format_args!(
+            "{} blob {id} (pack {})",
+            kind.label(),
+            loc.pack
+        ));
         let encoded = crypto::open_in_place(kind.key(&self.keys), &pack::blob_ad(kind, id), sealed)
             .map_err(|e| Error::corrupt(&object, e))?;
         chunk::decode_into(encoded, loc.raw_len as usize, &object, out)?;
@@ -549,7 +629,14 @@ impl Repository {
             .get(pack, || {
                 self.backend
                     .read(FileType::Pack, &pack.to_hex())
-                    .map_err(|e| pack_read_error(pack, e, offset, len))
+                    .map_err(|e| {
+                        pack_read_error(
+                            &self.object_name(format_args!("pack {pack}")),
+                            e,
+                            offset,
+                            len,
+                        )
+                    })
             })
             .map_err(|e| match e {
                 packcache::FetchError::Own(e) => e,
@@ -571,12 +658,19 @@ impl Repository {
     pub fn read_pack_range(&self, pack: &Id, offset: u64, len: usize) -> Result<Vec<u8>> {
         self.backend
             .read_at(FileType::Pack, &pack.to_hex(), offset, len)
-            .map_err(|e| pack_read_error(pack, e, offset, len))
+            .map_err(|e| {
+                pack_read_error(
+                    &self.object_name(format_args!("pack {pack}")),
+                    e,
+                    offset,
+                    len,
+                )
+            })
     }
 
     /// Read and authenticate a pack's header.
     pub fn read_pack_header(&self, pack: &Id) -> Result<Vec<pack::PackEntry>> {
-        let object = format!("pack {pack}");
+        let object = self.object_name(format_args!("pack {pack}"));
         let name = pack.to_hex();
         let size = self
             .backend
@@ -596,29 +690,31 @@ impl Repository {
     }
 }
 
+/// How messages name the `config` file of the repository on `backend`.
+fn config_object(backend: &dyn Backend) -> String {
+    match backend.container() {
+        Some(c) => format!("{c}: config"),
+        None => "config".into(),
+    }
+}
+
 /// Packs a remote repository's handle keeps in memory (16 MiB each by default).
 const PACKS_HELD: usize = 4;
 
 /// A failed pack read in the repository's terms: a missing or short pack is damage.
-fn pack_read_error(pack: &Id, e: std::io::Error, offset: u64, len: usize) -> Error {
+fn pack_read_error(object: &str, e: std::io::Error, offset: u64, len: usize) -> Error {
+    if let Some(a) = crate::error::ArchiveError::of(&e) {
+        return Error::Archive(a.clone());
+    }
     match e.kind() {
         std::io::ErrorKind::NotFound if crate::error::StorageError::of(&e).is_none() => {
-            Error::corrupt(format!("pack {pack}"), "pack file is missing")
+            Error::corrupt(object, "pack file is missing")
         }
-        std::io::ErrorKind::UnexpectedEof => Error::corrupt(
-            format!("pack {pack}"),
-            format!("truncated: no bytes at {offset}+{len}"),
-        ),
-        _ => Error::io(format!("pack {pack}"), e),
+        std::io::ErrorKind::UnexpectedEof => {
+            Error::corrupt(object, format!("truncated: no bytes at {offset}+{len}"))
+        }
+        _ => Error::io(object, e),
     }
-}
-
-/// The backend for a location: a directory, or a bucket reached with `s3`'s options.
-pub fn backend_for(location: &RepoLocation, s3: &S3Options) -> std::io::Result<Arc<dyn Backend>> {
-    Ok(match location {
-        RepoLocation::Local(p) => Arc::new(LocalBackend::new(p)),
-        RepoLocation::S3(l) => Arc::new(S3Backend::new(l.clone(), s3)?),
-    })
 }
 
 /// Open the repository in a local directory with default [`OpenOptions`].

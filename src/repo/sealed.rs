@@ -56,7 +56,7 @@ impl Repository {
                 Err(_) => cache.remove(t, &name),
             }
         }
-        let object = format!("{} {id}", t.label());
+        let object = self.object_name(format_args!("{} {id}", t.label()));
         let sealed = self.backend.read(t, &name).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 Error::corrupt(&object, "file is missing")
@@ -72,7 +72,7 @@ impl Repository {
     }
 
     fn decode_sealed<T: DeserializeOwned>(&self, t: FileType, id: &Id, sealed: &[u8]) -> Result<T> {
-        let object = format!("{} {id}", t.label());
+        let object = self.object_name(format_args!("{} {id}", t.label()));
         let plain = crypto::open(
             &self.keys.meta_key,
             &labelled_ad(sealed_label(t), &id.0),

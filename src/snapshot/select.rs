@@ -268,7 +268,7 @@ pub fn resolve_subtree(
             let id = find_id(repo, prefix)?;
             let base: Snapshot = repo.load_sealed(FileType::Snapshot, &id)?;
             let loaded = load_all(repo)?;
-            refuse_damaged(&loaded, spec)?;
+            refuse_damaged(repo, &loaded, spec)?;
             let same = Need {
                 group: Some(Group::of(&base)),
                 ..need.clone()
@@ -319,7 +319,7 @@ fn find_id(repo: &Repository, prefix: &str) -> Result<Id> {
 }
 
 /// A damaged snapshot file could be the snapshot a relative name stands for: refuse to guess.
-fn refuse_damaged(loaded: &Loaded, spec: &str) -> Result<()> {
+fn refuse_damaged(repo: &Repository, loaded: &Loaded, spec: &str) -> Result<()> {
     let Some((id, e)) = loaded.damaged.first() else {
         return Ok(());
     };
@@ -332,7 +332,7 @@ fn refuse_damaged(loaded: &Loaded, spec: &str) -> Result<()> {
         n => format!(" (and {} more damaged snapshot file(s))", n - 1),
     };
     Err(Error::corrupt(
-        format!("snapshots/{}", id.to_hex()),
+        repo.object_name(format_args!("snapshots/{}", id.to_hex())),
         format!(
             "damaged ({detail}){more}; it could be the snapshot {spec:?} stands for, so that is not decided: name a snapshot by ID (`lifeboat snapshots`), or remove the damaged file with `lifeboat forget {}`",
             id.short()
@@ -352,7 +352,7 @@ fn latest(
     if loaded.good.is_empty() && loaded.damaged.is_empty() {
         return Err(Error::NoSnapshots);
     }
-    refuse_damaged(&loaded, spec)?;
+    refuse_damaged(repo, &loaded, spec)?;
     let internal_ok = |s: &Snapshot| {
         filter.admits(s)
             || need
