@@ -603,3 +603,112 @@ fn recover_killed_at_random_points_completes() {
         .collect();
     assert!(left.is_empty(), "journal left behind: {left:?}");
 }
+
+/// Nothing on the bare engine and nothing in the recovery's directories.
+fn nothing_written(bare: &BareEngine, dirs: &Dirs) -> Vec<String> {
+    let mut bad = Vec::new();
+    for (what, args) in [
+        ("containers", &["ps", "-aq"][..]),
+        ("volumes", &["volume", "ls", "-q"][..]),
+        ("images", &["images", "-q"][..]),
+    ] {
+        let out = bare.docker(args);
+        if !out.trim().is_empty() {
+            bad.push(format!("{what} on the bare engine: {out}"));
+        }
+    }
+    for d in [&dirs.host_root, &dirs.target] {
+        if std::fs::read_dir(d).unwrap().next().is_some() {
+            bad.push(format!("{} is not empty", d.display()));
+        }
+    }
+    bad
+}
+
+/// `export` + `recover --from FILE`: the same exact recovery from one portable file with its
+/// own password; a wrong password, a flipped byte and a cut archive are refused before
+/// anything is written.
+#[test]
+fn recover_from_a_portable_archive() {
+    let Some(fx) = Fixture::build() else { return };
+    let Some(bare) = BareEngine::start() else {
+        return;
+    };
+    let archive_pass = fx.e.path("archive-pass");
+    put(
+        &fx.e.dir.path().to_path_buf(),
+        "archive-pass",
+        b"another long archive secret\n",
+        0o600,
+    );
+    let archive = fx.e.path("host.lbx");
+    let out =
+        fx.e.cmd()
+            .env("LIFEBOAT_ARCHIVE_PASSWORD_FILE", &archive_pass)
+            .args(["export", &fx.snapshot, "--output", s(&archive)])
+            .output()
+            .unwrap();
+    assert!(out.status.success(), "export: {}", show(&out));
+    let host = bare.host();
+    let from = |file: &Path, password: &str, dirs: &Dirs, extra: &[&str]| -> Output {
+        let mut c = common::lifeboat_cmd();
+        c.env("LIFEBOAT_PASSWORD", password).args([
+            "recover",
+            "--from",
+            s(file),
+            "--docker-host",
+            &host,
+            "--host-root",
+            s(&dirs.host_root),
+            "--target",
+            s(&dirs.target),
+            "--state-dir",
+            s(&dirs.state),
+            "--no-sync",
+        ]);
+        c.args(extra).output().unwrap()
+    };
+    let archive_secret = "another long archive secret";
+
+    // The repository's password does not open the archive.
+    let dirs = Dirs::new(&fx.e, "bad");
+    let wrong = from(&archive, common::PASSWORD, &dirs, &[]);
+    assert_eq!(common::code(&wrong), 12, "{}", show(&wrong));
+    // A flipped byte in the middle (inside the image's pack) and a cut archive.
+    let bytes = std::fs::read(&archive).unwrap();
+    let mut flipped = bytes.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x20;
+    let tampered = fx.e.path("tampered.lbx");
+    std::fs::write(&tampered, &flipped).unwrap();
+    let cut = fx.e.path("cut.lbx");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    for (file, what) in [(&tampered, "damaged"), (&cut, "truncated")] {
+        let out = from(file, archive_secret, &dirs, &[]);
+        assert_eq!(common::code(&out), 4, "{what}: {}", show(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(what) && err.contains(s(file)), "{what}: {err}");
+    }
+    let bad = nothing_written(&bare, &dirs);
+    assert!(
+        bad.is_empty(),
+        "a refused archive wrote:\n  {}",
+        bad.join("\n  ")
+    );
+
+    // The archive itself: exact.
+    let dirs = Dirs::new(&fx.e, "lbx");
+    let out = from(&archive, archive_secret, &dirs, &["--json"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["exact"], true, "{}", show(&out));
+    let bad = differences(&fx, &bare, &dirs);
+    assert!(
+        bad.is_empty(),
+        "recovery from the archive differs:\n  {}",
+        bad.join("\n  ")
+    );
+    // A read-only archive keeps no undo snapshot, and the report says so.
+    let warnings = report["report"]["host"]["warnings"].to_string();
+    assert!(warnings.contains("no undo snapshot"), "{warnings}");
+}

@@ -117,6 +117,9 @@ impl From<PhaseArg> for Phase {
 
 pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let repo = g.open()?;
+    // Held for the whole recovery: a prune cannot take data from under it, and a portable
+    // archive is checked against its table of contents before anything is planned.
+    let _lock = repo.lock(lifeboat::repo::LockKind::Shared, "recover")?;
     let opts = options(g, a);
     let (id, snap) = recover::choose(&repo, a.snapshot.as_deref(), &g.filter(&a.hosts, &a.tags))?;
     let engine = match (&snap.deployment, opts.phases.contains(&Phase::Docker)) {

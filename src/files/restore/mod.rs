@@ -9,8 +9,8 @@
 mod batch;
 mod choose;
 mod links;
-mod same;
 mod owners;
+mod same;
 mod sweep;
 pub mod target;
 mod write;

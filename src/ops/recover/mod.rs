@@ -226,6 +226,9 @@ pub struct PhaseResult {
     pub seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The error was damaged or tampered backup data.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub damaged: bool,
 }
 
 /// Everything a recovery did and found.
@@ -264,7 +267,7 @@ impl Report {
 
     /// Damaged or tampered repository data was met.
     pub fn damaged(&self) -> bool {
-        self.files.as_ref().is_some_and(|f| f.damaged > 0)
+        self.files.as_ref().is_some_and(|f| f.damaged > 0) || self.phases.iter().any(|p| p.damaged)
     }
 }
 
@@ -305,6 +308,7 @@ pub fn recover(
                 status: "skipped",
                 seconds: 0.0,
                 error: None,
+                damaged: false,
             });
             continue;
         }
@@ -328,6 +332,7 @@ pub fn recover(
             phase,
             status: if r.is_ok() { "done" } else { "failed" },
             seconds: t.elapsed().as_secs_f64(),
+            damaged: r.as_ref().is_err_and(Error::is_integrity),
             error: r.err().map(|e| progress.describe(&e)),
         });
     }
