@@ -712,3 +712,76 @@ fn recover_from_a_portable_archive() {
     let warnings = report["report"]["host"]["warnings"].to_string();
     assert!(warnings.contains("no undo snapshot"), "{warnings}");
 }
+
+/// A host profile that `sshd -t` refuses is written nowhere: not by the host phase, and not by
+/// the files phase either (the profile's files are the host phase's alone, also when the
+/// snapshot lists them as paths); the rest of the recovery still happens.
+#[test]
+fn refused_host_profile_is_written_nowhere() {
+    if !(std::path::Path::new("/usr/sbin/sshd").exists() || common::has_tool("sshd")) {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but sshd is missing"
+        );
+        eprintln!("skipping: sshd is not installed");
+        return;
+    }
+    let e = Env::new();
+    let host_a = e.path("host-a");
+    put(
+        &host_a,
+        "etc/ssh/sshd_config",
+        b"NoSuchSshdOption yes\n",
+        0o644,
+    );
+    put(
+        &host_a,
+        "etc/sudoers.d/90-ops",
+        b"ops ALL=(ALL) ALL\n",
+        0o440,
+    );
+    let models = e.path("srv/models");
+    put(&models, "m.safetensors", &Rng(3).bytes(100_000), 0o644);
+    e.ok(&[
+        "snapshot",
+        "--host",
+        "--host-root",
+        s(&host_a),
+        "--no-host-commands",
+        s(&models),
+    ]);
+    let dirs = Dirs::new(&e, "r");
+    let out = e.run(&[
+        "recover",
+        "--host-root",
+        s(&dirs.host_root),
+        "--target",
+        s(&dirs.target),
+        "--state-dir",
+        s(&dirs.state),
+        "--no-sync",
+    ]);
+    assert_eq!(common::code(&out), 1, "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("phase host failed"),
+        "{}",
+        show(&out)
+    );
+    let found: Vec<_> = walkdir::WalkDir::new(&dirs.host_root)
+        .into_iter()
+        .chain(walkdir::WalkDir::new(&dirs.target))
+        .flatten()
+        .filter(|x| x.file_name() == "sshd_config" || x.file_name() == "90-ops")
+        .map(|x| x.path().to_path_buf())
+        .collect();
+    assert!(
+        found.is_empty(),
+        "the refused profile was written: {found:?}"
+    );
+    let restored = common::restored_path(&dirs.target, &models.join("m.safetensors"));
+    assert!(
+        restored.is_file(),
+        "the files phase did not run:\n{}",
+        show(&out)
+    );
+}

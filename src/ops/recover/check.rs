@@ -100,19 +100,21 @@ fn dry_run(target: &Path) -> RestoreOptions {
 }
 
 /// The snapshot's files under `target` (`/` for their own places).
+/// What the files phase restored: `written` are its options, checked the same way (same
+/// target, owners and exclusions) as a dry run.
 pub fn check_files(
     repo: &Repository,
     snap: &Snapshot,
-    target: &Path,
-    numeric_owner: bool,
+    written: &RestoreOptions,
     progress: &dyn Progress,
 ) -> Result<TreeCheck> {
     let progress = Checking {
         inner: progress,
         phase: "verify files",
     };
-    let mut o = dry_run(target);
-    o.numeric_owner = numeric_owner;
+    let mut o = dry_run(&written.target);
+    o.numeric_owner = written.numeric_owner;
+    o.exclude_patterns.clone_from(&written.exclude_patterns);
     let r = restore(repo, snap, &o, &progress)?;
     Ok(TreeCheck::from_plan(&r))
 }

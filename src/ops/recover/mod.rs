@@ -185,6 +185,15 @@ pub fn plan<'a>(
         skip("files", "not selected (--only)".into());
     } else if snap.paths.is_empty() {
         skip("files", "the snapshot holds no files".into());
+    } else if snap
+        .paths_display()
+        .iter()
+        .all(|p| profile_paths(snap).contains(p))
+    {
+        skip(
+            "files",
+            "the snapshot's only files are its host profile (phase 1 applies them)".into(),
+        );
     } else {
         files = Some(FilesPlan {
             target: opts.target.clone(),
@@ -399,7 +408,38 @@ fn files_phase(
     ro.overwrite = Overwrite::Always;
     ro.sync = opts.sync;
     ro.numeric_owner = opts.numeric_owner;
+    ro.exclude_patterns = profile_paths(snap)
+        .iter()
+        .map(|p| literal_glob(p))
+        .collect();
     let r = restore(repo, snap, &ro, progress)?;
-    let c = check::check_files(repo, snap, &opts.target, opts.numeric_owner, progress)?;
+    let c = check::check_files(repo, snap, &ro, progress)?;
     Ok((r, c))
+}
+
+/// The snapshot paths of its host profile (under the root the profile was read from). They
+/// are the host phase's alone: written only after `sshd -t` and the firewall dry runs, never
+/// by the files phase (also not with `--only files`).
+fn profile_paths(snap: &Snapshot) -> Vec<String> {
+    let Some(host) = &snap.host else {
+        return Vec::new();
+    };
+    let root = Path::new(&host.root);
+    host.items
+        .iter()
+        .flat_map(|i| i.found.iter())
+        .map(|f| crate::util::show(&crate::util::under(root, f.as_bytes())))
+        .collect()
+}
+
+/// A glob matching exactly `path` (every glob character escaped).
+fn literal_glob(path: &str) -> String {
+    let mut out = String::with_capacity(path.len() + 8);
+    for c in path.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | ',' | '!' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
