@@ -636,7 +636,7 @@ fn recover_from_a_portable_archive() {
     };
     let archive_pass = fx.e.path("archive-pass");
     put(
-        &fx.e.dir.path().to_path_buf(),
+        fx.e.dir.path(),
         "archive-pass",
         b"another long archive secret\n",
         0o600,
