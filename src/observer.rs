@@ -182,6 +182,46 @@ impl Observer for Collecting<'_> {
     }
 }
 
+/// Passes everything on to `inner`, showing every phase under the name `phase` (a copy that
+/// is an export, a restore's dry run that is a check).
+pub struct Renamed<'a> {
+    pub inner: &'a dyn Observer,
+    pub phase: &'static str,
+}
+
+impl Observer for Renamed<'_> {
+    fn start(&self, _phase: &str, total: Option<u64>) {
+        self.inner.start(self.phase, total);
+    }
+    fn totals(&self, bytes: u64, items: u64) {
+        self.inner.totals(bytes, items);
+    }
+    fn advance(&self, bytes: u64) {
+        self.inner.advance(bytes);
+    }
+    fn reading(&self, name: &str) {
+        self.inner.reading(name);
+    }
+    fn item(&self, name: &str) {
+        self.inner.item(name);
+    }
+    fn warn(&self, warning: Warning) {
+        self.inner.warn(warning);
+    }
+    fn event(&self, event: Event) {
+        self.inner.event(event);
+    }
+    fn describe(&self, error: &crate::Error) -> String {
+        self.inner.describe(error)
+    }
+    fn finish(&self) {
+        self.inner.finish();
+    }
+    fn visible(&self) -> bool {
+        self.inner.visible()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::crypto::KdfParams;
 use crate::error::{Error, Result};
 use crate::id::Id;
-use crate::observer::{Event, Observer, Warning};
+use crate::observer::Renamed;
 use crate::ops::copy::{CopyOptions, copy};
 use crate::progress::Progress;
 use crate::repo::{ArchiveMeta, ArchiveWriter, Backend, Capability, Repository};
@@ -99,9 +99,9 @@ pub fn export(
             filter: opts.filter.clone(),
             dry_run: opts.dry_run,
         },
-        &Phase {
+        &Renamed {
             inner: progress,
-            name: "export",
+            phase: "export",
         },
     )?;
     let one = match copied.copied.as_slice() {
@@ -144,43 +144,4 @@ pub fn export(
     drop(archive);
     report.bytes = writer.finish(&meta, opts.replace)?;
     Ok(report)
-}
-
-/// Passes everything on, naming the phase `name` (the copy underneath calls it "copy").
-struct Phase<'a> {
-    inner: &'a dyn Observer,
-    name: &'static str,
-}
-
-impl Observer for Phase<'_> {
-    fn start(&self, _phase: &str, total: Option<u64>) {
-        self.inner.start(self.name, total);
-    }
-    fn totals(&self, bytes: u64, items: u64) {
-        self.inner.totals(bytes, items);
-    }
-    fn advance(&self, bytes: u64) {
-        self.inner.advance(bytes);
-    }
-    fn reading(&self, name: &str) {
-        self.inner.reading(name);
-    }
-    fn item(&self, name: &str) {
-        self.inner.item(name);
-    }
-    fn warn(&self, warning: Warning) {
-        self.inner.warn(warning);
-    }
-    fn event(&self, event: Event) {
-        self.inner.event(event);
-    }
-    fn describe(&self, error: &Error) -> String {
-        self.inner.describe(error)
-    }
-    fn finish(&self) {
-        self.inner.finish();
-    }
-    fn visible(&self) -> bool {
-        self.inner.visible()
-    }
 }

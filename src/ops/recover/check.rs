@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::files::restore::{Overwrite, RestoreOptions, restore, restore_tree};
 use crate::id::Id;
+use crate::observer::Renamed;
 use crate::progress::Progress;
 use crate::repo::Repository;
 use crate::snapshot::Snapshot;
@@ -50,45 +51,6 @@ impl TreeCheck {
     }
 }
 
-/// The restore's progress, shown under the name of the check (the dry run reads every file).
-struct Checking<'a> {
-    inner: &'a dyn Progress,
-    phase: &'static str,
-}
-
-impl crate::observer::Observer for Checking<'_> {
-    fn start(&self, _phase: &str, total: Option<u64>) {
-        self.inner.start(self.phase, total);
-    }
-    fn totals(&self, bytes: u64, items: u64) {
-        self.inner.totals(bytes, items);
-    }
-    fn advance(&self, bytes: u64) {
-        self.inner.advance(bytes);
-    }
-    fn reading(&self, name: &str) {
-        self.inner.reading(name);
-    }
-    fn item(&self, name: &str) {
-        self.inner.item(name);
-    }
-    fn warn(&self, warning: crate::observer::Warning) {
-        self.inner.warn(warning);
-    }
-    fn event(&self, event: crate::observer::Event) {
-        self.inner.event(event);
-    }
-    fn describe(&self, error: &crate::Error) -> String {
-        self.inner.describe(error)
-    }
-    fn finish(&self) {
-        self.inner.finish();
-    }
-    fn visible(&self) -> bool {
-        self.inner.visible()
-    }
-}
-
 fn dry_run(target: &Path) -> RestoreOptions {
     let mut o = RestoreOptions::new(target);
     o.dry_run = true;
@@ -108,7 +70,7 @@ pub fn check_files(
     written: &RestoreOptions,
     progress: &dyn Progress,
 ) -> Result<TreeCheck> {
-    let progress = Checking {
+    let progress = Renamed {
         inner: progress,
         phase: "verify files",
     };
@@ -132,7 +94,7 @@ pub fn check_volume(
     o.root_metadata = true;
     // Volume data keeps numeric owners: container users are not this host's.
     o.numeric_owner = true;
-    let progress = Checking {
+    let progress = Renamed {
         inner: progress,
         phase: "verify volume",
     };
