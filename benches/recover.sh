@@ -78,8 +78,10 @@ stop_bare() {
   local ids
   ids=$(docker -H "unix://$bare/sock" ps -aq 2>/dev/null || true)
   [ -z "$ids" ] || docker -H "unix://$bare/sock" rm -f -v $ids >/dev/null 2>&1 || true
-  kill "$(cat "$bare/pid")" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$(cat "$bare/pid")" 2>/dev/null || break; sleep 0.2; done
+  local pid
+  pid=$(cat "$bare/pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
   grep " $bare/" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$bare"
   bare=""
@@ -94,8 +96,7 @@ python3 - "$rootfs/opt/weights" "$size_mib" <<'PY'
 import os, sys
 d, mib = sys.argv[1], int(sys.argv[2])
 # fp16-like weights: compressible exponents, random mantissas (as real model layers).
-import random
-rnd = random.Random(1)
+table = bytes((0x38 + (x & 7)) for x in range(256))
 chunk = 8 << 20
 for i in range(max(1, mib // 256)):
     with open(os.path.join(d, f"layer{i}.bin"), "wb") as f:
@@ -103,7 +104,7 @@ for i in range(max(1, mib // 256)):
         while left > 0:
             n = min(chunk, left)
             b = bytearray(os.urandom(n))
-            b[1::2] = bytes((0x38 + (x & 7)) for x in b[1::2])
+            b[1::2] = bytes(b[1::2]).translate(table)
             f.write(b)
             left -= n
 PY
@@ -115,13 +116,14 @@ mkdir -p "$models"
 python3 - "$models" "$size_mib" <<'PY'
 import os, sys
 d, mib = sys.argv[1], int(sys.argv[2])
+table = bytes((0x3c + (x & 3)) for x in range(256))
 for i in range(max(1, mib // 128)):
     with open(os.path.join(d, f"shard-{i:03d}.safetensors"), "wb") as f:
         left = min(128, mib - i * 128) << 20
         while left > 0:
             n = min(8 << 20, left)
             b = bytearray(os.urandom(n))
-            b[1::2] = bytes((0x3c + (x & 3)) for x in b[1::2])
+            b[1::2] = bytes(b[1::2]).translate(table)
             f.write(b)
             left -= n
 PY
