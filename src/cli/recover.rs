@@ -125,7 +125,9 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
     let engine = match (&snap.deployment, opts.phases.contains(&Phase::Docker)) {
         (Some(_), true) => Some(
             lifeboat::docker::Engine::connect_to(opts.docker_host.as_deref())
-                .context("the Docker engine to recover onto")?,
+                .context(
+                    "the Docker engine to recover onto (start it, point --docker-host at it, or leave the Docker phase out with --only host,files)",
+                )?,
         ),
         _ => None,
     };
