@@ -14,7 +14,7 @@ mod docker_support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::{Env, Rng, s};
@@ -301,23 +301,24 @@ impl Fixture {
         })
     }
 
+    /// `recover SNAPSHOT` onto `bare`, into `dirs` (without the flush: tests need no crash
+    /// safety), then `extra`.
+    fn recover_command(&self, bare: &BareEngine, dirs: &Dirs, extra: &[&str]) -> Command {
+        let mut c = self.e.cmd();
+        c.args(["recover", &self.snapshot, "--docker-host", &bare.host()])
+            .args([
+                "--host-root",
+                s(&dirs.host_root),
+                "--target",
+                s(&dirs.target),
+            ])
+            .args(["--state-dir", s(&dirs.state), "--no-sync"])
+            .args(extra);
+        c
+    }
+
     fn recover(&self, bare: &BareEngine, dirs: &Dirs, extra: &[&str]) -> Output {
-        let host = bare.host();
-        let mut a = vec![
-            "recover",
-            &self.snapshot,
-            "--docker-host",
-            &host,
-            "--host-root",
-            s(&dirs.host_root),
-            "--target",
-            s(&dirs.target),
-            "--state-dir",
-            s(&dirs.state),
-            "--no-sync",
-        ];
-        a.extend_from_slice(extra);
-        self.e.run(&a)
+        self.recover_command(bare, dirs, extra).output().unwrap()
     }
 }
 
@@ -553,29 +554,15 @@ fn recover_killed_at_random_points_completes() {
         return;
     };
     let dirs = Dirs::new(&fx.e, "kill");
-    let host = bare.host();
     let mut rng = Rng(std::process::id() as u64);
     let mut kills = 0;
     for round in 0..6 {
-        let mut child =
-            fx.e.cmd()
-                .args([
-                    "recover",
-                    &fx.snapshot,
-                    "--docker-host",
-                    &host,
-                    "--host-root",
-                    s(&dirs.host_root),
-                    "--target",
-                    s(&dirs.target),
-                    "--state-dir",
-                    s(&dirs.state),
-                    "--no-sync",
-                ])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap();
+        let mut child = fx
+            .recover_command(&bare, &dirs, &[])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
         let wait_ms = 150 + rng.next_u64() % (400 + 500 * round);
         std::thread::sleep(Duration::from_millis(wait_ms));
         if child.try_wait().unwrap().is_none() {
