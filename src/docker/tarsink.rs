@@ -45,7 +45,7 @@ pub fn write_tar(
         h.set_mtime(u64::try_from(e.mtime.div_euclid(1_000_000_000)).unwrap_or(0));
         let pax = pax_records(&e);
         if !pax.is_empty() {
-            let data = pax_data(&pax);
+            let data = crate::snapshot::archive::pax_data(&pax);
             let mut ph = tar::Header::new_ustar();
             ph.set_entry_type(tar::EntryType::XHeader);
             ph.set_mode(0o644);
@@ -129,35 +129,18 @@ fn relative(path: &[u8], prefix: &[u8]) -> Option<String> {
     Some(String::from_utf8_lossy(rest).into_owned())
 }
 
-/// PAX records: `LEN KEY=VALUE\n`, where LEN counts the whole record including itself.
-fn pax_data(records: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (k, v) in records {
-        let body = k.len() + v.len() + 3; // ' ', '=', '\n'
-        let mut len = body + 1;
-        while len != body + len.to_string().len() {
-            len = body + len.to_string().len();
-        }
-        out.extend_from_slice(format!("{len} {k}=").as_bytes());
-        out.extend_from_slice(v);
-        out.push(b'\n');
-    }
-    out
-}
-
 /// Nanosecond times and xattrs, which a plain header cannot carry.
-fn pax_records(e: &Entry) -> Vec<(String, Vec<u8>)> {
+fn pax_records(e: &Entry) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut out = Vec::new();
     let secs = e.mtime.div_euclid(1_000_000_000);
     let nanos = e.mtime.rem_euclid(1_000_000_000);
     if nanos != 0 {
-        out.push(("mtime".into(), format!("{secs}.{nanos:09}").into_bytes()));
+        out.push((b"mtime".to_vec(), format!("{secs}.{nanos:09}").into_bytes()));
     }
     for x in &e.xattrs {
-        out.push((
-            format!("SCHILY.xattr.{}", String::from_utf8_lossy(&x.0)),
-            x.1.clone(),
-        ));
+        let mut key = b"SCHILY.xattr.".to_vec();
+        key.extend_from_slice(&x.0);
+        out.push((key, x.1.clone()));
     }
     out
 }
@@ -165,16 +148,6 @@ fn pax_records(e: &Entry) -> Vec<(String, Vec<u8>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pax_record_lengths_count_themselves() {
-        let d = pax_data(&[("mtime".into(), b"1.5".to_vec())]);
-        assert_eq!(d, b"13 mtime=1.5\n");
-        let long = vec![b'x'; 95];
-        let d = pax_data(&[("k".into(), long)]);
-        let len: usize = std::str::from_utf8(&d[..3]).unwrap().parse().unwrap();
-        assert_eq!(len, d.len());
-    }
 
     #[test]
     fn names_relative_to_the_volume() {
