@@ -214,7 +214,7 @@ impl<'a> Survey<'a> {
                 None => Found::Missing,
                 Some(live) => {
                     let ours = self.journal.volumes.contains(&v.name);
-                    match self.volume_data(&v.name, &live, progress)? {
+                    match self.data_matches(&v.name, &live, progress)? {
                         Ok(()) => Found::Matches,
                         Err(reason) if ours => Found::Incomplete { reason },
                         Err(reason) => Found::Differs { reason },
@@ -278,15 +278,6 @@ impl<'a> Survey<'a> {
             }
         }
         Ok(Ok(()))
-    }
-
-    fn volume_data(
-        &self,
-        name: &str,
-        live: &Value,
-        progress: &dyn Progress,
-    ) -> Result<std::result::Result<(), String>> {
-        self.data_matches(name, live, progress)
     }
 
     /// Whether the volume `live` holds exactly the data the snapshot has for volume `recorded`.

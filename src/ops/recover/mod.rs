@@ -185,11 +185,7 @@ pub fn plan<'a>(
         skip("files", "not selected (--only)".into());
     } else if snap.paths.is_empty() {
         skip("files", "the snapshot holds no files".into());
-    } else if snap
-        .paths_display()
-        .iter()
-        .all(|p| profile_paths(snap).contains(p))
-    {
+    } else if only_profile_paths(snap) {
         skip(
             "files",
             "the snapshot's only files are its host profile (phase 1 applies them)".into(),
@@ -430,6 +426,12 @@ fn profile_paths(snap: &Snapshot) -> Vec<String> {
         .flat_map(|i| i.found.iter())
         .map(|f| crate::util::show(&crate::util::under(root, f.as_bytes())))
         .collect()
+}
+
+/// Whether every path of the snapshot is a file of its host profile.
+fn only_profile_paths(snap: &Snapshot) -> bool {
+    let profile = profile_paths(snap);
+    snap.paths_display().iter().all(|p| profile.contains(p))
 }
 
 /// A glob matching exactly `path` (every glob character escaped).
