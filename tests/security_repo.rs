@@ -1272,9 +1272,8 @@ fn decompression_bomb_snapshot_file_refused() {
     let id = Id::random();
     let mut plain = vec![1u8];
     plain.extend_from_slice(&zero_frame(16 << 30, false));
-    let mut ad = b"lifeboat/v1/snapshot/".to_vec();
-    ad.extend_from_slice(&id.0);
-    let sealed = lifeboat::crypto::seal(&repo.keys().meta_key, &ad, &plain);
+    let mut sealed = repo.keys().seal_object("snapshot", &id.0, &plain);
+    repo.keys().sign_snapshot(&id, &mut sealed);
     std::fs::write(env.repo.join("snapshots").join(id.to_hex()), sealed).unwrap();
     let mut cmd = env.cmd();
     cmd.args(["snapshots"]);

@@ -141,11 +141,13 @@ fn index_seeds(dir: &Path) {
                     (BlobKind::Data, id(2), 1041, 541, 500),
                 ],
                 condemned: None,
+                run: None,
             },
             IndexPack {
                 id: id(8),
                 blobs: vec![(BlobKind::Tree, id(3), 0, 100, 60)],
                 condemned: Some("2026-12-01T00:00:00Z".into()),
+                run: Some(serde_bytes::ByteBuf::from(vec![7u8; 32])),
             },
         ],
     };

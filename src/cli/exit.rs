@@ -47,6 +47,8 @@ pub enum Exit {
     WrongPassword = 12,
     /// The storage refused the credentials (S3 403).
     AccessDenied = 13,
+    /// A write-only host key was asked for what only the owner may do.
+    WriteOnlyKey = 14,
     /// `audit`: the worst finding is low.
     AuditLow = 21,
     /// `audit`: the worst finding is medium.
@@ -124,6 +126,7 @@ impl Exit {
                 return match err {
                     Error::NoRepository(_) => Exit::NoRepository,
                     Error::WrongPassword => Exit::WrongPassword,
+                    Error::WriteOnly { .. } => Exit::WriteOnlyKey,
                     Error::Locked(_) => Exit::Locked,
                     Error::Interrupted => Exit::Interrupted,
                     e if e.is_integrity() => Exit::Integrity,
@@ -146,6 +149,7 @@ impl Exit {
             Exit::Locked => "locked",
             Exit::WrongPassword => "wrong_password",
             Exit::AccessDenied => "access_denied",
+            Exit::WriteOnlyKey => "write_only_key",
             Exit::AuditLow => "audit_low",
             Exit::AuditMedium => "audit_medium",
             Exit::AuditHigh => "audit_high",
@@ -172,6 +176,9 @@ impl Exit {
                 "wait for the other command, use --lock-wait, or run `lifeboat unlock` if it died",
             ),
             Exit::Integrity => Some("run `lifeboat verify --read-data` to find all damage"),
+            Exit::WriteOnlyKey => Some(
+                "run this where the owner's password is (LIFEBOAT_PASSWORD_FILE, --password-command), without --key-file / LIFEBOAT_KEY_FILE",
+            ),
 
             _ => None,
         }

@@ -22,6 +22,7 @@ mod errors;
 mod exit;
 mod filter;
 mod find;
+mod hostkey;
 mod log;
 mod out;
 mod password;
@@ -134,6 +135,12 @@ pub struct Global {
     #[arg(long, global = true)]
     pub no_cache: bool,
 
+    /// Use this write-only host key (made by `lifeboat key add --write-only`) instead of a
+    /// password: it takes snapshots and nothing else (it cannot list, read, restore, forget or
+    /// prune). A passphrase, when the file has one, is read like a password.
+    #[arg(long, env = "LIFEBOAT_KEY_FILE", global = true, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+
     /// Read the password from this file (first line).
     #[arg(
         long,
@@ -198,9 +205,13 @@ pub struct Global {
 pub enum Command {
     /// Create a new repository.
     Init(init::Args),
-    /// Manage the passwords (key files) that open the repository.
+    /// Manage the passwords (key files) that open the repository, and write-only host keys.
     #[command(subcommand)]
     Key(key::Cmd),
+    /// Upgrade a format version 1 repository to version 2 (owner key pairs, so that hosts can
+    /// hold write-only keys). Stored data is not rewritten; older lifeboat versions cannot
+    /// open the repository afterwards.
+    Migrate,
     /// Take a snapshot of paths and/or Docker containers.
     #[command(alias = "backup")]
     Snapshot(snapshot::Args),
@@ -435,7 +446,15 @@ impl Global {
 
     /// The local cache of a remote repository's sealed files, unless --no-cache.
     pub fn cache_root(&self, backend: &dyn Backend) -> Option<PathBuf> {
-        if self.no_cache || !backend.is_remote() {
+        if !backend.is_remote() {
+            return None;
+        }
+        self.cache_home()
+    }
+
+    /// --cache-dir, or the user's cache directory; `None` with --no-cache.
+    pub fn cache_home(&self) -> Option<PathBuf> {
+        if self.no_cache {
             return None;
         }
         self.cache_dir.clone().or_else(|| {
@@ -451,6 +470,9 @@ impl Global {
     /// locks wait as long as --lock-wait (or the configuration) says.
     pub fn open(&self) -> Result<Repository> {
         let location = self.location()?;
+        if let Some(file) = &self.key_file {
+            return hostkey::open(self, &location, file);
+        }
         self.open_at(&location, &password::Source::of(self))
     }
 
@@ -468,6 +490,7 @@ impl Global {
         let options = lifeboat::repo::OpenOptions {
             lock_wait: self.lock_wait,
             cache_dir: self.cache_root(&*backend),
+            host_cache_dir: None,
         };
         let mut repo = Repository::open_with(backend, &pw, &options)?;
         repo.set_observer(Arc::new(progress::Log {
@@ -736,6 +759,7 @@ fn dispatch(cli: &Cli) -> Result<Exit> {
     match &cli.command {
         Command::Init(a) => init::run(g, a),
         Command::Key(c) => key::run(g, c),
+        Command::Migrate => key::migrate(g),
         Command::Snapshot(a) => snapshot::run(g, a),
         Command::Snapshots(a) => snapshots::run(g, a),
         Command::Ls(a) => ls::run(g, a),

@@ -220,6 +220,11 @@ impl std::fmt::Display for AuthError {
     }
 }
 
+/// Chunk ID under `id_key`: keyed BLAKE3 of the plaintext (FORMAT.md §3).
+pub fn chunk_id(id_key: &SecretKey, data: &[u8]) -> Id {
+    Id(*blake3::keyed_hash(id_key.expose(), data).as_bytes())
+}
+
 /// The working keys of one repository, derived from its master secret (FORMAT.md §4).
 pub struct MasterKeys {
     pub repo_id: [u8; 8],
@@ -253,7 +258,12 @@ impl MasterKeys {
 
     /// Chunk ID: keyed BLAKE3 of the plaintext, so IDs do not reveal content.
     pub fn chunk_id(&self, data: &[u8]) -> Id {
-        Id(*blake3::keyed_hash(self.id_key.expose(), data).as_bytes())
+        chunk_id(&self.id_key, data)
+    }
+
+    /// The chunk ID key, which a write-only host key also holds (FORMAT.md §13.2).
+    pub fn id_key(&self) -> &SecretKey {
+        &self.id_key
     }
 
     /// The 41-byte payload wrapped in key files: `version || repo_id || master`.

@@ -151,14 +151,67 @@ impl OwnerPublic {
         signature: &[u8; 64],
         object: &str,
     ) -> Result<()> {
-        let key = VerifyingKey::from_bytes(&self.ed25519)
-            .map_err(|_| Error::hostile(object, "the owner's signing key is not a valid point"))?;
-        key.verify_strict(
-            &signed_bytes(context, message),
-            &Signature::from_bytes(signature),
+        verify_signature(
+            &self.ed25519,
+            "the owner's",
+            context,
+            message,
+            signature,
+            object,
         )
-        .map_err(|_| Error::corrupt(object, "the owner's signature does not match"))
     }
+}
+
+/// A host's Ed25519 signing key (FORMAT.md §13.3: it signs the snapshots the host writes);
+/// wiped when dropped.
+pub struct SigningSecret(SigningKey);
+
+impl std::fmt::Debug for SigningSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningSecret(<redacted>)")
+    }
+}
+
+impl SigningSecret {
+    pub fn generate() -> SigningSecret {
+        SigningSecret(SigningKey::from_bytes(&random32()))
+    }
+
+    pub fn from_bytes(secret: &[u8; 32]) -> SigningSecret {
+        SigningSecret(SigningKey::from_bytes(secret))
+    }
+
+    pub fn to_bytes(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.0.to_bytes())
+    }
+
+    pub fn public(&self) -> [u8; 32] {
+        self.0.verifying_key().to_bytes()
+    }
+
+    /// Sign `message` for `context` (a `lifeboat/v2/...` label).
+    pub fn sign(&self, context: &[u8], message: &[u8]) -> [u8; 64] {
+        self.0.sign(&signed_bytes(context, message)).to_bytes()
+    }
+}
+
+/// Check `whose` (for messages: "the owner's", "host gpu-01's") Ed25519 signature on `message`
+/// for `context`, strictly (RFC 8032 with the small-order and malleability checks).
+pub fn verify_signature(
+    public: &[u8; 32],
+    whose: &str,
+    context: &[u8],
+    message: &[u8],
+    signature: &[u8; 64],
+    object: &str,
+) -> Result<()> {
+    let key = VerifyingKey::from_bytes(public)
+        .map_err(|_| Error::hostile(object, format!("{whose} signing key is not a valid point")))?;
+    key.verify_strict(
+        &signed_bytes(context, message),
+        &Signature::from_bytes(signature),
+    )
+    .map_err(|_| Error::corrupt(object, format!("{whose} signature does not match")))
 }
 
 /// `len(context)[u8] || context || message`: a signature for one purpose never verifies for

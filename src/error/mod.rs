@@ -40,6 +40,13 @@ pub enum Error {
     #[error("{0}")]
     Password(String),
 
+    /// The handle was opened with a write-only host key and was asked for something only the
+    /// owner may do (FORMAT.md §13.6).
+    #[error(
+        "this is a write-only host key (host {hostname}): it cannot {refused}; that takes the repository owner's key"
+    )]
+    WriteOnly { hostname: String, refused: String },
+
     /// Stored data failed authentication, decoding or a consistency check.
     #[error("{object}: {reason}")]
     Corrupt { object: String, reason: String },
@@ -49,7 +56,7 @@ pub enum Error {
     #[error("{object}: refused: {reason}")]
     Hostile { object: String, reason: String },
 
-    #[error("{0}: unsupported format version {1} (this lifeboat reads version 1)")]
+    #[error("{0}: unsupported format version {1} (this lifeboat reads versions 1 and 2)")]
     UnsupportedVersion(String, u64),
 
     #[error("blob {0} is not in the index (the repository is missing data)")]

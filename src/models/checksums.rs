@@ -8,6 +8,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::repo::IndexedRepo;
+use crate::snapshot::entry::Entry;
 use crate::snapshot::tree::TreeReader;
 
 /// A published checksum list (`sha256sum` output, `SHA256SUMS`): `HEX  NAME` or `HEX *NAME` per
@@ -51,10 +52,19 @@ pub fn check_expected(
     tree: &[Id],
     expected: &[(Vec<u8>, [u8; 32])],
 ) -> Result<Vec<String>> {
+    check_expected_in(TreeReader::new(repo, tree), expected)
+}
+
+/// Like [`check_expected`], over entries the caller has (a write-only host's record of the
+/// tree it wrote, which it cannot read back).
+pub fn check_expected_in(
+    entries: impl IntoIterator<Item = Result<Entry>>,
+    expected: &[(Vec<u8>, [u8; 32])],
+) -> Result<Vec<String>> {
     let want: HashMap<&[u8], &[u8; 32]> = expected.iter().map(|(p, d)| (p.as_slice(), d)).collect();
     let mut seen = HashSet::new();
     let mut problems = Vec::new();
-    for e in TreeReader::new(repo, tree) {
+    for e in entries {
         let e = e?;
         let Some(d) = want.get(e.path.as_slice()) else {
             continue;

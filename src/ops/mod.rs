@@ -12,6 +12,7 @@ pub mod find;
 pub mod forget;
 pub mod health;
 pub mod host_apply;
+pub mod hostrun;
 pub mod job;
 pub mod metrics;
 pub mod prune;

@@ -87,6 +87,9 @@ struct Known {
     pack: IndexPack,
     /// Earliest condemnation in any index file.
     condemned: Option<chrono::DateTime<chrono::Utc>>,
+    /// Index files disagree on the run that sealed the pack (one of them is damaged or a
+    /// host's forgery): its own header decides.
+    disputed: bool,
 }
 
 fn parse_time(t: &str) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -116,7 +119,8 @@ pub fn prune(
     let repo = &repo.indexed_from(&index_files);
     let old_index_ids: Vec<Id> = index_files.iter().map(|(id, _)| *id).collect();
 
-    let known = known_packs(&index_files, now);
+    let mut known = known_packs(&index_files, now);
+    settle_disputed_runs(repo, &mut known)?;
     let on_disk: IdSet = repo.list_ids(FileType::Pack)?.into_iter().collect();
     for (id, k) in &known {
         if k.condemned.is_none() && !on_disk.contains(id) {
@@ -165,7 +169,13 @@ pub fn prune(
     let finished = repack(repo, &d.repack, report.bytes_repacked, progress)?;
     // (2) A complete new index: live packs, then the condemned ones with their time.
     let delete = std::mem::take(&mut d.delete);
+    let condemned_now: Vec<Id> = d.condemn.iter().map(|p| p.id).collect();
     d.write_index(repo, finished.packs, now)?;
+    // Version 2: tell write-only hosts, which cannot read the index, to stop deduplicating
+    // against these packs (FORMAT.md §13.4).
+    if !condemned_now.is_empty() && repo.keys().owner_secret().is_some() {
+        repo.publish_condemned(condemned_now)?;
+    }
     // (3) Old index files, including the checkpoints the repack wrote.
     for id in old_index_ids.iter().chain(finished.index_files.iter()) {
         repo.delete_index_file(id)?;
@@ -196,9 +206,12 @@ fn known_packs(
                     id: p.id,
                     blobs: Vec::new(),
                     condemned: None,
+                    run: p.run.clone(),
                 },
                 condemned: None,
+                disputed: false,
             });
+            k.disputed |= k.pack.run != p.run;
             for b in &p.blobs {
                 if !k.pack.blobs.iter().any(|x| x.1 == b.1) {
                     k.pack.blobs.push(*b);
@@ -214,6 +227,19 @@ fn known_packs(
     known
 }
 
+/// The run of every pack whose index entries disagree on it, from the pack's header (an
+/// unreadable header leaves the first claim).
+fn settle_disputed_runs(repo: &Repository, known: &mut IdMap<Known>) -> Result<()> {
+    for (id, k) in known.iter_mut().filter(|(_, k)| k.disputed) {
+        match repo.read_pack_header(id) {
+            Ok(h) => k.pack.run = h.run.map(|e| serde_bytes::ByteBuf::from(e.to_vec())),
+            Err(e) if e.is_integrity() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Packs no index lists: a writer that is still running (it indexes its packs at checkpoints)
 /// or one that died. Indexed from their own headers, by ID.
 fn unindexed_packs(
@@ -225,26 +251,29 @@ fn unindexed_packs(
     let mut ids: Vec<&Id> = on_disk.iter().filter(|p| !known.contains_key(*p)).collect();
     ids.sort();
     for id in ids {
-        let blobs = match repo.read_pack_header(id) {
-            Ok(entries) => {
+        let (blobs, run) = match repo.read_pack_header(id) {
+            Ok(header) => {
                 let mut offset = 0u32;
-                entries
+                let blobs = header
+                    .entries
                     .iter()
                     .map(|e| {
                         let b = (e.kind, e.id, offset, e.stored_len, e.raw_len);
                         offset = offset.saturating_add(e.stored_len);
                         b
                     })
-                    .collect()
+                    .collect();
+                (blobs, header.run)
             }
             // A damaged leftover: nothing can use it; it goes after the grace period.
-            Err(e) if e.is_integrity() => Vec::new(),
+            Err(e) if e.is_integrity() => (Vec::new(), None),
             Err(e) => return Err(e),
         };
         unindexed.push(IndexPack {
             id: *id,
             blobs,
             condemned: None,
+            run: run.map(|e| serde_bytes::ByteBuf::from(e.to_vec())),
         });
     }
     Ok(unindexed)
@@ -258,8 +287,8 @@ struct Decision {
     keep: Vec<IndexPack>,
     /// Condemned by this run (with the packs repacked).
     condemn: Vec<IndexPack>,
-    /// Packs whose used blobs are copied out: (pack, those blobs).
-    repack: Vec<(Id, Vec<IndexBlob>)>,
+    /// Packs whose used blobs are copied out: (pack, the run that sealed it, those blobs).
+    repack: Vec<(Id, Option<[u8; 32]>, Vec<IndexBlob>)>,
     /// Condemned earlier and still within the grace period, with their condemnation time.
     pending: Vec<(IndexPack, chrono::DateTime<chrono::Utc>)>,
     /// Condemned earlier, grace period over, nothing needs them.
@@ -302,7 +331,7 @@ impl Decision {
                 && (size - live_bytes) as f64 >= repack_threshold * size as f64
             {
                 report.bytes_repacked += live_bytes;
-                self.repack.push((*pid, live));
+                self.repack.push((*pid, p.run_key(), live));
                 self.condemn.push(p.clone());
             } else {
                 // Unused blobs of a kept pack stay indexed: a running writer may use them.
@@ -438,13 +467,13 @@ impl Decision {
 /// Step (1): copy the authenticated live blobs of the packs to repack into new packs.
 fn repack(
     repo: &IndexedRepo,
-    repack: &[(Id, Vec<IndexBlob>)],
+    repack: &[(Id, Option<[u8; 32]>, Vec<IndexBlob>)],
     bytes: u64,
     progress: &dyn Progress,
 ) -> Result<crate::repo::writer::Finished> {
     let writer = repo.pack_writer();
     progress.start("repack", Some(bytes));
-    for (pid, live) in repack {
+    for (pid, run, live) in repack {
         crate::interrupt::check()?;
         for &(kind, id, offset, stored_len, raw_len) in live {
             let loc = crate::repo::Location {
@@ -453,9 +482,10 @@ fn repack(
                 offset,
                 stored_len,
                 raw_len,
+                run: crate::repo::Location::NO_RUN,
             };
             let sealed = repo.read_packed(pid, u64::from(offset), stored_len as usize)?;
-            repo.open_blob(kind, &id, &loc, &sealed)?;
+            let sealed = repo.reseal_blob(kind, &id, &loc, run.as_ref(), &sealed)?;
             writer.add(kind, id, raw_len, sealed)?;
             progress.advance(u64::from(stored_len));
         }

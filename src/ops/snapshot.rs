@@ -14,11 +14,14 @@ use crate::progress::Progress;
 use crate::repo::writer::WriteStats;
 use crate::repo::{IndexedRepo, LockKind, Repository};
 use crate::snapshot::deployment::DeploymentSource;
+use crate::snapshot::entry::Entry;
 use crate::snapshot::group::{Group, Selection};
 use crate::snapshot::manifest::{Snapshot, Summary};
 use crate::snapshot::pipeline;
 use crate::snapshot::select;
 use crate::snapshot::tree::TreeReader;
+
+use super::hostrun::HostRun;
 
 /// Which snapshot to compare against to skip unchanged files.
 #[derive(Debug, Clone, Default)]
@@ -63,9 +66,19 @@ pub struct SnapshotResult {
     pub write: WriteStats,
 }
 
+/// What the files' run compares against to skip unchanged files.
+enum Parent<'a> {
+    None,
+    /// A snapshot in the repository (its tree is read as the walk goes).
+    Snapshot(&'a Snapshot),
+    /// The files a write-only host remembers of its last snapshot (it cannot read one).
+    Files(&'a [Entry]),
+}
+
 /// The files' pipeline run, with progress totals: the parent's totals as the first estimate,
 /// or without a parent a pre-scan of the selection on a thread of its own; the walk announces
 /// the exact totals when it is done (see `docs/BENCHMARKS.md` for what the pre-scan costs).
+/// With `record`, also returns the regular files recorded (a host's next parent).
 #[allow(clippy::too_many_arguments)]
 fn files_run(
     repo: &IndexedRepo,
@@ -75,12 +88,22 @@ fn files_run(
     readers: usize,
     roots: &[PathBuf],
     excludes: &Excludes,
-    parent: Option<&Snapshot>,
-) -> Result<(Vec<Id>, Summary, Vec<String>)> {
+    parent: Parent<'_>,
+    record: bool,
+) -> Result<(Vec<Id>, Summary, Vec<String>, Vec<Entry>)> {
     progress.start("snapshot", None);
-    if let Some(p) = parent {
-        progress.totals(p.summary.bytes, p.summary.files);
+    match parent {
+        Parent::Snapshot(p) => progress.totals(p.summary.bytes, p.summary.files),
+        Parent::Files(f) if !f.is_empty() => {
+            progress.totals(f.iter().map(|e| e.size).sum(), f.len() as u64);
+        }
+        _ => {}
     }
+    let has_parent = match parent {
+        Parent::None => false,
+        Parent::Snapshot(_) => true,
+        Parent::Files(f) => !f.is_empty(),
+    };
     // Set when the run ends: the pre-scan is then of no use.
     let done = AtomicBool::new(false);
     // Set when the walk announced its exact totals.
@@ -93,7 +116,7 @@ fn files_run(
         announce: &announce,
     };
     std::thread::scope(|scope| {
-        if parent.is_none() && progress.visible() {
+        if !has_parent && progress.visible() {
             let (done, walked, announce) = (&done, &walked, &announce);
             std::thread::Builder::new()
                 .name("prescan".into())
@@ -113,8 +136,15 @@ fn files_run(
                 })
                 .expect("spawn prescan");
         }
-        let r = pipeline::run(writer, &totals, encoders, |s| {
-            let cursor = parent.map(|p| ParentCursor::new(TreeReader::new(repo, &p.tree)));
+        let r = pipeline::run_recording(writer, &totals, encoders, record, |s| {
+            type Entries<'e> = Box<dyn Iterator<Item = Result<Entry>> + 'e>;
+            let cursor: Option<ParentCursor<Entries<'_>>> = match parent {
+                Parent::None => None,
+                Parent::Snapshot(p) => {
+                    Some(ParentCursor::new(Box::new(TreeReader::new(repo, &p.tree))))
+                }
+                Parent::Files(f) => Some(ParentCursor::new(Box::new(f.iter().cloned().map(Ok)))),
+            };
             walk::walk(s, roots, excludes, cursor, readers)
         });
         done.store(true, Ordering::SeqCst);
@@ -184,17 +214,41 @@ pub fn create_with(
             "nothing to snapshot: give at least one path or container".into(),
         ));
     }
-    let _lock = repo.lock(LockKind::Shared, "snapshot")?;
+    // A write-only host key takes no lock: it could not remove one it left behind, and the
+    // owner's prune relies on its grace period and the host's commit check instead.
+    let _lock = match repo.keys().is_host() {
+        true => None,
+        false => Some(repo.lock(LockKind::Shared, "snapshot")?),
+    };
     let roots = crate::util::normalize_roots(&opts.paths)?;
-    // Indexed under the lock: no prune changes the index meanwhile.
-    let repo = &repo.indexed()?;
-    let hostname = opts.hostname.clone().unwrap_or_else(crate::util::hostname);
+    // A host key's snapshots are recorded under the hostname it was made for.
+    let key_host = repo.keys().host_key().map(|k| k.hostname.clone());
+    if let (Some(k), Some(h)) = (&key_host, &opts.hostname)
+        && k != h
+    {
+        return Err(Error::Invalid(format!(
+            "this write-only key is for host {k}; it cannot record snapshots as {h}"
+        )));
+    }
+    let hostname = (opts.hostname.clone().or(key_host)).unwrap_or_else(crate::util::hostname);
     let root_bytes: Vec<Vec<u8>> = roots
         .iter()
         .map(|p| p.as_os_str().as_bytes().to_vec())
         .collect();
     let probe = probe(opts, &time, &hostname, &root_bytes);
-    let (group_parent, parent) = parents(repo, opts, &Group::of(&probe))?;
+    let group = Group::of(&probe);
+    let mut host = HostRun::start(repo, &group)?;
+    // Indexed under the lock: no prune changes the index meanwhile. A host's index is its
+    // cache's.
+    let repo = &match host.as_mut() {
+        Some((_, index)) => repo.indexed_with(std::mem::take(index)),
+        None => repo.indexed()?,
+    };
+    let mut host = host.map(|(run, _)| run);
+    let (group_parent, parent) = match &host {
+        Some(_) => (None, None),
+        None => parents(repo, opts, &group)?,
+    };
     let mut excludes = opts.excludes.clone();
     if let Some(local) = repo.backend().local_root()
         && let Ok(real) = local.canonicalize()
@@ -204,8 +258,14 @@ pub fn create_with(
     let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let readers = opts.readers.unwrap_or(cpus).max(1);
     let encoders = opts.encoders.unwrap_or(cpus).max(1);
-    let writer = repo.pack_writer();
-    let mut warnings = Vec::new();
+    let writer = match host {
+        Some(_) => repo.pack_writer().track_reuse(),
+        None => repo.pack_writer(),
+    };
+    let mut warnings: Vec<String> = host
+        .as_mut()
+        .map(|h| std::mem::take(&mut h.warnings))
+        .unwrap_or_default();
     let mut section = None;
     let mut run = Ok(());
     if let Some(src) = deployment {
@@ -213,6 +273,7 @@ pub fn create_with(
         // volumes and images with this one).
         let previous = match group_parent.and_then(|(_, s)| s.deployment) {
             Some(d) => Some(d),
+            None if host.is_some() => None,
             None => select::all(repo)?
                 .into_iter()
                 .rev()
@@ -232,28 +293,43 @@ pub fn create_with(
     }
     let run = run.and_then(|()| {
         if roots.is_empty() {
-            return Ok((Vec::new(), Summary::default(), Vec::new()));
+            return Ok((Vec::new(), Summary::default(), Vec::new(), Vec::new()));
         }
+        let parent = match (&host, &parent) {
+            (Some(h), _) => Parent::Files(h.parent_files()),
+            (None, Some((_, p))) => Parent::Snapshot(p),
+            (None, None) => Parent::None,
+        };
+        let record = host.is_some() || !opts.expected_sha256.is_empty();
         files_run(
-            repo,
-            &writer,
-            progress,
-            encoders,
-            readers,
-            &roots,
-            &excludes,
-            parent.as_ref().map(|(_, p)| p),
+            repo, &writer, progress, encoders, readers, &roots, &excludes, parent, record,
         )
     });
     // Even a failed or interrupted run indexes the packs it wrote, so the next run reuses them.
+    let reused = writer.reused();
     let finished = writer.finish();
-    let (tree, mut summary, w) = run?;
+    if let (Some(h), Ok(f)) = (host.as_mut(), &finished) {
+        h.wrote(&f.packs);
+    }
+    let (tree, mut summary, w, files) = match run {
+        Ok(r) => r,
+        Err(e) => {
+            // What the failed run stored is remembered; the run's own error is what counts.
+            if let Some(h) = host.as_mut() {
+                let _ = h.save(repo, None);
+            }
+            return Err(e);
+        }
+    };
     warnings.extend(w);
-    let write = finished?.stats;
+    let finished = finished?;
+    let write = finished.stats;
     progress.finish();
     if !opts.expected_sha256.is_empty() {
-        let problems =
-            crate::models::checksums::check_expected(repo, &tree, &opts.expected_sha256)?;
+        let problems = crate::models::checksums::check_expected_in(
+            files.iter().cloned().map(Ok),
+            &opts.expected_sha256,
+        )?;
         if !problems.is_empty() && !opts.allow_mismatch {
             return Err(Error::ChecksumMismatch { problems });
         }
@@ -280,8 +356,16 @@ pub fn create_with(
         snapshot.selection = Some(Selection::derived(&snapshot));
     }
     // What this run reused rather than wrote must still be there (a prune may have run).
-    repo.secure_references(|| crate::snapshot::tree::referenced_blobs(repo, [&snapshot]))?;
+    match host.as_mut() {
+        Some(h) => h.check_commit(repo, &repo.index(), &reused, &finished.packs)?,
+        None => {
+            repo.secure_references(|| crate::snapshot::tree::referenced_blobs(repo, [&snapshot]))?;
+        }
+    }
     let id = repo.save_sealed(crate::repo::FileType::Snapshot, &snapshot)?;
+    if let Some(h) = host.as_mut() {
+        h.save(repo, Some(&files))?;
+    }
     Ok(SnapshotResult {
         id,
         snapshot,

@@ -11,7 +11,8 @@ use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::progress::Progress;
 use crate::repo::index::{IdMap, IdSet};
-use crate::repo::pack::PackEntry;
+use crate::repo::pack::{PackEntry, PackHeader};
+use crate::repo::published::VerifiedBlob;
 use crate::repo::{FileType, IndexedRepo, LockKind, Repository};
 use crate::snapshot::select;
 use crate::snapshot::tree::TreeReader;
@@ -33,6 +34,13 @@ pub struct VerifyReport {
     pub bytes_read: u64,
     pub errors: Vec<String>,
     pub warnings: Vec<String>,
+    /// The verified list this run published for write-only hosts (format version 2, a full
+    /// `--read-data` without `--subset`): its name in `keys/`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published: Option<String>,
+    /// Blobs on that list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_blobs: Option<usize>,
 }
 
 impl VerifyReport {
@@ -55,7 +63,18 @@ pub fn verify(
     let headers = check_packs(repo, &by_pack, progress, &mut report)?;
     check_snapshots(repo, &mut report)?;
     if opts.read_data {
-        read_data(repo, &headers, opts.subset, progress, &mut report)?;
+        let intact = read_data(repo, &headers, opts.subset, progress, &mut report)?;
+        // The blobs hosts may deduplicate against: read in full and intact, in live packs.
+        if opts.subset.is_none() && repo.keys().owner_secret().is_some() && repo.access().write {
+            let index = repo.index();
+            let live: Vec<VerifiedBlob> = intact
+                .into_iter()
+                .filter(|b| !index.is_condemned(&b.2))
+                .collect();
+            drop(index);
+            report.verified_blobs = Some(live.len());
+            report.published = Some(repo.publish_verified(live)?);
+        }
     }
     Ok(report)
 }
@@ -86,6 +105,7 @@ fn load_index_files(
                                 offset,
                                 stored_len,
                                 raw_len,
+                                run: crate::repo::Location::NO_RUN,
                             },
                         ));
                     }
@@ -106,7 +126,7 @@ fn check_packs(
     by_pack: &IdMap<Listed>,
     progress: &dyn Progress,
     report: &mut VerifyReport,
-) -> Result<IdMap<Vec<PackEntry>>> {
+) -> Result<IdMap<PackHeader>> {
     let on_disk: IdSet = repo.list_ids(FileType::Pack)?.into_iter().collect();
     report.packs = on_disk.len();
     for p in &on_disk {
@@ -119,7 +139,7 @@ fn check_packs(
     let errors = Mutex::new(Vec::new());
     let packs: Vec<(&Id, &Listed)> = by_pack.iter().collect();
     progress.start("headers", Some(packs.len() as u64));
-    let headers: IdMap<Vec<PackEntry>> = packs
+    let headers: IdMap<PackHeader> = packs
         .par_iter()
         .filter_map(|(pack, listed)| {
             progress.advance(1);
@@ -134,7 +154,7 @@ fn check_packs(
                 Ok(h) => {
                     let mut offsets = IdMap::default();
                     let mut off = 0u32;
-                    for e in &h {
+                    for e in &h.entries {
                         offsets.insert(e.id, (off, e.stored_len, e.raw_len, e.kind));
                         off += e.stored_len;
                     }
@@ -172,6 +192,18 @@ fn check_snapshots(repo: &IndexedRepo, report: &mut VerifyReport) -> Result<()> 
         .errors
         .extend(damaged.iter().map(|(_, e)| e.to_string()));
     for (sid, s) in &snaps {
+        // Version 2: a snapshot by a host key signed after the owner revoked it is not trusted.
+        if let Some(crate::repo::Signer::Host(h)) = repo.snapshot_signer(sid)?
+            && h.revoked_before(&s.time)
+        {
+            report.errors.push(format!(
+                "snapshot {sid}: written by host key {} of {} at {}, after the owner revoked it ({})",
+                &h.host_id[..8],
+                h.hostname,
+                s.time,
+                h.revoked.as_deref().unwrap_or_default()
+            ));
+        }
         let mut missing = 0usize;
         let mut first_missing = None;
         for tree in s.trees() {
@@ -217,14 +249,15 @@ fn check_snapshots(repo: &IndexedRepo, report: &mut VerifyReport) -> Result<()> 
 }
 
 /// Read every blob of the packs in slice `subset` (all without one), in parallel.
+/// Returns the blobs that were read and found intact.
 fn read_data(
     repo: &Repository,
-    headers: &IdMap<Vec<PackEntry>>,
+    headers: &IdMap<PackHeader>,
     subset: Option<(u32, u32)>,
     progress: &dyn Progress,
     report: &mut VerifyReport,
-) -> Result<()> {
-    let selected: Vec<(&Id, &Vec<PackEntry>)> = headers
+) -> Result<Vec<VerifiedBlob>> {
+    let selected: Vec<(&Id, &PackHeader)> = headers
         .iter()
         .filter(|(id, _)| match subset {
             None => true,
@@ -233,33 +266,43 @@ fn read_data(
         .collect();
     let total: u64 = selected
         .iter()
-        .map(|(_, h)| h.iter().map(|e| u64::from(e.stored_len)).sum::<u64>())
+        .map(|(_, h)| {
+            h.entries
+                .iter()
+                .map(|e| u64::from(e.stored_len))
+                .sum::<u64>()
+        })
         .sum();
     progress.start("read data", Some(total));
     let errs = Mutex::new(Vec::new());
-    selected.par_iter().for_each(|(pack, entries)| {
+    let intact = Mutex::new(Vec::new());
+    selected.par_iter().for_each(|(pack, header)| {
         if crate::interrupt::is_set() {
             return;
         }
-        if let Err(e) = read_pack(repo, pack, entries, progress) {
+        let mut good = Vec::new();
+        if let Err(e) = read_pack(repo, pack, header, &mut good, progress) {
             errs.lock().expect("errors").push(e.to_string());
         }
+        intact.lock().expect("intact").extend(good);
     });
     progress.finish();
     crate::interrupt::check()?;
     report.packs_read = selected.len();
     report.bytes_read = total;
     report.errors.extend(errs.into_inner().expect("errors"));
-    Ok(())
+    Ok(intact.into_inner().expect("intact"))
 }
 
-/// Decrypt, decompress and hash every blob of one pack.
+/// Decrypt, decompress and hash every blob of one pack; the intact ones go to `good`.
 fn read_pack(
     repo: &Repository,
     pack: &Id,
-    entries: &[PackEntry],
+    header: &PackHeader,
+    good: &mut Vec<VerifiedBlob>,
     progress: &dyn Progress,
 ) -> Result<()> {
+    let entries: &[PackEntry] = &header.entries;
     let body: u64 = entries.iter().map(|e| u64::from(e.stored_len)).sum();
     let bytes = repo.read_pack_range(pack, 0, body as usize)?;
     let mut off = 0usize;
@@ -273,10 +316,14 @@ fn read_pack(
             offset: off as u32,
             stored_len: e.stored_len,
             raw_len: e.raw_len,
+            run: crate::repo::Location::NO_RUN,
         };
-        if let Err(err) = repo.open_blob(e.kind, &e.id, &loc, sealed) {
-            bad += 1;
-            first_err.get_or_insert(err);
+        match repo.open_blob(e.kind, &e.id, &loc, header.run.as_ref(), sealed) {
+            Ok(_) => good.push((e.kind, e.id, *pack, loc.offset, e.stored_len, e.raw_len)),
+            Err(err) => {
+                bad += 1;
+                first_err.get_or_insert(err);
+            }
         }
         off += e.stored_len as usize;
         progress.advance(u64::from(e.stored_len));

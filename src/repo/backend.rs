@@ -109,11 +109,16 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
 /// Refuse a file name that is not lowercase hex of a sane length (packs: at least two digits,
 /// their folder). Names come from listings and manifests, so every backend checks them.
 pub(crate) fn check_name(t: FileType, name: &str) -> io::Result<()> {
+    // Object IDs are lowercase hex; `keys/` also holds version 2's signed records
+    // (`host-<id>`, `verified-<time>-<id>`, FORMAT.md §13): lowercase letters, digits, `-`, `.`.
+    let allowed = |b: u8| match t {
+        FileType::Key => b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.',
+        _ => b.is_ascii_hexdigit() && !b.is_ascii_uppercase(),
+    };
     let valid = !name.is_empty()
         && name.len() <= 128
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+        && !name.starts_with('.')
+        && name.bytes().all(allowed);
     if !valid {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,

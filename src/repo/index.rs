@@ -23,7 +23,18 @@ pub struct Location {
     pub offset: u32,
     pub stored_len: u32,
     pub raw_len: u32,
+    /// The run that sealed the pack (FORMAT.md §13.3), numbered by the index that holds this
+    /// location ([`Index::run_key`]); [`Location::NO_RUN`]: a version 1 pack.
+    pub run: u32,
 }
+
+impl Location {
+    pub const NO_RUN: u32 = 0;
+}
+
+/// Copies of one blob beyond the first that an index keeps (a hostile index file could list
+/// any number; a reader tries these when the first copy fails).
+const MAX_OTHER_COPIES: usize = 4;
 
 /// IDs are uniformly random (keyed hashes or CSPRNG output), so their first 8 bytes are already
 /// a perfect hash; SipHash over 32 bytes would only cost time.
@@ -50,8 +61,14 @@ pub type IdSet = std::collections::HashSet<Id, BuildHasherDefault<IdHasher>>;
 #[derive(Default, Debug)]
 pub struct Index {
     blobs: IdMap<Location>,
+    /// Further copies of a blob listed in other packs (or claimed for another run): tried when
+    /// the first fails to authenticate, so one damaged or forged copy does not hide a good one.
+    others: IdMap<Vec<Location>>,
     /// Packs a prune marked for deletion.
     condemned: IdSet,
+    /// Public keys of the runs that sealed packs: `Location::run` n is `runs[n - 1]`.
+    runs: Vec<[u8; 32]>,
+    run_numbers: HashMap<[u8; 32], u32>,
 }
 
 impl Index {
@@ -63,10 +80,48 @@ impl Index {
                 v.insert(loc);
             }
             std::collections::hash_map::Entry::Occupied(mut o) => {
-                if self.condemned.contains(&o.get().pack) && !self.condemned.contains(&loc.pack) {
-                    o.insert(loc);
+                if *o.get() == loc {
+                    return;
+                }
+                let other = if self.condemned.contains(&o.get().pack)
+                    && !self.condemned.contains(&loc.pack)
+                {
+                    o.insert(loc)
+                } else {
+                    loc
+                };
+                let others = self.others.entry(id).or_default();
+                if others.len() < MAX_OTHER_COPIES && !others.contains(&other) {
+                    others.push(other);
                 }
             }
+        }
+    }
+
+    /// Every known copy of a blob, the preferred one first.
+    pub fn copies(&self, id: &Id) -> impl Iterator<Item = &Location> {
+        self.blobs
+            .get(id)
+            .into_iter()
+            .chain(self.others.get(id).into_iter().flatten())
+    }
+
+    /// The number [`Location::run`] gives the run with public key `ephemeral`.
+    pub fn run_number(&mut self, ephemeral: &[u8; 32]) -> u32 {
+        if let Some(n) = self.run_numbers.get(ephemeral) {
+            return *n;
+        }
+        self.runs.push(*ephemeral);
+        let n = self.runs.len() as u32;
+        self.run_numbers.insert(*ephemeral, n);
+        n
+    }
+
+    /// The public key of the run that sealed the pack `loc` is in (`None`: version 1).
+    pub fn run_key(&self, loc: &Location) -> Option<&[u8; 32]> {
+        match loc.run {
+            Location::NO_RUN => None,
+            n => self.runs.get(n as usize - 1),
         }
     }
 
@@ -125,6 +180,10 @@ impl Index {
 
     fn insert_file(&mut self, f: &IndexFile) {
         for p in &f.packs {
+            let run = match p.run_key() {
+                Some(e) => self.run_number(&e),
+                None => Location::NO_RUN,
+            };
             for b in &p.blobs {
                 self.insert(
                     b.1,
@@ -134,6 +193,7 @@ impl Index {
                         offset: b.2,
                         stored_len: b.3,
                         raw_len: b.4,
+                        run,
                     },
                 );
             }
@@ -157,6 +217,17 @@ pub struct IndexPack {
     /// When a prune marked the pack for deletion (RFC 3339); absent for a live pack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condemned: Option<String>,
+    /// The public key of the run that sealed the pack (version 2, FORMAT.md §13.3); absent
+    /// for a version 1 pack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<serde_bytes::ByteBuf>,
+}
+
+impl IndexPack {
+    /// The run's public key, when the entry names one of the right length.
+    pub fn run_key(&self) -> Option<[u8; 32]> {
+        self.run.as_ref().and_then(|r| r.as_slice().try_into().ok())
+    }
 }
 
 impl IndexFile {

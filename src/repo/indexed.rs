@@ -56,6 +56,16 @@ impl Repository {
         })
     }
 
+    /// A handle whose index is `index`, not read from the repository: a write-only host's
+    /// (its own uploads and the owner's verified list, FORMAT.md §13.4).
+    pub fn indexed_with(&self, index: Index) -> IndexedRepo {
+        IndexedRepo {
+            repo: self.clone(),
+            index: RwLock::new(index),
+            index_seen: Mutex::new(IdSet::default()),
+        }
+    }
+
     /// A handle whose index is made of `files`, index files the caller already read.
     pub fn indexed_from(&self, files: &[(Id, IndexFile)]) -> IndexedRepo {
         let mut index = Index::default();
@@ -144,11 +154,46 @@ impl IndexedRepo {
 
     /// Like [`IndexedRepo::read_blob`], into `out` (replacing what it held), so a reader that
     /// loops over blobs reuses one buffer.
+    /// A copy that fails to authenticate gives way to the next copy the index knows (another
+    /// pack, another run's claim), so one damaged or forged copy hides no good one.
     pub fn read_blob_into(&self, kind: BlobKind, id: &Id, out: &mut Vec<u8>) -> Result<()> {
-        let loc = self.locate(kind, id)?;
-        let mut sealed =
-            self.read_packed(&loc.pack, u64::from(loc.offset), loc.stored_len as usize)?;
-        self.open_blob_into(kind, id, &loc, &mut sealed, out)
+        let first = self.locate(kind, id)?;
+        let others: Vec<Location> = self
+            .index()
+            .copies(id)
+            .filter(|l| **l != first && l.kind == kind)
+            .copied()
+            .collect();
+        let copies = std::iter::once(first).chain(others).collect::<Vec<_>>();
+        let mut failure = None;
+        for (i, loc) in copies.iter().enumerate() {
+            let read = self
+                .read_packed(&loc.pack, u64::from(loc.offset), loc.stored_len as usize)
+                .and_then(|mut sealed| self.open_located(kind, id, loc, &mut sealed, out));
+            match read {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_integrity() && i + 1 < copies.len() => {
+                    self.notice(&format!("{e}; another copy is read"));
+                    failure.get_or_insert(e);
+                }
+                Err(e) => return Err(failure.unwrap_or(e)),
+            }
+        }
+        Err(failure.unwrap_or(Error::MissingBlob(*id)))
+    }
+
+    /// Open a blob read from `loc` (a location this index gave), with the keys of the run
+    /// that sealed its pack.
+    pub fn open_located(
+        &self,
+        kind: BlobKind,
+        id: &Id,
+        loc: &Location,
+        sealed: &mut [u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let run = self.index().run_key(loc).copied();
+        self.open_blob_into(kind, id, loc, run.as_ref(), sealed, out)
     }
 
     /// Start writing blobs, deduplicated against this index.
@@ -202,7 +247,8 @@ impl IndexedRepo {
         for (id, loc) in &copy {
             let sealed =
                 self.read_packed(&loc.pack, u64::from(loc.offset), loc.stored_len as usize)?;
-            self.open_blob(loc.kind, id, loc, &sealed)?;
+            let run = self.index().run_key(loc).copied();
+            let sealed = self.reseal_blob(loc.kind, id, loc, run.as_ref(), &sealed)?;
             writer.add(loc.kind, *id, loc.raw_len, sealed)?;
         }
         writer.finish()?;

@@ -20,6 +20,49 @@ pub struct KdfJson {
     pub salt: String,
 }
 
+impl KdfJson {
+    /// The JSON form of `params`.
+    pub fn of(params: &KdfParams) -> KdfJson {
+        KdfJson {
+            algorithm: "argon2id".into(),
+            version: 19,
+            memory_kib: params.memory_kib,
+            iterations: params.iterations,
+            parallelism: params.parallelism,
+            salt: hex::encode(&params.salt),
+        }
+    }
+
+    /// The parameters, refused as hostile when outside the bounds of FORMAT.md §4.
+    pub fn params(&self, object: &str) -> Result<KdfParams> {
+        if self.algorithm != "argon2id" || self.version != 19 {
+            return Err(Error::hostile(
+                object,
+                format!(
+                    "unknown key derivation {} v{}",
+                    self.algorithm, self.version
+                ),
+            ));
+        }
+        let salt =
+            hex::decode(&self.salt).map_err(|_| Error::corrupt(object, "salt is not hex"))?;
+        let params = KdfParams {
+            memory_kib: self.memory_kib,
+            iterations: self.iterations,
+            parallelism: self.parallelism,
+            salt,
+        };
+        params.check_bounds(object)?;
+        Ok(params)
+    }
+}
+
+/// Whether `name` in `keys/` is a password's key file (64 hex digits); the other files there
+/// are version 2's signed records (FORMAT.md §13).
+pub fn is_key_file_name(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// The JSON document stored in `keys/<id>`.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct KeyFile {
@@ -36,6 +79,11 @@ pub struct KeyFile {
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyInfo {
     pub id: String,
+    /// `password` (an owner: opens everything) or `host` (write-only, FORMAT.md §13).
+    pub kind: &'static str,
+    /// A host key the owner revoked: when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<String>,
     pub created: String,
     pub hostname: String,
     pub username: String,
@@ -62,14 +110,7 @@ impl KeyFile {
             created: crate::util::now_rfc3339(),
             hostname: crate::util::hostname(),
             username: crate::util::username(),
-            kdf: KdfJson {
-                algorithm: "argon2id".into(),
-                version: 19,
-                memory_kib: params.memory_kib,
-                iterations: params.iterations,
-                parallelism: params.parallelism,
-                salt: hex::encode(&params.salt),
-            },
+            kdf: KdfJson::of(&params),
             check: hex::encode(crypto::key_check(&kek)),
             wrapped: hex::encode(wrapped),
         };
@@ -93,24 +134,7 @@ impl KeyFile {
         if kf.version != 1 {
             return Err(Error::UnsupportedVersion(object, u64::from(kf.version)));
         }
-        if kf.kdf.algorithm != "argon2id" || kf.kdf.version != 19 {
-            return Err(Error::hostile(
-                &object,
-                format!(
-                    "unknown key derivation {} v{}",
-                    kf.kdf.algorithm, kf.kdf.version
-                ),
-            ));
-        }
-        let salt =
-            hex::decode(&kf.kdf.salt).map_err(|_| Error::corrupt(&object, "salt is not hex"))?;
-        let params = KdfParams {
-            memory_kib: kf.kdf.memory_kib,
-            iterations: kf.kdf.iterations,
-            parallelism: kf.kdf.parallelism,
-            salt,
-        };
-        params.check_bounds(&object)?;
+        let params = kf.kdf.params(&object)?;
         Ok((kf, params))
     }
 
@@ -135,12 +159,32 @@ impl KeyFile {
     pub fn info(&self, name: &str) -> KeyInfo {
         KeyInfo {
             id: name.to_string(),
+            kind: "password",
+            revoked: None,
             created: self.created.clone(),
             hostname: self.hostname.clone(),
             username: self.username.clone(),
             memory_kib: self.kdf.memory_kib,
             iterations: self.kdf.iterations,
             parallelism: self.kdf.parallelism,
+            current: false,
+        }
+    }
+}
+
+impl KeyInfo {
+    /// A registered write-only host key.
+    pub fn host(h: &super::hosts::HostRecord) -> KeyInfo {
+        KeyInfo {
+            id: h.host_id.clone(),
+            kind: "host",
+            revoked: h.revoked.clone(),
+            created: h.added.clone(),
+            hostname: h.hostname.clone(),
+            username: String::new(),
+            memory_kib: 0,
+            iterations: 0,
+            parallelism: 0,
             current: false,
         }
     }

@@ -27,14 +27,21 @@
 
 pub mod archive;
 pub mod backend;
+mod blobs;
 mod cache;
+mod configfile;
+pub mod hostkey;
+pub mod hosts;
 pub mod index;
 mod indexed;
+mod keyops;
+pub mod keyring;
 pub mod keys;
 pub mod location;
 pub mod lock;
 pub mod pack;
 mod packcache;
+pub mod published;
 pub mod s3;
 mod sealed;
 pub mod writer;
@@ -54,15 +61,18 @@ pub use pack::BlobKind;
 pub use s3::{S3Backend, S3Options};
 pub use writer::PackWriter;
 
+use crate::chunk::Compression;
 use crate::chunk::cdc::{ChunkerParams, Gear};
-use crate::chunk::{self, Compression};
-use crate::crypto::{self, KdfParams, MasterKeys, NONCE_LEN};
+pub use configfile::FORMAT_VERSION;
+pub use hostkey::{HostKey, HostKeyFile};
+pub use keyring::Keyring;
+pub use sealed::Signer;
+
+use crate::crypto::recipient::OwnerSecret;
+use crate::crypto::{KdfParams, MasterKeys};
 use crate::error::{Error, Result};
-use crate::id::Id;
 use crate::observer::{Observer, Warning};
 
-const MAGIC: &[u8; 8] = b"LBREPO\0\x01";
-pub const FORMAT_VERSION: u32 = 1;
 /// Largest decompressed sealed file (index, snapshot) a reader accepts. Writers stay far
 /// below it: index files hold at most about 150,000 blobs (about 13 MiB).
 const MAX_SEALED_PLAIN: u64 = 64 << 20;
@@ -77,6 +87,12 @@ pub struct RepoConfig {
     pub chunker: ChunkerParams,
     pub tree_chunker: ChunkerParams,
     pub pack_size: u64,
+    /// Version 2: the owner's X25519 public key, which every object is sealed to.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_bytes")]
+    pub owner_x25519: Option<Vec<u8>>,
+    /// Version 2: the owner's Ed25519 public key, which signs what hosts may trust.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_bytes")]
+    pub owner_ed25519: Option<Vec<u8>>,
 }
 
 /// The chunking and packing parameters a new repository is made with (FORMAT.md §5).
@@ -115,6 +131,9 @@ pub struct OpenOptions {
     pub lock_wait: Duration,
     /// Where to cache sealed files (index, snapshots) of this repository; `None`: no cache.
     pub cache_dir: Option<std::path::PathBuf>,
+    /// Where a write-only host key keeps its cache of what it uploaded (FORMAT.md §13.4);
+    /// `None`: none, so every snapshot reads every file.
+    pub host_cache_dir: Option<std::path::PathBuf>,
 }
 
 /// What an opened handle may do (see the module comment).
@@ -137,6 +156,11 @@ impl Access {
         read: true,
         write: false,
     };
+    /// A write-only host key (FORMAT.md §13).
+    pub const WRITE_ONLY: Access = Access {
+        read: false,
+        write: true,
+    };
 }
 
 /// One thing an operation needs the handle to allow.
@@ -150,7 +174,7 @@ pub enum Capability {
 #[derive(Clone)]
 pub struct Repository {
     backend: Arc<dyn Backend>,
-    keys: Arc<MasterKeys>,
+    keys: Arc<Keyring>,
     config: RepoConfig,
     data_gear: Gear,
     tree_gear: Gear,
@@ -160,6 +184,8 @@ pub struct Repository {
     key_in_use: String,
     options: OpenOptions,
     access: Access,
+    /// The register of host keys, read once when a snapshot's signature is first checked.
+    hosts: Arc<std::sync::OnceLock<Vec<hosts::HostRecord>>>,
     cache: Option<Arc<cache::SealedCache>>,
     /// Whole packs in memory, for a remote backend (see [`Repository::read_packed`]).
     packs: Option<Arc<packcache::PackCache>>,
@@ -169,19 +195,6 @@ impl std::fmt::Debug for Repository {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Repository({})", self.backend.location())
     }
-}
-
-fn config_header() -> [u8; 12] {
-    let mut h = [0u8; 12];
-    h[..8].copy_from_slice(MAGIC);
-    h[8..].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    h
-}
-
-fn labelled_ad(label: &str, id: &[u8]) -> Vec<u8> {
-    let mut ad = format!("lifeboat/v1/{label}/").into_bytes();
-    ad.extend_from_slice(id);
-    ad
 }
 
 fn sealed_label(t: FileType) -> &'static str {
@@ -206,55 +219,113 @@ impl Repository {
         kdf: KdfParams,
         layout: &Layout,
     ) -> Result<Repository> {
+        Self::init_version(backend, password, kdf, layout, FORMAT_VERSION)
+    }
+
+    /// A new repository in format version 1, as lifeboat wrote them before version 2: for
+    /// tests of reading old repositories and of `migrate`.
+    #[doc(hidden)]
+    pub fn init_v1(
+        backend: Arc<dyn Backend>,
+        password: &[u8],
+        kdf: KdfParams,
+    ) -> Result<Repository> {
+        Self::init_version(backend, password, kdf, &Layout::default(), 1)
+    }
+
+    fn init_version(
+        backend: Arc<dyn Backend>,
+        password: &[u8],
+        kdf: KdfParams,
+        layout: &Layout,
+        version: u32,
+    ) -> Result<Repository> {
         let loc = backend.location();
         if backend.exists().map_err(|e| Error::io(&loc, e))? {
             return Err(Error::RepositoryExists(loc));
         }
         kdf.check_bounds("new key")?;
         let keys = MasterKeys::generate();
+        let owner = (version >= 2).then(OwnerSecret::generate);
         let (key_id, key_bytes) = keys::KeyFile::create(&keys, password, kdf)?;
         backend.create().map_err(|e| Error::io(&loc, e))?;
+        let public = owner.as_ref().map(OwnerSecret::public);
         let config = RepoConfig {
             id: keys.repo_id.to_vec(),
             created: crate::util::now_rfc3339(),
             chunker: layout.chunker,
             tree_chunker: layout.tree_chunker,
             pack_size: layout.pack_size,
+            owner_x25519: public.map(|p| p.x25519.to_vec()),
+            owner_ed25519: public.map(|p| p.ed25519.to_vec()),
         };
         backend
             .write(FileType::Key, &key_id.to_hex(), &key_bytes)
             .map_err(|e| Error::io(format!("{loc}/keys"), e))?;
-        let mut cbor = Vec::new();
-        ciborium::into_writer(&config, &mut cbor).expect("config serializes");
-        let header = config_header();
-        let mut file = header.to_vec();
-        file.extend_from_slice(&crypto::seal(
-            &keys.meta_key,
-            &labelled_ad("config", &header),
-            &cbor,
-        ));
+        let file = match &owner {
+            Some(owner) => configfile::encode_v2(&config, &keys, owner),
+            None => configfile::encode_v1(&config, &keys),
+        };
         // The config is written last: a repository exists once it is complete.
         backend
             .write(FileType::Config, "config", &file)
             .map_err(|e| Error::io(format!("{loc}/config"), e))?;
         Ok(Self::assemble(
             backend,
-            keys,
+            Keyring::owner(version, keys, owner)?,
             config,
             key_id.to_hex(),
             OpenOptions::default(),
         ))
     }
 
+    /// Upgrade a version 1 repository to version 2 (FORMAT.md §13.7): make the owner's key
+    /// pairs and rewrite `config`. Stored objects stay as they are. Returns the handle,
+    /// reopened as version 2.
+    pub fn migrate(self) -> Result<Repository> {
+        self.require(Capability::Write)?;
+        let master = self
+            .keys
+            .master()
+            .ok_or_else(|| Error::Internal("migrate needs the owner's keys".into()))?;
+        if self.keys.version() >= 2 {
+            return Err(Error::Invalid(format!(
+                "{}: already format version {}",
+                self.backend.location(),
+                self.keys.version()
+            )));
+        }
+        let owner = OwnerSecret::generate();
+        let public = owner.public();
+        let mut config = self.config.clone();
+        config.owner_x25519 = Some(public.x25519.to_vec());
+        config.owner_ed25519 = Some(public.ed25519.to_vec());
+        let file = configfile::encode_v2(&config, master, &owner);
+        self.backend
+            .write(FileType::Config, "config", &file)
+            .map_err(|e| Error::io(config_object(&*self.backend), e))?;
+        let master = MasterKeys::from_payload(&master.wrap_payload(), "key")?;
+        let mut repo = Self::assemble(
+            self.backend.clone(),
+            Keyring::owner(2, master, Some(owner))?,
+            config,
+            self.key_in_use.clone(),
+            self.options.clone(),
+        );
+        repo.observer = self.observer.clone();
+        repo.compression = self.compression;
+        Ok(repo)
+    }
+
     fn assemble(
         backend: Arc<dyn Backend>,
-        keys: MasterKeys,
+        keys: Keyring,
         config: RepoConfig,
         key_in_use: String,
         options: OpenOptions,
     ) -> Repository {
-        let data_gear = Gear::new(config.chunker, keys.chunker_seed);
-        let tree_gear = Gear::new(config.tree_chunker, keys.chunker_seed.rotate_left(32));
+        let data_gear = Gear::new(config.chunker, keys.chunker_seed());
+        let tree_gear = Gear::new(config.tree_chunker, keys.chunker_seed().rotate_left(32));
         let cache = options
             .cache_dir
             .as_deref()
@@ -263,10 +334,13 @@ impl Repository {
         let packs = backend
             .is_remote()
             .then(|| Arc::new(packcache::PackCache::new(PACKS_HELD)));
-        let access = if backend.is_read_only() {
-            Access::READ_ONLY
-        } else {
-            Access::FULL
+        let access = match (backend.is_read_only(), keys.is_host()) {
+            (true, false) => Access::READ_ONLY,
+            (false, false) => Access::FULL,
+            (read_only, true) => Access {
+                read: false,
+                write: !read_only,
+            },
         };
         Repository {
             cache,
@@ -281,11 +355,13 @@ impl Repository {
             key_in_use,
             options,
             access,
+            hosts: Arc::default(),
         }
     }
 
     /// Read the header of `config`: refuses unknown formats before any password is asked.
-    pub fn check_format(backend: &dyn Backend) -> Result<Vec<u8>> {
+    /// Returns the file and its format version.
+    pub fn check_format(backend: &dyn Backend) -> Result<(Vec<u8>, u32)> {
         let loc = backend.location();
         if !backend.exists().map_err(|e| Error::io(&loc, e))? {
             return Err(Error::NoRepository(loc));
@@ -293,20 +369,20 @@ impl Repository {
         let file = backend
             .read(FileType::Config, "config")
             .map_err(|e| Error::io(format!("{loc}/config"), e))?;
-        if file.len() < 12 || &file[..8] != MAGIC {
+        if file.len() < 12 || &file[..8] != configfile::MAGIC {
             return Err(Error::corrupt(
                 config_object(backend),
                 "not a lifeboat repository (bad magic)",
             ));
         }
         let version = u32::from_le_bytes(file[8..12].try_into().expect("4 bytes"));
-        if version != FORMAT_VERSION {
+        if !(1..=FORMAT_VERSION).contains(&version) {
             return Err(Error::UnsupportedVersion(
                 config_object(backend),
                 u64::from(version),
             ));
         }
-        Ok(file)
+        Ok((file, version))
     }
 
     /// Open an existing repository with `password` and default [`OpenOptions`].
@@ -320,34 +396,40 @@ impl Repository {
         password: &[u8],
         options: &OpenOptions,
     ) -> Result<Repository> {
-        let file = Self::check_format(&*backend)?;
+        let (file, version) = Self::check_format(&*backend)?;
         let object = config_object(&*backend);
+        let parsed = configfile::parse(&file, version, &object)?;
         let (keys, key_in_use) = Self::unlock(&*backend, password)?;
-        let header = &file[..12];
-        let cbor = crypto::open(&keys.meta_key, &labelled_ad("config", header), &file[12..])
-            .map_err(|e| Error::corrupt(&object, e))?;
-        let config: RepoConfig = ciborium::from_reader(&cbor[..])
-            .map_err(|e| Error::corrupt(&object, format!("cbor: {e}")))?;
-        if config.id != keys.repo_id {
-            return Err(Error::corrupt(
-                &object,
-                "repository id differs from the key's",
-            ));
-        }
-        if !config.chunker.is_sane() || !config.tree_chunker.is_sane() {
-            return Err(Error::hostile(&object, "chunker parameters out of bounds"));
-        }
-        if !(1 << 20..=1 << 30).contains(&config.pack_size) {
-            return Err(Error::hostile(
-                &object,
-                format!("pack size {} out of bounds", config.pack_size),
-            ));
-        }
+        let (config, owner) = parsed.open_as_owner(&keys, &object)?;
+        check_config(&config, &keys.repo_id, &object)?;
         Ok(Self::assemble(
             backend,
-            keys,
+            Keyring::owner(version, keys, owner)?,
             config,
             key_in_use,
+            options.clone(),
+        ))
+    }
+
+    /// Open a version 2 repository with a write-only host key: it adds snapshots and reads
+    /// nothing (FORMAT.md §13). The config is trusted only when the owner named in the key
+    /// file signed it.
+    pub fn open_host(
+        backend: Arc<dyn Backend>,
+        key: HostKey,
+        options: &OpenOptions,
+    ) -> Result<Repository> {
+        let (file, version) = Self::check_format(&*backend)?;
+        let object = config_object(&*backend);
+        let parsed = configfile::parse(&file, version, &object)?;
+        let config = parsed.open_as_host(&key.owner, &object)?;
+        check_config(&config, &key.repo_id, &object)?;
+        let hostname = key.hostname.clone();
+        Ok(Self::assemble(
+            backend,
+            Keyring::host(key)?,
+            config,
+            format!("host key of {hostname}"),
             options.clone(),
         ))
     }
@@ -362,7 +444,7 @@ impl Repository {
             .map_err(|e| Error::io("keys", e))?;
         let mut damaged: Vec<Error> = Vec::new();
         let mut intact = 0;
-        for name in &names {
+        for name in names.iter().filter(|n| keys::is_key_file_name(n)) {
             let parsed = backend
                 .read(FileType::Key, name)
                 .map_err(|e| Error::io(format!("keys/{name}"), e))
@@ -400,7 +482,13 @@ impl Repository {
         &self.backend
     }
 
-    pub fn keys(&self) -> &MasterKeys {
+    /// How the handle was opened.
+    pub fn options(&self) -> &OpenOptions {
+        &self.options
+    }
+
+    /// The keys this handle holds, and every seal and open with them.
+    pub fn keys(&self) -> &Keyring {
         &self.keys
     }
 
@@ -441,6 +529,12 @@ impl Repository {
         if capability == Capability::Write && self.backend.is_read_only() {
             return Err(self.backend.refusal("nothing can be written to it"));
         }
+        if let Some(host) = self.keys.host_key() {
+            return Err(Error::WriteOnly {
+                hostname: host.hostname.clone(),
+                refused: "read the repository's snapshots, index or data".into(),
+            });
+        }
         Err(Error::Invalid(format!(
             "{}: this key cannot {} the repository",
             self.backend.location(),
@@ -476,6 +570,15 @@ impl Repository {
         lock::acquire(self.backend.clone(), kind, command, self.options.lock_wait)
     }
 
+    /// The host key register, read once per handle.
+    fn hosts_cached(&self) -> Result<&[hosts::HostRecord]> {
+        if let Some(h) = self.hosts.get() {
+            return Ok(h);
+        }
+        let read = self.host_records()?;
+        Ok(self.hosts.get_or_init(|| read))
+    }
+
     /// Install the observer told of damage that is worked around (a damaged index or
     /// snapshot file that is skipped); the default drops it.
     pub fn set_observer(&mut self, observer: Arc<dyn Observer>) {
@@ -486,208 +589,26 @@ impl Repository {
     pub fn notice(&self, msg: &str) {
         self.observer.warn(Warning::damage(msg));
     }
+}
 
-    // ---- keys ----
-
-    /// Add a key file for another password.
-    pub fn add_key(&self, password: &[u8], kdf: KdfParams) -> Result<Id> {
-        self.require(Capability::Write)?;
-        let (id, bytes) = keys::KeyFile::create(&self.keys, password, kdf)?;
-        self.backend
-            .write(FileType::Key, &id.to_hex(), &bytes)
-            .map_err(|e| Error::io("keys", e))?;
-        Ok(id)
-    }
-
-    pub fn list_keys(&self) -> Result<Vec<keys::KeyInfo>> {
-        let mut out = Vec::new();
-        for name in self
-            .backend
-            .list(FileType::Key)
-            .map_err(|e| Error::io("keys", e))?
-        {
-            let bytes = self
-                .backend
-                .read(FileType::Key, &name)
-                .map_err(|e| Error::io("keys", e))?;
-            let (kf, _) = keys::KeyFile::parse(&name, &bytes)?;
-            let mut info = kf.info(&name);
-            info.current = name == self.key_in_use;
-            out.push(info);
-        }
-        Ok(out)
-    }
-
-    /// Name of the key file the password opened (`keys/<name>`).
-    pub fn key_in_use(&self) -> &str {
-        &self.key_in_use
-    }
-
-    /// Remove a key file by ID prefix. The last key, and the key in use, cannot be removed.
-    pub fn remove_key(&self, prefix: &str) -> Result<String> {
-        self.require(Capability::Write)?;
-        let names = self
-            .backend
-            .list(FileType::Key)
-            .map_err(|e| Error::io("keys", e))?;
-        let matches: Vec<&String> = names.iter().filter(|n| n.starts_with(prefix)).collect();
-        let name = match matches.as_slice() {
-            [one] => (*one).clone(),
-            [] => return Err(Error::Invalid(format!("no key matches {prefix:?}"))),
-            _ => {
-                return Err(Error::Invalid(format!(
-                    "key prefix {prefix:?} is ambiguous"
-                )));
-            }
-        };
-        if names.len() == 1 {
-            return Err(Error::Invalid(
-                "refusing to remove the last key: the repository would be unreadable".into(),
-            ));
-        }
-        if self.key_in_use == name {
-            return Err(Error::Invalid(
-                "refusing to remove the key in use; open the repository with another password first".into(),
-            ));
-        }
-        self.backend
-            .remove(FileType::Key, &name)
-            .map_err(|e| Error::io("keys", e))?;
-        Ok(name)
-    }
-
-    // ---- blobs ----
-
-    /// Encode (compression filters) and seal a chunk. `offset` is its position in its stream,
-    /// which aligns the float byte-grouping filter.
-    pub fn seal_blob(&self, kind: BlobKind, id: &Id, data: &[u8], offset: u64) -> Vec<u8> {
-        let mut buf = Vec::with_capacity(NONCE_LEN + data.len() + 64 + crypto::TAG_LEN);
-        buf.resize(NONCE_LEN, 0);
-        chunk::encode_into(&mut buf, data, offset, self.compression);
-        crypto::seal_in_place(kind.key(&self.keys), &pack::blob_ad(kind, id), &mut buf);
-        buf
-    }
-
-    /// Open a sealed blob read from its pack and check it hashes to its ID.
-    pub fn open_blob(
-        &self,
-        kind: BlobKind,
-        id: &Id,
-        loc: &Location,
-        sealed: &[u8],
-    ) -> Result<Vec<u8>> {
-        self.open_blob_in_place(kind, id, loc, &mut sealed.to_vec())
-    }
-
-    /// Like [`Repository::open_blob`], decrypting in the caller's buffer.
-    pub fn open_blob_in_place(
-        &self,
-        kind: BlobKind,
-        id: &Id,
-        loc: &Location,
-        sealed: &mut [u8],
-    ) -> Result<Vec<u8>> {
-        let mut data = Vec::new();
-        self.open_blob_into(kind, id, loc, sealed, &mut data)?;
-        Ok(data)
-    }
-
-    /// Like [`Repository::open_blob_in_place`], decoding into `out` (replacing its contents).
-    /// Every blob read ends here.
-    pub fn open_blob_into(
-        &self,
-        kind: BlobKind,
-        id: &Id,
-        loc: &Location,
-        sealed: &mut [u8],
-        out: &mut Vec<u8>,
-    ) -> Result<()> {
-        self.require(Capability::Read)?;
-        let object = self.object_name(format_args!(
-            "{} blob {id} (pack {})",
-            kind.label(),
-            loc.pack
+/// Refuse a configuration that does not belong to `repo_id` or has impossible parameters.
+fn check_config(config: &RepoConfig, repo_id: &[u8; 8], object: &str) -> Result<()> {
+    if config.id != repo_id {
+        return Err(Error::corrupt(
+            object,
+            "repository id differs from the key's",
         ));
-        let encoded = crypto::open_in_place(kind.key(&self.keys), &pack::blob_ad(kind, id), sealed)
-            .map_err(|e| Error::corrupt(&object, e))?;
-        chunk::decode_into(encoded, loc.raw_len as usize, &object, out)?;
-        if self.keys.chunk_id(out) != *id {
-            out.clear();
-            return Err(Error::corrupt(&object, "content does not hash to its id"));
-        }
-        Ok(())
     }
-
-    /// Bytes of a pack that hold blobs, for reading those blobs: a ranged read on a local
-    /// backend; on a remote one, a slice of the whole pack, fetched once and kept while it is
-    /// among the last few used (one request instead of one per blob).
-    pub fn read_packed(&self, pack: &Id, offset: u64, len: usize) -> Result<Vec<u8>> {
-        let Some(cache) = &self.packs else {
-            return self.read_pack_range(pack, offset, len);
-        };
-        let whole = cache
-            .get(pack, || {
-                self.backend
-                    .read(FileType::Pack, &pack.to_hex())
-                    .map_err(|e| {
-                        pack_read_error(
-                            &self.object_name(format_args!("pack {pack}")),
-                            e,
-                            offset,
-                            len,
-                        )
-                    })
-            })
-            .map_err(|e| match e {
-                packcache::FetchError::Own(e) => e,
-                packcache::FetchError::Other(text) => {
-                    Error::io(format!("pack {pack}"), std::io::Error::other(text))
-                }
-            })?;
-        let end = offset.saturating_add(len as u64);
-        if end > whole.len() as u64 {
-            return Err(Error::corrupt(
-                format!("pack {pack}"),
-                format!("truncated: no bytes at {offset}+{len}"),
-            ));
-        }
-        Ok(whole[offset as usize..end as usize].to_vec())
+    if !config.chunker.is_sane() || !config.tree_chunker.is_sane() {
+        return Err(Error::hostile(object, "chunker parameters out of bounds"));
     }
-
-    /// Exactly the bytes `offset..offset+len` of a pack (headers, a verify's whole body).
-    pub fn read_pack_range(&self, pack: &Id, offset: u64, len: usize) -> Result<Vec<u8>> {
-        self.backend
-            .read_at(FileType::Pack, &pack.to_hex(), offset, len)
-            .map_err(|e| {
-                pack_read_error(
-                    &self.object_name(format_args!("pack {pack}")),
-                    e,
-                    offset,
-                    len,
-                )
-            })
+    if !(1 << 20..=1 << 30).contains(&config.pack_size) {
+        return Err(Error::hostile(
+            object,
+            format!("pack size {} out of bounds", config.pack_size),
+        ));
     }
-
-    /// Read and authenticate a pack's header.
-    pub fn read_pack_header(&self, pack: &Id) -> Result<Vec<pack::PackEntry>> {
-        let object = self.object_name(format_args!("pack {pack}"));
-        let name = pack.to_hex();
-        let size = self
-            .backend
-            .size(FileType::Pack, &name)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => Error::corrupt(&object, "pack file is missing"),
-                _ => Error::io(&object, e),
-            })?;
-        if size < 4 {
-            return Err(Error::corrupt(&object, "truncated"));
-        }
-        let last4 = self.read_pack_range(pack, size - 4, 4)?;
-        let hl = pack::header_len_from_tail(&last4, size, &object)?;
-        let body = size - 4 - u64::from(hl);
-        let sealed = self.read_pack_range(pack, body, hl as usize)?;
-        pack::open_header(&self.keys, pack, &sealed, body)
-    }
+    Ok(())
 }
 
 /// How messages name the `config` file of the repository on `backend`.
@@ -725,6 +646,7 @@ pub fn open_local(path: &std::path::Path, password: &[u8]) -> Result<Repository>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::id::Id;
 
     pub fn cheap() -> KdfParams {
         KdfParams::new(8 * 1024, 1, 1)

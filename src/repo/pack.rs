@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::keyring::{Keyring, V2_PREFIX};
 use crate::crypto::{self, MasterKeys, SEAL_OVERHEAD};
 use crate::error::{Error, Result};
 use crate::id::Id;
@@ -48,19 +49,12 @@ impl BlobKind {
     }
 }
 
-/// Associated data of a sealed blob: binds its kind and ID.
-pub fn blob_ad(kind: BlobKind, id: &Id) -> [u8; 17 + 1 + 32] {
-    let mut ad = [0u8; 50];
-    ad[..17].copy_from_slice(b"lifeboat/v1/blob/");
-    ad[17] = kind as u8;
-    ad[18..].copy_from_slice(&id.0);
-    ad
-}
-
-fn header_ad(pack: &Id) -> Vec<u8> {
-    let mut ad = b"lifeboat/v1/pack-header/".to_vec();
-    ad.extend_from_slice(&pack.0);
-    ad
+/// A pack's authenticated header: its blobs and, in version 2, the public key of the run
+/// that sealed them (FORMAT.md §13.3).
+#[derive(Clone, Debug)]
+pub struct PackHeader {
+    pub entries: Vec<PackEntry>,
+    pub run: Option<[u8; 32]>,
 }
 
 /// One blob as listed in a pack header.
@@ -134,8 +128,8 @@ pub fn decode_header(h: &[u8], object: &str) -> Result<Vec<PackEntry>> {
 }
 
 /// Seal the header and append it with its length: the tail of a pack file.
-pub fn seal_header(keys: &MasterKeys, pack: &Id, entries: &[PackEntry]) -> Vec<u8> {
-    let mut tail = crypto::seal(&keys.meta_key, &header_ad(pack), &encode_header(entries));
+pub fn seal_header(keys: &Keyring, pack: &Id, entries: &[PackEntry]) -> Vec<u8> {
+    let mut tail = keys.seal_object("pack-header", &pack.0, &encode_header(entries));
     let len = tail.len() as u32;
     tail.extend_from_slice(&len.to_le_bytes());
     tail
@@ -148,7 +142,7 @@ pub fn header_len_from_tail(last4: &[u8], file_len: u64, object: &str) -> Result
             .try_into()
             .map_err(|_| Error::corrupt(object, "pack truncated"))?,
     );
-    let max = (SEAL_OVERHEAD + 5 + MAX_BLOBS_PER_PACK as usize * ENTRY_LEN) as u64;
+    let max = (V2_PREFIX + SEAL_OVERHEAD + 5 + MAX_BLOBS_PER_PACK as usize * ENTRY_LEN) as u64;
     if u64::from(n) + 4 > file_len || u64::from(n) > max || (n as usize) < SEAL_OVERHEAD + 5 {
         return Err(Error::corrupt(
             object,
@@ -159,15 +153,17 @@ pub fn header_len_from_tail(last4: &[u8], file_len: u64, object: &str) -> Result
 }
 
 /// Open a sealed pack header and check that its blobs exactly cover the pack body.
-pub fn open_header(
-    keys: &MasterKeys,
-    pack: &Id,
-    sealed: &[u8],
-    body_len: u64,
-) -> Result<Vec<PackEntry>> {
+pub fn open_header(keys: &Keyring, pack: &Id, sealed: &[u8], body_len: u64) -> Result<PackHeader> {
     let object = format!("pack {pack}");
-    let plain = crypto::open(&keys.meta_key, &header_ad(pack), sealed)
-        .map_err(|e| Error::corrupt(&object, format!("header: {e}")))?;
+    let (plain, run) = keys
+        .open_object("pack-header", &pack.0, sealed, &object)
+        .map_err(|e| match e {
+            Error::Corrupt { object, reason } => Error::Corrupt {
+                object,
+                reason: format!("header: {reason}"),
+            },
+            e => e,
+        })?;
     let entries = decode_header(&plain, &object)?;
     let covered: u64 = entries.iter().map(|e| u64::from(e.stored_len)).sum();
     if covered != body_len {
@@ -176,7 +172,7 @@ pub fn open_header(
             format!("header lists {covered} bytes of blobs, body has {body_len}"),
         ));
     }
-    Ok(entries)
+    Ok(PackHeader { entries, run })
 }
 
 /// A pack under construction: the sealed blobs are kept as they are (no copy) and written
@@ -227,7 +223,7 @@ impl PackBuilder {
     }
 
     /// The complete pack file (as consecutive parts) and its entries with offsets.
-    pub fn finish(mut self, keys: &MasterKeys) -> (Id, Vec<Vec<u8>>, Vec<(PackEntry, u32)>) {
+    pub fn finish(mut self, keys: &Keyring) -> (Id, Vec<Vec<u8>>, Vec<(PackEntry, u32)>) {
         self.parts.push(seal_header(keys, &self.id, &self.entries));
         let mut offset = 0u32;
         let located = self
@@ -249,22 +245,36 @@ mod tests {
 
     #[test]
     fn header_round_trip_and_damage() {
-        let keys = MasterKeys::generate();
+        for keys in [
+            Keyring::owner(1, MasterKeys::generate(), None).unwrap(),
+            Keyring::owner(
+                2,
+                MasterKeys::generate(),
+                Some(crate::crypto::recipient::OwnerSecret::generate()),
+            )
+            .unwrap(),
+        ] {
+            header_round_trip_and_damage_with(&keys);
+        }
+    }
+
+    fn header_round_trip_and_damage_with(keys: &Keyring) {
         let mut b = PackBuilder::new(BlobKind::Data);
         let blob = vec![7u8; 100];
         b.add(Id::random(), 50, blob.clone());
         b.add(Id::random(), 60, blob);
-        let (id, parts, located) = b.finish(&keys);
+        let (id, parts, located) = b.finish(keys);
         let bytes = parts.concat();
         assert_eq!(located[1].1, 100);
         let n = bytes.len() as u64;
         let hl = header_len_from_tail(&bytes[bytes.len() - 4..], n, "p").unwrap() as usize;
         let body = bytes.len() - 4 - hl;
-        let entries = open_header(&keys, &id, &bytes[body..bytes.len() - 4], body as u64).unwrap();
-        assert_eq!(entries.len(), 2);
+        let header = open_header(keys, &id, &bytes[body..bytes.len() - 4], body as u64).unwrap();
+        assert_eq!(header.entries.len(), 2);
+        assert_eq!(header.run, keys.run_public());
         assert!(
             open_header(
-                &keys,
+                keys,
                 &Id::random(),
                 &bytes[body..bytes.len() - 4],
                 body as u64
@@ -273,7 +283,7 @@ mod tests {
             "bound to pack id"
         );
         assert!(
-            open_header(&keys, &id, &bytes[body..bytes.len() - 4], body as u64 - 1).is_err(),
+            open_header(keys, &id, &bytes[body..bytes.len() - 4], body as u64 - 1).is_err(),
             "coverage"
         );
         assert!(header_len_from_tail(&u32::MAX.to_le_bytes(), n, "p").is_err());

@@ -9,12 +9,16 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::cache::SealedCache;
-use super::{
-    Capability, FileType, IndexFile, MAX_SEALED_PLAIN, Repository, labelled_ad, sealed_label,
-};
-use crate::crypto;
+use super::{Capability, FileType, IndexFile, MAX_SEALED_PLAIN, Repository, sealed_label};
 use crate::error::{Error, Result};
 use crate::id::Id;
+
+/// Who signed a version 2 snapshot.
+#[derive(Debug, Clone)]
+pub enum Signer {
+    Owner,
+    Host(super::hosts::HostRecord),
+}
 
 impl Repository {
     /// Write a value as a sealed, compressed CBOR file under a fresh random ID.
@@ -28,11 +32,10 @@ impl Repository {
             &zstd::bulk::compress(&cbor, 3).map_err(|e| Error::io(t.label(), e))?,
         );
         let id = Id::random();
-        let sealed = crypto::seal(
-            &self.keys.meta_key,
-            &labelled_ad(sealed_label(t), &id.0),
-            &plain,
-        );
+        let mut sealed = self.keys.seal_object(sealed_label(t), &id.0, &plain);
+        if t == FileType::Snapshot && self.keys.version() >= 2 {
+            self.keys.sign_snapshot(&id, &mut sealed);
+        }
         self.backend
             .write(t, &id.to_hex(), &sealed)
             .map_err(|e| Error::io(t.label(), e))?;
@@ -73,12 +76,14 @@ impl Repository {
 
     fn decode_sealed<T: DeserializeOwned>(&self, t: FileType, id: &Id, sealed: &[u8]) -> Result<T> {
         let object = self.object_name(format_args!("{} {id}", t.label()));
-        let plain = crypto::open(
-            &self.keys.meta_key,
-            &labelled_ad(sealed_label(t), &id.0),
-            sealed,
-        )
-        .map_err(|e| Error::corrupt(&object, e))?;
+        let sealed = if t == FileType::Snapshot && self.keys.version() >= 2 {
+            self.check_snapshot_signature(id, sealed, &object)?.0
+        } else {
+            sealed
+        };
+        let (plain, _) = self
+            .keys
+            .open_object(sealed_label(t), &id.0, sealed, &object)?;
         let (&codec, body) = plain
             .split_first()
             .ok_or_else(|| Error::corrupt(&object, "empty"))?;
@@ -104,6 +109,69 @@ impl Repository {
             }
         };
         ciborium::from_reader(&cbor[..]).map_err(|e| Error::corrupt(&object, format!("cbor: {e}")))
+    }
+
+    /// The sealed part of a version 2 snapshot file and who signed it, the signature checked
+    /// against the owner's key or a registered host key (FORMAT.md §13.3). A file without a
+    /// signature is one kept from before a migration (it opens with the master's keys only).
+    pub(super) fn check_snapshot_signature<'f>(
+        &self,
+        id: &Id,
+        file: &'f [u8],
+        object: &str,
+    ) -> Result<(&'f [u8], Option<Signer>)> {
+        use super::keyring::{SEALED_V2, SIGNATURE_TRAILER};
+        if file.first() != Some(&SEALED_V2) || file.len() < SIGNATURE_TRAILER {
+            return Ok((file, None));
+        }
+        let (sealed, trailer) = file.split_at(file.len() - SIGNATURE_TRAILER);
+        let signer: [u8; 16] = trailer[..16].try_into().expect("16 bytes");
+        let sig: [u8; 64] = trailer[16..].try_into().expect("64 bytes");
+        let message = super::keyring::snapshot_signed_bytes(id, sealed);
+        let owner = *self
+            .keys
+            .owner_public()
+            .ok_or_else(|| Error::corrupt(object, "signed, in a version 1 repository"))?;
+        if signer == super::hosts::OWNER_SIGNER {
+            owner.verify(super::hosts::SNAPSHOT_CONTEXT, &message, &sig, object)?;
+            return Ok((sealed, Some(Signer::Owner)));
+        }
+        let hosts = self.hosts_cached()?;
+        let record = hosts
+            .iter()
+            .find(|h| h.host_id == hex::encode(signer))
+            .ok_or_else(|| {
+                Error::corrupt(
+                    object,
+                    format!(
+                        "signed by host key {} that the owner never registered",
+                        hex::encode(signer)
+                    ),
+                )
+            })?;
+        let public = record
+            .public_key()
+            .ok_or_else(|| Error::corrupt(object, "its host's public key is malformed"))?;
+        crate::crypto::recipient::verify_signature(
+            &public,
+            &format!("host {}'s", record.hostname),
+            super::hosts::SNAPSHOT_CONTEXT,
+            &message,
+            &sig,
+            object,
+        )?;
+        Ok((sealed, Some(Signer::Host(record.clone()))))
+    }
+
+    /// Who signed a snapshot file (version 2; `None`: unsigned, from before a migration).
+    pub fn snapshot_signer(&self, id: &Id) -> Result<Option<Signer>> {
+        self.require(Capability::Read)?;
+        let object = self.object_name(format_args!("snapshot {id}"));
+        let file = self
+            .backend
+            .read(FileType::Snapshot, &id.to_hex())
+            .map_err(|e| Error::io(&object, e))?;
+        Ok(self.check_snapshot_signature(id, &file, &object)?.1)
     }
 
     pub fn list_ids(&self, t: FileType) -> Result<Vec<Id>> {

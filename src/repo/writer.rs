@@ -63,6 +63,9 @@ pub struct PackWriter<'r> {
     blobs: AtomicU64,
     raw_bytes: AtomicU64,
     stored_bytes: AtomicU64,
+    /// Blobs found in the index rather than written, when asked to keep them (a write-only
+    /// host's commit check, FORMAT.md §13.4).
+    reused: Option<Mutex<IdSet>>,
 }
 
 impl<'r> PackWriter<'r> {
@@ -119,6 +122,27 @@ impl<'r> PackWriter<'r> {
             blobs: AtomicU64::new(0),
             raw_bytes: AtomicU64::new(0),
             stored_bytes: AtomicU64::new(0),
+            reused: None,
+        }
+    }
+
+    /// Keep the IDs of the blobs found in the index instead of written ([`Self::reused`]).
+    pub fn track_reuse(mut self) -> Self {
+        self.reused = Some(Mutex::new(IdSet::default()));
+        self
+    }
+
+    /// The blobs found in the index instead of written (empty unless [`Self::track_reuse`]).
+    pub fn reused(&self) -> IdSet {
+        self.reused
+            .as_ref()
+            .map(|r| r.lock().expect("reused").clone())
+            .unwrap_or_default()
+    }
+
+    fn note_reuse(&self, id: &Id) {
+        if let Some(r) = &self.reused {
+            r.lock().expect("reused").insert(*id);
         }
     }
 
@@ -137,6 +161,7 @@ impl<'r> PackWriter<'r> {
     /// nor claimed by another worker of this writer.
     pub fn claim(&self, id: &Id) -> bool {
         if self.repo.index().is_live(id) {
+            self.note_reuse(id);
             return false;
         }
         self.claimed.lock().expect("claims").insert(*id)
@@ -144,7 +169,11 @@ impl<'r> PackWriter<'r> {
 
     /// Whether a blob is already stored in a live pack or being stored.
     pub fn is_known(&self, id: &Id) -> bool {
-        self.repo.index().is_live(id) || self.claimed.lock().expect("claims").contains(id)
+        if self.repo.index().is_live(id) {
+            self.note_reuse(id);
+            return true;
+        }
+        self.claimed.lock().expect("claims").contains(id)
     }
 
     /// Hash, deduplicate, seal and store one chunk; returns its ID.
@@ -194,6 +223,11 @@ impl<'r> PackWriter<'r> {
                 .map(|(e, off)| (e.kind, e.id, *off, e.stored_len, e.raw_len))
                 .collect(),
             condemned: None,
+            run: self
+                .repo
+                .keys()
+                .run_public()
+                .map(|e| serde_bytes::ByteBuf::from(e.to_vec())),
         };
         let tx = self.to_flush.lock().expect("flush queue").clone();
         match tx {
@@ -252,6 +286,7 @@ impl<'r> PackWriter<'r> {
         {
             let mut idx = self.repo.index_mut();
             for p in self.flushed.written.lock().expect("written").iter() {
+                let run = p.run_key().map_or(Location::NO_RUN, |e| idx.run_number(&e));
                 for &(kind, id, offset, stored_len, raw_len) in &p.blobs {
                     idx.insert(
                         id,
@@ -261,6 +296,7 @@ impl<'r> PackWriter<'r> {
                             offset,
                             stored_len,
                             raw_len,
+                            run,
                         },
                     );
                 }
@@ -329,6 +365,6 @@ mod tests {
         let r2 = Repository::open(b, b"pw").unwrap().indexed().unwrap();
         assert_eq!(r2.read_blob(BlobKind::Tree, &t).unwrap(), b"tree bytes");
         let loc = r2.locate(BlobKind::Data, &a).unwrap();
-        assert_eq!(r2.read_pack_header(&loc.pack).unwrap().len(), 1);
+        assert_eq!(r2.read_pack_header(&loc.pack).unwrap().entries.len(), 1);
     }
 }

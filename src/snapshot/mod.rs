@@ -11,6 +11,7 @@ pub mod diff;
 pub mod entry;
 pub mod group;
 pub mod host;
+pub mod hostcache;
 pub mod manifest;
 pub mod pipeline;
 pub mod select;

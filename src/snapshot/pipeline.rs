@@ -51,6 +51,8 @@ pub struct Session<'s, 'r> {
     pub files_new: AtomicU64,
     pub files_changed: AtomicU64,
     pub files_unmodified: AtomicU64,
+    /// The regular files of the tree, in order, when the run was asked to record them.
+    recorded: Option<Mutex<Vec<Entry>>>,
 }
 
 /// A reserved position in the tree stream.
@@ -212,6 +214,21 @@ pub fn run<'r, F>(
 where
     F: FnOnce(&Session<'_, 'r>) -> Result<()>,
 {
+    run_recording(writer, progress, encoders, false, produce).map(|(t, s, w, _)| (t, s, w))
+}
+
+/// Like [`run`]; with `record`, also returns the regular files of the tree in stream order
+/// (what a write-only host remembers of its snapshot, since it cannot read it back).
+pub fn run_recording<'r, F>(
+    writer: &PackWriter<'r>,
+    progress: &dyn Progress,
+    encoders: usize,
+    record: bool,
+    produce: F,
+) -> Result<(Vec<Id>, Summary, Vec<String>, Vec<Entry>)>
+where
+    F: FnOnce(&Session<'_, 'r>) -> Result<()>,
+{
     let (jobs_tx, jobs_rx) = bounded::<Option<Job>>(encoders * 2);
     let (done_tx, done_rx) = unbounded::<Option<(u64, Option<Entry>)>>();
     let (slots_tx, slots_rx) = bounded::<()>(MAX_OPEN_SLOTS);
@@ -229,6 +246,7 @@ where
         files_new: AtomicU64::new(0),
         files_changed: AtomicU64::new(0),
         files_unmodified: AtomicU64::new(0),
+        recorded: record.then(|| Mutex::new(Vec::new())),
     };
     let (tree, counts) = std::thread::scope(|scope| {
         let session = &session;
@@ -279,7 +297,11 @@ where
         ..Summary::default()
     };
     let warnings = std::mem::take(&mut *session.warnings.lock().expect("warnings"));
-    Ok((tree, summary, warnings))
+    let recorded = session
+        .recorded
+        .map(|r| r.into_inner().expect("recorded"))
+        .unwrap_or_default();
+    Ok((tree, summary, warnings, recorded))
 }
 
 fn encode_loop(s: &Session<'_, '_>, rx: &Receiver<Option<Job>>) {
@@ -320,6 +342,11 @@ fn assemble(
                 Kind::File => {
                     counts.files += 1;
                     counts.bytes += e.size;
+                    if let Some(r) = &s.recorded
+                        && e.content.is_some()
+                    {
+                        r.lock().expect("recorded").push(e.clone());
+                    }
                 }
                 Kind::Dir => counts.dirs += 1,
                 _ => counts.others += 1,

@@ -9,7 +9,6 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use lifeboat::Id;
-use lifeboat::crypto;
 use lifeboat::repo::index::{IndexFile, IndexPack};
 use lifeboat::repo::{BlobKind, FileType, IndexedRepo, Location};
 use lifeboat::snapshot::entry::{Content, Entry, Kind};
@@ -410,10 +409,8 @@ pub fn save_snapshot(repo: &IndexedRepo, tree: Vec<Id>) -> String {
 /// a new pack with its own index file, bypassing the encoder. The pack is assembled by hand
 /// from docs/FORMAT.md §6. Returns the pack ID.
 pub fn store_encoded_blob(repo: &IndexedRepo, id: Id, raw_len: u32, encoded: &[u8]) -> Id {
-    let mut ad = b"lifeboat/v1/blob/".to_vec();
-    ad.push(BlobKind::Data as u8);
-    ad.extend_from_slice(&id.0);
-    let sealed = crypto::seal(&repo.keys().data_key, &ad, encoded);
+    // The handle's own keys seal it (version 2: its run's keys, FORMAT.md §13.3).
+    let sealed = repo.keys().seal_blob(BlobKind::Data, &id, encoded);
     let pack = Id::random();
     let mut header = vec![1u8];
     header.extend_from_slice(&1u32.to_le_bytes());
@@ -421,9 +418,7 @@ pub fn store_encoded_blob(repo: &IndexedRepo, id: Id, raw_len: u32, encoded: &[u
     header.extend_from_slice(&id.0);
     header.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
     header.extend_from_slice(&raw_len.to_le_bytes());
-    let mut had = b"lifeboat/v1/pack-header/".to_vec();
-    had.extend_from_slice(&pack.0);
-    let sealed_header = crypto::seal(&repo.keys().meta_key, &had, &header);
+    let sealed_header = repo.keys().seal_object("pack-header", &pack.0, &header);
     let mut bytes = sealed.clone();
     bytes.extend_from_slice(&sealed_header);
     bytes.extend_from_slice(&(sealed_header.len() as u32).to_le_bytes());
@@ -435,6 +430,10 @@ pub fn store_encoded_blob(repo: &IndexedRepo, id: Id, raw_len: u32, encoded: &[u
             id: pack,
             blobs: vec![(BlobKind::Data, id, 0, sealed.len() as u32, raw_len)],
             condemned: None,
+            run: repo
+                .keys()
+                .run_public()
+                .map(|e| serde_bytes::ByteBuf::from(e.to_vec())),
         }],
     };
     repo.save_sealed(FileType::Index, &f).expect("save index");

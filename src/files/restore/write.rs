@@ -116,7 +116,12 @@ fn fetch_and_open(ctx: &Ctx<'_>, ids: &[Id], locs: &[Location]) -> Result<Vec<Ve
     ids.par_iter()
         .zip(locs.par_iter())
         .zip(sealed.into_par_iter())
-        .map(|((id, loc), blob)| ctx.repo.open_blob_in_place(BlobKind::Data, id, loc, blob))
+        .map(|((id, loc), blob)| {
+            let mut out = Vec::new();
+            ctx.repo
+                .open_located(BlobKind::Data, id, loc, blob, &mut out)
+                .map(|()| out)
+        })
         .collect()
 }
 
