@@ -14,7 +14,7 @@ use common::{Env, PASSWORD, code, lifeboat_cmd, s, stderr};
 /// Secret variables set for lifeboat in these tests, with values found nowhere else.
 const SECRETS: &[(&str, &str)] = &[
     ("LIFEBOAT_PASSWORD_EXTRA", "extra-secret-4711"),
-    ("LIFEBOAT_KEY_FILE", "/run/secret-key-file-4712"),
+    ("LIFEBOAT_API_TOKEN", "api-token-4712"),
     ("LIFEBOAT_S3_SECRET_KEY", "s3-secret-4713"),
     ("AWS_SECRET_ACCESS_KEY", "aws-secret-4714"),
     ("AWS_SESSION_TOKEN", "aws-token-4715"),

@@ -294,6 +294,8 @@ fn print_inner(g: &Global, repo: &Repository, r: &SnapshotResult, binds: &BindPl
     let s = &r.snapshot.summary;
     let dep = r.snapshot.deployment.as_ref();
     let sizes = match dep {
+        // A write-only host key cannot read back what it wrote: no sizes of the data.
+        _ if repo.keys().is_host() => None,
         // The deployment tree was just written: read under an index that holds it.
         Some(d) => Some(lifeboat::docker::report::data_sizes(&repo.indexed()?, d)?),
         None => None,
@@ -334,6 +336,15 @@ fn print_inner(g: &Global, repo: &Repository, r: &SnapshotResult, binds: &BindPl
                 s.dirs,
                 s.others,
                 human_bytes(s.bytes)
+            );
+        }
+        if let (Some(d), None) = (dep, &sizes) {
+            println!(
+                "docker: {} container(s), {} network(s), {} volume(s), {} image(s)",
+                d.containers.len(),
+                d.networks.len(),
+                d.volumes.len(),
+                d.images.len()
             );
         }
         if let (Some(d), Some(z)) = (dep, sizes) {

@@ -279,6 +279,9 @@ fn unindexed_packs(
     Ok(unindexed)
 }
 
+/// A pack whose used blobs are copied out: its ID, the run that sealed it, those blobs.
+type Repack = (Id, Option<[u8; 32]>, Vec<IndexBlob>);
+
 /// What happens to every pack, decided in full before anything is written.
 #[derive(Default)]
 struct Decision {
@@ -287,8 +290,8 @@ struct Decision {
     keep: Vec<IndexPack>,
     /// Condemned by this run (with the packs repacked).
     condemn: Vec<IndexPack>,
-    /// Packs whose used blobs are copied out: (pack, the run that sealed it, those blobs).
-    repack: Vec<(Id, Option<[u8; 32]>, Vec<IndexBlob>)>,
+    /// Packs whose used blobs are copied out.
+    repack: Vec<Repack>,
     /// Condemned earlier and still within the grace period, with their condemnation time.
     pending: Vec<(IndexPack, chrono::DateTime<chrono::Utc>)>,
     /// Condemned earlier, grace period over, nothing needs them.
@@ -467,7 +470,7 @@ impl Decision {
 /// Step (1): copy the authenticated live blobs of the packs to repack into new packs.
 fn repack(
     repo: &IndexedRepo,
-    repack: &[(Id, Option<[u8; 32]>, Vec<IndexBlob>)],
+    repack: &[Repack],
     bytes: u64,
     progress: &dyn Progress,
 ) -> Result<crate::repo::writer::Finished> {

@@ -90,7 +90,7 @@ fn files_run(
     excludes: &Excludes,
     parent: Parent<'_>,
     record: bool,
-) -> Result<(Vec<Id>, Summary, Vec<String>, Vec<Entry>)> {
+) -> Result<pipeline::Recorded> {
     progress.start("snapshot", None);
     match parent {
         Parent::Snapshot(p) => progress.totals(p.summary.bytes, p.summary.files),

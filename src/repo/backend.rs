@@ -54,6 +54,14 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn write_parts(&self, t: FileType, name: &str, parts: Vec<Vec<u8>>) -> io::Result<()> {
         self.write(t, name, &parts.concat())
     }
+    /// Replace a file atomically (it appears whole, old or new, never absent): only the
+    /// owner's rewrites of `config` (`migrate`) and of a host record (a revocation) need it.
+    fn replace(&self, t: FileType, name: &str, _data: &[u8]) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("{} {name} cannot be replaced here", t.label()),
+        ))
+    }
     /// Names of all files of a type (no temporary files).
     fn list(&self, t: FileType) -> io::Result<Vec<String>>;
     /// Names and sizes of all files of a type (a store's listing carries the sizes).
@@ -180,13 +188,8 @@ impl LocalBackend {
     fn write_slices(&self, t: FileType, name: &str, parts: &[&[u8]]) -> io::Result<()> {
         let path = self.path(t, name)?;
         let dir = path.parent().expect("repository files live in a directory");
-        let file = path
-            .file_name()
-            .expect("named")
-            .to_str()
-            .expect("hex names are UTF-8");
         // Every file is written once: locks are refreshed under new names.
-        atomic_write_parts(dir, file, parts, false)
+        atomic_write_parts(dir, path_name(&path), parts, false)
     }
 
     fn open_pack(&self, name: &str, path: &Path) -> io::Result<Arc<File>> {
@@ -201,6 +204,13 @@ impl LocalBackend {
         cache.insert(name.to_string(), f.clone());
         Ok(f)
     }
+}
+
+/// The file name of a repository path (checked names are ASCII).
+fn path_name(path: &Path) -> &str {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .expect("repository file names are checked ASCII")
 }
 
 /// Write `data` to `dir/name` atomically: temporary file, fsync, rename, fsync directory.
@@ -304,6 +314,12 @@ impl Backend for LocalBackend {
     fn write_parts(&self, t: FileType, name: &str, parts: Vec<Vec<u8>>) -> io::Result<()> {
         let slices: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
         self.write_slices(t, name, &slices)
+    }
+
+    fn replace(&self, t: FileType, name: &str, data: &[u8]) -> io::Result<()> {
+        let path = self.path(t, name)?;
+        let dir = path.parent().expect("repository files live in a directory");
+        atomic_write_parts(dir, path_name(&path), &[data], true)
     }
 
     fn list(&self, t: FileType) -> io::Result<Vec<String>> {

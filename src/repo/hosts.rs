@@ -129,7 +129,7 @@ impl Repository {
         bytes.push(b'\n');
         let name = format!("{PREFIX}{}", record.host_id);
         self.backend()
-            .write(FileType::Key, &name, &bytes)
+            .replace(FileType::Key, &name, &bytes)
             .map_err(|e| Error::io(format!("keys/{name}"), e))
     }
 }

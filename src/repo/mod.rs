@@ -141,8 +141,10 @@ pub struct OpenOptions {
 pub struct Access {
     /// Decrypt sealed files and blobs.
     pub read: bool,
-    /// Write or delete packs, sealed files and key files.
+    /// Write packs, sealed files and key files.
     pub write: bool,
+    /// Delete them (forget, prune, key remove): the owner's alone.
+    pub delete: bool,
 }
 
 impl Access {
@@ -150,16 +152,19 @@ impl Access {
     pub const FULL: Access = Access {
         read: true,
         write: true,
+        delete: true,
     };
     /// A master key on read-only storage (an archive).
     pub const READ_ONLY: Access = Access {
         read: true,
         write: false,
+        delete: false,
     };
     /// A write-only host key (FORMAT.md §13).
     pub const WRITE_ONLY: Access = Access {
         read: false,
         write: true,
+        delete: false,
     };
 }
 
@@ -168,6 +173,7 @@ impl Access {
 pub enum Capability {
     Read,
     Write,
+    Delete,
 }
 
 /// An opened repository (see the module comment for its states).
@@ -302,7 +308,7 @@ impl Repository {
         config.owner_ed25519 = Some(public.ed25519.to_vec());
         let file = configfile::encode_v2(&config, master, &owner);
         self.backend
-            .write(FileType::Config, "config", &file)
+            .replace(FileType::Config, "config", &file)
             .map_err(|e| Error::io(config_object(&*self.backend), e))?;
         let master = MasterKeys::from_payload(&master.wrap_payload(), "key")?;
         let mut repo = Self::assemble(
@@ -338,8 +344,8 @@ impl Repository {
             (true, false) => Access::READ_ONLY,
             (false, false) => Access::FULL,
             (read_only, true) => Access {
-                read: false,
                 write: !read_only,
+                ..Access::WRITE_ONLY
             },
         };
         Repository {
@@ -522,17 +528,21 @@ impl Repository {
         let allowed = match capability {
             Capability::Read => self.access.read,
             Capability::Write => self.access.write,
+            Capability::Delete => self.access.delete,
         };
         if allowed {
             return Ok(());
         }
-        if capability == Capability::Write && self.backend.is_read_only() {
+        if capability != Capability::Read && self.backend.is_read_only() {
             return Err(self.backend.refusal("nothing can be written to it"));
         }
         if let Some(host) = self.keys.host_key() {
             return Err(Error::WriteOnly {
                 hostname: host.hostname.clone(),
-                refused: "read the repository's snapshots, index or data".into(),
+                refused: match capability {
+                    Capability::Delete => "delete anything from the repository".into(),
+                    _ => "read the repository's snapshots, index or data".into(),
+                },
             });
         }
         Err(Error::Invalid(format!(
@@ -541,6 +551,7 @@ impl Repository {
             match capability {
                 Capability::Read => "read",
                 Capability::Write => "write to",
+                Capability::Delete => "delete from",
             }
         )))
     }
@@ -565,8 +576,15 @@ impl Repository {
         }
     }
 
-    /// Take a lock, waiting for conflicting holders as long as the [`OpenOptions`] said.
+    /// Take a lock, waiting for conflicting holders as long as the [`OpenOptions`] said. A
+    /// write-only host key takes none (it could not remove it, FORMAT.md §13.5).
     pub fn lock(&self, kind: LockKind, command: &str) -> Result<LockGuard> {
+        if let Some(host) = self.keys.host_key() {
+            return Err(Error::WriteOnly {
+                hostname: host.hostname.clone(),
+                refused: format!("take a lock ({command})"),
+            });
+        }
         lock::acquire(self.backend.clone(), kind, command, self.options.lock_wait)
     }
 

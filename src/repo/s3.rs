@@ -358,6 +358,10 @@ impl Backend for S3Backend {
         self.write_buffer(t, name, opendal::Buffer::from(parts))
     }
 
+    fn replace(&self, t: FileType, name: &str, data: &[u8]) -> io::Result<()> {
+        self.put(t, name, opendal::Buffer::from(data.to_vec()), false)
+    }
+
     fn list(&self, t: FileType) -> io::Result<Vec<String>> {
         Ok(self
             .list_with_sizes(t)?
@@ -417,9 +421,20 @@ impl Backend for S3Backend {
 
 impl S3Backend {
     fn write_buffer(&self, t: FileType, name: &str, buf: opendal::Buffer) -> io::Result<()> {
+        self.put(t, name, buf, true)
+    }
+
+    /// One PUT (an object appears whole); `create_only`: refused when the object exists.
+    fn put(
+        &self,
+        t: FileType,
+        name: &str,
+        buf: opendal::Buffer,
+        create_only: bool,
+    ) -> io::Result<()> {
         let key = Self::key(t, name)?;
         let (op, k) = (self.op.clone(), key.clone());
-        let res = self.run(async move { op.write_with(&k, buf).if_not_exists(true).await });
+        let res = self.run(async move { op.write_with(&k, buf).if_not_exists(create_only).await });
         match res {
             Ok(_) => Ok(()),
             Err(e) => Err(self.error("PUT", &key, &e)),

@@ -206,7 +206,7 @@ impl Repository {
     }
 
     fn remove_file(&self, t: FileType, id: &Id, label: &str) -> Result<()> {
-        self.require(Capability::Write)?;
+        self.require(Capability::Delete)?;
         if let Some(cache) = &self.cache {
             cache.remove(t, &id.to_hex());
         }

@@ -217,6 +217,9 @@ where
     run_recording(writer, progress, encoders, false, produce).map(|(t, s, w, _)| (t, s, w))
 }
 
+/// What a recorded run returns: [`run`]'s tree, summary and warnings, and the regular files.
+pub type Recorded = (Vec<Id>, Summary, Vec<String>, Vec<Entry>);
+
 /// Like [`run`]; with `record`, also returns the regular files of the tree in stream order
 /// (what a write-only host remembers of its snapshot, since it cannot read it back).
 pub fn run_recording<'r, F>(
@@ -225,7 +228,7 @@ pub fn run_recording<'r, F>(
     encoders: usize,
     record: bool,
     produce: F,
-) -> Result<(Vec<Id>, Summary, Vec<String>, Vec<Entry>)>
+) -> Result<Recorded>
 where
     F: FnOnce(&Session<'_, 'r>) -> Result<()>,
 {

@@ -118,9 +118,17 @@ fn fetch_and_open(ctx: &Ctx<'_>, ids: &[Id], locs: &[Location]) -> Result<Vec<Ve
         .zip(sealed.into_par_iter())
         .map(|((id, loc), blob)| {
             let mut out = Vec::new();
-            ctx.repo
+            match ctx
+                .repo
                 .open_located(BlobKind::Data, id, loc, blob, &mut out)
-                .map(|()| out)
+            {
+                Ok(()) => Ok(out),
+                // A damaged or forged copy: the index may know another (read_blob tries each).
+                Err(e) if e.is_integrity() && ctx.repo.index().copies(id).nth(1).is_some() => {
+                    ctx.repo.read_blob(BlobKind::Data, id)
+                }
+                Err(e) => Err(e),
+            }
         })
         .collect()
 }
