@@ -287,7 +287,18 @@ fn format_random_nonces_and_no_nonce_state() {
     let read = |id: Id| std::fs::read(fx.env.repo.join("index").join(id.to_hex())).unwrap();
     let (ba, bb) = (read(a), read(b));
     assert_eq!(ba.len(), bb.len());
-    assert_ne!(ba[..24], bb[..24], "fresh 24-byte nonce per message");
+    // Version 2 files start with the run's public key (one per handle), then the nonce.
+    let at = if ba[0] == lifeboat::repo::keyring::SEALED_V2 {
+        assert_eq!(ba[..33], bb[..33], "one run per handle");
+        lifeboat::repo::keyring::V2_PREFIX
+    } else {
+        0
+    };
+    assert_ne!(
+        ba[at..at + 24],
+        bb[at..at + 24],
+        "fresh 24-byte nonce per message"
+    );
     let mut top: Vec<String> = std::fs::read_dir(&fx.env.repo)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -1069,10 +1080,11 @@ fn unknown_format_version_in_config() {
     let env = Env::new();
     let cfg = env.repo.join("config");
     let mut b = std::fs::read(&cfg).unwrap();
-    b[8..12].copy_from_slice(&2u32.to_le_bytes());
+    let good = b.clone();
+    b[8..12].copy_from_slice(&3u32.to_le_bytes());
     std::fs::write(&cfg, &b).unwrap();
     let o = env.run(&["snapshots"]);
-    assert_fails_any(&o, &["config", "unsupported format version 2"], "version 2");
+    assert_fails_any(&o, &["config", "unsupported format version 3"], "version 3");
     // Refused before any password is asked for.
     let o = common::lifeboat_cmd()
         .arg("--repo")
@@ -1081,7 +1093,20 @@ fn unknown_format_version_in_config() {
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
-    assert_fails_any(&o, &["unsupported format version 2"], "no password given");
+    assert_fails_any(&o, &["unsupported format version 3"], "no password given");
+    // Version 2's public part (what host keys trust) is signed by the owner: a changed byte
+    // there is refused as damage, even though the sealed part still opens.
+    let mut bent = good.clone();
+    bent[20] ^= 1;
+    std::fs::write(&cfg, &bent).unwrap();
+    let o = env.run(&["snapshots"]);
+    assert_fails(&o, EXIT_DAMAGED, &["config"], "public part changed");
+    // A version 1 header on a version 2 file does not open either.
+    let mut v1 = good;
+    v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+    std::fs::write(&cfg, &v1).unwrap();
+    let o = env.run(&["snapshots"]);
+    assert_fails(&o, EXIT_DAMAGED, &["config"], "version 1 header");
 }
 
 #[test]
