@@ -592,8 +592,17 @@ fn a_revoked_host_keys_new_snapshots_fail_verify() {
         text.contains(&late[..8]) && text.contains("revoked"),
         "{text}"
     );
+    let status = fx.e.run(&["status", "--hostname", "gw"]);
+    assert!(
+        stderr(&status).contains(&late[..8]) && stderr(&status).contains("revoked"),
+        "status does not flag it: {}",
+        stderr(&status)
+    );
     let fresh = fx.host_snapshot(&new, &[s(&src)]);
     assert!(fresh["id"].is_string());
+    // The host's own status works with its key: its run records, no repository read.
+    let out = fx.as_host(&new, &["status"]);
+    assert!(code(&out) != EXIT_WRITE_ONLY, "{}", stderr(&out));
 }
 
 /// A version 1 repository: its snapshots stay readable after `migrate`, and a host key made

@@ -61,6 +61,15 @@ pub fn run(g: &Global, a: &Args) -> Result<Exit> {
 
     // Run records are local: they are shown even when the repository cannot be opened.
     let repo_view = match g.open() {
+        // A write-only host key reads nothing: this host's own run records are its status.
+        Ok(repo) if repo.keys().is_host() => {
+            if !g.json && !g.quiet {
+                println!(
+                    "repository: not read (a write-only host key); the owner's `status` shows its snapshots"
+                );
+            }
+            None
+        }
         Ok(repo) => Some(repo_view(&repo, &hostname, max_age, &mut warnings)?),
         Err(e) => {
             warnings.push(format!("repository: {}", super::errors::chain(&e)));
@@ -213,6 +222,30 @@ struct RepoView {
     ratio: f64,
 }
 
+/// Version 2: a warning for each snapshot a host key wrote after the owner revoked it.
+fn revoked_writers(
+    repo: &lifeboat::repo::Repository,
+    snaps: &[(lifeboat::id::Id, lifeboat::snapshot::manifest::Snapshot)],
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    if !repo.host_records()?.iter().any(|h| h.revoked.is_some()) {
+        return Ok(());
+    }
+    for (id, s) in snaps {
+        if let Some(lifeboat::repo::Signer::Host(h)) = repo.snapshot_signer(id)?
+            && h.revoked_before(&s.time)
+        {
+            warnings.push(format!(
+                "snapshot {} was written by host key {} of {} after the owner revoked it: do not trust it",
+                id.short(),
+                &h.host_id[..8],
+                h.hostname
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn repo_view(
     repo: &lifeboat::repo::Repository,
     hostname: &str,
@@ -237,6 +270,7 @@ fn repo_view(
         )),
         Some(_) => {}
     }
+    revoked_writers(repo, &snaps, warnings)?;
     let (count, stored) = repo_totals(repo)?;
     let logical: u64 = snaps
         .iter()
