@@ -647,3 +647,49 @@ fn migrate_keeps_version_1_data_and_enables_host_keys() {
     );
     fx.e.ok(&["verify", "--read-data"]);
 }
+
+/// A host's scheduled job with `repository.key_file` in its configuration: the snapshot runs,
+/// retention, prune and verify are left to the owner, and `status` reports the run.
+#[test]
+fn a_host_job_runs_from_its_configuration() {
+    let fx = Fx::new();
+    let key = fx.host_key("job-host");
+    let src = fx.path("src");
+    make_files(&src, 8);
+    let cfg = fx.path("job.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "name = \"nightly\"\n[repository]\npath = \"{}\"\nkey_file = \"{}\"\n[snapshot]\npaths = [\"{}\"]\n[monitoring]\nstate_dir = \"{}\"\n",
+            s(&fx.e.repo),
+            s(&key),
+            s(&src),
+            s(&fx.path("state"))
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        lifeboat_cmd()
+            .env("XDG_CACHE_HOME", fx.path("cache-job"))
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--json", "run"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let steps = v["steps"].as_array().unwrap();
+    for s in steps {
+        let want = match s["name"].as_str().unwrap() {
+            "forget" | "prune" | "verify" => "skipped",
+            _ => "ok",
+        };
+        assert_eq!(s["status"], want, "{s}");
+    }
+    let out = run(&["status"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nightly"));
+    restore_and_compare(&fx, v["snapshot"].as_str().unwrap(), &src);
+}

@@ -89,10 +89,20 @@ fn check(g: &Global, a: &CheckArgs) -> Result<Exit> {
             )),
             Ok(_) => {}
         }
-    } else if r.password_command.is_none() {
+    } else if r.password_command.is_none() && r.key_file.is_none() {
         warnings.push(
-            "no password source: set repository.password_file or password_command (scheduled runs cannot prompt)".into(),
+            "no password source: set repository.password_file, password_command or key_file (scheduled runs cannot prompt)".into(),
         );
+    }
+    if let Some(f) = &r.key_file {
+        match std::fs::metadata(f) {
+            Err(e) => warnings.push(format!("repository.key_file {}: {e}", f.display())),
+            Ok(m) if m.permissions().mode() & 0o077 != 0 => warnings.push(format!(
+                "repository.key_file {} is readable by group or others (chmod 600 it)",
+                f.display()
+            )),
+            Ok(_) => {}
+        }
     }
     if !cfg.has_job() {
         warnings.push(

@@ -362,6 +362,9 @@ impl Global {
             self.password_file.clone_from(&r.password_file);
             self.password_command.clone_from(&r.password_command);
         }
+        if self.key_file.is_none() {
+            self.key_file.clone_from(&r.key_file);
+        }
         if !self.lock_wait_given
             && let Some(d) = r.lock_wait
         {

@@ -68,6 +68,8 @@ pub struct Repository {
     pub s3_connections: Option<usize>,
     pub password_file: Option<PathBuf>,
     pub password_command: Option<String>,
+    /// A write-only host key file (mode 0600) instead of a password: the job snapshots only.
+    pub key_file: Option<PathBuf>,
     /// How long to wait for another lifeboat's lock (unset: the command line's).
     pub lock_wait: Option<Duration>,
 }

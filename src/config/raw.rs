@@ -58,6 +58,8 @@ pub struct RepositoryConfig {
     pub s3_connections: Option<usize>,
     pub password_file: Option<PathBuf>,
     pub password_command: Option<String>,
+    /// A write-only host key file instead of a password (FORMAT.md §13).
+    pub key_file: Option<PathBuf>,
     /// How long to wait for another lifeboat's lock (`5m`).
     pub lock_wait: Option<String>,
 }

@@ -99,6 +99,7 @@ pub(super) fn typed(raw: RawConfig, text: &str, file: &Path) -> (Config, Problem
         s3_connections: r.s3_connections,
         password_file: r.password_file,
         password_command: r.password_command,
+        key_file: r.key_file,
     };
     let tool_timeout = c
         .duration("host", "tool_timeout", raw.host.tool_timeout.as_ref())
@@ -224,6 +225,7 @@ fn check_paths(c: &mut Checker<'_>, raw: &RawConfig) {
     }
     c.absolute("repository", "s3_credentials_file", &r.s3_credentials_file);
     c.absolute("repository", "password_file", &r.password_file);
+    c.absolute("repository", "key_file", &r.key_file);
     c.absolute("host", "root", &raw.host.root);
     c.absolute("monitoring", "metrics_file", &raw.monitoring.metrics_file);
     c.absolute("monitoring", "state_dir", &raw.monitoring.state_dir);

@@ -273,11 +273,22 @@ pub fn run_job(
     let snapshot_ok = snap.status == StepStatus::Ok;
     steps.push(snap);
     let (snapshot, partial) = taken.map_or((None, false), |(id, p)| (Some(id), p));
-    let forget = steps::forget_step(repo, plan, snapshot_ok, observer);
-    let forget_ok = forget.status == StepStatus::Ok;
-    steps.push(forget);
-    steps.push(steps::prune_step(repo, plan, forget_ok, observer));
-    steps.push(steps::verify_step(repo, plan, observer));
+    if repo.keys().is_host() {
+        // A write-only host key reads and deletes nothing: retention, prune and verify are
+        // the owner's (FORMAT.md §13.5), so its scheduled job is the snapshot.
+        for step in [Step::Forget, Step::Prune, Step::Verify] {
+            steps.push(StepOutcome::skipped(
+                step,
+                "left to the owner (a write-only host key)",
+            ));
+        }
+    } else {
+        let forget = steps::forget_step(repo, plan, snapshot_ok, observer);
+        let forget_ok = forget.status == StepStatus::Ok;
+        steps.push(forget);
+        steps.push(steps::prune_step(repo, plan, forget_ok, observer));
+        steps.push(steps::verify_step(repo, plan, observer));
+    }
 
     let mut report = JobReport {
         job: plan.job.clone(),
