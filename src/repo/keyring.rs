@@ -41,13 +41,31 @@ enum Holder {
     Host(HostKey),
 }
 
+/// What a handle seals new objects with: the master's version 1 keys (a version 1 owner), or
+/// its run's keys and the public key its objects carry (version 2).
+struct Sealer {
+    data: SecretKey,
+    meta: SecretKey,
+    run: Option<[u8; 32]>,
+}
+
+impl Sealer {
+    fn of_run((ephemeral, keys): ([u8; 32], RunKeys)) -> Sealer {
+        Sealer {
+            data: keys.data,
+            meta: keys.meta,
+            run: Some(ephemeral),
+        }
+    }
+}
+
 pub struct Keyring {
     version: u32,
     repo_id: [u8; 8],
     holder: Holder,
     owner_public: Option<OwnerPublic>,
-    /// This handle's run (version 2): the public key its objects carry and their keys.
-    run: Option<([u8; 32], RunKeys)>,
+    /// The keys this handle seals with.
+    sealer: Sealer,
     /// Run keys the owner derived for the objects it opened, by their public key.
     opened: Mutex<HashMap<[u8; 32], Arc<RunKeys>>>,
 }
@@ -70,10 +88,6 @@ fn ad(version: u32, label: &str, id: &[u8]) -> Vec<u8> {
     ad
 }
 
-fn blob_label(kind: BlobKind) -> Vec<u8> {
-    vec![kind as u8]
-}
-
 impl Keyring {
     /// An owner's keys: `owner` is required in a version 2 repository.
     pub fn owner(version: u32, master: MasterKeys, owner: Option<OwnerSecret>) -> Result<Self> {
@@ -83,16 +97,20 @@ impl Keyring {
                 "a version 2 owner without its key pair".into(),
             ));
         }
-        let run = match &owner_public {
-            Some(p) => Some(p.seal_run()?),
-            None => None,
+        let sealer = match &owner_public {
+            Some(p) => Sealer::of_run(p.seal_run()?),
+            None => Sealer {
+                data: master.data_key.clone(),
+                meta: master.meta_key.clone(),
+                run: None,
+            },
         };
         Ok(Keyring {
             version,
             repo_id: master.repo_id,
             holder: Holder::Owner { master, owner },
             owner_public,
-            run,
+            sealer,
             opened: Mutex::new(HashMap::new()),
         })
     }
@@ -100,13 +118,13 @@ impl Keyring {
     /// A write-only host key's keys (version 2 only).
     pub fn host(key: HostKey) -> Result<Self> {
         let owner_public = key.owner;
-        let run = owner_public.seal_run()?;
+        let sealer = Sealer::of_run(owner_public.seal_run()?);
         Ok(Keyring {
             version: 2,
             repo_id: key.repo_id,
             holder: Holder::Host(key),
             owner_public: Some(owner_public),
-            run: Some(run),
+            sealer,
             opened: Mutex::new(HashMap::new()),
         })
     }
@@ -174,23 +192,15 @@ impl Keyring {
 
     /// The public key this handle's objects carry (version 2).
     pub fn run_public(&self) -> Option<[u8; 32]> {
-        self.run.as_ref().map(|(e, _)| *e)
+        self.sealer.run
     }
 
-    /// The key that seals a new blob of `kind`, and the version its associated data names.
+    /// The key that seals a new blob of `kind`.
     fn sealing_key(&self, kind: BlobKind) -> &SecretKey {
-        match (&self.run, &self.holder) {
-            (Some((_, run)), _) => match kind {
-                BlobKind::Data => &run.data,
-                BlobKind::Tree => &run.meta,
-            },
-            (None, Holder::Owner { master, .. }) => kind.key(master),
-            (None, Holder::Host(_)) => unreachable!("a host key always has a run"),
+        match kind {
+            BlobKind::Data => &self.sealer.data,
+            BlobKind::Tree => &self.sealer.meta,
         }
-    }
-
-    fn meta_sealing_key(&self) -> &SecretKey {
-        self.sealing_key(BlobKind::Tree)
     }
 
     /// The version-1 keys of an owner, for objects without a run; a host has none.
@@ -278,7 +288,7 @@ impl Keyring {
     }
 
     fn sealing_version(&self) -> u32 {
-        if self.run.is_some() { 2 } else { 1 }
+        if self.sealer.run.is_some() { 2 } else { 1 }
     }
 
     // ---- sealed objects: pack headers, index and snapshot files, config ----
@@ -287,10 +297,10 @@ impl Keyring {
     /// version 1 `SEAL(meta_key, ad, plain)`, version 2 `0x02 || E || SEAL(run meta, ad, plain)`.
     pub fn seal_object(&self, label: &str, id: &[u8], plain: &[u8]) -> Vec<u8> {
         let version = self.sealing_version();
-        let sealed = crypto::seal(self.meta_sealing_key(), &ad(version, label, id), plain);
-        match &self.run {
+        let sealed = crypto::seal(&self.sealer.meta, &ad(version, label, id), plain);
+        match &self.sealer.run {
             None => sealed,
-            Some((e, _)) => {
+            Some(e) => {
                 let mut out = Vec::with_capacity(V2_PREFIX + sealed.len());
                 out.push(SEALED_V2);
                 out.extend_from_slice(e);
@@ -370,11 +380,7 @@ impl Keyring {
 
 /// Associated data of a sealed blob: binds the format version, its kind and ID.
 pub fn blob_ad(version: u32, kind: BlobKind, id: &Id) -> Vec<u8> {
-    ad(
-        version,
-        "blob",
-        &[blob_label(kind).as_slice(), &id.0].concat(),
-    )
+    ad(version, "blob", &[&[kind as u8][..], &id.0].concat())
 }
 
 /// The keys a host key file holds, as bytes, for tests that try every secret in it against
