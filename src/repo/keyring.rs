@@ -392,3 +392,93 @@ pub fn host_secrets(key: &HostKey) -> Vec<Zeroizing<[u8; 32]>> {
         key.signing.to_bytes(),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::recipient::OwnerSecret;
+
+    fn owner_v2() -> (Keyring, HostKey) {
+        let master = MasterKeys::generate();
+        let owner = OwnerSecret::generate();
+        let host = HostKey::generate(
+            master.repo_id,
+            "h",
+            owner.public(),
+            master.id_key(),
+            master.chunker_seed,
+        );
+        (Keyring::owner(2, master, Some(owner)).unwrap(), host)
+    }
+
+    #[test]
+    fn the_owner_opens_what_a_host_sealed_and_the_host_opens_nothing() {
+        let (owner, host_key) = owner_v2();
+        let host = Keyring::host(host_key).unwrap();
+        let id = Id::random();
+        let sealed = host.seal_object("index", &id.0, b"index body");
+        assert_eq!(sealed[0], SEALED_V2);
+        assert_eq!(&sealed[1..V2_PREFIX], &host.run_public().unwrap());
+        let (plain, run) = owner.open_object("index", &id.0, &sealed, "index").unwrap();
+        assert_eq!(plain, b"index body");
+        assert_eq!(run, host.run_public());
+        assert!(
+            owner.open_object("snapshot", &id.0, &sealed, "x").is_err(),
+            "label bound"
+        );
+        assert!(matches!(
+            host.open_object("index", &id.0, &sealed, "index"),
+            Err(Error::WriteOnly { .. })
+        ));
+        let blob = host.seal_blob(BlobKind::Data, &id, b"\0chunk");
+        let mut b = blob.clone();
+        let run = host.run_public();
+        assert_eq!(
+            owner
+                .open_blob_in_place(BlobKind::Data, &id, run.as_ref(), &mut b, "blob")
+                .unwrap(),
+            b"\0chunk"
+        );
+        let mut b = blob.clone();
+        assert!(
+            host.open_blob_in_place(BlobKind::Data, &id, run.as_ref(), &mut b, "blob")
+                .is_err()
+        );
+        let mut b = blob;
+        assert!(
+            owner
+                .open_blob_in_place(BlobKind::Tree, &id, run.as_ref(), &mut b, "blob")
+                .is_err(),
+            "kind bound"
+        );
+        assert_eq!(
+            host.chunk_id(b"x"),
+            owner.chunk_id(b"x"),
+            "hosts deduplicate with owners"
+        );
+    }
+
+    #[test]
+    fn version_1_objects_open_after_a_migration() {
+        let master = MasterKeys::generate();
+        let payload = master.wrap_payload();
+        let v1 = Keyring::owner(1, master, None).unwrap();
+        let id = Id::random();
+        let old = v1.seal_object("snapshot", &id.0, b"old");
+        assert_eq!(v1.run_public(), None);
+        let v2 = Keyring::owner(
+            2,
+            MasterKeys::from_payload(&payload, "k").unwrap(),
+            Some(OwnerSecret::generate()),
+        )
+        .unwrap();
+        let (plain, run) = v2.open_object("snapshot", &id.0, &old, "s").unwrap();
+        assert_eq!((plain.as_slice(), run), (&b"old"[..], None));
+        let new = v2.seal_object("snapshot", &id.0, b"new");
+        assert_eq!(
+            v2.open_object("snapshot", &id.0, &new, "s").unwrap().0,
+            b"new"
+        );
+        assert!(v1.open_object("snapshot", &id.0, &new, "s").is_err());
+    }
+}
