@@ -36,7 +36,7 @@ impl Repository {
     }
 
     /// Like [`Repository::open_blob`], decrypting in the caller's buffer and decoding into
-    /// `out` (replacing its contents). Every blob read ends here.
+    /// `out` (replacing its contents).
     pub fn open_blob_into(
         &self,
         kind: BlobKind,
@@ -46,6 +46,40 @@ impl Repository {
         sealed: &mut [u8],
         out: &mut Vec<u8>,
     ) -> Result<()> {
+        self.open_checked(kind, id, loc, run, sealed, out).map(drop)
+    }
+
+    /// A blob read from `loc` (sealed by `run`), checked, and sealed again with this handle's
+    /// keys for a new pack (prune's repack, a writer's copy out of a condemned pack): the
+    /// encoded form is kept, only the seal changes.
+    pub fn reseal_blob(
+        &self,
+        kind: BlobKind,
+        id: &Id,
+        loc: &Location,
+        run: Option<&[u8; 32]>,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>> {
+        let mut buf = sealed.to_vec();
+        let encoded = self.open_checked(kind, id, loc, run, &mut buf, &mut Vec::new())?;
+        let mut fresh = Vec::with_capacity(NONCE_LEN + encoded.len() + crypto::TAG_LEN);
+        fresh.resize(NONCE_LEN, 0);
+        fresh.extend_from_slice(encoded);
+        self.keys.seal_blob_in_place(kind, id, &mut fresh);
+        Ok(fresh)
+    }
+
+    /// Every blob read ends here: decrypt `sealed` in place, decode it into `out` and check
+    /// that it hashes to its ID. Returns the encoded form (inside `sealed`).
+    fn open_checked<'b>(
+        &self,
+        kind: BlobKind,
+        id: &Id,
+        loc: &Location,
+        run: Option<&[u8; 32]>,
+        sealed: &'b mut [u8],
+        out: &mut Vec<u8>,
+    ) -> Result<&'b [u8]> {
         self.require(Capability::Read)?;
         let object = self.object_name(format_args!(
             "{} blob {id} (pack {})",
@@ -60,40 +94,7 @@ impl Repository {
             out.clear();
             return Err(Error::corrupt(&object, "content does not hash to its id"));
         }
-        Ok(())
-    }
-
-    /// A blob read from `loc` (sealed by `run`), checked, and sealed again with this handle's
-    /// keys for a new pack (prune's repack, a writer's copy out of a condemned pack): the
-    /// encoded form is kept, only the seal changes.
-    pub fn reseal_blob(
-        &self,
-        kind: BlobKind,
-        id: &Id,
-        loc: &Location,
-        run: Option<&[u8; 32]>,
-        sealed: &[u8],
-    ) -> Result<Vec<u8>> {
-        self.require(Capability::Read)?;
-        let object = self.object_name(format_args!(
-            "{} blob {id} (pack {})",
-            kind.label(),
-            loc.pack
-        ));
-        let mut buf = sealed.to_vec();
-        let encoded = self
-            .keys
-            .open_blob_in_place(kind, id, run, &mut buf, &object)?;
-        let mut plain = Vec::new();
-        chunk::decode_into(encoded, loc.raw_len as usize, &object, &mut plain)?;
-        if self.keys.chunk_id(&plain) != *id {
-            return Err(Error::corrupt(&object, "content does not hash to its id"));
-        }
-        let mut fresh = Vec::with_capacity(NONCE_LEN + encoded.len() + crypto::TAG_LEN);
-        fresh.resize(NONCE_LEN, 0);
-        fresh.extend_from_slice(encoded);
-        self.keys.seal_blob_in_place(kind, id, &mut fresh);
-        Ok(fresh)
+        Ok(encoded)
     }
 
     /// Bytes of a pack that hold blobs, for reading those blobs: a ranged read on a local
