@@ -223,6 +223,13 @@ fn host_key_snapshots_what_the_owner_restores_exactly() {
         fx.e.ok(&["dump", &snap, s(&hroot.join("etc/ssh/sshd_config"))]);
     assert_eq!(dumped, "PermitRootLogin no\nPasswordAuthentication no\n");
     if let Some((px, name, vol)) = px {
+        // Incremental for the deployment too: the volume's files and the image archive of the
+        // last run are not read again (the host's cache records them).
+        let again = fx.host_snapshot(&key, &args);
+        assert_eq!(
+            again["deployment"]["summary"]["bytes_read"], 0,
+            "the host read its deployment again: {again}"
+        );
         let show = fx.e.ok_json(&["show", &snap]);
         assert!(show.to_string().contains(&name), "{show}");
         // The volume's file, read by the owner from the deployment tree.

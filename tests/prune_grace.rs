@@ -34,7 +34,7 @@ impl DeploymentSource for Pause {
     fn emit(
         &self,
         s: &Session<'_, '_>,
-        _parent: Option<&Deployment>,
+        _parent: Option<&lifeboat::snapshot::deployment::Previous<'_>>,
         _repo: &IndexedRepo,
         _readers: usize,
     ) -> lifeboat::Result<()> {

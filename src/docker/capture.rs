@@ -23,12 +23,11 @@ use crate::observer::{Observer, Warning};
 use crate::repo::IndexedRepo;
 use crate::snapshot::deployment::{
     ContainerRecord, Deployment, DeploymentSource, IMAGES_DIR, ImageRecord, NetworkRecord,
-    VOLUMES_DIR, VolumeRecord, image_path, jget, jstr, volume_path,
+    Previous, VOLUMES_DIR, VolumeRecord, image_path, jget, jstr, volume_path,
 };
 use crate::snapshot::entry::{Entry, Kind};
 use crate::snapshot::manifest::Summary;
 use crate::snapshot::pipeline::Session;
-use crate::snapshot::tree::TreeReader;
 
 pub const LABEL_STOP: &str = "lifeboat.stop";
 pub const LABEL_EXCLUDE: &str = "lifeboat.exclude";
@@ -444,7 +443,7 @@ impl DeploymentSource for Capture<'_> {
     fn emit(
         &self,
         s: &Session<'_, '_>,
-        parent: Option<&Deployment>,
+        parent: Option<&Previous<'_>>,
         repo: &IndexedRepo,
         readers: usize,
     ) -> Result<()> {
@@ -507,7 +506,7 @@ impl DeploymentSource for Capture<'_> {
             return Ok(());
         }
         s.push(dir_entry(VOLUMES_DIR));
-        let mut cursor = parent.map(|p| ParentCursor::new(TreeReader::new(repo, &p.tree)));
+        let mut cursor = parent.map(|p| ParentCursor::new(p.entries(repo)));
         for v in &self.deployment.volumes {
             crate::interrupt::check()?;
             if s.has_failed() {
@@ -562,18 +561,15 @@ impl DeploymentSource for Capture<'_> {
 fn parent_archive(
     s: &Session<'_, '_>,
     repo: &IndexedRepo,
-    parent: Option<&Deployment>,
+    parent: Option<&Previous<'_>>,
     img: &ImageRecord,
 ) -> Result<Option<Entry>> {
     let Some(p) = parent else { return Ok(None) };
-    let same = p
-        .image(&img.id)
-        .is_some_and(|old| old.archive.is_some() && old.tags == img.tags);
-    if !same {
+    if !p.archived(&img.id, &img.tags) {
         return Ok(None);
     }
     let path = image_path(&img.id);
-    for e in TreeReader::new(repo, &p.tree) {
+    for e in p.entries(repo) {
         let e = e?;
         if e.path == path.as_bytes() {
             let known = e

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::repo::Repository;
 use crate::repo::index::{IdSet, Index, IndexPack};
+use crate::snapshot::deployment::{Deployment, Previous};
 use crate::snapshot::entry::Entry;
 use crate::snapshot::group::Group;
 use crate::snapshot::hostcache::{self, HostCache};
@@ -59,6 +60,21 @@ impl HostRun {
     /// The regular files of this group's last snapshot by this host (the parent).
     pub fn parent_files(&self) -> &[Entry] {
         self.cache.files(&self.group)
+    }
+
+    /// What this host recorded of the group's last deployment.
+    pub fn previous_deployment(&self) -> Option<Previous<'_>> {
+        self.cache
+            .deployment(&self.group)
+            .map(|d| Previous::Recorded {
+                images: &d.images,
+                files: &d.files,
+            })
+    }
+
+    /// Remember the group's new deployment (saved with the cache).
+    pub fn record_deployment(&mut self, d: &Deployment, files: &[Entry]) {
+        self.cache.set_deployment(&self.group, d, files);
     }
 
     /// Remember the packs a run wrote (also when it failed: they are stored, and indexed).

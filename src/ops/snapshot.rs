@@ -13,7 +13,7 @@ use crate::id::Id;
 use crate::progress::Progress;
 use crate::repo::writer::WriteStats;
 use crate::repo::{IndexedRepo, LockKind, Repository};
-use crate::snapshot::deployment::DeploymentSource;
+use crate::snapshot::deployment::{DeploymentSource, Previous};
 use crate::snapshot::entry::Entry;
 use crate::snapshot::group::{Group, Selection};
 use crate::snapshot::manifest::{Snapshot, Summary};
@@ -271,7 +271,7 @@ pub fn create_with(
     if let Some(src) = deployment {
         // The group's previous deployment; else the newest of this host (it may still share
         // volumes and images with this one).
-        let previous = match group_parent.and_then(|(_, s)| s.deployment) {
+        let stored = match group_parent.and_then(|(_, s)| s.deployment) {
             Some(d) => Some(d),
             None if host.is_some() => None,
             None => select::all(repo)?
@@ -280,13 +280,25 @@ pub fn create_with(
                 .find(|(_, s)| s.hostname == hostname && s.deployment.is_some())
                 .and_then(|(_, s)| s.deployment),
         };
+        // A host key has no stored deployment to read: its cache's record stands in.
+        let previous = match (&host, &stored) {
+            (Some(h), _) => h.previous_deployment(),
+            (None, Some(d)) => Some(Previous::Stored(d)),
+            (None, None) => None,
+        };
         progress.start("docker", None);
-        match pipeline::run(&writer, progress, encoders, |s| {
+        let recorded = pipeline::run_recording(&writer, progress, encoders, host.is_some(), |s| {
             src.emit(s, previous.as_ref(), repo, readers)
-        }) {
-            Ok((tree, summary, w)) => {
+        });
+        drop(previous);
+        match recorded {
+            Ok((tree, summary, w, files)) => {
                 warnings.extend(w);
-                section = Some(src.finish(tree, summary));
+                let d = src.finish(tree, summary);
+                if let Some(h) = host.as_mut() {
+                    h.record_deployment(&d, &files);
+                }
+                section = Some(d);
             }
             Err(e) => run = Err(e),
         }

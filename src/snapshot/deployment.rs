@@ -102,6 +102,44 @@ impl Deployment {
     }
 }
 
+/// The deployment a new one is compared against, so unchanged volume files and image archives
+/// are not read again.
+pub enum Previous<'a> {
+    /// A stored snapshot's deployment: its tree is read from the repository.
+    Stored(&'a Deployment),
+    /// What a write-only host remembers of its last deployment (it cannot read it back): the
+    /// images it archived with their tags, and the files of its tree in order.
+    Recorded {
+        images: &'a [(String, Vec<String>)],
+        files: &'a [super::entry::Entry],
+    },
+}
+
+impl Previous<'_> {
+    /// Whether the previous deployment archived image `id` under exactly `tags`.
+    pub fn archived(&self, id: &str, tags: &[String]) -> bool {
+        match self {
+            Previous::Stored(d) => d
+                .image(id)
+                .is_some_and(|old| old.archive.is_some() && old.tags == tags),
+            Previous::Recorded { images, .. } => {
+                images.iter().any(|(i, t)| i == id && t.as_slice() == tags)
+            }
+        }
+    }
+
+    /// The entries of its tree, in stream order.
+    pub fn entries<'r>(
+        &'r self,
+        repo: &'r IndexedRepo,
+    ) -> Box<dyn Iterator<Item = Result<super::entry::Entry>> + 'r> {
+        match self {
+            Previous::Stored(d) => Box::new(super::tree::TreeReader::new(repo, &d.tree)),
+            Previous::Recorded { files, .. } => Box::new(files.iter().cloned().map(Ok)),
+        }
+    }
+}
+
 /// A source of a deployment section (Docker objects and their data) recorded beside the files.
 /// The snapshot calls `emit` inside its own pipeline run, with the previous deployment of this
 /// host (if any) so unchanged data need not be read again. The seam between taking a snapshot
@@ -110,7 +148,7 @@ pub trait DeploymentSource {
     fn emit(
         &self,
         s: &Session<'_, '_>,
-        parent: Option<&Deployment>,
+        parent: Option<&Previous<'_>>,
         repo: &IndexedRepo,
         readers: usize,
     ) -> Result<()>;

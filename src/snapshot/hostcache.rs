@@ -42,6 +42,17 @@ pub struct HostCache {
     condemned_seen: Option<String>,
     /// Group key → the files of the group's last snapshot (sorted by path, as in the tree).
     groups: BTreeMap<String, Vec<Entry>>,
+    /// Group key → the group's last deployment: its archived images and its tree's files.
+    #[serde(default)]
+    deployments: BTreeMap<String, RecordedDeployment>,
+}
+
+/// What a host keeps of its last deployment (see [`super::deployment::Previous::Recorded`]).
+#[derive(Serialize, Deserialize, Default)]
+pub struct RecordedDeployment {
+    /// Archived images: ID and tags.
+    pub images: Vec<(String, Vec<String>)>,
+    pub files: Vec<Entry>,
 }
 
 /// The key a group's files are kept under.
@@ -241,13 +252,43 @@ impl HostCache {
 
     /// Keep the regular files of the group's new snapshot (the parent of its next one).
     pub fn set_files(&mut self, group: &str, entries: &[Entry]) {
-        let files = entries
-            .iter()
-            .filter(|e| e.kind == Kind::File && e.content.is_some())
-            .map(trimmed)
-            .collect();
-        self.groups.insert(group.to_string(), files);
+        self.groups.insert(group.to_string(), files_of(entries));
     }
+
+    /// The group's last deployment, when this host recorded one.
+    pub fn deployment(&self, group: &str) -> Option<&RecordedDeployment> {
+        self.deployments.get(group)
+    }
+
+    /// Keep the group's new deployment: the images it archived and its tree's files.
+    pub fn set_deployment(
+        &mut self,
+        group: &str,
+        d: &super::deployment::Deployment,
+        entries: &[Entry],
+    ) {
+        let images = d
+            .images
+            .iter()
+            .filter(|i| i.archive.is_some())
+            .map(|i| (i.id.clone(), i.tags.clone()))
+            .collect();
+        self.deployments.insert(
+            group.to_string(),
+            RecordedDeployment {
+                images,
+                files: files_of(entries),
+            },
+        );
+    }
+}
+
+fn files_of(entries: &[Entry]) -> Vec<Entry> {
+    entries
+        .iter()
+        .filter(|e| e.kind == Kind::File && e.content.is_some())
+        .map(trimmed)
+        .collect()
 }
 
 fn location(kind: BlobKind, pack: Id, offset: u32, stored_len: u32, raw_len: u32) -> Location {
