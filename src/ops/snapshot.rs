@@ -290,7 +290,6 @@ pub fn create_with(
         let recorded = pipeline::run_recording(&writer, progress, encoders, host.is_some(), |s| {
             src.emit(s, previous.as_ref(), repo, readers)
         });
-        drop(previous);
         match recorded {
             Ok((tree, summary, w, files)) => {
                 warnings.extend(w);
