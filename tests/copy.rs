@@ -560,7 +560,7 @@ mod deployment {
         fn emit(
             &self,
             s: &Session<'_, '_>,
-            _parent: Option<&Deployment>,
+            _parent: Option<&lifeboat::snapshot::deployment::Previous<'_>>,
             _repo: &IndexedRepo,
             _readers: usize,
         ) -> lifeboat::Result<()> {
