@@ -700,3 +700,68 @@ fn a_host_job_runs_from_its_configuration() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("nightly"));
     restore_and_compare(&fx, v["snapshot"].as_str().unwrap(), &src);
 }
+
+/// The key file is a secret like an SSH key: made 0600 and never over an existing file, refused
+/// when others can read it, and optionally wrapped by a passphrase that the host gives as it
+/// would give a password.
+#[test]
+fn the_host_key_file_is_guarded_like_an_ssh_key() {
+    let fx = Fx::new();
+    let key = fx.host_key("kf");
+    let again = fx.e.run(&[
+        "key",
+        "add",
+        "--write-only",
+        "--hostname",
+        "kf",
+        "--output",
+        s(&key),
+    ]);
+    assert_ne!(code(&again), 0, "an existing key file was replaced");
+    let src = fx.path("src");
+    make_files(&src, 9);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = fx.as_host(&key, &["snapshot", s(&src)]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("chmod 600"), "{}", stderr(&out));
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let pass = fx.path("pass");
+    std::fs::write(&pass, "host passphrase\n").unwrap();
+    std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let wrapped = fx.path("wrapped.key");
+    fx.e.ok(&[
+        "key",
+        "add",
+        "--write-only",
+        "--hostname",
+        "kf2",
+        "--output",
+        s(&wrapped),
+        "--passphrase-file",
+        s(&pass),
+        "--kdf-memory",
+        "8",
+        "--kdf-iterations",
+        "1",
+    ]);
+    let text = std::fs::read_to_string(&wrapped).unwrap();
+    assert!(text.contains("\"kdf\""), "{text}");
+    let without = fx.as_host(&wrapped, &["snapshot", s(&src)]);
+    assert_ne!(
+        code(&without),
+        0,
+        "a wrapped key opened without its passphrase"
+    );
+    let mut c = lifeboat_cmd();
+    c.env("LIFEBOAT_KEY_FILE", &wrapped)
+        .env("LIFEBOAT_PASSWORD_FILE", &pass)
+        .env("XDG_CACHE_HOME", fx.path("cache-kf2"))
+        .arg("--repo")
+        .arg(&fx.e.repo)
+        .args(["--json", "snapshot", s(&src)]);
+    let out = c.output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    restore_and_compare(&fx, v["id"].as_str().unwrap(), &src);
+}
