@@ -76,14 +76,14 @@ impl Repository {
 
     fn decode_sealed<T: DeserializeOwned>(&self, t: FileType, id: &Id, sealed: &[u8]) -> Result<T> {
         let object = self.object_name(format_args!("{} {id}", t.label()));
-        let sealed = if t == FileType::Snapshot && self.keys.version() >= 2 {
-            self.check_snapshot_signature(id, sealed, &object)?.0
-        } else {
-            sealed
+        let plain = match t {
+            FileType::Snapshot => self.open_snapshot_file(id, sealed, &object)?.0,
+            _ => {
+                self.keys
+                    .open_object(sealed_label(t), &id.0, sealed, &object)?
+                    .0
+            }
         };
-        let (plain, _) = self
-            .keys
-            .open_object(sealed_label(t), &id.0, sealed, &object)?;
         let (&codec, body) = plain
             .split_first()
             .ok_or_else(|| Error::corrupt(&object, "empty"))?;
@@ -112,9 +112,9 @@ impl Repository {
     }
 
     /// The sealed part of a version 2 snapshot file and who signed it, the signature checked
-    /// against the owner's key or a registered host key (FORMAT.md §13.3). A file without a
-    /// signature is one kept from before a migration (it opens with the master's keys only).
-    pub(super) fn check_snapshot_signature<'f>(
+    /// against the owner's key or a registered host key (FORMAT.md §13.3). A file that does not
+    /// start with the version 2 marker is returned whole, unsigned.
+    fn check_snapshot_signature<'f>(
         &self,
         id: &Id,
         file: &'f [u8],
@@ -171,7 +171,38 @@ impl Repository {
             .backend
             .read(FileType::Snapshot, &id.to_hex())
             .map_err(|e| Error::io(&object, e))?;
-        Ok(self.check_snapshot_signature(id, &file, &object)?.1)
+        Ok(self.open_snapshot_file(id, &file, &object)?.1)
+    }
+
+    /// Open a snapshot file: in version 2 its signature is checked first. A file kept from
+    /// before a migration has none (and may start with the version 2 marker by chance): it
+    /// must then open with the master's version 1 keys.
+    fn open_snapshot_file(
+        &self,
+        id: &Id,
+        file: &[u8],
+        object: &str,
+    ) -> Result<(Vec<u8>, Option<Signer>)> {
+        let label = sealed_label(FileType::Snapshot);
+        if self.keys.version() < 2 {
+            return Ok((self.keys.open_object(label, &id.0, file, object)?.0, None));
+        }
+        let signed =
+            self.check_snapshot_signature(id, file, object)
+                .and_then(|(sealed, signer)| {
+                    let (plain, run) = self.keys.open_object(label, &id.0, sealed, object)?;
+                    match (run, signer) {
+                        (Some(_), Some(signer)) => Ok((plain, Some(signer))),
+                        _ => Err(Error::corrupt(object, "signed but not sealed to the owner")),
+                    }
+                });
+        match signed {
+            Ok(opened) => Ok(opened),
+            Err(e) => match self.keys.open_object(label, &id.0, file, object) {
+                Ok((plain, None)) => Ok((plain, None)),
+                _ => Err(e),
+            },
+        }
     }
 
     pub fn list_ids(&self, t: FileType) -> Result<Vec<Id>> {
