@@ -111,19 +111,16 @@ impl Repository {
         ciborium::from_reader(&cbor[..]).map_err(|e| Error::corrupt(&object, format!("cbor: {e}")))
     }
 
-    /// The sealed part of a version 2 snapshot file and who signed it, the signature checked
-    /// against the owner's key or a registered host key (FORMAT.md §13.3). A file that does not
-    /// start with the version 2 marker is returned whole, unsigned.
+    /// The sealed part of a version 2 snapshot file (one that starts with the marker) and who
+    /// signed it, the signature checked against the owner's key or a registered host key
+    /// (FORMAT.md §13.3).
     fn check_snapshot_signature<'f>(
         &self,
         id: &Id,
         file: &'f [u8],
         object: &str,
-    ) -> Result<(&'f [u8], Option<Signer>)> {
-        use super::keyring::{SEALED_V2, SIGNATURE_TRAILER};
-        if file.first() != Some(&SEALED_V2) || file.len() < SIGNATURE_TRAILER {
-            return Ok((file, None));
-        }
+    ) -> Result<(&'f [u8], Signer)> {
+        use super::keyring::SIGNATURE_TRAILER;
         let (sealed, trailer) = file.split_at(file.len() - SIGNATURE_TRAILER);
         let signer: [u8; 16] = trailer[..16].try_into().expect("16 bytes");
         let sig: [u8; 64] = trailer[16..].try_into().expect("64 bytes");
@@ -134,7 +131,7 @@ impl Repository {
             .ok_or_else(|| Error::corrupt(object, "signed, in a version 1 repository"))?;
         if signer == super::hosts::OWNER_SIGNER {
             owner.verify(super::hosts::SNAPSHOT_CONTEXT, &message, &sig, object)?;
-            return Ok((sealed, Some(Signer::Owner)));
+            return Ok((sealed, Signer::Owner));
         }
         let hosts = self.hosts_cached()?;
         let record = hosts
@@ -160,7 +157,7 @@ impl Repository {
             &sig,
             object,
         )?;
-        Ok((sealed, Some(Signer::Host(record.clone()))))
+        Ok((sealed, Signer::Host(record.clone())))
     }
 
     /// Who signed a snapshot file (version 2; `None`: unsigned, from before a migration).
@@ -183,26 +180,25 @@ impl Repository {
         file: &[u8],
         object: &str,
     ) -> Result<(Vec<u8>, Option<Signer>)> {
+        use super::keyring::{SEALED_V2, SIGNATURE_TRAILER};
         let label = sealed_label(FileType::Snapshot);
-        if self.keys.version() < 2 {
-            return Ok((self.keys.open_object(label, &id.0, file, object)?.0, None));
+        let unsigned = || {
+            self.keys
+                .open_object(label, &id.0, file, object)
+                .map(|(p, _)| (p, None))
+        };
+        let marked = file.first() == Some(&SEALED_V2) && file.len() >= SIGNATURE_TRAILER;
+        if self.keys.version() < 2 || !marked {
+            return unsigned();
         }
         let signed =
             self.check_snapshot_signature(id, file, object)
                 .and_then(|(sealed, signer)| {
-                    let (plain, run) = self.keys.open_object(label, &id.0, sealed, object)?;
-                    match (run, signer) {
-                        (Some(_), Some(signer)) => Ok((plain, Some(signer))),
-                        _ => Err(Error::corrupt(object, "signed but not sealed to the owner")),
-                    }
+                    let (plain, _) = self.keys.open_object(label, &id.0, sealed, object)?;
+                    Ok((plain, Some(signer)))
                 });
-        match signed {
-            Ok(opened) => Ok(opened),
-            Err(e) => match self.keys.open_object(label, &id.0, file, object) {
-                Ok((plain, None)) => Ok((plain, None)),
-                _ => Err(e),
-            },
-        }
+        // A version 1 file may start with the marker by chance: it opens with the master's keys.
+        signed.or_else(|e| unsigned().map_err(|_| e))
     }
 
     pub fn list_ids(&self, t: FileType) -> Result<Vec<Id>> {
