@@ -158,28 +158,30 @@ impl IndexedRepo {
     /// pack, another run's claim), so one damaged or forged copy hides no good one.
     pub fn read_blob_into(&self, kind: BlobKind, id: &Id, out: &mut Vec<u8>) -> Result<()> {
         let first = self.locate(kind, id)?;
+        let read = |loc: &Location, out: &mut Vec<u8>| {
+            self.read_packed(&loc.pack, u64::from(loc.offset), loc.stored_len as usize)
+                .and_then(|mut sealed| self.open_located(kind, id, loc, &mut sealed, out))
+        };
+        let failure = match read(&first, out) {
+            Err(e) if e.is_integrity() => e,
+            done => return done,
+        };
+        // Only now are the other copies looked up: the usual read costs no more than before.
         let others: Vec<Location> = self
             .index()
             .copies(id)
             .filter(|l| **l != first && l.kind == kind)
             .copied()
             .collect();
-        let copies = std::iter::once(first).chain(others).collect::<Vec<_>>();
-        let mut failure = None;
-        for (i, loc) in copies.iter().enumerate() {
-            let read = self
-                .read_packed(&loc.pack, u64::from(loc.offset), loc.stored_len as usize)
-                .and_then(|mut sealed| self.open_located(kind, id, loc, &mut sealed, out));
-            match read {
+        for loc in &others {
+            self.notice(&format!("{failure}; another copy is read"));
+            match read(loc, out) {
                 Ok(()) => return Ok(()),
-                Err(e) if e.is_integrity() && i + 1 < copies.len() => {
-                    self.notice(&format!("{e}; another copy is read"));
-                    failure.get_or_insert(e);
-                }
-                Err(e) => return Err(failure.unwrap_or(e)),
+                Err(e) if e.is_integrity() => {}
+                Err(e) => return Err(e),
             }
         }
-        Err(failure.unwrap_or(Error::MissingBlob(*id)))
+        Err(failure)
     }
 
     /// Open a blob read from `loc` (a location this index gave), with the keys of the run
