@@ -150,19 +150,29 @@ impl HostCache {
     pub fn dedup_index(&mut self, repo: &Repository, warn: &mut Vec<String>) -> Result<Index> {
         let condemned_names = repo.published_names(CONDEMNED)?;
         let verified_name = repo.published_names(VERIFIED)?.pop();
-        let condemned_since = |after: Option<&str>| -> Result<IdSet> {
-            let mut packs = IdSet::default();
-            for name in condemned_names
+        // The list's time is in its name: condemned lists after it may name its packs.
+        let verified_after = verified_name
+            .as_ref()
+            .map(|n| format!("{CONDEMNED}{}", n.trim_start_matches(VERIFIED)));
+        let newer = |name: &str, after: Option<&str>| after.is_none_or(|a| name > a);
+        // Each condemned list either threshold needs, read once.
+        let mut lists: Vec<(String, Vec<Id>)> = Vec::new();
+        for name in condemned_names.iter().filter(|n| {
+            newer(n, self.condemned_seen.as_deref())
+                || verified_after.as_deref().is_some_and(|a| newer(n, Some(a)))
+        }) {
+            let list: CondemnedList = repo.read_published(name)?;
+            lists.push((name.clone(), list.packs));
+        }
+        let condemned_since = |after: Option<&str>| -> IdSet {
+            lists
                 .iter()
-                .filter(|n| after.is_none_or(|a| n.as_str() > a))
-            {
-                let list: CondemnedList = repo.read_published(name)?;
-                packs.extend(list.packs);
-            }
-            Ok(packs)
+                .filter(|(n, _)| newer(n, after))
+                .flat_map(|(_, packs)| packs.iter().copied())
+                .collect()
         };
         // Own blobs: drop those in packs condemned since the cache last looked.
-        let own_gone = condemned_since(self.condemned_seen.as_deref())?;
+        let own_gone = condemned_since(self.condemned_seen.as_deref());
         if !own_gone.is_empty() {
             self.blobs.retain(|b| !own_gone.contains(&b.2));
         }
@@ -175,9 +185,7 @@ impl HostCache {
             index.insert(id, location(kind, pack, offset, stored_len, raw_len));
         }
         if let Some(name) = verified_name {
-            // The list's time is in its name: condemned lists after it may name its packs.
-            let after = name.trim_start_matches(VERIFIED).to_string();
-            let gone = condemned_since(Some(&format!("{CONDEMNED}{after}")))?;
+            let gone = condemned_since(verified_after.as_deref());
             match repo.read_published::<VerifiedList>(&name) {
                 Ok(list) => {
                     for (kind, id, pack, offset, stored_len, raw_len) in list.blobs {
