@@ -1,14 +1,14 @@
 //! Every cryptographic primitive lifeboat uses, and nothing else.
 //!
 //! The rest of the crate sees sealed byte strings, chunk IDs and key handles; only this module
-//! touches Argon2id, XChaCha20-Poly1305, BLAKE3, and (in [`recipient`], for format version 2)
+//! touches Argon2id, XChaCha20-Poly1305 ([`xchacha`]), SHA-256 ([`sha256`]), BLAKE3, and (in [`recipient`], for format version 2)
 //! X25519, Ed25519 and HKDF directly (docs/FORMAT.md §3, §4, §13). Key
 //! material lives in types that zeroize on drop and never implement `Display`.
 
 pub mod recipient;
+pub mod sha256;
+mod xchacha;
 
-use chacha20poly1305::aead::{AeadInOut, KeyInit};
-use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::{Error, Result};
@@ -115,10 +115,6 @@ impl SecretKey {
     pub fn expose(&self) -> &[u8; 32] {
         &self.0
     }
-
-    fn cipher(&self) -> XChaCha20Poly1305 {
-        XChaCha20Poly1305::new(&self.0.into())
-    }
 }
 
 impl std::fmt::Debug for SecretKey {
@@ -166,13 +162,11 @@ pub fn seal(key: &SecretKey, ad: &[u8], plaintext: &[u8]) -> Vec<u8> {
 /// Seal a buffer that already holds `NONCE_LEN` placeholder bytes followed by the plaintext,
 /// avoiding a copy of large chunks. The nonce is drawn here.
 pub fn seal_in_place(key: &SecretKey, ad: &[u8], buf: &mut Vec<u8>) {
-    fill_random(&mut buf[..NONCE_LEN]);
-    let nonce = XNonce::try_from(&buf[..NONCE_LEN]).expect("24-byte nonce");
-    let tag = key
-        .cipher()
-        .encrypt_inout_detached(&nonce, ad, (&mut buf[NONCE_LEN..]).into())
-        .expect("XChaCha20-Poly1305 accepts messages up to 256 GiB");
-    buf.extend_from_slice(tag.as_slice());
+    let mut nonce = [0u8; NONCE_LEN];
+    fill_random(&mut nonce);
+    buf[..NONCE_LEN].copy_from_slice(&nonce);
+    let tag = xchacha::seal_detached(&key.0, &nonce, ad, &mut buf[NONCE_LEN..]);
+    buf.extend_from_slice(&tag);
 }
 
 /// Open a sealed message. The error carries no detail: authentication failed, which means the
@@ -182,13 +176,10 @@ pub fn open(key: &SecretKey, ad: &[u8], sealed: &[u8]) -> std::result::Result<Ve
         return Err(AuthError);
     }
     let (nonce, rest) = sealed.split_at(NONCE_LEN);
-    let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
-    let nonce = XNonce::try_from(nonce).map_err(|_| AuthError)?;
-    let tag = Tag::try_from(tag).map_err(|_| AuthError)?;
-    let mut out = ct.to_vec();
-    key.cipher()
-        .decrypt_inout_detached(&nonce, ad, out.as_mut_slice().into(), &tag)
-        .map_err(|_| AuthError)?;
+    let nonce: &[u8; NONCE_LEN] = nonce.try_into().map_err(|_| AuthError)?;
+    let mut out = rest.to_vec();
+    let plain = xchacha::open_in_place(&key.0, nonce, ad, &mut out)?.len();
+    out.truncate(plain);
     Ok(out)
 }
 
@@ -202,13 +193,8 @@ pub fn open_in_place<'b>(
         return Err(AuthError);
     }
     let (nonce, rest) = sealed.split_at_mut(NONCE_LEN);
-    let (ct, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
-    let nonce = XNonce::try_from(&*nonce).map_err(|_| AuthError)?;
-    let tag = Tag::try_from(&*tag).map_err(|_| AuthError)?;
-    key.cipher()
-        .decrypt_inout_detached(&nonce, ad, (&mut *ct).into(), &tag)
-        .map_err(|_| AuthError)?;
-    Ok(ct)
+    let nonce: &[u8; NONCE_LEN] = (&*nonce).try_into().map_err(|_| AuthError)?;
+    xchacha::open_in_place(&key.0, nonce, ad, rest)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
