@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod bufpool;
 pub mod child;
 pub mod chunk;
 pub mod config;

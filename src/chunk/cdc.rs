@@ -151,7 +151,8 @@ impl<'g, R: Read> Chunker<'g, R> {
             return Ok(None);
         }
         let n = self.gear.cut(&self.buf[self.start..self.end]);
-        let chunk = self.buf[self.start..self.start + n].to_vec();
+        let mut chunk = crate::bufpool::take(n);
+        chunk.extend_from_slice(&self.buf[self.start..self.start + n]);
         self.start += n;
         let off = self.offset;
         self.offset += n as u64;

@@ -223,25 +223,41 @@ fn zstd_append(out: &mut Vec<u8>, data: &[u8], level: i32) -> bool {
 }
 
 fn grouped_into(out: &mut Vec<u8>, data: &[u8], k: usize, phase: usize, raw_planes: u8) {
-    let planes = split_planes(data, k, phase);
     out.push(CODEC_GROUPED);
     out.push(k as u8);
     out.push(phase as u8);
     let desc_at = out.len();
     out.resize(desc_at + 5 * k, 0);
-    for (j, plane) in planes.iter().enumerate() {
-        let before = out.len();
-        let mut codec = CODEC_RAW;
-        if raw_planes & (1 << j) == 0 && zstd_append(out, plane, PLANE_LEVEL) {
-            codec = CODEC_ZSTD;
+    PLANES.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        if scratch.len() < data.len() {
+            scratch.resize(data.len(), 0);
         }
-        if codec == CODEC_RAW {
-            out.extend_from_slice(plane);
+        let planes = &mut scratch[..data.len()];
+        split_planes_into(data, k, phase, planes);
+        let mut at = 0;
+        for j in 0..k {
+            let plane = &planes[at..at + plane_len(data.len(), k, phase, j)];
+            at += plane.len();
+            let before = out.len();
+            let mut codec = CODEC_RAW;
+            if raw_planes & (1 << j) == 0 && zstd_append(out, plane, PLANE_LEVEL) {
+                codec = CODEC_ZSTD;
+            }
+            if codec == CODEC_RAW {
+                out.extend_from_slice(plane);
+            }
+            let len = (out.len() - before) as u32;
+            out[desc_at + 5 * j] = codec;
+            out[desc_at + 5 * j + 1..desc_at + 5 * j + 5].copy_from_slice(&len.to_le_bytes());
         }
-        let len = (out.len() - before) as u32;
-        out[desc_at + 5 * j] = codec;
-        out[desc_at + 5 * j + 1..desc_at + 5 * j + 5].copy_from_slice(&len.to_le_bytes());
-    }
+    });
+}
+
+thread_local! {
+    /// Each encoder thread's plane buffer, kept between chunks: a fresh zeroed allocation per
+    /// chunk costs page faults and a memset on every byte of every tensor.
+    static PLANES: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Number of bytes of a chunk of length `n` that fall into plane `j`.
@@ -256,10 +272,30 @@ fn plane_len(n: usize, k: usize, phase: usize, j: usize) -> usize {
 
 /// Byte `i` goes to plane `(i + phase) % k`.
 pub fn split_planes(data: &[u8], k: usize, phase: usize) -> Vec<Vec<u8>> {
+    let mut all = vec![0u8; data.len()];
+    split_planes_into(data, k, phase, &mut all);
+    let mut at = 0;
+    (0..k)
+        .map(|j| {
+            let n = plane_len(data.len(), k, phase, j);
+            at += n;
+            all[at - n..at].to_vec()
+        })
+        .collect()
+}
+
+/// [`split_planes`] into one buffer of `data.len()` bytes holding the planes one after the
+/// other (plane `j` starts after the [`plane_len`]s of the planes before it).
+fn split_planes_into(data: &[u8], k: usize, phase: usize, out: &mut [u8]) {
     let n = data.len();
-    let mut planes: Vec<Vec<u8>> = (0..k)
-        .map(|j| vec![0u8; plane_len(n, k, phase, j)])
-        .collect();
+    debug_assert_eq!(out.len(), n);
+    let mut planes: Vec<&mut [u8]> = Vec::with_capacity(k);
+    let mut rest = out;
+    for j in 0..k {
+        let (plane, tail) = rest.split_at_mut(plane_len(n, k, phase, j));
+        planes.push(plane);
+        rest = tail;
+    }
     let mut pos = vec![0usize; k];
     let head = ((k - phase) % k).min(n);
     for (i, &b) in data[..head].iter().enumerate() {
@@ -268,12 +304,13 @@ pub fn split_planes(data: &[u8], k: usize, phase: usize) -> Vec<Vec<u8>> {
         pos[j] += 1;
     }
     let body = &data[head..];
-    // Whole 8-byte words are transposed with shifts and masks into pre-sized planes; the
-    // remainder bytewise.
+    // Whole 8-byte words are transposed with shifts and masks; the remainder bytewise.
     let words = if k == 2 || k == 4 { body.len() / 8 } else { 0 };
     if k == 2 {
-        let (p0, p1) = planes.split_at_mut(1);
-        let (a, b) = (&mut p0[0][pos[0]..], &mut p1[0][pos[1]..]);
+        let [p0, p1] = &mut planes[..] else {
+            unreachable!("two planes")
+        };
+        let (a, b) = (&mut p0[pos[0]..], &mut p1[pos[1]..]);
         for ((w, x), y) in body[..words * 8]
             .chunks_exact(8)
             .zip(a.chunks_exact_mut(4))
@@ -308,7 +345,6 @@ pub fn split_planes(data: &[u8], k: usize, phase: usize) -> Vec<Vec<u8>> {
         planes[j][pos[j]] = b;
         pos[j] += 1;
     }
-    planes
 }
 
 /// Bytes 0, 2, 4, 6 of `x` packed into the low 4 bytes.
@@ -329,7 +365,16 @@ fn spread2(v: u32) -> u64 {
 
 /// Inverse of [`split_planes`].
 pub fn join_planes(planes: &[Vec<u8>], k: usize, phase: usize, n: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(n);
+    let planes: Vec<&[u8]> = planes.iter().map(Vec::as_slice).collect();
+    let mut out = Vec::new();
+    join_planes_into(&planes, k, phase, n, &mut out);
+    out
+}
+
+/// [`join_planes`] into `out` (cleared first; its allocation is reused).
+fn join_planes_into(planes: &[&[u8]], k: usize, phase: usize, n: usize, out: &mut Vec<u8>) {
+    out.clear();
+    out.reserve(n);
     let head = ((k - phase) % k).min(n);
     let mut pos = vec![0usize; k];
     for i in 0..head {
@@ -381,7 +426,6 @@ pub fn join_planes(planes: &[Vec<u8>], k: usize, phase: usize, n: usize) -> Vec<
     for (j, p) in pos.iter().enumerate().take(body - groups * k) {
         out.push(planes[j][*p]);
     }
-    out
 }
 
 /// Decode an encoded blob whose raw length is known from the index. `object` names the blob
@@ -437,7 +481,7 @@ pub fn decode_into(encoded: &[u8], raw_len: usize, object: &str, out: &mut Vec<u
             }
             let (desc, data) = rest.split_at(5 * k);
             rest = data;
-            let mut planes = Vec::with_capacity(k);
+            let mut planes: Vec<std::borrow::Cow<'_, [u8]>> = Vec::with_capacity(k);
             for j in 0..k {
                 let d = &desc[5 * j..5 * j + 5];
                 let stored = u32::from_le_bytes(d[1..5].try_into().expect("4 bytes")) as usize;
@@ -451,16 +495,16 @@ pub fn decode_into(encoded: &[u8], raw_len: usize, object: &str, out: &mut Vec<u
                 rest = next;
                 let want = plane_len(raw_len, k, phase, j);
                 let plane = match d[0] {
-                    CODEC_RAW if pdata.len() == want => pdata.to_vec(),
+                    CODEC_RAW if pdata.len() == want => std::borrow::Cow::Borrowed(pdata),
                     CODEC_RAW => {
                         return Err(bad(format!(
                             "plane {j} holds {} bytes, expected {want}",
                             pdata.len()
                         )));
                     }
-                    CODEC_ZSTD => {
-                        unzstd(pdata, want).map_err(|e| bad(format!("plane {j}: {e}")))?
-                    }
+                    CODEC_ZSTD => std::borrow::Cow::Owned(
+                        unzstd(pdata, want).map_err(|e| bad(format!("plane {j}: {e}")))?,
+                    ),
                     c => return Err(bad(format!("unknown plane codec {c}"))),
                 };
                 planes.push(plane);
@@ -471,7 +515,8 @@ pub fn decode_into(encoded: &[u8], raw_len: usize, object: &str, out: &mut Vec<u
                     rest.len()
                 )));
             }
-            *out = join_planes(&planes, k, phase, raw_len);
+            let planes: Vec<&[u8]> = planes.iter().map(AsRef::as_ref).collect();
+            join_planes_into(&planes, k, phase, raw_len, out);
             Ok(())
         }
         c => Err(bad(format!("unknown compression codec {c}"))),

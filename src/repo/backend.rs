@@ -313,7 +313,9 @@ impl Backend for LocalBackend {
 
     fn write_parts(&self, t: FileType, name: &str, parts: Vec<Vec<u8>>) -> io::Result<()> {
         let slices: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-        self.write_slices(t, name, &slices)
+        let written = self.write_slices(t, name, &slices);
+        parts.into_iter().for_each(crate::bufpool::give);
+        written
     }
 
     fn replace(&self, t: FileType, name: &str, data: &[u8]) -> io::Result<()> {

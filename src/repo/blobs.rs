@@ -12,7 +12,7 @@ impl Repository {
     /// Encode (compression filters) and seal a chunk. `offset` is its position in its stream,
     /// which aligns the float byte-grouping filter.
     pub fn seal_blob(&self, kind: BlobKind, id: &Id, data: &[u8], offset: u64) -> Vec<u8> {
-        let mut buf = Vec::with_capacity(NONCE_LEN + data.len() + 64 + crypto::TAG_LEN);
+        let mut buf = crate::bufpool::take(NONCE_LEN + data.len() + 64 + crypto::TAG_LEN);
         buf.resize(NONCE_LEN, 0);
         chunk::encode_into(&mut buf, data, offset, self.compression);
         self.keys.seal_blob_in_place(kind, id, &mut buf);

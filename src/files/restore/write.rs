@@ -4,8 +4,8 @@
 
 use std::os::unix::fs::FileExt;
 
+use crate::crypto::sha256::Sha256;
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
 
 use super::Ctx;
 use crate::error::{Error, Result};
@@ -73,7 +73,9 @@ pub(super) fn write_content(
         );
         written?;
         match decoded {
-            Some(d) => ready = d?,
+            Some(d) => std::mem::replace(&mut ready, d?)
+                .into_iter()
+                .for_each(crate::bufpool::give),
             None => break,
         }
     }
@@ -113,11 +115,12 @@ fn fetch_and_open(ctx: &Ctx<'_>, ids: &[Id], locs: &[Location]) -> Result<Vec<Ve
             rest = tail;
         }
     }
-    ids.par_iter()
+    let opened = ids
+        .par_iter()
         .zip(locs.par_iter())
         .zip(sealed.into_par_iter())
         .map(|((id, loc), blob)| {
-            let mut out = Vec::new();
+            let mut out = crate::bufpool::take(loc.raw_len as usize);
             match ctx
                 .repo
                 .open_located(BlobKind::Data, id, loc, blob, &mut out)
@@ -130,7 +133,9 @@ fn fetch_and_open(ctx: &Ctx<'_>, ids: &[Id], locs: &[Location]) -> Result<Vec<Ve
                 Err(e) => Err(e),
             }
         })
-        .collect()
+        .collect();
+    fetched.into_iter().for_each(crate::bufpool::give);
+    opened
 }
 
 /// Index ranges of `locs` whose blobs lie back to back in one pack.
@@ -242,6 +247,6 @@ impl<'x> Placer<'x> {
 
     fn finish(mut self) -> [u8; 32] {
         self.hash_zeros_to(self.size);
-        self.sha.finalize().into()
+        self.sha.finalize()
     }
 }
