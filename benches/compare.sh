@@ -97,11 +97,20 @@ tools=${TOOLS:-lifeboat,restic,borg,tza}
 echo "== comparing: $tools"
 table=$(mktemp)
 trap 'rm -f "$table"' EXIT
+data_bytes=$(du -sb --apparent-size "$data" | cut -f1)
 python3 "$bench_dir/compare.py" "$data" --work "$work" --tools "$tools" \
   --mutate-cmd "python3 $bench_dir/mkdataset.py $data --mutate" | tee "$table"
 
+# The disk's durable write speed, measured in the same run on the filesystem the restores
+# wrote to: the floor under any restore that ends with its data on disk (lifeboat's syncs).
+mkdir -p "$work"
+dd_out=$(dd if=/dev/zero of="$work/dd.bin" bs=16M count=64 conv=fdatasync 2>&1 | tail -1)
+rm -f "$work/dd.bin"
+echo "durable write (dd bs=16M count=64 conv=fdatasync): $dd_out"
+dd_seconds=$(echo "$dd_out" | sed -E 's/.* copied, ([0-9.]+) s.*/\1/')
+
 # ---- ratios: lifeboat against each peer, per phase ----
-python3 - "$table" <<'EOF'
+python3 - "$table" "$data_bytes" "$dd_seconds" <<'EOF'
 import sys
 
 rows = {}
@@ -127,4 +136,20 @@ for p in peers:
         size = div(a["size"], b["size"]) if ph != "restore" else "-"
         print(f"{p}\t{ph}\t{div(b['wall'], a['wall'])}\t{div(b['cpu'], a['cpu'])}"
               f"\t{div(b['rss'], a['rss'])}\t{size}")
+
+# The targets of issue 15, as lifeboat / peer (smaller is better).
+def ratio(tool, phase, key):
+    a, b = rows.get(("lifeboat", phase)), rows.get((tool, phase))
+    return f"{a[key] / b[key]:.2f}x" if a and b and b[key] else "-"
+print()
+print("issue 15 targets (lifeboat / other, smaller is better)")
+print(f"first snapshot time / restic's:  {ratio('restic', 'full', 'wall')}  (target <= 0.33x)")
+print(f"restore time / restic's:         {ratio('restic', 'restore', 'wall')}  (target <= 0.5x)")
+data_bytes, dd_seconds = int(sys.argv[2]), float(sys.argv[3])
+restore = rows.get(("lifeboat", "restore"))
+if restore:
+    floor = data_bytes / (64 * 16 * 2**20 / dd_seconds)
+    print(f"restore time / durable write of the same bytes ({floor:.2f} s): "
+          f"{restore['wall'] / floor:.2f}x  (target <= 1.3x)")
+print(f"repository size / tar|zstd|age:  {ratio('tza', 'full', 'size')}  (target <= 0.85x)")
 EOF
