@@ -14,9 +14,8 @@ use std::time::Duration;
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use lifeboat::chunk::cdc::{Chunker, ChunkerParams, Gear};
 use lifeboat::chunk::{Compression, decode, encode_into};
-use lifeboat::crypto::sha256::Sha256;
 use lifeboat::crypto::{self, MasterKeys, SecretKey};
-use sha2::Digest;
+use sha2::{Digest, Sha256};
 
 const MIB: usize = 1 << 20;
 /// Size of the buffer the chunker and SHA-256 run over.
@@ -387,10 +386,6 @@ fn bench_hashing(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(stream.len() as u64));
     g.bench_function("sha256_64MiB", |b| {
         b.iter(|| Sha256::digest(black_box(&stream[..])));
-    });
-    // The `sha2` crate, which lifeboat used before: the ratio of the two is the gain.
-    g.bench_function("sha256_64MiB_sha2_crate", |b| {
-        b.iter(|| sha2::Sha256::digest(black_box(&stream[..])));
     });
     let chunk = &stream[..CHUNK_LEN];
     let k = keys();

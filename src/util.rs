@@ -201,11 +201,12 @@ pub fn human_bytes(n: u64) -> String {
 
 /// SHA-256 of everything a reader yields.
 pub fn sha256_of(mut r: impl std::io::Read) -> std::io::Result<[u8; 32]> {
-    let mut sha = crate::crypto::sha256::Sha256::new();
+    use sha2::Digest;
+    let mut sha = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
         match r.read(&mut buf) {
-            Ok(0) => return Ok(sha.finalize()),
+            Ok(0) => return Ok(sha.finalize().into()),
             Ok(n) => sha.update(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -214,7 +215,8 @@ pub fn sha256_of(mut r: impl std::io::Read) -> std::io::Result<[u8; 32]> {
 }
 
 /// Feed `n` zero bytes to a SHA-256 (the holes of sparse files).
-pub fn sha256_zeros(sha: &mut crate::crypto::sha256::Sha256, mut n: u64) {
+pub fn sha256_zeros(sha: &mut sha2::Sha256, mut n: u64) {
+    use sha2::Digest;
     static ZEROS: [u8; 65536] = [0; 65536];
     while n > 0 {
         let k = n.min(ZEROS.len() as u64) as usize;

@@ -1,12 +1,11 @@
 //! Every cryptographic primitive lifeboat uses, and nothing else.
 //!
 //! The rest of the crate sees sealed byte strings, chunk IDs and key handles; only this module
-//! touches Argon2id, XChaCha20-Poly1305 ([`xchacha`]), SHA-256 ([`sha256`]), BLAKE3, and (in [`recipient`], for format version 2)
+//! touches Argon2id, XChaCha20-Poly1305 ([`xchacha`]), BLAKE3, and (in [`recipient`], for format version 2)
 //! X25519, Ed25519 and HKDF directly (docs/FORMAT.md §3, §4, §13). Key
 //! material lives in types that zeroize on drop and never implement `Display`.
 
 pub mod recipient;
-pub mod sha256;
 mod xchacha;
 
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};

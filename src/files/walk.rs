@@ -14,8 +14,8 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
-use crate::crypto::sha256::Sha256;
 use crossbeam_channel::bounded;
+use sha2::{Digest, Sha256};
 
 use super::pattern::Matcher;
 use crate::error::{Error, Result};
@@ -673,6 +673,6 @@ impl DigestSource for SparseReader<'_> {
     }
     fn digest(&mut self) -> [u8; 32] {
         self.hash_zeros_to(self.size);
-        std::mem::take(&mut self.sha).finalize()
+        std::mem::take(&mut self.sha).finalize().into()
     }
 }

@@ -335,7 +335,8 @@ fn file_change(
         None
     };
     if same_size && let Some(b) = &live_bytes {
-        if crate::crypto::sha256::Sha256::digest(b) == content.sha256 {
+        use sha2::Digest;
+        if sha2::Sha256::digest(b).as_slice() == content.sha256 {
             return Ok(metadata_change(e, m, true).map(|note| ("metadata", None, Some(note))));
         }
     }

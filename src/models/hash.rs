@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 
-use crate::crypto::sha256::Sha256;
+use sha2::{Digest, Sha256};
 
 use crate::progress::Progress;
 
@@ -57,7 +57,7 @@ pub(super) fn hash_file(
                 return Err(stopped());
             }
         }
-        return Ok((sha.finalize(), total));
+        return Ok((sha.finalize().into(), total));
     }
     let (full_tx, full_rx) = crossbeam_channel::bounded::<(Vec<u8>, usize)>(2);
     let (free_tx, free_rx) = crossbeam_channel::bounded::<Vec<u8>>(3);
@@ -95,6 +95,6 @@ pub(super) fn hash_file(
         if stop {
             return Err(stopped());
         }
-        Ok((sha.finalize(), total))
+        Ok((sha.finalize().into(), total))
     })
 }

@@ -7,7 +7,7 @@
 
 use std::io::Read;
 
-use crate::crypto::sha256::Sha256;
+use sha2::{Digest, Sha256};
 
 use super::entry::Content;
 use crate::error::Error;
@@ -86,7 +86,7 @@ impl<'r> ContentReader<'r> {
         if self.used != self.buf.len() || self.next != self.content.chunks.len() {
             return Err(self.corrupt("chunks hold more bytes than the file"));
         }
-        let digest: [u8; 32] = self.sha.clone().finalize();
+        let digest: [u8; 32] = self.sha.clone().finalize().into();
         if digest != self.content.sha256 {
             return Err(self.corrupt("SHA-256 of the stored bytes differs from the snapshot's"));
         }

@@ -15,8 +15,8 @@ use std::io::Read;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::crypto::sha256::Sha256;
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use sha2::{Digest, Sha256};
 
 use super::entry::{Content, Entry, Kind};
 use super::manifest::Summary;
@@ -173,7 +173,7 @@ impl<R: Read> DigestSource for HashingReader<R> {
         self.n
     }
     fn digest(&mut self) -> [u8; 32] {
-        std::mem::take(&mut self.sha).finalize()
+        std::mem::take(&mut self.sha).finalize().into()
     }
 }
 

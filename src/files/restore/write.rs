@@ -4,8 +4,8 @@
 
 use std::os::unix::fs::FileExt;
 
-use crate::crypto::sha256::Sha256;
 use rayon::prelude::*;
+use sha2::{Digest, Sha256};
 
 use super::Ctx;
 use crate::error::{Error, Result};
@@ -247,6 +247,6 @@ impl<'x> Placer<'x> {
 
     fn finish(mut self) -> [u8; 32] {
         self.hash_zeros_to(self.size);
-        self.sha.finalize()
+        self.sha.finalize().into()
     }
 }
