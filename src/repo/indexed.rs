@@ -97,7 +97,7 @@ fn read_index_leniently(repo: &Repository) -> Result<(Index, IdSet)> {
         }
     }
     let mut index = Index::default();
-    index.add_files(good.iter());
+    index.add_owned_files(good);
     Ok((index, ids.into_iter().collect()))
 }
 
@@ -131,7 +131,7 @@ impl IndexedRepo {
 
     /// Where a blob is stored, checking that it is stored as `kind`.
     pub fn locate(&self, kind: BlobKind, id: &Id) -> Result<Location> {
-        let loc = *self.index().get(id).ok_or(Error::MissingBlob(*id))?;
+        let loc = self.index().get(id).ok_or(Error::MissingBlob(*id))?;
         if loc.kind != kind {
             return Err(Error::corrupt(
                 format!("blob {id}"),
@@ -170,8 +170,7 @@ impl IndexedRepo {
         let others: Vec<Location> = self
             .index()
             .copies(id)
-            .filter(|l| **l != first && l.kind == kind)
-            .copied()
+            .filter(|l| *l != first && l.kind == kind)
             .collect();
         for loc in &others {
             self.notice(&format!("{failure}; another copy is read"));
@@ -233,7 +232,7 @@ impl IndexedRepo {
         for id in &blobs {
             let index = self.index();
             match index.get(id) {
-                Some(loc) if index.is_condemned(&loc.pack) => copy.push((*id, *loc)),
+                Some(loc) if index.is_condemned(&loc.pack) => copy.push((*id, loc)),
                 Some(_) => {}
                 None => {
                     return Err(Error::Invalid(format!(

@@ -175,12 +175,21 @@ pub fn open_header(keys: &Keyring, pack: &Id, sealed: &[u8], body_len: u64) -> R
     Ok(PackHeader { entries, run })
 }
 
-/// A pack under construction: the sealed blobs are kept as they are (no copy) and written
-/// one after the other.
+/// Sealed blobs below this size are copied into shared buffers rather than kept whole.
+const SMALL_BLOB: usize = 64 << 10;
+/// The largest shared buffer of small blobs.
+const SHARED_BUFFER: usize = 1 << 20;
+
+/// A pack under construction, written as consecutive parts. A large sealed blob is kept as it
+/// is (no copy), its spare capacity given back; small ones are copied into shared buffers of up
+/// to 1 MiB, so a pack of many small files costs a few allocations of its size, not one per
+/// blob with the compressor's spare room in each (which held several times the pack's size).
 pub struct PackBuilder {
     pub id: Id,
     pub kind: BlobKind,
     parts: Vec<Vec<u8>>,
+    /// Whether the last part is a shared buffer that small blobs may still be appended to.
+    shared_tail: bool,
     len: usize,
     entries: Vec<PackEntry>,
 }
@@ -191,13 +200,14 @@ impl PackBuilder {
             id: Id::random(),
             kind,
             parts: Vec::new(),
+            shared_tail: false,
             len: 0,
             entries: Vec::new(),
         }
     }
 
     /// Append a sealed blob; returns its offset in the pack.
-    pub fn add(&mut self, id: Id, raw_len: u32, sealed: Vec<u8>) -> u32 {
+    pub fn add(&mut self, id: Id, raw_len: u32, mut sealed: Vec<u8>) -> u32 {
         let offset = self.len as u32;
         self.len += sealed.len();
         self.entries.push(PackEntry {
@@ -206,7 +216,30 @@ impl PackBuilder {
             stored_len: sealed.len() as u32,
             raw_len,
         });
-        self.parts.push(sealed);
+        if sealed.len() >= SMALL_BLOB {
+            if sealed.capacity() - sealed.len() > sealed.len() / 8 {
+                sealed.shrink_to_fit();
+            }
+            self.parts.push(sealed);
+            self.shared_tail = false;
+            return offset;
+        }
+        match self.parts.last_mut() {
+            Some(tail) if self.shared_tail && tail.capacity() - tail.len() >= sealed.len() => {
+                tail.extend_from_slice(&sealed);
+            }
+            _ => {
+                // Buffers grow with the pack: a pack of a few small blobs stays small.
+                let size = self
+                    .len
+                    .next_power_of_two()
+                    .clamp(SMALL_BLOB, SHARED_BUFFER);
+                let mut tail = Vec::with_capacity(size);
+                tail.extend_from_slice(&sealed);
+                self.parts.push(tail);
+                self.shared_tail = true;
+            }
+        }
         offset
     }
 
@@ -242,6 +275,40 @@ impl PackBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_blobs_share_buffers_and_keep_their_order() {
+        let keys = Keyring::owner(1, MasterKeys::generate(), None).unwrap();
+        let mut b = PackBuilder::new(BlobKind::Data);
+        let mut expected = Vec::new();
+        let mut offsets = Vec::new();
+        for i in 0..3000u32 {
+            // Small blobs with spare capacity, and now and then a large one.
+            let len = if i % 1000 == 999 {
+                100_000
+            } else {
+                100 + (i as usize * 37) % 4000
+            };
+            let mut blob = Vec::with_capacity(4 * len);
+            blob.extend((0..len).map(|j| (i as usize + j) as u8));
+            offsets.push(expected.len() as u32);
+            expected.extend_from_slice(&blob);
+            assert_eq!(b.add(Id::random(), len as u32, blob), offsets[i as usize]);
+        }
+        assert_eq!(b.len(), expected.len());
+        let (_, parts, located) = b.finish(&keys);
+        assert!(parts.len() < 40, "{} parts for 3000 blobs", parts.len());
+        let held: usize = parts.iter().map(Vec::capacity).sum();
+        assert!(
+            held < 2 * expected.len(),
+            "{held} bytes held for {}",
+            expected.len()
+        );
+        let bytes = parts.concat();
+        assert_eq!(&bytes[..expected.len()], &expected[..]);
+        let got: Vec<u32> = located.iter().map(|(_, o)| *o).collect();
+        assert_eq!(got, offsets);
+    }
 
     #[test]
     fn header_round_trip_and_damage() {

@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Sender, bounded};
 
 use super::backend::FileType;
-use super::index::{IdSet, IndexFile, IndexPack, Location};
+use super::index::{IdSet, IndexFile, IndexPack};
 use super::pack::{BlobKind, PackBuilder};
 use super::{Capability, IndexedRepo};
 use crate::error::{Error, Result};
@@ -283,25 +283,12 @@ impl<'r> PackWriter<'r> {
         if !rest.packs.is_empty() {
             self.write_index(&rest)?;
         }
-        {
-            let mut idx = self.repo.index_mut();
-            for p in self.flushed.written.lock().expect("written").iter() {
-                let run = p.run_key().map_or(Location::NO_RUN, |e| idx.run_number(&e));
-                for &(kind, id, offset, stored_len, raw_len) in &p.blobs {
-                    idx.insert(
-                        id,
-                        Location {
-                            pack: p.id,
-                            kind,
-                            offset,
-                            stored_len,
-                            raw_len,
-                            run,
-                        },
-                    );
-                }
-            }
-        }
+        // Nothing is claimed any more: the claims (an ID for every new blob) go before the
+        // index takes the new blobs, so the two are never held at once.
+        drop(std::mem::take(&mut *self.claimed.lock().expect("claims")));
+        self.repo
+            .index_mut()
+            .add_packs(&self.flushed.written.lock().expect("written"));
         let stats = WriteStats {
             blobs: self.blobs.load(Ordering::Relaxed),
             raw_bytes: self.raw_bytes.load(Ordering::Relaxed),
