@@ -84,10 +84,21 @@ if [ -e "$data" ]; then
   fi
   rm -rf "$data"
 fi
+# A machine that has been busy holds a full page cache: every tool then pays for reclaiming it
+# while it writes, and lifeboat's restore (which ends with syncfs) for other writers' dirty
+# pages too. Start from an empty cache where allowed, and with the dataset on disk (it stays
+# cached, so every tool reads it warm).
+sync
+if [ -w /proc/sys/vm/drop_caches ]; then
+  echo 3 >/proc/sys/vm/drop_caches
+else
+  echo "(not root: page cache not dropped; timings depend on what the machine did before)"
+fi
 echo "== generating dataset in $data (model ${model_mib} MiB)"
 mkdir -p "$data"
 touch "$data/$marker"
 python3 "$bench_dir/mkdataset.py" "$data" --model-mib "$model_mib"
+sync
 du -sh "$data"
 
 tools=${TOOLS:-lifeboat,restic,borg,tza}
