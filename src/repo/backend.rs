@@ -298,7 +298,10 @@ impl Backend for LocalBackend {
         } else {
             Arc::new(File::open(&path)?)
         };
-        let mut buf = vec![0u8; len];
+        // A restore reads a window of packs at a time and gives the buffers back: reuse them
+        // rather than have fresh zeroed pages faulted in for every window.
+        let mut buf = crate::bufpool::take(len);
+        buf.resize(len, 0);
         f.read_exact_at(&mut buf, offset)?;
         Ok(buf)
     }
