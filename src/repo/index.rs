@@ -211,11 +211,7 @@ impl Index {
     /// it as live is one a prune has replaced and not yet deleted. Condemnations are taken
     /// first, so a live copy of a blob wins whatever the order of the files.
     pub fn add_files<'f>(&mut self, files: impl IntoIterator<Item = &'f IndexFile> + Clone) {
-        for f in files.clone() {
-            self.condemn(&f.packs);
-        }
-        let total = files.clone().into_iter().map(IndexFile::blob_count).sum();
-        let mut added = Vec::with_capacity(total);
+        let mut added = self.condemn(files.clone());
         for f in files {
             self.slots_of(&f.packs, &mut added);
         }
@@ -225,23 +221,24 @@ impl Index {
     /// Like [`Index::add_files`], dropping each file once its blobs are taken: the files and
     /// the index they make are not held whole at once.
     pub fn add_owned_files(&mut self, files: Vec<IndexFile>) {
-        for f in &files {
-            self.condemn(&f.packs);
-        }
-        let total = files.iter().map(IndexFile::blob_count).sum();
-        let mut added = Vec::with_capacity(total);
+        let mut added = self.condemn(&files);
         for f in files {
             self.slots_of(&f.packs, &mut added);
         }
         self.add_slots(added);
     }
 
-    /// Take the condemnations of an index file's packs.
-    fn condemn(&mut self, packs: &[IndexPack]) {
-        for p in packs.iter().filter(|p| p.condemned.is_some()) {
-            let n = self.pack_number(&p.id);
-            self.condemned[n as usize] = true;
+    /// Take the condemnations of the files' packs; returns room for all their blobs.
+    fn condemn<'f>(&mut self, files: impl IntoIterator<Item = &'f IndexFile>) -> Vec<(Id, Slot)> {
+        let mut total = 0;
+        for f in files {
+            for p in f.packs.iter().filter(|p| p.condemned.is_some()) {
+                let n = self.pack_number(&p.id);
+                self.condemned[n as usize] = true;
+            }
+            total += f.blob_count();
         }
+        Vec::with_capacity(total)
     }
 
     /// Add the packs a writer wrote (as [`Index::insert`] of each blob would).
